@@ -1,0 +1,3 @@
+from gitops_compose.shell.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Pure decisions: stacks, fingerprints, plans, statuses. No I/O, no clock."""

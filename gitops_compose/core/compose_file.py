@@ -1,0 +1,149 @@
+"""What the core needs to know from a stack's Compose file(s), read without Docker.
+
+Only the parts that decide something are read: the project ``name:``, the services (which
+of them must be running), and the ``gitops.*`` labels. Everything else is Compose's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, final
+
+import yaml
+from returns.result import Failure, Result, Success
+
+# Compose's own precedence (compose-go DefaultFileNames / DefaultOverrideFileNames): the first
+# present file wins, and the first present override file is loaded on top of it.
+COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+OVERRIDE_FILE_NAMES = (
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+)
+
+CONTROLLER_LABEL = "gitops.controller"
+IGNORE_LABEL = "gitops.ignore"
+
+
+class Role(Enum):
+    """How the tool treats a stack; any service's label decides for the whole stack."""
+
+    DEPLOY = "deploy"
+    CONTROLLER = "controller"
+    IGNORED = "ignored"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Service:
+    name: str
+    # False for services Compose does not start by default (profiles, scale 0).
+    expected: bool = True
+    # True when another service waits for it to complete: exiting 0 is its success.
+    one_shot: bool = False
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ComposeModel:
+    name: str | None
+    services: tuple[Service, ...]
+    role: Role
+
+
+def compose_model(documents: Sequence[bytes]) -> Result[ComposeModel, str]:
+    """Merge a Compose file and its override, as Compose would load them, into a model."""
+    name: str | None = None
+    services: dict[str, dict[str, Any]] = {}
+    for raw in documents:
+        parsed = _parsed(raw)
+        if isinstance(parsed, str):
+            return Failure(parsed)
+        if "name" in parsed:
+            if not isinstance(parsed["name"], str) or not parsed["name"]:
+                return Failure("invalid compose file: name must be a non-empty string")
+            name = parsed["name"]
+        section = parsed.get("services") or {}
+        if not isinstance(section, dict):
+            return Failure("invalid compose file: services must be a mapping")
+        for service_name, body in section.items():
+            if not isinstance(body, dict):
+                return Failure(f"invalid compose file: service {service_name} must be a mapping")
+            merged = services.setdefault(str(service_name), {})
+            labels = {**_labels(merged.get("labels")), **_labels(body.get("labels"))}
+            merged.update(body)
+            merged["labels"] = labels
+    if not services:
+        return Failure("invalid compose file: no services")
+    if name is not None and "$" in name:
+        return Failure("invalid compose file: a project name with variables is not supported")
+    return Success(ComposeModel(name=name, services=_services(services), role=_role(services)))
+
+
+def _parsed(raw: bytes) -> dict[str, Any] | str:
+    try:
+        document = yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        return f"invalid compose file: {first_line}{where}"
+    except UnicodeDecodeError:
+        return "invalid compose file: not UTF-8 text"
+    if not isinstance(document, dict):
+        return "invalid compose file: top level must be a mapping"
+    return document
+
+
+def _labels(value: object) -> dict[str, str]:
+    """Compose accepts labels as a mapping or as a list of ``key=value`` strings."""
+    if isinstance(value, dict):
+        return {str(key): _label_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        pairs = (str(item).partition("=") for item in value)
+        return {key: item for key, _, item in pairs}
+    return {}
+
+
+def _label_value(value: object) -> str:
+    # YAML reads an unquoted true as a bool; Compose turns it into the string "true".
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _is_true(labels: Mapping[str, str], key: str) -> bool:
+    return labels.get(key, "").strip().lower() == "true"
+
+
+def _role(services: Mapping[str, Mapping[str, Any]]) -> Role:
+    labels = [body.get("labels", {}) for body in services.values()]
+    if any(_is_true(each, CONTROLLER_LABEL) for each in labels):
+        return Role.CONTROLLER
+    if any(_is_true(each, IGNORE_LABEL) for each in labels):
+        return Role.IGNORED
+    return Role.DEPLOY
+
+
+def _services(services: Mapping[str, Mapping[str, Any]]) -> tuple[Service, ...]:
+    awaited = {
+        dependency
+        for body in services.values()
+        if isinstance(body.get("depends_on"), dict)
+        for dependency, condition in body["depends_on"].items()
+        if isinstance(condition, dict)
+        and condition.get("condition") == "service_completed_successfully"
+    }
+    return tuple(
+        Service(name=name, expected=_started_by_default(body), one_shot=name in awaited)
+        for name, body in sorted(services.items())
+    )
+
+
+def _started_by_default(body: Mapping[str, Any]) -> bool:
+    if body.get("profiles"):
+        return False
+    deploy = body.get("deploy")
+    replicas = deploy.get("replicas") if isinstance(deploy, dict) else None
+    return body.get("scale", 1) != 0 and replicas != 0

@@ -1,0 +1,277 @@
+"""The reconcile plan: from the facts of one check to ordered actions, each with its reason.
+
+Order follows the check itself: stop what was removed (with the local files, before they
+disappear), fast-forward, start what is new, pull and recreate what changed, start what is
+not running. Actions of one phase are independent of each other, so a runner may carry them
+out in any order or at once; a stack that did not change and runs never appears.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+from typing import final
+
+from returns.result import Failure, Result, Success
+
+from gitops_compose.core.compose_file import Role
+from gitops_compose.core.runtime import HostState, not_running_reason
+from gitops_compose.core.stack import Stack, StackError, Stacks
+
+
+class Phase(IntEnum):
+    REMOVE = 1
+    FAST_FORWARD = 2
+    ADD = 3
+    UPDATE = 4
+    HEAL = 5
+
+
+class Verb(Enum):
+    STOP = "stop"
+    START = "start"
+    # Pull images and recreate every container, so changed mounted files take effect.
+    RESTART = "restart"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StackAction:
+    verb: Verb
+    phase: Phase
+    stack: str
+    project: str
+    # Empty for a stop by project name alone, when no valid files are left to name.
+    compose_files: tuple[str, ...]
+    # The commit whose files the action uses: local for stops, remote for the rest.
+    commit: str
+    fingerprint: str
+    reason: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class FastForward:
+    source: str
+    target: str
+    phase: Phase = Phase.FAST_FORWARD
+
+
+Action = StackAction | FastForward
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A stack the check leaves alone on purpose (the tool's own, or ignored)."""
+
+    stack: str
+    project: str
+    reason: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A stack that cannot be deployed; it blocks nothing else."""
+
+    stack: str
+    project: str | None
+    reason: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class CheckFailure:
+    """Ends a check before anything is touched."""
+
+    reason: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Everything a plan depends on, gathered by the shell."""
+
+    local: Stacks
+    remote: Stacks
+    branch: str
+    # Whether the local HEAD is the remote head or one of its ancestors.
+    remote_descends: bool
+    # None when the shell did not look: then nothing is started for not running.
+    host: HostState | None
+    # The first check of a process: start whatever should run and does not.
+    full_pass: bool
+    # Start stacks that are not running on every check, not only when the remote changed.
+    self_heal: bool = False
+    # Stack path -> fingerprint last deployed, when known from saved state; a stack with
+    # none counts as deployed from the local HEAD.
+    deployed: Mapping[str, str] = field(default_factory=dict)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Plan:
+    local: str
+    remote: str
+    actions: tuple[Action, ...]
+    skips: tuple[Skip, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def stack_actions(self) -> tuple[StackAction, ...]:
+        return tuple(each for each in self.actions if isinstance(each, StackAction))
+
+    @property
+    def in_sync(self) -> bool:
+        """Nothing to do and nothing wrong."""
+        return not self.actions and not self.problems
+
+    def phases(self) -> tuple[tuple[Action, ...], ...]:
+        """Groups to run one after another; the actions inside one group are independent."""
+        groups: dict[Phase, list[Action]] = {}
+        for action in self.actions:
+            groups.setdefault(action.phase, []).append(action)
+        return tuple(tuple(groups[phase]) for phase in sorted(groups))
+
+
+def plan(facts: Facts) -> Result[Plan, CheckFailure]:
+    if not facts.remote_descends:
+        return Failure(
+            CheckFailure(
+                f"local HEAD {facts.local.commit[:12]} is not an ancestor of the remote "
+                f"{facts.branch} {facts.remote.commit[:12]} (history rewritten?); "
+                "nothing was changed"
+            )
+        )
+    stops = tuple(_stops(facts))
+    deploys = tuple(_deploys(facts))
+    touched = {action.stack for action in deploys}
+    heals = tuple(_heals(facts, touched))
+    fast_forward: tuple[Action, ...] = ()
+    if facts.local.commit != facts.remote.commit:
+        fast_forward = (FastForward(source=facts.local.commit, target=facts.remote.commit),)
+    actions = sorted((*stops, *fast_forward, *deploys, *heals), key=_order)
+    return Success(
+        Plan(
+            local=facts.local.commit,
+            remote=facts.remote.commit,
+            actions=tuple(actions),
+            skips=tuple(_skips(facts.remote)),
+            problems=tuple(_problems(facts.remote)),
+        )
+    )
+
+
+def _order(action: Action) -> tuple[int, str]:
+    return (action.phase, action.stack if isinstance(action, StackAction) else "")
+
+
+def _stops(facts: Facts) -> Iterator[StackAction]:
+    local, remote = facts.local, facts.remote
+    for path, stack in sorted(local.valid.items()):
+        if stack.role is not Role.DEPLOY:
+            continue  # the tool's own and ignored stacks are never stopped
+        if path in remote.valid or path in remote.broken:
+            renamed = remote.project_of(path)
+            if renamed is None or renamed == stack.project:
+                continue
+            reason = f"project renamed to {renamed}"
+        else:
+            reason = f"removed from {facts.branch}"
+        yield _action(Verb.STOP, Phase.REMOVE, stack, local.commit, reason)
+    for path, error in sorted(local.broken.items()):
+        if error.project is None or remote.project_of(path) is not None:
+            continue
+        yield StackAction(
+            verb=Verb.STOP,
+            phase=Phase.REMOVE,
+            stack=path,
+            project=error.project,
+            compose_files=(),
+            commit=local.commit,
+            fingerprint=error.fingerprint,
+            reason=f"removed from {facts.branch}",
+        )
+
+
+def _deploys(facts: Facts) -> Iterator[StackAction]:
+    """Start what is new, restart what changed since it was deployed."""
+    local, remote = facts.local, facts.remote
+    for path, stack in sorted(remote.valid.items()):
+        if stack.role is not Role.DEPLOY:
+            continue
+        before = local.valid.get(path)
+        baseline = facts.deployed.get(path, _fingerprint(local, path))
+        if baseline is None:
+            yield _action(Verb.START, Phase.ADD, stack, remote.commit, "new")
+        elif before is not None and before.project != stack.project:
+            yield _action(
+                Verb.START, Phase.ADD, stack, remote.commit, f"renamed from {before.project}"
+            )
+        elif baseline != stack.fingerprint:
+            reason = _change_reason(_files(local, path), stack.files, path in facts.deployed)
+            yield _action(Verb.RESTART, Phase.UPDATE, stack, remote.commit, reason)
+
+
+def _heals(facts: Facts, touched: set[str]) -> Iterator[StackAction]:
+    # A stack stopped by hand stays stopped until the remote changes, as the seed does,
+    # unless this is the first pass or self-healing was asked for.
+    changed = facts.local.commit != facts.remote.commit
+    if facts.host is None or not (facts.full_pass or facts.self_heal or changed):
+        return
+    for path, stack in sorted(facts.remote.valid.items()):
+        if stack.role is not Role.DEPLOY or path in touched:
+            continue
+        reason = not_running_reason(stack, facts.host.get(stack.project, ()))
+        if reason is not None:
+            yield _action(
+                Verb.START, Phase.HEAL, stack, facts.remote.commit, f"not running: {reason}"
+            )
+
+
+def _skips(remote: Stacks) -> Iterator[Skip]:
+    for path, stack in sorted(remote.valid.items()):
+        if stack.role is not Role.DEPLOY:
+            yield Skip(stack=path, project=stack.project, reason=stack.role.value)
+
+
+def _problems(remote: Stacks) -> Iterator[Problem]:
+    for path, error in sorted(remote.broken.items()):
+        yield Problem(stack=path, project=error.project, reason=error.reason)
+
+
+def _action(verb: Verb, phase: Phase, stack: Stack, commit: str, reason: str) -> StackAction:
+    return StackAction(
+        verb=verb,
+        phase=phase,
+        stack=stack.path,
+        project=stack.project,
+        compose_files=stack.compose_files,
+        commit=commit,
+        fingerprint=stack.fingerprint,
+        reason=reason,
+    )
+
+
+def _fingerprint(stacks: Stacks, path: str) -> str | None:
+    found: Stack | StackError | None = stacks.valid.get(path) or stacks.broken.get(path)
+    return None if found is None else found.fingerprint
+
+
+def _files(stacks: Stacks, path: str) -> Mapping[str, str]:
+    found: Stack | StackError | None = stacks.valid.get(path) or stacks.broken.get(path)
+    return {} if found is None else found.files
+
+
+def _change_reason(before: Mapping[str, str], after: Mapping[str, str], from_state: bool) -> str:
+    changed = sorted(
+        path for path in before.keys() | after.keys() if before.get(path) != after.get(path)
+    )
+    if not changed:
+        # Same files as the local HEAD, yet not what was last deployed: a retry.
+        return "changed since the last deployment" if from_state else "changed"
+    shown = ", ".join(changed[:3])
+    more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+    return f"changed: {shown}{more}"

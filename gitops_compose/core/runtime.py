@@ -1,0 +1,66 @@
+"""The host's Compose projects as the shell saw them, and what "fully running" means."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import final
+
+from gitops_compose.core.stack import Stack
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Container:
+    service: str
+    # Docker's container state: created, running, restarting, paused, exited, dead.
+    state: str
+    exit_code: int | None = None
+
+
+# Compose project name -> its containers, as labelled by Compose.
+HostState = Mapping[str, Sequence[Container]]
+
+
+def not_running_reason(stack: Stack, containers: Sequence[Container]) -> str | None:
+    """Why a stack is not fully running, or None when every service it starts runs.
+
+    A service runs when it has containers and all of them run. A one-shot service (another
+    service waits for it to complete) may instead have exited 0. Services Compose does not
+    start by default (profiles, scale 0) are not expected.
+    """
+    if not containers:
+        return "no containers"
+    by_service: dict[str, list[Container]] = {}
+    for container in containers:
+        by_service.setdefault(container.service, []).append(container)
+    problems = []
+    for service in stack.services:
+        if not service.expected:
+            continue
+        found = by_service.get(service.name, [])
+        if not found:
+            problems.append(f"{service.name} has no container")
+            continue
+        for container in found:
+            if container.state == "running":
+                continue
+            if service.one_shot and container.state == "exited" and container.exit_code == 0:
+                continue
+            problems.append(_describe(service.name, container))
+            break
+    return ", ".join(problems) or None
+
+
+def _describe(service: str, container: Container) -> str:
+    if container.state == "exited" and container.exit_code is not None:
+        return f"{service} exited {container.exit_code}"
+    return f"{service} {container.state}"
+
+
+def running_projects(host: HostState) -> Mapping[str, bool]:
+    """Project -> whether any of its containers runs (for adopting what already runs)."""
+    return {
+        project: any(each.state == "running" for each in containers)
+        for project, containers in host.items()
+    }

@@ -1,0 +1,226 @@
+"""Stacks: which directories of a commit are Compose stacks, what they own, and their names.
+
+A stack is a directory holding a Compose file, at any depth. It owns every file below it
+except those of stacks nested deeper, so an edit of ``my_app/production/.env`` changes
+``my_app/production`` and nothing else. Its fingerprint is a hash of what it owns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from posixpath import basename
+from typing import final
+
+from returns.result import Failure, Result, Success
+
+from gitops_compose.core.compose_file import (
+    COMPOSE_FILE_NAMES,
+    OVERRIDE_FILE_NAMES,
+    ComposeModel,
+    Role,
+    Service,
+    compose_model,
+)
+from gitops_compose.core.snapshot import ROOT, Snapshot, directory_of, parent_directories
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Stack:
+    path: str
+    project: str
+    compose_files: tuple[str, ...]
+    # Repository path -> blob id of every file the stack owns.
+    files: Mapping[str, str]
+    fingerprint: str
+    role: Role
+    services: tuple[Service, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StackError:
+    """A stack the core cannot deploy; ``project`` is what it would be called, when known."""
+
+    path: str
+    project: str | None
+    reason: str
+    files: Mapping[str, str]
+    fingerprint: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Stacks:
+    """Every stack of one commit, by path; a broken stack is an error for itself alone."""
+
+    commit: str
+    valid: Mapping[str, Stack]
+    broken: Mapping[str, StackError]
+
+    def project_of(self, path: str) -> str | None:
+        if path in self.valid:
+            return self.valid[path].project
+        if path in self.broken:
+            return self.broken[path].project
+        return None
+
+
+def stacks_of(snapshot: Snapshot, root_name: str) -> Stacks:
+    """All stacks of a commit. ``root_name`` names a stack at the repository root."""
+    compose_files = _compose_files_by_directory(snapshot.blobs)
+    owned = _files_by_stack(snapshot.blobs, compose_files.keys())
+    valid: dict[str, Stack] = {}
+    broken: dict[str, StackError] = {}
+    for path, files in sorted(compose_files.items()):
+        stack_files = owned[path]
+        documents = [snapshot.contents.get(snapshot.blobs[each]) for each in files]
+        if any(document is None for document in documents):
+            # The shell reads every file of files_to_read(); a gap is a bug, not user input.
+            raise ValueError(f"contents of {files} missing from snapshot {snapshot.commit}")
+        model = _cached_model(tuple(snapshot.blobs[each] for each in files), tuple(documents))
+        found = _stack_or_error(path, files, stack_files, model, root_name)
+        if isinstance(found, Stack):
+            valid[path] = found
+        else:
+            broken[path] = found
+    return _without_name_clashes(Stacks(commit=snapshot.commit, valid=valid, broken=broken))
+
+
+def fingerprint_of(files: Mapping[str, str]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(f"{path}\0{files[path]}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def project_name(path: str, declared: str | None, root_name: str) -> Result[str, str]:
+    """The Compose project name of a stack: a declared ``name:`` wins; else the path.
+
+    The path's segments are joined with ``-`` (``my_app/production`` -> ``my_app-production``),
+    so stacks named alike in different folders stay apart; the root stack takes the name of
+    the repository's directory, as Compose itself would. Both follow Compose's normalisation.
+    """
+    if declared is not None:
+        if _VALID_NAME.fullmatch(declared):
+            return Success(declared)
+        return Failure(
+            f"invalid project name {declared!r}: Compose wants lowercase letters, digits, "
+            "'_' and '-', starting with a letter or digit"
+        )
+    raw = root_name if path == ROOT else path.replace("/", "-")
+    normalised = _NOT_ALLOWED.sub("", raw.lower()).lstrip("-_")
+    if not normalised:
+        return Failure(f"no project name can be made from {raw!r}; set name: in the compose file")
+    return Success(normalised)
+
+
+_VALID_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_NOT_ALLOWED = re.compile(r"[^a-z0-9_-]")
+
+
+def _compose_files_by_directory(blobs: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    found: dict[str, dict[str, str]] = defaultdict(dict)
+    for path in blobs:
+        name = basename(path)
+        if name in COMPOSE_FILE_NAMES or name in OVERRIDE_FILE_NAMES:
+            found[directory_of(path)][name] = path
+    stacks: dict[str, tuple[str, ...]] = {}
+    for directory, names in found.items():
+        main = next((names[n] for n in COMPOSE_FILE_NAMES if n in names), None)
+        if main is None:
+            continue  # an override file alone is not a stack, as for Compose
+        override = next((names[n] for n in OVERRIDE_FILE_NAMES if n in names), None)
+        stacks[directory] = (main,) if override is None else (main, override)
+    return stacks
+
+
+def _files_by_stack(
+    blobs: Mapping[str, str], stack_paths: Iterable[str]
+) -> dict[str, dict[str, str]]:
+    """Each file goes to the nearest stack directory above it: linear in files x depth."""
+    owned: dict[str, dict[str, str]] = {path: {} for path in stack_paths}
+    for path, blob in blobs.items():
+        for directory in parent_directories(directory_of(path)):
+            if directory in owned:
+                owned[directory][path] = blob
+                break
+    return owned
+
+
+@lru_cache(maxsize=8192)
+def _cached_model(
+    blob_ids: tuple[str, ...], documents: tuple[bytes | None, ...]
+) -> Result[ComposeModel, str]:
+    # Keyed by blob ids as well: the two commits of a check share most Compose files, and a
+    # daemon sees the same ones every check, so each distinct file is parsed once.
+    del blob_ids
+    return compose_model([each for each in documents if each is not None])
+
+
+def _stack_or_error(
+    path: str,
+    compose_files: tuple[str, ...],
+    files: Mapping[str, str],
+    model: Result[ComposeModel, str],
+    root_name: str,
+) -> Stack | StackError:
+    fingerprint = fingerprint_of(files)
+    declared = model.map(lambda found: found.name).value_or(None)
+    project = project_name(path, declared, root_name)
+    match model, project:
+        case Success(found), Success(name):
+            return Stack(
+                path=path,
+                project=name,
+                compose_files=compose_files,
+                files=files,
+                fingerprint=fingerprint,
+                role=found.role,
+                services=found.services,
+            )
+        case Failure(reason), _:
+            return StackError(path, project.value_or(None), reason, files, fingerprint)
+        case _:
+            return StackError(path, None, project.failure(), files, fingerprint)
+
+
+def _without_name_clashes(stacks: Stacks) -> Stacks:
+    """Two stacks that would share a Compose project are an error for both, naming both."""
+    by_project: dict[str, list[str]] = defaultdict(list)
+    for path, stack in stacks.valid.items():
+        by_project[stack.project].append(path)
+    for path, error in stacks.broken.items():
+        if error.project is not None:
+            by_project[error.project].append(path)
+    clashing = {
+        path: (project, sorted(paths))
+        for project, paths in by_project.items()
+        if len(paths) > 1
+        for path in paths
+    }
+    if not clashing:
+        return stacks
+    valid = {path: stack for path, stack in stacks.valid.items() if path not in clashing}
+    broken = dict(stacks.broken)
+    for path, (project, paths) in clashing.items():
+        files, fingerprint = _owned(stacks, path)
+        broken[path] = StackError(
+            path=path,
+            project=None,
+            reason=f"project name {project!r} is shared by {' and '.join(paths)}",
+            files=files,
+            fingerprint=fingerprint,
+        )
+    return Stacks(commit=stacks.commit, valid=valid, broken=broken)
+
+
+def _owned(stacks: Stacks, path: str) -> tuple[Mapping[str, str], str]:
+    if path in stacks.valid:
+        return stacks.valid[path].files, stacks.valid[path].fingerprint
+    return stacks.broken[path].files, stacks.broken[path].fingerprint

@@ -1,0 +1,152 @@
+"""The Docker host, through the ``docker`` CLI and its Compose v2 plugin as subprocesses.
+
+Every Compose call names the project, its files and its directory, so nothing depends on the
+caller's working directory or environment. One ``docker ps`` gives the state of every
+Compose project at once. Volumes are never removed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import final
+
+from returns.result import Failure, Result, Success
+
+from gitops_compose.core.outcome import Outcome
+from gitops_compose.core.plan import StackAction, Verb
+from gitops_compose.core.runtime import Container, HostState
+
+_PROJECT = "com.docker.compose.project"
+_SERVICE = "com.docker.compose.service"
+_ONE_OFF = "com.docker.compose.oneoff"
+_PS_FORMAT = "\t".join(
+    (f'{{{{.Label "{_PROJECT}"}}}}', f'{{{{.Label "{_SERVICE}"}}}}', "{{.State}}", "{{.Status}}")
+)
+_EXITED = re.compile(r"^Exited \((-?\d+)\)")
+_ERROR_LINES = 12
+
+
+def docker_problem(docker: str) -> str | None:
+    """Why this host cannot run Compose v2 through ``docker``, or None."""
+    if shutil.which(docker) is None:
+        return f"no {docker!r} command on PATH; install Docker's CLI"
+    try:
+        found = subprocess.run(
+            [docker, "compose", "version", "--short"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"'{docker} compose version' failed: {error}"
+    version = found.stdout.strip().lstrip("v")
+    if found.returncode != 0 or not version.startswith("2."):
+        said = _last_lines(found.stderr or found.stdout, 1) or "no version"
+        return f"Docker Compose v2 is required ('{docker} compose version': {said})"
+    return None
+
+
+@final
+class ComposeHost:
+    def __init__(self, docker: str, workdir: Path, timeout: float) -> None:
+        self._docker = docker
+        self._workdir = workdir
+        self._timeout = timeout
+
+    def state(self) -> Result[HostState, str]:
+        """Every Compose project's containers, from a single ``docker ps``."""
+        found = self._run(
+            [
+                "ps",
+                "--all",
+                "--no-trunc",
+                "--filter",
+                f"label={_PROJECT}",
+                "--filter",
+                f"label={_ONE_OFF}=False",
+                "--format",
+                _PS_FORMAT,
+            ],
+            timeout=min(self._timeout, 120),
+        )
+        return found.map(parse_ps)
+
+    def carry_out(self, action: StackAction) -> Outcome:
+        found = self._run(self.command(action), timeout=self._timeout)
+        return Outcome(action=action, error=found.swap().value_or(None))
+
+    def command(self, action: StackAction) -> list[str]:
+        directory = self._workdir / action.stack
+        where = ["compose", "--ansi", "never", "--project-name", action.project]
+        if action.compose_files:
+            where += ["--project-directory", str(directory)]
+            for each in action.compose_files:
+                where += ["--file", str(self._workdir / each)]
+        match action.verb:
+            case Verb.STOP:
+                # Without --volumes: a removed stack's data stays on the host.
+                return [*where, "down", "--remove-orphans"]
+            case Verb.START:
+                return [*where, "up", "--detach", "--remove-orphans"]
+            case Verb.RESTART:
+                # Recreate even when Compose sees no change in the config: a changed mounted
+                # file does not show in it.
+                return [
+                    *where,
+                    "up",
+                    "--detach",
+                    "--remove-orphans",
+                    "--pull",
+                    "always",
+                    "--force-recreate",
+                ]
+
+    def _run(self, arguments: Sequence[str], timeout: float) -> Result[str, str]:
+        command = [self._docker, *arguments]
+        try:
+            # A new session keeps a Ctrl-C meant for us from killing Compose half-way.
+            done = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except subprocess.TimeoutExpired:
+            return Failure(f"timed out after {timeout:g} s: {' '.join(arguments[:6])} ...")
+        except OSError as error:
+            return Failure(f"{self._docker}: {error}")
+        if done.returncode != 0:
+            said = _last_lines(done.stderr, _ERROR_LINES) or _last_lines(done.stdout, 3)
+            return Failure(f"exit {done.returncode}: {said or 'no message'}")
+        return Success(done.stdout)
+
+
+def parse_ps(output: str) -> HostState:
+    projects: dict[str, list[Container]] = {}
+    for line in output.splitlines():
+        fields = line.split("\t")
+        if len(fields) != 4 or not fields[0]:
+            continue
+        project, service, state, status = fields
+        exited = _EXITED.match(status)
+        projects.setdefault(project, []).append(
+            Container(
+                service=service,
+                state=state,
+                exit_code=int(exited.group(1)) if exited else None,
+            )
+        )
+    return {project: tuple(containers) for project, containers in projects.items()}
+
+
+def _last_lines(text: str, count: int) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " | ".join(lines[-count:])

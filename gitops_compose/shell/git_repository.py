@@ -1,0 +1,187 @@
+"""The deploy host's clone, through pygit2 only: clean check, fetch, read, fast-forward.
+
+Both commits are read straight from the object database, so the remote head's stacks are
+known before anything on disk changes. Credentials never reach a log: every message that
+may hold a URL goes through :func:`redacted`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import final
+from urllib.parse import unquote, urlsplit
+
+import pygit2
+from pygit2.enums import CheckoutStrategy, CredentialType, FileStatus, ObjectType
+from returns.result import Failure, Result, Success
+
+from gitops_compose.core.plan import CheckFailure
+from gitops_compose.core.snapshot import Snapshot, files_to_read
+
+_CLEAN = {FileStatus.CURRENT, FileStatus.IGNORED}
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def redacted(text: str) -> str:
+    """``https://user:token@host/x`` -> ``https://***@host/x``."""
+    return _USERINFO.sub("***@", text)
+
+
+def open_repository(path: Path) -> Result[pygit2.Repository, str]:
+    try:
+        found = pygit2.discover_repository(str(path))
+    except (pygit2.GitError, OSError) as error:
+        return Failure(f"{path}: {error}")
+    if found is None:
+        return Failure(f"{path} is not inside a git repository")
+    repository = pygit2.Repository(found)
+    if repository.is_bare:
+        return Failure(f"{path} is a bare repository; gitops-compose needs a working tree")
+    return Success(repository)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Heads:
+    local: str
+    remote: str
+    # Whether the local HEAD is the remote head or one of its ancestors.
+    remote_descends: bool
+
+
+@final
+class GitRepository:
+    """A non-bare clone whose HEAD is on ``branch``, tracking ``remote``."""
+
+    def __init__(
+        self,
+        repository: pygit2.Repository,
+        remote: str,
+        branch: str,
+        ssh_key: Path | None = None,
+    ) -> None:
+        self._repository = repository
+        self._remote = remote
+        self._branch = branch
+        self._ssh_key = ssh_key
+
+    @property
+    def branch(self) -> str:
+        return self._branch
+
+    @property
+    def workdir(self) -> Path:
+        return Path(self._repository.workdir)
+
+    @property
+    def git_dir(self) -> Path:
+        return Path(self._repository.path)
+
+    @property
+    def name(self) -> str:
+        """What Compose would call a stack at the repository root: its directory's name."""
+        return self.workdir.resolve().name
+
+    def dirty_paths(self) -> list[str]:
+        """Tracked changes, and untracked files that .gitignore does not ignore."""
+        status = self._repository.status(untracked_files="normal", ignored=False)
+        return sorted(path for path, flags in status.items() if flags not in _CLEAN)
+
+    def check_branch(self) -> Result[None, CheckFailure]:
+        if self._repository.head_is_detached:
+            return Failure(CheckFailure("HEAD is detached; check out a branch or pass --branch"))
+        if self._repository.head_is_unborn:
+            return Failure(CheckFailure("the repository has no commits yet"))
+        on = self._repository.head.shorthand
+        if on != self._branch:
+            return Failure(
+                CheckFailure(
+                    f"HEAD is on branch {on}, not {self._branch}; check out {self._branch}"
+                )
+            )
+        return Success(None)
+
+    def fetch(self) -> Result[Heads, CheckFailure]:
+        try:
+            remote = self._repository.remotes[self._remote]
+        except KeyError:
+            return Failure(CheckFailure(f"no remote named {self._remote}"))
+        try:
+            remote.fetch(callbacks=_Callbacks(self._ssh_key))
+        except (pygit2.GitError, KeyError, ValueError, OSError) as error:
+            return Failure(CheckFailure(redacted(f"fetch from {self._remote} failed: {error}")))
+        tracking = f"refs/remotes/{self._remote}/{self._branch}"
+        reference = self._repository.references.get(tracking)
+        if reference is None:
+            return Failure(CheckFailure(f"the remote has no branch {self._branch}"))
+        local = self._repository.head.target
+        remote_head = reference.target
+        descends = local == remote_head or self._repository.descendant_of(remote_head, local)
+        return Success(Heads(local=str(local), remote=str(remote_head), remote_descends=descends))
+
+    def snapshot(self, commit: str) -> Snapshot:
+        """Every file of a commit by blob id, with the contents the core reads."""
+        tree = self._repository[commit].peel(pygit2.Tree)
+        blobs: dict[str, str] = {}
+        _list_tree(self._repository, tree, "", blobs)
+        contents = {
+            blobs[path]: self._repository[blobs[path]].peel(pygit2.Blob).data
+            for path in files_to_read(blobs)
+        }
+        return Snapshot(commit=commit, blobs=blobs, contents=contents)
+
+    def fast_forward(self, target: str) -> Result[None, str]:
+        """Check the target out safely, then move the branch: never discards local work."""
+        commit = self._repository[target].peel(pygit2.Commit)
+        try:
+            self._repository.checkout_tree(commit, strategy=CheckoutStrategy.SAFE)  # type: ignore[no-untyped-call]
+            self._repository.references[f"refs/heads/{self._branch}"].set_target(
+                commit.id, f"gitops-compose: fast-forward to {target[:12]}"
+            )
+        except (pygit2.GitError, OSError) as error:
+            return Failure(f"fast-forward to {target[:12]} failed: {error}")
+        return Success(None)
+
+
+def _list_tree(
+    repository: pygit2.Repository, tree: pygit2.Tree, prefix: str, into: dict[str, str]
+) -> None:
+    for entry in tree:
+        path = f"{prefix}{entry.name}"
+        if entry.type == ObjectType.TREE:
+            _list_tree(repository, repository[entry.id].peel(pygit2.Tree), f"{path}/", into)
+        elif entry.type == ObjectType.BLOB:
+            into[path] = str(entry.id)
+        # A submodule (a commit entry) has no files here to deploy.
+
+
+class _Callbacks(pygit2.RemoteCallbacks):
+    """Credentials from the URL or SSH; host keys and certificates must check out."""
+
+    def __init__(self, ssh_key: Path | None) -> None:
+        super().__init__()
+        self._ssh_key = ssh_key
+
+    def credentials(
+        self, url: str, username_from_url: str | None, allowed_types: CredentialType
+    ) -> pygit2.UserPass | pygit2.Keypair | pygit2.KeypairFromAgent:
+        user = username_from_url or "git"
+        if allowed_types & CredentialType.USERPASS_PLAINTEXT:
+            parts = urlsplit(url)
+            if parts.username is not None and parts.password is not None:
+                return pygit2.UserPass(unquote(parts.username), unquote(parts.password))
+        if allowed_types & CredentialType.SSH_KEY:
+            if self._ssh_key is not None:
+                public = self._ssh_key.with_name(self._ssh_key.name + ".pub")
+                return pygit2.Keypair(
+                    user, str(public) if public.exists() else None, str(self._ssh_key), ""
+                )
+            return pygit2.KeypairFromAgent(user)
+        raise pygit2.GitError("the remote asks for credentials that are not configured")
+
+    def certificate_check(self, certificate: None, valid: bool, host: bytes) -> bool:
+        # libgit2 checks TLS chains and ~/.ssh/known_hosts; an unknown host is refused,
+        # never accepted silently.
+        return valid

@@ -1,0 +1,337 @@
+"""Real parts for end-to-end tests: a git origin, a pushing clone, the host's clone, the real
+Docker engine behind a logging wrapper, and cleanup of whatever compose projects a test made.
+
+Nothing here is mocked: git is the git CLI, docker is the real engine (scripts/engine.sh).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TypedDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ENGINE_SCRIPT = REPO_ROOT / "scripts" / "engine.sh"
+
+IMAGE_V1 = "127.0.0.1:5000/gitops-test/busybox:1"
+IMAGE_V2 = "127.0.0.1:5000/gitops-test/busybox:2"
+# Never pushed: the only way to make a pull fail here, with no internet registry reachable.
+MISSING_IMAGE = "127.0.0.1:5000/gitops-test/missing:1"
+
+PROJECT_LABEL = "com.docker.compose.project"
+WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
+SERVICE_LABEL = "com.docker.compose.service"
+
+# Fixed identity, and no user or system git config, so commits never depend on the machine.
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "E2E Pusher",
+    "GIT_AUTHOR_EMAIL": "pusher@e2e.invalid",
+    "GIT_COMMITTER_NAME": "E2E Pusher",
+    "GIT_COMMITTER_EMAIL": "pusher@e2e.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+}
+
+# Appends each call as one line, then hands over to the real docker. Fault injection: a
+# `compose ... down` of the project named in the file fail_down_project (or in env
+# GITOPS_E2E_FAIL_DOWN) fails without reaching docker.
+WRAPPER = r"""#!/usr/bin/env bash
+dir=@DIR@
+printf '%s\n' "$*" >>"$dir/calls.log"
+target=${GITOPS_E2E_FAIL_DOWN:-}
+[[ -f $dir/fail_down_project ]] && target=$(<"$dir/fail_down_project")
+if [[ -n $target && ${1:-} == compose ]]; then
+    project=${COMPOSE_PROJECT_NAME:-} prev= down=0
+    for a in "$@"; do
+        case $prev in -p | --project-name) project=$a ;; esac
+        case $a in --project-name=*) project=${a#*=} ;; down) down=1 ;; esac
+        prev=$a
+    done
+    if [[ $down == 1 && $project == "$target" ]]; then
+        echo "injected failure: down $target" >&2
+        exit 1
+    fi
+fi
+exec @REAL@ "$@"
+"""
+
+
+class Container(TypedDict):
+    id: str
+    name: str
+    service: str
+    state: str  # running, exited, created, ...
+    exit_code: int
+    image: str
+    labels: dict[str, str]
+
+
+def engine_problem() -> str | None:
+    """Why the real engine is not usable now, or None when it is."""
+    if shutil.which("docker") is None:
+        return "no docker CLI on PATH (run `make engine`)"
+    try:
+        done = subprocess.run(
+            ["bash", str(ENGINE_SCRIPT), "check"], capture_output=True, timeout=60, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return "scripts/engine.sh check timed out"
+    if done.returncode != 0:
+        return "docker engine, compose v2 or registry 127.0.0.1:5000 not usable (run `make engine`)"
+    return None
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env={**os.environ, **GIT_ENV},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed in {cwd}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def stack_yaml(
+    service_cmd: str = "sleep 3600",
+    image: str = IMAGE_V1,
+    extra: str = "",
+    *,
+    service: str = "app",
+    top: str = "",
+) -> str:
+    """A one-service compose file. `extra` is YAML added under the service, `top` at top level.
+
+    network_mode none because the engine's address pools run out after ~30 networks; init so
+    the command stops at once on SIGTERM instead of after the 10 s grace period.
+    """
+    lines = [
+        "services:",
+        f"  {service}:",
+        f"    image: {image}",
+        "    network_mode: none",
+        "    init: true",
+        f"    command: {json.dumps(['sh', '-c', service_cmd])}",
+    ]
+    lines += ["    " + line for line in _dedent(extra)]
+    lines += _dedent(top)
+    return "\n".join(lines) + "\n"
+
+
+def _dedent(text: str) -> list[str]:
+    return [line for line in textwrap.dedent(text).splitlines() if line.strip()]
+
+
+class Pusher:
+    """A clone that plays the user's CI: writes files and pushes commits to origin/main."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, relpath: str, text: str) -> None:
+        target = self.path / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+    def remove(self, relpath: str) -> None:
+        git(self.path, "rm", "-r", "-q", "--", relpath)
+
+    def move(self, src: str, dst: str) -> None:
+        (self.path / dst).parent.mkdir(parents=True, exist_ok=True)
+        git(self.path, "mv", "--", src, dst)
+
+    def head(self) -> str:
+        return git(self.path, "rev-parse", "HEAD")
+
+    def commit_and_push(self, message: str) -> str:
+        git(self.path, "add", "-A")
+        git(self.path, "commit", "-q", "--allow-empty", "-m", message)
+        git(self.path, "push", "-q", "origin", "HEAD:main")
+        return self.head()
+
+    def force_push_rewrite(self) -> str:
+        """Amend the last commit (new message, hence a new sha) and force-push it, so the
+        commit the host last saw is no longer an ancestor of origin/main."""
+        message = git(self.path, "log", "-1", "--format=%B")
+        git(self.path, "add", "-A")
+        git(self.path, "commit", "-q", "--amend", "--allow-empty", "-m", f"{message} (rewritten)")
+        git(self.path, "push", "-q", "--force", "origin", "HEAD:main")
+        return self.head()
+
+
+class World:
+    """One test's git origin, pusher, host clone and docker wrapper; see the e2e fixture."""
+
+    def __init__(self, tmp: Path, real_docker: str) -> None:
+        self.tmp = tmp.resolve()
+        self.real_docker = real_docker
+        self.origin = self.tmp / "origin.git"
+        self.tmp.joinpath("pusher").mkdir()
+        git(self.tmp, "init", "-q", "--bare", "--initial-branch=main", str(self.origin))
+        git(self.tmp, "clone", "-q", str(self.origin), "pusher")
+        self.pusher = Pusher(self.tmp / "pusher")
+        git(self.pusher.path, "symbolic-ref", "HEAD", "refs/heads/main")
+        self.pusher.write("README.md", "stacks for e2e tests\n")
+        self.pusher.commit_and_push("Initial commit")
+        # A unique directory name: products often derive names from it, and tests must not
+        # share compose projects.
+        self.host = self.tmp / "host" / f"stacks-{uuid.uuid4().hex[:8]}"
+        self.host.parent.mkdir()
+        git(self.host.parent, "clone", "-q", "--branch", "main", str(self.origin), self.host.name)
+        self.bin_dir = self.tmp / "bin"
+        self.bin_dir.mkdir()
+        wrapper = self.bin_dir / "docker"
+        wrapper.write_text(
+            WRAPPER.replace("@DIR@", shlex.quote(str(self.bin_dir))).replace(
+                "@REAL@", shlex.quote(real_docker)
+            )
+        )
+        wrapper.chmod(0o755)
+        self.calls_log = self.bin_dir / "calls.log"
+        self.calls_log.touch()
+        self._calls_seen = 0
+
+    # -- the product -------------------------------------------------------------------
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment of the product's runs: the docker wrapper first on PATH."""
+        env = dict(os.environ)
+        env["PATH"] = f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}"
+        # The checkout under test, whatever is installed in the venv.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        env.update(extra or {})
+        return env
+
+    def run(
+        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 180
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gitops_compose", "--repo", str(self.host), *args],
+            cwd=self.host,
+            env=self.env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    # -- the docker wrapper ------------------------------------------------------------
+
+    def _all_calls(self) -> list[str]:
+        return self.calls_log.read_text().splitlines()
+
+    def docker_calls(self) -> list[str]:
+        """Calls through the wrapper since the last clear_calls(), one string each."""
+        return self._all_calls()[self._calls_seen :]
+
+    def compose_calls(self) -> list[str]:
+        return [c for c in self.docker_calls() if c.split(" ", 1)[0] == "compose"]
+
+    def clear_calls(self) -> None:
+        # An offset rather than truncation: cleanup still reads every project ever named.
+        self._calls_seen = len(self._all_calls())
+
+    def fail_down(self, project: str | None) -> None:
+        """Make `docker compose -p PROJECT down` fail from now on; None stops that."""
+        flag = self.bin_dir / "fail_down_project"
+        if project is None:
+            flag.unlink(missing_ok=True)
+        else:
+            flag.write_text(project)
+
+    # -- the real engine, directly -----------------------------------------------------
+
+    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [self.real_docker, *args], capture_output=True, text=True, timeout=120, check=False
+        )
+        if check and done.returncode != 0:
+            raise RuntimeError(f"docker {' '.join(args)} failed: {done.stderr.strip()}")
+        return done
+
+    def _ids(self, kind: str, *filters: str) -> list[str]:
+        """ids of containers (kind 'ps'), volumes or networks matching the filters."""
+        args = ["ps", "-a", "-q"] if kind == "ps" else [kind, "ls", "-q"]
+        for f in filters:
+            args += ["--filter", f]
+        return self.docker(*args).stdout.split()
+
+    def containers(self, project: str) -> list[Container]:
+        ids = self._ids("ps", f"label={PROJECT_LABEL}={project}")
+        if not ids:
+            return []
+        found: list[Container] = []
+        for c in json.loads(self.docker("inspect", *ids).stdout):
+            labels = c["Config"]["Labels"] or {}
+            found.append(
+                Container(
+                    id=c["Id"],
+                    name=c["Name"].lstrip("/"),
+                    service=labels.get(SERVICE_LABEL, ""),
+                    state=c["State"]["Status"],
+                    exit_code=c["State"]["ExitCode"],
+                    image=c["Config"]["Image"],
+                    labels=labels,
+                )
+            )
+        return sorted(found, key=lambda c: (c["service"], c["name"]))
+
+    def volume_exists(self, name: str) -> bool:
+        return self.docker("volume", "inspect", name, check=False).returncode == 0
+
+    def exec(self, project: str, service: str, cmd: str | Sequence[str]) -> str:
+        """Run cmd (a shell string or argv) in the service's running container."""
+        running = [
+            c
+            for c in self.containers(project)
+            if c["service"] == service and c["state"] == "running"
+        ]
+        if not running:
+            raise RuntimeError(f"no running container for {project}/{service}")
+        argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        return self.docker("exec", running[0]["id"], *argv).stdout
+
+    # -- teardown ----------------------------------------------------------------------
+
+    def projects(self) -> set[str]:
+        """Compose projects this test made: containers whose working dir is under tmp, and
+        projects named in its calls to docker, unless their containers live elsewhere."""
+        mine: set[str] = set()
+        foreign: set[str] = set()
+        fmt = f'{{{{.Label "{PROJECT_LABEL}"}}}}\t{{{{.Label "{WORKING_DIR_LABEL}"}}}}'
+        listed = self.docker("ps", "-a", "--filter", f"label={PROJECT_LABEL}", "--format", fmt)
+        for line in listed.stdout.splitlines():
+            project, _, workdir = line.partition("\t")
+            (mine if Path(workdir).is_relative_to(self.tmp) else foreign).add(project)
+        for call in self._all_calls():
+            args = call.split()
+            if args[:1] != ["compose"]:
+                continue
+            for flag, value in itertools.pairwise(args):
+                if flag in ("-p", "--project-name"):
+                    mine.add(value)
+            mine.update(a.split("=", 1)[1] for a in args if a.startswith("--project-name="))
+        return mine - foreign
+
+    def cleanup(self) -> None:
+        """Remove this test's compose projects: containers, volumes, networks. Nothing else."""
+        for project in sorted(self.projects()):
+            label = f"label={PROJECT_LABEL}={project}"
+            if ids := self._ids("ps", label):
+                self.docker("rm", "-f", "-v", *ids)
+            if ids := self._ids("volume", label):
+                self.docker("volume", "rm", "-f", *ids)
+            if ids := self._ids("network", label):
+                self.docker("network", "rm", *ids)

@@ -50,7 +50,7 @@ printf '%s\n' "$*" >>"$dir/calls.log"
 target=${GITOPS_E2E_FAIL_DOWN:-}
 [[ -f $dir/fail_down_project ]] && target=$(<"$dir/fail_down_project")
 if [[ -n $target && ${1:-} == compose ]]; then
-    project=${COMPOSE_PROJECT_NAME:-} prev= down=0
+    project=${COMPOSE_PROJECT_NAME:-} prev='' down=0
     for a in "$@"; do
         case $prev in -p | --project-name) project=$a ;; esac
         case $a in --project-name=*) project=${a#*=} ;; down) down=1 ;; esac

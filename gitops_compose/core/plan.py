@@ -173,9 +173,12 @@ def _stops(facts: Facts) -> Iterator[StackAction]:
     for path, stack in sorted(local.valid.items()):
         if stack.role is not Role.DEPLOY:
             continue  # the tool's own and ignored stacks are never stopped
-        if path in remote.valid or path in remote.broken:
-            renamed = remote.project_of(path)
-            if renamed is None or renamed == stack.project:
+        if path in remote.broken:
+            # Its name cannot be read from a file that does not parse: keep what runs.
+            continue
+        if path in remote.valid:
+            renamed = remote.valid[path].project
+            if renamed == stack.project:
                 continue
             reason = f"project renamed to {renamed}"
         else:

@@ -1,0 +1,109 @@
+"""Inputs for the core as small literals: a repository is ``{path: text}``, a host is
+``{project: containers}``. Shared by the unit, property and state-machine tests."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from returns.result import Failure, Success
+
+from gitops_compose.core.compose_file import Role
+from gitops_compose.core.plan import Facts, FastForward, Plan, plan
+from gitops_compose.core.runtime import Container, HostState
+from gitops_compose.core.snapshot import Snapshot, files_to_read
+from gitops_compose.core.stack import Stacks, stacks_of
+
+# The name of the repository's directory: what a stack at the root is called.
+ROOT_NAME = "infra"
+BRANCH = "main"
+
+
+def blob_id(text: str) -> str:
+    """A fake git blob id: the same content always has the same id, as in git."""
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def repo(files: Mapping[str, str]) -> Snapshot:
+    """One commit: what the shell would read from git, Compose files' bytes included."""
+    blobs = {path: blob_id(text) for path, text in files.items()}
+    contents = {blobs[path]: files[path].encode() for path in files_to_read(files)}
+    commit = hashlib.sha1(repr(sorted(blobs.items())).encode()).hexdigest()
+    return Snapshot(commit=commit, blobs=blobs, contents=contents)
+
+
+def stacks(files: Mapping[str, str]) -> Stacks:
+    return stacks_of(repo(files), ROOT_NAME)
+
+
+def compose(*services: str, name: str | None = None, **bodies: Mapping[str, Any]) -> str:
+    """A Compose file: ``compose("web", "db")``, or bodies by service: ``compose(web={...})``."""
+    document: dict[str, Any] = {} if name is None else {"name": name}
+    document["services"] = {each: {"image": f"registry.local/{each}:1"} for each in services}
+    for each, body in bodies.items():
+        document["services"][each] = {"image": f"registry.local/{each}:1", **body}
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def up(*services: str) -> tuple[Container, ...]:
+    """One running container per service."""
+    return tuple(Container(service, "running") for service in services)
+
+
+def exited(service: str, code: int) -> Container:
+    return Container(service, "exited", code)
+
+
+def all_running(desired: Stacks) -> dict[str, tuple[Container, ...]]:
+    """A host on which every deployable stack runs every service it starts."""
+    return {
+        stack.project: up(*(each.name for each in stack.services if each.expected))
+        for stack in desired.valid.values()
+        if stack.role is Role.DEPLOY
+    }
+
+
+def facts(
+    local: Mapping[str, str],
+    remote: Mapping[str, str] | None = None,
+    host: HostState | None = None,
+    *,
+    full_pass: bool = False,
+    self_heal: bool = False,
+    deployed: Mapping[str, str] | None = None,
+    remote_descends: bool = True,
+) -> Facts:
+    """A check from ``local`` (HEAD) to ``remote`` (the same commit when None)."""
+    local_stacks = stacks(local)
+    remote_stacks = local_stacks if remote is None else stacks(remote)
+    return Facts(
+        local=local_stacks,
+        remote=remote_stacks,
+        branch=BRANCH,
+        remote_descends=remote_descends,
+        host=all_running(local_stacks) if host is None else host,
+        full_pass=full_pass,
+        self_heal=self_heal,
+        deployed={} if deployed is None else deployed,
+    )
+
+
+def planned(given: Facts) -> Plan:
+    match plan(given):
+        case Success(found):
+            return found
+        case Failure(failure):
+            raise AssertionError(f"expected a plan, got {failure}")
+    raise AssertionError("unreachable")
+
+
+def steps(found: Plan) -> list[str]:
+    """The plan as a reader of the log sees it: ``"stop a/b: removed from main"``."""
+    return [
+        "fast-forward"
+        if isinstance(action, FastForward)
+        else f"{action.verb.value} {action.stack}: {action.reason}"
+        for action in found.actions
+    ]

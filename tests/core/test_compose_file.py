@@ -1,0 +1,150 @@
+"""What the core reads from a Compose file: name, services it starts, gitops.* labels."""
+
+from textwrap import dedent
+
+import pytest
+from returns.result import Failure
+
+from gitops_compose.core.compose_file import ComposeModel, Role, Service, compose_model
+
+
+def model(*documents: str) -> ComposeModel:
+    return compose_model([dedent(each).encode() for each in documents]).unwrap()
+
+
+def error(*documents: str) -> str:
+    result = compose_model([dedent(each).encode() for each in documents])
+    assert isinstance(result, Failure)
+    return str(result.failure())
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        'labels: {gitops.controller: "true"}',
+        "labels: {gitops.controller: true}",  # YAML bool, as people write it
+        "labels: {gitops.controller: True}",
+        'labels: ["gitops.controller=true"]',
+        'labels: ["tier=front", "gitops.controller=true"]',
+    ],
+)
+def test_controller_label_as_mapping_list_or_yaml_bool(labels: str) -> None:
+    found = model(f"""
+        services:
+          agent:
+            image: gitops-compose:1
+            {labels}
+    """)
+    assert found.role is Role.CONTROLLER
+
+
+@pytest.mark.parametrize(
+    "labels", ['labels: {gitops.ignore: "true"}', 'labels: ["gitops.ignore=true"]']
+)
+def test_ignore_label_on_any_service_ignores_the_stack(labels: str) -> None:
+    found = model(f"""
+        services:
+          web: {{image: nginx}}
+          experiment:
+            image: toy
+            {labels}
+    """)
+    assert found.role is Role.IGNORED
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        'labels: {gitops.ignore: "false"}',
+        "labels: {gitops.ignore: false}",
+        'labels: ["gitops.ignore"]',
+        'labels: {traefik.enable: "true"}',
+    ],
+)
+def test_other_labels_leave_the_stack_deployed(labels: str) -> None:
+    found = model(f"""
+        services:
+          web:
+            image: nginx
+            {labels}
+    """)
+    assert found.role is Role.DEPLOY
+
+
+def test_override_file_label_makes_the_stack_ignored() -> None:
+    base = "services:\n  web: {image: nginx, labels: [tier=front]}\n"
+    override = "services:\n  web: {labels: {gitops.ignore: true}}\n"
+    assert model(base, override).role is Role.IGNORED
+    assert model(base).role is Role.DEPLOY
+
+
+def test_override_file_name_wins_over_the_main_file() -> None:
+    assert model("name: shop\nservices: {web: {image: a}}", "name: shop-eu\n").name == "shop-eu"
+
+
+def test_override_file_adds_services() -> None:
+    found = model("services: {web: {image: a}}", "services: {worker: {image: b}}")
+    assert [each.name for each in found.services] == ["web", "worker"]
+
+
+def test_profiles_scale_zero_and_zero_replicas_are_not_expected_to_run() -> None:
+    found = model("""
+        services:
+          web: {image: nginx}
+          debug: {image: busybox, profiles: [debug]}
+          spare: {image: nginx, scale: 0}
+          standby: {image: nginx, deploy: {replicas: 0}}
+          twice: {image: nginx, deploy: {replicas: 2}}
+    """)
+    assert {each.name for each in found.services if each.expected} == {"web", "twice"}
+
+
+def test_service_awaited_to_complete_is_one_shot() -> None:
+    found = model("""
+        services:
+          migrate: {image: app, command: migrate}
+          cache: {image: redis}
+          app:
+            image: app
+            depends_on:
+              migrate: {condition: service_completed_successfully}
+              cache: {condition: service_started}
+    """)
+    assert found.services == (
+        Service("app"),
+        Service("cache"),
+        Service("migrate", one_shot=True),
+    )
+
+
+def test_depends_on_as_a_list_makes_no_one_shot() -> None:
+    found = model("services: {db: {image: pg}, app: {image: app, depends_on: [db]}}")
+    assert not any(each.one_shot for each in found.services)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("services:\n  web: [\n", "invalid compose file: while parsing a flow node (line 3)"),
+        ("- web\n- db\n", "invalid compose file: top level must be a mapping"),
+        ("name: shop\n", "invalid compose file: no services"),
+        ("services: [web]\n", "invalid compose file: services must be a mapping"),
+        ("services: {web: nginx}\n", "invalid compose file: service web must be a mapping"),
+        (
+            "name: ''\nservices: {web: {}}\n",
+            "invalid compose file: name must be a non-empty string",
+        ),
+        (
+            "name: ${STAGE}-shop\nservices: {web: {}}\n",
+            "invalid compose file: a project name with variables is not supported",
+        ),
+    ],
+)
+def test_unusable_compose_file_gives_a_reason(text: str, reason: str) -> None:
+    assert error(text) == reason
+
+
+def test_bytes_that_are_not_utf8_are_an_error() -> None:
+    result = compose_model([b"services:\n  web: {image: \xff\xfe}\n"])
+    assert isinstance(result, Failure)
+    assert "invalid compose file" in result.failure()

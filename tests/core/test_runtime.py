@@ -1,0 +1,60 @@
+"""When a stack counts as fully running on the host, and how the reason reads when not."""
+
+from gitops_compose.core.runtime import Container, not_running_reason, running_projects
+from gitops_compose.core.stack import Stack
+
+from .builders import compose, exited, stacks, up
+
+
+def shop(**bodies: dict[str, object]) -> Stack:
+    text = compose(**bodies) if bodies else compose("web", "db")
+    return stacks({"shop/compose.yaml": text}).valid["shop"]
+
+
+def test_every_service_running_is_fully_running() -> None:
+    assert not_running_reason(shop(), up("web", "db")) is None
+
+
+def test_no_containers_at_all() -> None:
+    assert not_running_reason(shop(), ()) == "no containers"
+
+
+def test_exited_service_names_its_exit_code() -> None:
+    assert not_running_reason(shop(), (*up("web"), exited("db", 1))) == "db exited 1"
+
+
+def test_missing_service_is_named() -> None:
+    assert not_running_reason(shop(), up("web")) == "db has no container"
+
+
+def test_every_problem_is_listed() -> None:
+    containers = (Container("web", "restarting"), Container("db", "paused"))
+    assert not_running_reason(shop(), containers) == "db paused, web restarting"
+
+
+def test_one_stopped_replica_is_enough_to_count_as_not_running() -> None:
+    containers = (*up("web", "db"), exited("web", 137))
+    assert not_running_reason(shop(), containers) == "web exited 137"
+
+
+def test_a_long_running_service_that_exited_0_is_not_running() -> None:
+    assert not_running_reason(shop(), (*up("web"), exited("db", 0))) == "db exited 0"
+
+
+def test_one_shot_service_exited_0_counts_as_fine() -> None:
+    stack = shop(
+        migrate={},
+        app={"depends_on": {"migrate": {"condition": "service_completed_successfully"}}},
+    )
+    assert not_running_reason(stack, (*up("app"), exited("migrate", 0))) is None
+    assert not_running_reason(stack, (*up("app"), exited("migrate", 2))) == "migrate exited 2"
+
+
+def test_profile_and_scale_zero_services_are_not_expected() -> None:
+    stack = shop(web={}, debug={"profiles": ["debug"]}, spare={"scale": 0})
+    assert not_running_reason(stack, up("web")) is None
+
+
+def test_running_projects_reports_any_running_container() -> None:
+    host = {"shop": (*up("web"), exited("db", 1)), "old": (exited("web", 0),)}
+    assert running_projects(host) == {"shop": True, "old": False}

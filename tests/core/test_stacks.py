@@ -1,0 +1,221 @@
+"""Which directories are stacks, which files each owns, and what its project is called."""
+
+import pytest
+
+from gitops_compose.core.compose_file import Role
+from gitops_compose.core.stack import project_name
+
+from .builders import ROOT_NAME, compose, stacks
+
+MY_APP = {
+    "README.md": "# infra\n",
+    "my_app/production/compose.yaml": compose("web", "db"),
+    "my_app/production/.env": "TAG=1.4\n",
+    "my_app/production/config/nginx/site.conf": "server { listen 80; }\n",
+    "my_app/staging/compose.yaml": compose("web", "db"),
+    "my_app/staging/.env": "TAG=1.5-rc1\n",
+    "gitops/compose.yaml": compose(agent={"labels": {"gitops.controller": "true"}}),
+}
+
+
+def edited(path: str, text: str, files: dict[str, str] = MY_APP) -> dict[str, str]:
+    return {**files, path: text}
+
+
+def changed_stacks(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    old, new = stacks(before).valid, stacks(after).valid
+    return {
+        path
+        for path in old.keys() | new.keys()
+        if path not in old or path not in new or old[path].fingerprint != new[path].fingerprint
+    }
+
+
+def test_each_directory_with_a_compose_file_is_a_stack() -> None:
+    assert set(stacks(MY_APP).valid) == {"my_app/production", "my_app/staging", "gitops"}
+
+
+def test_a_compose_file_at_the_root_is_a_stack_named_after_the_repository() -> None:
+    found = stacks({"compose.yaml": compose("web"), "api/docker-compose.yml": compose("api")})
+    assert {path: each.project for path, each in found.valid.items()} == {
+        ".": ROOT_NAME,
+        "api": "api",
+    }
+
+
+def test_stacks_at_any_depth() -> None:
+    found = stacks({"a/b/c/d/compose.yml": compose("web")})
+    assert list(found.valid) == ["a/b/c/d"]
+
+
+@pytest.mark.parametrize(
+    ("present", "used"),
+    [
+        (["docker-compose.yml", "compose.yaml"], "compose.yaml"),
+        (["docker-compose.yaml", "compose.yml"], "compose.yml"),
+        (["compose.yml", "compose.yaml"], "compose.yaml"),
+        (["docker-compose.yaml", "docker-compose.yml"], "docker-compose.yml"),
+    ],
+)
+def test_compose_precedence_when_several_files_are_present(present: list[str], used: str) -> None:
+    found = stacks({f"shop/{name}": compose(name.split(".")[0]) for name in present})
+    assert found.valid["shop"].compose_files == (f"shop/{used}",)
+
+
+def test_override_file_belongs_to_the_same_stack() -> None:
+    found = stacks(
+        {
+            "shop/compose.yaml": compose("web"),
+            "shop/compose.override.yaml": compose("debug"),
+        }
+    )
+    shop = found.valid["shop"]
+    assert shop.compose_files == ("shop/compose.yaml", "shop/compose.override.yaml")
+    assert [each.name for each in shop.services] == ["debug", "web"]
+
+
+def test_docker_compose_override_goes_with_docker_compose_file() -> None:
+    found = stacks(
+        {
+            "shop/docker-compose.yml": compose("web"),
+            "shop/docker-compose.override.yml": compose("debug"),
+        }
+    )
+    assert found.valid["shop"].compose_files == (
+        "shop/docker-compose.yml",
+        "shop/docker-compose.override.yml",
+    )
+
+
+def test_an_override_file_alone_is_not_a_stack() -> None:
+    assert not stacks({"shop/compose.override.yaml": compose("web")}).valid
+
+
+def test_a_stack_owns_env_and_nested_config_but_not_nested_stacks() -> None:
+    found = stacks(
+        {
+            **MY_APP,
+            "my_app/compose.yaml": compose("proxy"),
+            "my_app/proxy.conf": "upstream x;\n",
+        }
+    )
+    assert set(found.valid["my_app"].files) == {"my_app/compose.yaml", "my_app/proxy.conf"}
+    assert set(found.valid["my_app/production"].files) == {
+        "my_app/production/compose.yaml",
+        "my_app/production/.env",
+        "my_app/production/config/nginx/site.conf",
+    }
+
+
+def test_editing_env_changes_only_that_stack() -> None:
+    after = edited("my_app/production/.env", "TAG=1.5\n")
+    assert changed_stacks(MY_APP, after) == {"my_app/production"}
+
+
+def test_editing_nested_config_changes_only_its_stack() -> None:
+    after = edited("my_app/production/config/nginx/site.conf", "server { listen 8080; }\n")
+    assert changed_stacks(MY_APP, after) == {"my_app/production"}
+
+
+def test_adding_a_file_deep_inside_a_stack_changes_it() -> None:
+    after = edited("my_app/staging/config/grafana/dash.json", "{}\n")
+    assert changed_stacks(MY_APP, after) == {"my_app/staging"}
+
+
+def test_editing_a_nested_stack_leaves_the_parent_stack_alone() -> None:
+    before = {**MY_APP, "my_app/compose.yaml": compose("proxy")}
+    after = edited("my_app/production/.env", "TAG=2\n", before)
+    assert changed_stacks(before, after) == {"my_app/production"}
+
+
+def test_files_outside_every_stack_change_nothing() -> None:
+    assert changed_stacks(MY_APP, edited("README.md", "# infra, v2\n")) == set()
+
+
+def test_root_stack_owns_loose_files_but_not_subfolder_stacks() -> None:
+    before = {**MY_APP, "compose.yaml": compose("monitoring")}
+    assert changed_stacks(before, edited("README.md", "# v2\n", before)) == {"."}
+    assert changed_stacks(before, edited("my_app/staging/.env", "TAG=2\n", before)) == {
+        "my_app/staging"
+    }
+
+
+def test_moving_a_file_between_stacks_changes_both() -> None:
+    before = edited("my_app/staging/extra.conf", "x\n")
+    after = {k: v for k, v in before.items() if k != "my_app/staging/extra.conf"}
+    after["my_app/production/extra.conf"] = "x\n"
+    assert changed_stacks(before, after) == {"my_app/staging", "my_app/production"}
+
+
+def test_same_folder_names_in_different_apps_get_different_projects() -> None:
+    found = stacks(
+        {"a/production/compose.yaml": compose("web"), "b/production/compose.yaml": compose("web")}
+    )
+    assert {each.project for each in found.valid.values()} == {"a-production", "b-production"}
+
+
+def test_declared_name_wins_over_the_path() -> None:
+    found = stacks({"my_app/production/compose.yaml": compose("web", name="shop")})
+    assert found.valid["my_app/production"].project == "shop"
+
+
+@pytest.mark.parametrize(
+    ("path", "project"),
+    [
+        ("my_app/production", "my_app-production"),
+        ("Shop.EU/Prod", "shopeu-prod"),
+        ("_tools/backup", "tools-backup"),
+    ],
+)
+def test_project_name_follows_compose_normalisation(path: str, project: str) -> None:
+    assert project_name(path, None, ROOT_NAME).unwrap() == project
+
+
+def test_project_names_are_stable_when_other_stacks_come_and_go() -> None:
+    before = stacks(MY_APP)
+    after = stacks({**MY_APP, "my_app/qa/compose.yaml": compose("web")})
+    assert all(after.valid[path].project == stack.project for path, stack in before.valid.items())
+
+
+def test_two_stacks_declaring_one_name_are_an_error_for_both_naming_both() -> None:
+    found = stacks(
+        {
+            "a/production/compose.yaml": compose("web", name="production"),
+            "b/production/compose.yaml": compose("web", name="production"),
+            "c/compose.yaml": compose("web"),
+        }
+    )
+    assert set(found.valid) == {"c"}
+    reason = "project name 'production' is shared by a/production and b/production"
+    assert {path: each.reason for path, each in found.broken.items()} == {
+        "a/production": reason,
+        "b/production": reason,
+    }
+
+
+def test_path_names_that_normalise_alike_clash() -> None:
+    found = stacks({"my_app/compose.yaml": compose("web"), "My_App/compose.yaml": compose("web")})
+    assert set(found.broken) == {"my_app", "My_App"}
+    assert "My_App and my_app" in found.broken["my_app"].reason
+
+
+def test_invalid_yaml_is_an_error_for_that_stack_alone() -> None:
+    found = stacks(edited("my_app/staging/compose.yaml", "services:\n  web: [\n"))
+    assert set(found.valid) == {"my_app/production", "gitops"}
+    broken = found.broken["my_app/staging"]
+    assert broken.reason.startswith("invalid compose file: while parsing")
+    assert broken.project == "my_app-staging"
+
+
+def test_invalid_declared_name_is_an_error_with_no_project() -> None:
+    found = stacks({"shop/compose.yaml": compose("web", name="Shop EU")})
+    assert found.broken["shop"].project is None
+    assert found.broken["shop"].reason.startswith("invalid project name 'Shop EU'")
+
+
+def test_controller_and_ignored_stacks_are_found_with_their_role() -> None:
+    found = stacks({**MY_APP, "lab/compose.yaml": compose(toy={"labels": ["gitops.ignore=true"]})})
+    roles = {path: each.role for path, each in found.valid.items()}
+    assert roles["gitops"] is Role.CONTROLLER
+    assert roles["lab"] is Role.IGNORED
+    assert roles["my_app/production"] is Role.DEPLOY

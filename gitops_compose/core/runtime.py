@@ -29,7 +29,7 @@ def not_running_reason(stack: Stack, containers: Sequence[Container]) -> str | N
     service waits for it to complete) may instead have exited 0. Services Compose does not
     start by default (profiles, scale 0) are not expected.
     """
-    if not containers:
+    if not containers and any(service.expected for service in stack.services):
         return "no containers"
     by_service: dict[str, list[Container]] = {}
     for container in containers:

@@ -154,7 +154,9 @@ def run_check(
     outcomes, failure = _carry_out(the_plan, repository, host, clock)
     # Until the fast-forward happened, the host runs what the local HEAD describes.
     desired = facts.remote if failure is None else facts.local
-    memory.statuses = statuses_after(memory.statuses, the_plan, outcomes, desired)
+    settled = statuses_after(memory.statuses, the_plan, outcomes, desired)
+    _log_status_changes(memory.statuses, settled)
+    memory.statuses = settled
     memory.full_pass_done = memory.full_pass_done or failure is None
     report = CheckReport(
         failure=failure,
@@ -198,6 +200,23 @@ def _log_outcome(outcome: Outcome, seconds: float) -> None:
     if outcome.error is not None:
         fields["error"] = outcome.error
     log.event("stack", logging.INFO if outcome.ok else logging.ERROR, **fields)
+
+
+def _log_status_changes(
+    before: Mapping[str, StackStatus], after: Mapping[str, StackStatus]
+) -> None:
+    for path in sorted(before.keys() | after.keys()):
+        old, new = before.get(path), after.get(path)
+        if old is not None and new is not None and old.status == new.status:
+            continue
+        known = new or old
+        log.event(
+            "status",
+            stack=path,
+            project=(known.project if known is not None else None) or "-",
+            status=new.status.value if new is not None else "gone",
+            was=old.status.value if old is not None else "new",
+        )
 
 
 def _finish(report: CheckReport, seconds: float, heads: Heads | None = None) -> CheckReport:

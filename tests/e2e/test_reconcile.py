@@ -1,0 +1,389 @@
+"""The product's job end to end: real dockerd, real docker compose v2, real git repositories."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from .harness import IMAGE_V2, MISSING_IMAGE, World, stack_yaml
+
+LAYOUT = ("app", "my_app/production", "my_app/staging", "other/production")
+
+
+def events(done: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+
+
+def once(world: World, *args: str) -> subprocess.CompletedProcess[str]:
+    return world.run("--once", "--log-format", "json", *args)
+
+
+def stack_events(done: subprocess.CompletedProcess[str], stack: str) -> list[dict[str, Any]]:
+    return [e for e in events(done) if e["event"] == "stack" and e["stack"] == stack]
+
+
+def statuses(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    return {e["stack"]: e["status"] for e in events(done) if e["event"] == "status"}
+
+
+def stack_commands(world: World) -> list[str]:
+    """Compose calls that act on stacks; the start-up `compose version` probe only reads."""
+    return [call for call in world.compose_calls() if not call.startswith("compose version")]
+
+
+def ids(world: World, project: str) -> list[str]:
+    return [c["id"] for c in world.containers(project) if c["state"] == "running"]
+
+
+def running(world: World, project: str) -> bool:
+    found = world.containers(project)
+    return bool(found) and all(c["state"] == "running" for c in found)
+
+
+def deploy_layout(world: World) -> None:
+    for path in LAYOUT:
+        world.pusher.write(f"{path}/compose.yaml", stack_yaml())
+    world.pusher.commit_and_push("stacks")
+    assert once(world).returncode == 0
+
+
+def test_first_run_starts_every_stack_as_its_own_project(world: World) -> None:
+    world.pusher.write("compose.yaml", stack_yaml())
+    for path in LAYOUT:
+        world.pusher.write(f"{path}/compose.yaml", stack_yaml())
+    world.pusher.write("my_app/production/.env", "GREETING=hello\n")
+    world.pusher.commit_and_push("five stacks")
+
+    done = once(world)
+
+    assert done.returncode == 0, done.stderr
+    projects = [
+        world.host.name,
+        "app",
+        "my_app-production",
+        "my_app-staging",
+        "other-production",
+    ]
+    for project in projects:
+        assert running(world, project), project
+    assert world.projects() >= set(projects)
+
+
+def test_edit_of_one_compose_file_recreates_only_that_stack(world: World) -> None:
+    deploy_layout(world)
+    before = {path: ids(world, path.replace("/", "-")) for path in LAYOUT}
+
+    world.pusher.write("my_app/staging/compose.yaml", stack_yaml("sleep 7200"))
+    world.pusher.commit_and_push("staging sleeps longer")
+    done = once(world)
+
+    assert done.returncode == 0, done.stderr
+    after = {path: ids(world, path.replace("/", "-")) for path in LAYOUT}
+    assert after["my_app/staging"] != before["my_app/staging"]
+    assert after["my_app/staging"]
+    for path in ("app", "my_app/production", "other/production"):
+        assert after[path] == before[path], path
+    [restart] = stack_events(done, "my_app/staging")
+    assert restart["action"] == "restart"
+    assert restart["reason"] == "changed: my_app/staging/compose.yaml"
+
+
+def test_edit_of_only_env_or_mounted_config_takes_effect_in_the_container(world: World) -> None:
+    world.pusher.write(
+        "my_app/production/compose.yaml",
+        stack_yaml(
+            extra="""
+            environment:
+              GREETING: ${GREETING}
+            volumes:
+              - ./config/site.conf:/site.conf:ro
+            """
+        ),
+    )
+    world.pusher.write("my_app/production/.env", "GREETING=hello\n")
+    world.pusher.write("my_app/production/config/site.conf", "listen 80\n")
+    world.pusher.write("my_app/staging/compose.yaml", stack_yaml())
+    world.pusher.commit_and_push("app with env and config")
+    assert once(world).returncode == 0
+    staging = ids(world, "my_app-staging")
+
+    world.pusher.write("my_app/production/.env", "GREETING=bonjour\n")
+    world.pusher.commit_and_push("new greeting")
+    done = once(world)
+    assert done.returncode == 0, done.stderr
+    assert world.exec("my_app-production", "app", "echo $GREETING").strip() == "bonjour"
+    [restart] = stack_events(done, "my_app/production")
+    assert restart["reason"] == "changed: my_app/production/.env"
+
+    world.pusher.write("my_app/production/config/site.conf", "listen 8080\n")
+    world.pusher.commit_and_push("new port")
+    done = once(world)
+    assert done.returncode == 0, done.stderr
+    assert world.exec("my_app-production", "app", "cat /site.conf").strip() == "listen 8080"
+    assert ids(world, "my_app-staging") == staging
+
+
+def test_removed_stack_is_brought_down_and_keeps_its_volume(world: World) -> None:
+    world.pusher.write(
+        "db/compose.yaml",
+        stack_yaml(extra="volumes:\n  - data:/data", top="volumes:\n  data: {}"),
+    )
+    world.pusher.write("app/compose.yaml", stack_yaml())
+    world.pusher.commit_and_push("db and app")
+    assert once(world).returncode == 0
+    world.exec("db", "app", "echo precious > /data/file")
+    app = ids(world, "app")
+
+    world.pusher.remove("db")
+    world.pusher.commit_and_push("drop db")
+    done = once(world)
+
+    assert done.returncode == 0, done.stderr
+    assert world.containers("db") == []
+    assert world.volume_exists("db_data")
+    assert ids(world, "app") == app
+    [stop] = stack_events(done, "db")
+    assert (stop["action"], stop["reason"]) == ("stop", "removed from main")
+
+
+def test_stack_stopped_by_hand_starts_again_on_the_next_remote_change(world: World) -> None:
+    deploy_layout(world)
+    world.docker("compose", "--project-name", "app", "stop")
+    assert not running(world, "app")
+
+    world.pusher.write("README.md", "a change elsewhere\n")
+    world.pusher.commit_and_push("docs")
+    done = once(world)
+
+    assert done.returncode == 0, done.stderr
+    assert running(world, "app")
+    [start] = stack_events(done, "app")
+    assert start["reason"].startswith("not running: app exited")
+
+
+def test_dirty_working_tree_touches_nothing_until_it_is_clean(world: World) -> None:
+    deploy_layout(world)
+    head = world.host.joinpath(".git/HEAD").read_text()
+    local = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=world.host, capture_output=True, text=True, check=True
+    ).stdout
+    world.host.joinpath("app/notes.txt").write_text("edited on the host\n")
+    world.pusher.write("app/compose.yaml", stack_yaml("sleep 7200"))
+    world.pusher.commit_and_push("change app")
+    app = ids(world, "app")
+    world.clear_calls()
+
+    done = once(world)
+
+    assert done.returncode == 1
+    [check] = [e for e in events(done) if e["event"] == "check"]
+    assert "app/notes.txt" in check["error"]
+    assert stack_commands(world) == []
+    assert ids(world, "app") == app
+    assert world.host.joinpath(".git/HEAD").read_text() == head
+    now = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=world.host, capture_output=True, text=True, check=True
+    ).stdout
+    assert now == local
+    assert world.host.joinpath("app/notes.txt").exists()
+
+    world.host.joinpath("app/notes.txt").unlink()
+    done = once(world)
+    assert done.returncode == 0, done.stderr
+    assert ids(world, "app") != app
+
+
+def test_unpullable_stack_fails_alone_and_the_fix_brings_it_up(world: World) -> None:
+    world.pusher.write("good/compose.yaml", stack_yaml())
+    world.pusher.write("bad/compose.yaml", stack_yaml(image=MISSING_IMAGE))
+    world.pusher.commit_and_push("good and bad")
+
+    done = once(world)
+
+    assert done.returncode == 1
+    assert running(world, "good")
+    assert world.containers("bad") == []
+    [bad] = stack_events(done, "bad")
+    assert bad["outcome"] == "error"
+    assert "missing" in bad["error"]
+    assert statuses(done) == {"good": "ok", "bad": "error"}
+
+    world.pusher.write("bad/compose.yaml", stack_yaml(image=IMAGE_V2))
+    world.pusher.commit_and_push("fix the image")
+    done = once(world)
+    assert done.returncode == 0, done.stderr
+    assert running(world, "bad")
+    assert world.exec("bad", "app", "cat /VERSION").strip() == "2"
+
+
+def test_failed_removal_is_removal_failed_and_the_rest_proceeds(world: World) -> None:
+    world.pusher.write("old/compose.yaml", stack_yaml())
+    world.pusher.write("keep/compose.yaml", stack_yaml())
+    world.pusher.commit_and_push("two stacks")
+    assert once(world).returncode == 0
+
+    world.fail_down("old")
+    world.pusher.remove("old")
+    world.pusher.write("new/compose.yaml", stack_yaml())
+    world.pusher.write("keep/compose.yaml", stack_yaml("sleep 7200"))
+    world.pusher.commit_and_push("drop old, add new, change keep")
+    done = once(world)
+
+    assert done.returncode == 1
+    [stop] = stack_events(done, "old")
+    assert stop["outcome"] == "error"
+    assert "injected failure" in stop["error"]
+    assert statuses(done)["old"] == "removal_failed"
+    assert running(world, "old")
+    assert running(world, "new")
+    assert [e["outcome"] for e in stack_events(done, "keep")] == ["ok"]
+
+
+def test_controller_stack_is_never_stopped_or_restarted(world: World) -> None:
+    controller = stack_yaml(extra='labels:\n  gitops.controller: "true"')
+    world.pusher.write("gitops/compose.yaml", controller)
+    world.pusher.write("app/compose.yaml", stack_yaml())
+    world.pusher.commit_and_push("controller and app")
+    # The operator starts the tool's own stack; a check never does.
+    world.docker(
+        "compose",
+        "--project-name",
+        "gitops",
+        "--project-directory",
+        str(world.pusher.path / "gitops"),
+        "--file",
+        str(world.pusher.path / "gitops/compose.yaml"),
+        "up",
+        "--detach",
+    )
+    controller_ids = ids(world, "gitops")
+    assert once(world).returncode == 0
+
+    world.pusher.write(
+        "gitops/compose.yaml",
+        stack_yaml("sleep 7200", extra='labels:\n  gitops.controller: "true"'),
+    )
+    world.pusher.write("gitops/.env", "NEW=1\n")
+    world.pusher.commit_and_push("change the controller")
+    world.clear_calls()
+    assert once(world).returncode == 0
+    assert ids(world, "gitops") == controller_ids
+
+    world.pusher.remove("gitops")
+    world.pusher.commit_and_push("remove the controller")
+    assert once(world).returncode == 0
+    assert ids(world, "gitops") == controller_ids
+    assert not [call for call in stack_commands(world) if "gitops" in call.split()]
+
+
+def test_rewritten_remote_history_fails_early_and_touches_nothing(world: World) -> None:
+    deploy_layout(world)
+    world.pusher.write("app/compose.yaml", stack_yaml("sleep 7200"))
+    world.pusher.force_push_rewrite()
+    before = {path: ids(world, path.replace("/", "-")) for path in LAYOUT}
+    head = world.host.joinpath(".git/refs/heads/main").read_text()
+    world.clear_calls()
+
+    done = once(world)
+
+    assert done.returncode == 1
+    [check] = [e for e in events(done) if e["event"] == "check"]
+    assert "not an ancestor" in check["error"]
+    assert stack_commands(world) == []
+    assert world.host.joinpath(".git/refs/heads/main").read_text() == head
+    assert {path: ids(world, path.replace("/", "-")) for path in LAYOUT} == before
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+def scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            label = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{label}}}" if label else sample.name] = sample.value
+    return samples
+
+
+def test_daemon_deploys_a_push_serves_metrics_and_stops_on_sigterm(world: World) -> None:
+    world.pusher.write("app/compose.yaml", stack_yaml())
+    world.pusher.commit_and_push("app")
+    port = free_port()
+    daemon = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gitops_compose",
+            "--repo",
+            str(world.host),
+            "--interval",
+            "1",
+            "--metrics-addr",
+            f"127.0.0.1:{port}",
+        ],
+        env=world.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for(lambda: running(world, "app"), 30)
+        world.pusher.write("web/compose.yaml", stack_yaml())
+        world.pusher.write("app/compose.yaml", stack_yaml(image=IMAGE_V2))
+        world.pusher.commit_and_push("add web, update app")
+        assert wait_for(lambda: running(world, "web"), 15)
+        assert wait_for(lambda: world.exec("app", "app", "cat /VERSION").strip() == "2", 15)
+        assert wait_for(lambda: scrape(port)["gitops_deployment_success_total"] == 3, 10)
+
+        samples = scrape(port)
+        assert samples["gitops_check_success_total"] >= 2
+        assert samples["gitops_check_error_total"] == 0
+        assert samples["gitops_deployment_error_total"] == 0
+        assert samples["gitops_deployment_active_total{status=ok}"] == 2
+        assert samples["gitops_deployment_active_total{status=error}"] == 0
+        assert samples["gitops_deployment_active_total{status=removal_failed}"] == 0
+        assert samples["gitops_check_last_error_timestamp_seconds"] == 0
+        now = time.time()
+        assert now - 10 < samples["gitops_check_last_success_timestamp_seconds"] <= now
+        assert now - 10 < samples["gitops_check_last_timestamp_seconds"] <= now
+        assert not any(name.endswith("_created") for name in samples)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=60)
+    assert daemon.returncode == 0, stderr
+    assert "Traceback" not in stderr
+
+
+def test_up_to_date_repository_runs_no_compose_command(world: World) -> None:
+    deploy_layout(world)
+    world.clear_calls()
+
+    done = once(world)
+
+    assert done.returncode == 0, done.stderr
+    assert stack_commands(world) == []
+    assert [e for e in events(done) if e["event"] == "stack"] == []

@@ -1,9 +1,48 @@
+# gitops-compose. Two commands on a fresh machine: `make demo` runs the main job,
+# `make test` runs every test (the e2e ones against a real Docker engine it starts).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: test lint engine engine-stop
+
+# A stamp, so the venv is rebuilt when the dependencies change and not otherwise.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is needed" if sys.version_info < (3, 11) else 0)'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# The e2e tests need a real engine: start one when none answers and this machine lets us
+# install (root with apt); elsewhere they skip, or fail under GITOPS_E2E=require.
+test: $(VENV)/.installed
+	@scripts/engine.sh check 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then scripts/engine.sh ensure; \
+	  else echo "no Docker engine and no root/apt: e2e tests will skip"; fi; }
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy gitops_compose
+
 # engine / engine-stop: a real Docker engine (dockerd, Compose v2, registry on
 # 127.0.0.1:5000, test images) for the e2e tests; see scripts/engine.sh.
-.PHONY: engine engine-stop
-
 engine:
 	scripts/engine.sh ensure
 
 engine-stop:
 	scripts/engine.sh stop
+
+# pyz / bench-startup: the single-file zipapp dist/gitops.pyz (see build_zipapp.py) and its
+# warm start time against plain imports in .venv (see bench/startup.py).
+.PHONY: pyz bench-startup
+PYZ_PYTHON ?= .venv/bin/python
+
+pyz:
+	$(PYZ_PYTHON) build_zipapp.py
+
+bench-startup: pyz
+	$(PYZ_PYTHON) bench/startup.py

@@ -77,10 +77,11 @@ def statuses_after(
             statuses[path] = StackStatus(stack.project, Status.OK)
     for problem in plan.problems:
         statuses[problem.stack] = StackStatus(problem.project, Status.ERROR, problem.reason)
+    # A stop of a stack that the plan also deploys is a rename, not a removal.
+    deployed = {each.stack for each in plan.stack_actions if each.verb is not Verb.STOP}
     for outcome in outcomes:
         action = outcome.action
-        still_wanted = action.stack in desired.valid or action.stack in desired.broken
-        if action.verb is Verb.STOP and still_wanted:
+        if action.verb is Verb.STOP and action.stack in deployed:
             if not outcome.ok:
                 statuses[action.stack] = StackStatus(action.project, Status.ERROR, outcome.error)
         elif action.verb is Verb.STOP:

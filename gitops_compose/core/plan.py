@@ -185,7 +185,7 @@ def _stops(facts: Facts) -> Iterator[StackAction]:
             reason = f"removed from {facts.branch}"
         yield _action(Verb.STOP, Phase.REMOVE, stack, local.commit, reason)
     for path, error in sorted(local.broken.items()):
-        if error.project is None or remote.project_of(path) is not None:
+        if error.project is None or path in remote.valid or path in remote.broken:
             continue
         yield StackAction(
             verb=Verb.STOP,

@@ -1,0 +1,90 @@
+"""What the adapters send to Docker and how they read its answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gitops_compose.core.plan import Phase, StackAction, Verb
+from gitops_compose.core.runtime import Container
+from gitops_compose.shell.compose_host import ComposeHost, parse_ps
+from gitops_compose.shell.git_repository import redacted
+
+
+def action(verb: Verb, files: tuple[str, ...] = ("my_app/production/compose.yaml",)) -> StackAction:
+    return StackAction(
+        verb=verb,
+        phase=Phase.UPDATE,
+        stack="my_app/production",
+        project="my_app-production",
+        compose_files=files,
+        commit="c",
+        fingerprint="f",
+        reason="r",
+    )
+
+
+HOST = ComposeHost("docker", Path("/srv/deploy"), timeout=5)
+WHERE = [
+    "compose",
+    "--ansi",
+    "never",
+    "--project-name",
+    "my_app-production",
+    "--project-directory",
+    "/srv/deploy/my_app/production",
+    "--file",
+    "/srv/deploy/my_app/production/compose.yaml",
+]
+
+
+def test_removal_never_removes_volumes() -> None:
+    command = HOST.command(action(Verb.STOP))
+    assert command == [*WHERE, "down", "--remove-orphans"]
+    assert not {"-v", "--volumes"} & set(command)
+
+
+def test_stop_without_valid_files_goes_by_project_name_alone() -> None:
+    assert HOST.command(action(Verb.STOP, files=())) == [
+        "compose",
+        "--ansi",
+        "never",
+        "--project-name",
+        "my_app-production",
+        "down",
+        "--remove-orphans",
+    ]
+
+
+def test_a_changed_stack_is_pulled_and_recreated() -> None:
+    assert HOST.command(action(Verb.RESTART)) == [
+        *WHERE,
+        "up",
+        "--detach",
+        "--remove-orphans",
+        "--pull",
+        "always",
+        "--force-recreate",
+    ]
+
+
+def test_a_start_keeps_containers_compose_sees_unchanged() -> None:
+    assert HOST.command(action(Verb.START)) == [*WHERE, "up", "--detach", "--remove-orphans"]
+
+
+def test_docker_ps_lines_become_containers_by_project() -> None:
+    output = (
+        "shop\tweb\trunning\tUp 3 minutes\n"
+        "shop\tdb\texited\tExited (1) 2 minutes ago\n"
+        "blog\tmigrate\texited\tExited (0) 1 hour ago\n"
+        "\n"
+    )
+    assert parse_ps(output) == {
+        "shop": (Container("web", "running"), Container("db", "exited", 1)),
+        "blog": (Container("migrate", "exited", 0),),
+    }
+
+
+def test_credentials_in_urls_are_redacted() -> None:
+    said = "fetch from https://deploy:s3cret@git.example.com/ops/host.git failed: 401"
+    assert redacted(said) == "fetch from https://***@git.example.com/ops/host.git failed: 401"
+    assert "s3cret" not in redacted("ssh://git:pw@host/x and https://tok@h/y")

@@ -1,0 +1,127 @@
+"""Bad input gets one line on stderr and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gitops_compose import __version__
+
+
+def run(
+    *args: str, cwd: Path | None = None, path: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = None
+    if path is not None:
+        env = {"PATH": path, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return subprocess.run(
+        [sys.executable, "-m", "gitops_compose", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--bogus"], "unknown option"),
+        (["--interval", "soon"], "--interval takes a number of seconds"),
+        (["--interval", "0"], "--interval must be more than 0"),
+        (["--metrics-addr", "localhost"], "--metrics-addr takes HOST:PORT"),
+        (["--log-format", "xml"], "--log-format must be text or json"),
+        (["--ssh-key", "/nonexistent/key"], "--ssh-key /nonexistent/key: no such file"),
+        (["--compose-timeout", "-1"], "--compose-timeout must be more than 0"),
+    ],
+)
+def test_bad_options_give_one_line_and_exit_2(args: list[str], says: str) -> None:
+    done = run(*args, "--once")
+    assert done.returncode == 2
+    assert says in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr
+
+
+def test_a_directory_that_is_no_git_repository_exits_2(tmp_path: Path) -> None:
+    done = run("--once", "--repo", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"gitops-compose: {tmp_path} is not inside a git repository"
+
+
+def test_no_docker_on_path_exits_2(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", "-b", "main", str(tmp_path)], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(tmp_path),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "x",
+        ],
+        check=True,
+    )
+    done = run("--once", "--repo", str(tmp_path), path=str(tmp_path / "nothing-here"))
+    assert done.returncode == 2
+    assert "no 'docker' command on PATH" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_no_compose_v2_exits_2(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", "-b", "main", str(tmp_path / "repo")], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(tmp_path / "repo"),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "x",
+        ],
+        check=True,
+    )
+    fake = tmp_path / "bin" / "docker"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho \"docker: 'compose' is not a docker command.\" >&2\nexit 1\n")
+    fake.chmod(0o755)
+    done = run("--once", "--repo", str(tmp_path / "repo"), path=f"{fake.parent}:/usr/bin:/bin")
+    assert done.returncode == 2
+    assert "Docker Compose v2 is required" in done.stderr
+    assert "'compose' is not a docker command" in done.stderr
+
+
+def test_version_and_help() -> None:
+    assert run("--version").stdout.strip() == f"gitops-compose {__version__}"
+    helped = run("--help")
+    assert helped.returncode == 0
+    for option in (
+        "--repo",
+        "--remote",
+        "--branch",
+        "--interval",
+        "--once",
+        "--metrics-addr",
+        "--no-metrics",
+        "--log-format",
+        "--verbose",
+        "--version",
+    ):
+        assert option in helped.stdout

@@ -528,9 +528,7 @@ def main_module(
     """pyz_boot/main.py with its `# @build@` line replaced by this build's facts."""
     versions = ", ".join(f"{major}.{minor}" for major, minor in PYTHON_VERSIONS)
     libc_names = {"manylinux": "glibc", "musllinux": "musl"}
-    platforms = ", ".join(
-        f"{p.name} ({libc_names[p.libc]} >= {floors[p.name]})" for p in PLATFORMS
-    )
+    platforms = ", ".join(f"{p.name} ({libc_names[p.libc]} >= {floors[p.name]})" for p in PLATFORMS)
     build = {
         "targets": {key: floors[key.split("-", 1)[1]] for key in sorted(sets)},
         "bytecode": bytecode,

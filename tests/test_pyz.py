@@ -1,0 +1,365 @@
+"""The single-file zipapp dist/gitops.pyz: build, run under each Python, cache, archive content.
+
+The file is built once per session (about a second on a warm wheel cache; the first build
+on a machine downloads the pinned wheels). Set GITOPS_PYZ to a prebuilt file to test that
+one instead. `pyz_interpreters()` lists the CPythons >= 3.11 found here, for other suites
+that want to run the file under each of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+import zipfile
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from gitops_compose import __version__
+
+# Select or skip these with `-m pyz` / `-m "not pyz"`. The marker is deliberately not
+# registered in pyproject.toml, so silence pytest's unknown-marker warning for it here.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
+    pytestmark = pytest.mark.pyz
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_SCRIPT = ROOT / "build_zipapp.py"
+VERSIONS = ("3.11", "3.12", "3.13", "3.14")
+PLATFORMS = ("manylinux_x86_64", "manylinux_aarch64", "musllinux_x86_64", "musllinux_aarch64")
+NATIVE_MODULES = {"_cffi_backend", "pygit2._pygit2", "pygit2._libgit2"}
+SHARED_LIBRARIES = ("libgit2-", "libssl-", "libcrypto-", "libssh2-")
+
+
+class Interpreter(NamedTuple):
+    version: tuple[int, int]
+    executable: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.version[0]}.{self.version[1]}:{self.executable}"
+
+
+def _is_native_executable(path: Path) -> bool:
+    """True for a real interpreter binary, false for wrapper scripts such as pyenv shims."""
+    try:
+        with path.open("rb") as stream:
+            return stream.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+@cache
+def _all_interpreters() -> tuple[Interpreter, ...]:
+    """Every CPython on this machine, by version (from its pyenv dir or its pythonX.Y name).
+
+    Found without running anything, since test collection calls this. The first of each
+    real binary wins; pyenv's free-threaded and -dev builds are left out.
+    """
+    candidates: list[tuple[tuple[int, int], Path]] = []
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for directory in sorted(pyenv.glob("*")):
+        match = re.fullmatch(r"(\d+)\.(\d+)\.\d+", directory.name)
+        if match:
+            version = (int(match[1]), int(match[2]))
+            candidates.append((version, directory / "bin" / f"python{version[0]}"))
+    for entry in os.environ.get("PATH", "").split(os.pathsep):
+        for path in sorted(Path(entry or ".").glob("python[23].*")):
+            match = re.fullmatch(r"python(\d+)\.(\d+)", path.name)
+            if match:
+                candidates.append(((int(match[1]), int(match[2])), path))
+    found: dict[Path, Interpreter] = {}
+    for version, path in candidates:
+        if _is_native_executable(path) and path.resolve() not in found:
+            found[path.resolve()] = Interpreter(version, str(path))
+    return tuple(sorted(found.values()))
+
+
+def pyz_interpreters() -> list[Interpreter]:
+    """The CPythons >= 3.11 on this machine: the ones gitops.pyz must run under."""
+    return [i for i in _all_interpreters() if i.version >= (3, 11)]
+
+
+def old_interpreters() -> list[Interpreter]:
+    """The CPythons < 3.11 on this machine: gitops.pyz must refuse them in one line."""
+    return [i for i in _all_interpreters() if i.version < (3, 11)]
+
+
+def run_pyz(
+    pyz: Path,
+    *args: str,
+    python: str = sys.executable,
+    env: dict[str, str] | None = None,
+    unset: tuple[str, ...] = (),
+) -> subprocess.CompletedProcess[str]:
+    """Run the file; `env` is added to this process's environment, minus `unset`."""
+    environment = {k: v for k, v in os.environ.items() if k not in unset}
+    return subprocess.run(
+        [python, str(pyz), *args],
+        env=environment | (env or {}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def build(output: Path, *extra: str) -> Path:
+    result = subprocess.run(
+        [sys.executable, str(BUILD_SCRIPT), "--output", str(output), *extra],
+        capture_output=True,
+        text=True,
+        timeout=1800,  # a cold wheel cache downloads about 60 MB
+        check=False,
+    )
+    assert result.returncode == 0, f"build failed:\n{result.stdout}{result.stderr}"
+    return output
+
+
+@pytest.fixture(scope="session")
+def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    prebuilt = os.environ.get("GITOPS_PYZ")
+    if prebuilt:
+        return Path(prebuilt).resolve()
+    return build(tmp_path_factory.mktemp("pyz") / "gitops.pyz")
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A native cache shared by the tests that do not test the cache itself."""
+    return tmp_path_factory.mktemp("native-cache")
+
+
+@pytest.fixture(scope="session")
+def archive(pyz: Path) -> Iterator[zipfile.ZipFile]:
+    with zipfile.ZipFile(pyz) as opened:
+        yield opened
+
+
+def manifest(archive: zipfile.ZipFile) -> dict[str, dict[str, object]]:
+    loaded: dict[str, dict[str, object]] = json.loads(archive.read("native/manifest.json"))
+    return loaded
+
+
+# --- runs under each interpreter -------------------------------------------------------
+
+
+@pytest.mark.parametrize("interpreter", pyz_interpreters(), ids=lambda i: i.label)
+def test_version_under_each_supported_python(
+    pyz: Path, cache_dir: Path, interpreter: Interpreter
+) -> None:
+    result = run_pyz(
+        pyz, "--version", python=interpreter.executable, env={"GITOPS_CACHE_DIR": str(cache_dir)}
+    )
+    assert result.returncode == 0, result.stderr
+    assert __version__ in result.stdout
+
+
+@pytest.mark.parametrize("interpreter", pyz_interpreters(), ids=lambda i: i.label)
+def test_help_under_each_supported_python(
+    pyz: Path, cache_dir: Path, interpreter: Interpreter
+) -> None:
+    result = run_pyz(
+        pyz, "--help", python=interpreter.executable, env={"GITOPS_CACHE_DIR": str(cache_dir)}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Usage:" in result.stdout
+
+
+@pytest.mark.parametrize("interpreter", pyz_interpreters(), ids=lambda i: i.label)
+def test_selftest_imports_everything_from_the_archive(
+    pyz: Path, cache_dir: Path, interpreter: Interpreter
+) -> None:
+    env = {"GITOPS_CACHE_DIR": str(cache_dir), "GITOPS_PYZ_SELFTEST": "1"}
+    result = run_pyz(pyz, python=interpreter.executable, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("selftest ok")
+    if not os.environ.get("GITOPS_PYZ"):
+        # Built on this machine, so every version found here has its own bytecode tree.
+        major, minor = interpreter.version
+        assert f"bytecode=cp{major}{minor}" in result.stdout
+    assert "libyaml=False" in result.stdout  # the pure loader: the C extension is not bundled
+    assert str(cache_dir) in result.stdout
+
+
+def test_source_tree_works_for_versions_without_bytecode(pyz: Path, cache_dir: Path) -> None:
+    """What CPython 3.14 runs when no 3.14 interpreter was on the build machine."""
+    env = {"GITOPS_CACHE_DIR": str(cache_dir), "GITOPS_PYZ_SOURCE": "1"}
+    selftest = run_pyz(pyz, env={**env, "GITOPS_PYZ_SELFTEST": "1"})
+    assert selftest.returncode == 0, selftest.stderr
+    assert "bytecode=src" in selftest.stdout
+    version = run_pyz(pyz, "--version", env=env)
+    assert version.returncode == 0, version.stderr
+    assert __version__ in version.stdout
+
+
+@pytest.mark.parametrize("interpreter", old_interpreters(), ids=lambda i: i.label)
+def test_older_python_is_refused_in_one_line(pyz: Path, interpreter: Interpreter) -> None:
+    result = run_pyz(pyz, "--version", python=interpreter.executable)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    found = f"found {'CPython' if interpreter.version >= (3, 0) else 'Python'} "
+    assert f"{found}{interpreter.version[0]}.{interpreter.version[1]}." in lines[0]
+    assert "supports CPython 3.11, 3.12, 3.13, 3.14 on manylinux_x86_64" in lines[0]
+
+
+def test_a_3_10_interpreter_was_found_to_check_the_refusal() -> None:
+    if not any(i.version == (3, 10) for i in old_interpreters()):
+        pytest.skip("no CPython 3.10 on this machine")
+
+
+# --- the native cache ------------------------------------------------------------------
+
+
+def test_concurrent_first_runs_share_one_cache_entry(pyz: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    env = {**os.environ, "GITOPS_CACHE_DIR": str(cache)}
+    command = [sys.executable, str(pyz), "--version"]
+    processes = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(8)
+    ]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in processes]
+    for status, stdout, stderr in results:
+        assert status == 0, stderr.decode()
+        assert __version__ in stdout.decode()
+    entries = os.listdir(cache)
+    assert len(entries) == 1, entries
+    assert entries[0].startswith(f"cp{sys.version_info[0]}{sys.version_info[1]}-")
+    leftovers = [p for p in cache.rglob("*") if ".tmp-" in p.name]
+    assert leftovers == []
+
+
+def test_later_runs_reuse_the_entry(pyz: Path, tmp_path: Path) -> None:
+    env = {"GITOPS_CACHE_DIR": str(tmp_path)}
+    assert run_pyz(pyz, "--version", env=env).returncode == 0
+    (entry,) = tmp_path.iterdir()
+    marker = entry / "marker"
+    marker.write_text("left alone")
+    assert run_pyz(pyz, "--version", env=env).returncode == 0
+    assert [p.name for p in tmp_path.iterdir()] == [entry.name]
+    assert marker.read_text() == "left alone"
+
+
+def test_unwritable_cache_home_falls_back_to_a_private_temp_dir(pyz: Path, tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    env = {"XDG_CACHE_HOME": str(not_a_directory), "TMPDIR": str(tmp_path)}
+    result = run_pyz(pyz, "--version", env=env, unset=("GITOPS_CACHE_DIR",))
+    assert result.returncode == 0, result.stderr
+    fallback = tmp_path / f"gitops-compose-{os.getuid()}"
+    assert len(list(fallback.iterdir())) == 1
+    assert fallback.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.fixture
+def noexec_dir(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs mounted noexec, if this machine lets us mount one (root, no seccomp veto)."""
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command")
+    mountpoint = tmp_path / "noexec"
+    mountpoint.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "noexec,size=64m", "tmpfs", str(mountpoint)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a noexec tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", str(mountpoint)], check=False)
+
+
+def test_noexec_cache_is_refused_in_one_line(pyz: Path, noexec_dir: Path) -> None:
+    result = run_pyz(pyz, "--version", env={"GITOPS_CACHE_DIR": str(noexec_dir)})
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "noexec" in lines[0]
+    assert "GITOPS_CACHE_DIR" in lines[0]
+    assert list(noexec_dir.iterdir()) == []  # refused before unpacking anything
+
+
+def test_entry_on_a_noexec_mount_is_refused_when_loading(
+    pyz: Path, noexec_dir: Path, tmp_path: Path
+) -> None:
+    """The entry exists (fast path, no statvfs), but the kernel will not map it."""
+    first = run_pyz(pyz, "--version", env={"GITOPS_CACHE_DIR": str(tmp_path / "ok")})
+    assert first.returncode == 0, first.stderr
+    (entry,) = (tmp_path / "ok").iterdir()
+    shutil.copytree(entry, noexec_dir / entry.name, symlinks=True)
+    result = run_pyz(pyz, "--version", env={"GITOPS_CACHE_DIR": str(noexec_dir)})
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "noexec" in lines[0]
+    assert "GITOPS_CACHE_DIR" in lines[0]
+
+
+# --- archive content -------------------------------------------------------------------
+
+
+def test_archive_has_native_sets_for_every_promised_target(archive: zipfile.ZipFile) -> None:
+    sets = manifest(archive)
+    expected = {f"cp{v.replace('.', '')}-{p}" for v in VERSIONS for p in PLATFORMS}
+    assert set(sets) == expected
+    names = set(archive.namelist())
+    for key, native_set in sets.items():
+        tag, platform = key.split("-", 1)
+        arch = platform.split("_", 1)[1]
+        modules = native_set["modules"]
+        assert isinstance(modules, dict)
+        assert set(modules) == NATIVE_MODULES
+        assert f"cpython-{tag[2:]}-{arch}" in modules["pygit2._pygit2"]
+        files = native_set["files"]
+        assert isinstance(files, list)
+        assert all(member in names for _, member, _ in files)
+        assert any("libgit2-" in relpath for relpath, _, _ in files)
+
+
+def test_identical_native_files_are_stored_once(archive: zipfile.ZipFile) -> None:
+    natives = [i for i in archive.infolist() if re.match(r"native/[0-9a-f]+/", i.filename)]
+    for library in SHARED_LIBRARIES:
+        stored = [i for i in natives if i.filename.rsplit("/", 1)[1].startswith(library)]
+        # One per platform (glibc and musl builds differ, and so do the architectures),
+        # though each is used by four Python versions.
+        assert len(stored) == len(PLATFORMS), [i.filename for i in stored]
+    digests = [hashlib.sha256(archive.read(i)).hexdigest() for i in natives]
+    assert len(digests) == len(set(digests))
+    files = [s["files"] for s in manifest(archive).values()]
+    referenced = {member for listing in files for _, member, _ in listing}  # type: ignore[attr-defined]
+    assert referenced == {i.filename for i in natives}
+
+
+def test_archive_is_a_clean_zip(archive: zipfile.ZipFile, pyz: Path) -> None:
+    assert archive.testzip() is None
+    names = archive.namelist()
+    assert names == sorted(names)
+    assert all(i.date_time == (1980, 1, 1, 0, 0, 0) for i in archive.infolist())
+    assert pyz.read_bytes().startswith(b"#!/usr/bin/env python3\n")
+    # Only gitops_compose's modules, no tests, and no __pycache__ anywhere.
+    assert not [n for n in names if "__pycache__" in n or "/tests/" in n]
+    assert "lib/src/gitops_compose/__main__.py" in names
+    assert "lib/cp311/gitops_compose/__main__.pyc" in names or os.environ.get("GITOPS_PYZ")
+
+
+def test_two_builds_give_the_same_bytes(tmp_path: Path) -> None:
+    """A cold build (empty bytecode and digest caches) and a warm one agree byte for byte."""
+    cold = build(tmp_path / "cold.pyz", "--build-cache", str(tmp_path / "build-cache"))
+    warm = build(tmp_path / "warm.pyz")
+    assert cold.read_bytes() == warm.read_bytes()

@@ -5,18 +5,21 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import final
 
 from gitops_compose.core.compose_file import Role
 from gitops_compose.core.plan import Plan, StackAction, Verb
 from gitops_compose.core.stack import Stacks
+from gitops_compose.core.status import StackStatus, Status, retry_delay
 
-
-class Status(Enum):
-    OK = "ok"
-    ERROR = "error"
-    REMOVAL_FAILED = "removal_failed"
+__all__ = [
+    "Outcome",
+    "StackStatus",
+    "Status",
+    "Tally",
+    "statuses_after",
+    "tally",
+]
 
 
 @final
@@ -29,14 +32,6 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class StackStatus:
-    project: str | None
-    status: Status
-    error: str | None = None
 
 
 @final
@@ -60,12 +55,14 @@ def statuses_after(
     plan: Plan,
     outcomes: Sequence[Outcome],
     desired: Stacks,
+    now: float = 0.0,
 ) -> dict[str, StackStatus]:
     """Each managed stack's status once the outcomes are in, by stack path.
 
     ``desired`` are the stacks now checked out. A stack nobody acted on keeps its status;
     one seen for the first time runs as it is (adopted). Stopped stacks leave the list
-    unless their stop failed; the tool's own and ignored stacks are not on it.
+    unless their stop failed; the tool's own and ignored stacks are not on it. A failure
+    schedules the next try (``now`` is the time of the check).
     """
     statuses = {
         path: status
@@ -74,28 +71,53 @@ def statuses_after(
     }
     for path, stack in desired.valid.items():
         if stack.role is Role.DEPLOY and path not in statuses:
-            statuses[path] = StackStatus(stack.project, Status.OK)
+            statuses[path] = StackStatus(
+                stack.project, Status.OK, fingerprint=stack.fingerprint, commit=desired.commit
+            )
     for problem in plan.problems:
-        statuses[problem.stack] = StackStatus(problem.project, Status.ERROR, problem.reason)
+        before = statuses.get(problem.stack)
+        same = before is not None and before.error == problem.reason
+        statuses[problem.stack] = StackStatus(
+            problem.project,
+            Status.ERROR,
+            problem.reason,
+            fingerprint=before.fingerprint if before else None,
+            commit=before.commit if before else None,
+            error_at=before.error_at if same and before else now,
+        )
     # A stop of a stack that the plan also deploys is a rename, not a removal.
     deployed = {each.stack for each in plan.stack_actions if each.verb is not Verb.STOP}
     for outcome in outcomes:
         action = outcome.action
-        if action.verb is Verb.STOP and action.stack in deployed:
-            if not outcome.ok:
-                statuses[action.stack] = StackStatus(action.project, Status.ERROR, outcome.error)
-        elif action.verb is Verb.STOP:
-            if outcome.ok:
+        before = statuses.get(action.stack)
+        if outcome.ok and action.verb is Verb.STOP:
+            if action.stack not in deployed:
                 statuses.pop(action.stack, None)
-            else:
-                statuses[action.stack] = StackStatus(
-                    action.project, Status.REMOVAL_FAILED, outcome.error
-                )
         elif outcome.ok:
-            statuses[action.stack] = StackStatus(action.project, Status.OK)
+            statuses[action.stack] = StackStatus(
+                action.project, Status.OK, fingerprint=action.fingerprint, commit=action.commit
+            )
         else:
-            statuses[action.stack] = StackStatus(action.project, Status.ERROR, outcome.error)
+            removal = action.verb is Verb.STOP and action.stack not in deployed
+            statuses[action.stack] = _failed(before, outcome, removal, now)
     return statuses
+
+
+def _failed(before: StackStatus | None, outcome: Outcome, removal: bool, now: float) -> StackStatus:
+    action = outcome.action
+    status = Status.REMOVAL_FAILED if removal else Status.ERROR
+    failures = (before.failures if before is not None else 0) + 1
+    return StackStatus(
+        action.project,
+        status,
+        outcome.error,
+        fingerprint=before.fingerprint if before is not None else None,
+        commit=before.commit if before is not None else None,
+        error_at=now,
+        failures=failures,
+        attempted=action.fingerprint,
+        retry_at=now + retry_delay(failures),
+    )
 
 
 def tally(plan: Plan, outcomes: Sequence[Outcome], statuses: Mapping[str, StackStatus]) -> Tally:

@@ -18,6 +18,7 @@ from returns.result import Failure, Result, Success
 from gitops_compose.core.compose_file import Role
 from gitops_compose.core.runtime import HostState, not_running_reason
 from gitops_compose.core.stack import Stack, StackError, Stacks
+from gitops_compose.core.status import StackStatus, Status
 
 
 class Phase(IntEnum):
@@ -105,9 +106,11 @@ class Facts:
     full_pass: bool
     # Start stacks that are not running on every check, not only when the remote changed.
     self_heal: bool = False
-    # Stack path -> fingerprint last deployed, when known from saved state; a stack with
-    # none counts as deployed from the local HEAD.
-    deployed: Mapping[str, str] = field(default_factory=dict)
+    # Saved status of each stack (what was last deployed, failures to retry); a stack
+    # with none counts as deployed from the local HEAD.
+    statuses: Mapping[str, StackStatus] = field(default_factory=dict)
+    # Unix seconds, for retries that wait.
+    now: float = 0.0
 
 
 @final
@@ -158,7 +161,7 @@ def plan(facts: Facts) -> Result[Plan, CheckFailure]:
             local=facts.local.commit,
             remote=facts.remote.commit,
             actions=tuple(actions),
-            skips=tuple(_skips(facts.remote)),
+            skips=(*_skips(facts.remote), *_waits(facts)),
             problems=tuple(_problems(facts.remote)),
         )
     )
@@ -197,25 +200,45 @@ def _stops(facts: Facts) -> Iterator[StackAction]:
             fingerprint=error.fingerprint,
             reason=f"removed from {facts.branch}",
         )
+    for path, record in sorted(facts.statuses.items()):
+        # A removal that failed before: its files may be gone, so it goes by project name.
+        gone = all(path not in each.valid and path not in each.broken for each in (local, remote))
+        if record.status is not Status.REMOVAL_FAILED or not gone or record.project is None:
+            continue
+        if record.retry_at is None or _held(facts, path):
+            continue
+        yield StackAction(
+            verb=Verb.STOP,
+            phase=Phase.REMOVE,
+            stack=path,
+            project=record.project,
+            compose_files=(),
+            commit=local.commit,
+            fingerprint=record.attempted or "",
+            reason=f"retry removal (attempt {record.failures + 1})",
+        )
 
 
 def _deploys(facts: Facts) -> Iterator[StackAction]:
-    """Start what is new, restart what changed since it was deployed."""
+    """Start what is new, restart what changed since it was deployed, retry what failed."""
     local, remote = facts.local, facts.remote
     for path, stack in sorted(remote.valid.items()):
-        if stack.role is not Role.DEPLOY:
+        record = facts.statuses.get(path)
+        if stack.role is not Role.DEPLOY or _held(facts, path):
             continue
         before = local.valid.get(path)
-        baseline = facts.deployed.get(path, _fingerprint(local, path))
-        if baseline is None:
-            yield _action(Verb.START, Phase.ADD, stack, remote.commit, "new")
-        elif before is not None and before.project != stack.project:
-            yield _action(
-                Verb.START, Phase.ADD, stack, remote.commit, f"renamed from {before.project}"
-            )
+        baseline = record.fingerprint if record is not None else _fingerprint(local, path)
+        retry = _retry_reason(record, stack.fingerprint)
+        if before is not None and before.project != stack.project:
+            reason = f"renamed from {before.project}"
+            yield _action(Verb.START, Phase.ADD, stack, remote.commit, reason)
+        elif baseline is None:
+            yield _action(Verb.START, Phase.ADD, stack, remote.commit, retry or "new")
         elif baseline != stack.fingerprint:
-            reason = _change_reason(_files(local, path), stack.files, path in facts.deployed)
+            reason = retry or _change_reason(_files(local, path), stack.files, record is not None)
             yield _action(Verb.RESTART, Phase.UPDATE, stack, remote.commit, reason)
+        elif retry is not None:
+            yield _action(Verb.START, Phase.HEAL, stack, remote.commit, retry)
 
 
 def _heals(facts: Facts, touched: set[str]) -> Iterator[StackAction]:
@@ -225,13 +248,38 @@ def _heals(facts: Facts, touched: set[str]) -> Iterator[StackAction]:
     if facts.host is None or not (facts.full_pass or facts.self_heal or changed):
         return
     for path, stack in sorted(facts.remote.valid.items()):
-        if stack.role is not Role.DEPLOY or path in touched:
+        if stack.role is not Role.DEPLOY or path in touched or _held(facts, path):
             continue
         reason = not_running_reason(stack, facts.host.get(stack.project, ()))
         if reason is not None:
             yield _action(
                 Verb.START, Phase.HEAL, stack, facts.remote.commit, f"not running: {reason}"
             )
+
+
+def _held(facts: Facts, path: str) -> bool:
+    """A failed stack whose files did not change waits for its next try."""
+    record = facts.statuses.get(path)
+    if record is None:
+        return False
+    stack = facts.remote.valid.get(path)
+    fingerprint = stack.fingerprint if stack is not None else record.attempted
+    return fingerprint is not None and record.held(fingerprint, facts.now)
+
+
+def _retry_reason(record: StackStatus | None, fingerprint: str) -> str | None:
+    if record is None or record.retry_at is None or record.attempted != fingerprint:
+        return None
+    what = "removal" if record.status is Status.REMOVAL_FAILED else "error"
+    return f"retry after {what} (attempt {record.failures + 1})"
+
+
+def _waits(facts: Facts) -> Iterator[Skip]:
+    for path, record in sorted(facts.statuses.items()):
+        if record.retry_at is not None and _held(facts, path):
+            minutes = max(1, round((record.retry_at - facts.now) / 60))
+            reason = f"waiting {minutes} min to retry after {record.status.value}: {record.error}"
+            yield Skip(stack=path, project=record.project or "-", reason=reason)
 
 
 def _skips(remote: Stacks) -> Iterator[Skip]:

@@ -15,6 +15,7 @@ from gitops_compose.core.plan import Facts, FastForward, Plan, plan
 from gitops_compose.core.runtime import Container, HostState
 from gitops_compose.core.snapshot import Snapshot, files_to_read
 from gitops_compose.core.stack import Stacks, stacks_of
+from gitops_compose.core.status import StackStatus, Status
 
 # The name of the repository's directory: what a stack at the root is called.
 ROOT_NAME = "infra"
@@ -73,6 +74,8 @@ def facts(
     full_pass: bool = False,
     self_heal: bool = False,
     deployed: Mapping[str, str] | None = None,
+    statuses: Mapping[str, StackStatus] | None = None,
+    now: float = 0.0,
     remote_descends: bool = True,
 ) -> Facts:
     """A check from ``local`` (HEAD) to ``remote`` (the same commit when None)."""
@@ -86,7 +89,14 @@ def facts(
         host=all_running(local_stacks) if host is None else host,
         full_pass=full_pass,
         self_heal=self_heal,
-        deployed={} if deployed is None else deployed,
+        statuses={
+            **{
+                path: StackStatus(path, Status.OK, fingerprint=fp)
+                for path, fp in (deployed or {}).items()
+            },
+            **(statuses or {}),
+        },
+        now=now,
     )
 
 

@@ -16,9 +16,9 @@ Layout of the archive (entries sorted, timestamps fixed at 1980-01-01, modes fix
                            2.7 on can parse it, so an old one gets the one-line refusal
     lib/cp311/ ...         sourceless bytecode trees: a legacy `foo.pyc` where `foo.py` would
     lib/cp312/ ...         be, the only form of bytecode that zipimport loads
-    lib/src/   ...         plain sources, for a supported version that had no interpreter on
-                           the build machine (zipimport then compiles in memory on every run:
-                           slower, but correct)
+    lib/boot/              the bootstrap's sources, and
+    lib/sources.zip        every other module's, for a supported version that had no
+                           interpreter on the build machine (see below)
     native/<sha>/<name>    every native file once, named by content hash: the bundled libgit2,
                            OpenSSL, libssh2 and PCRE are byte-identical across Python versions
     native/manifest.json   which files each target unpacks (also compiled into
@@ -28,11 +28,17 @@ Layout of the archive (entries sorted, timestamps fixed at 1980-01-01, modes fix
 Bytecode per Python version: a .pyc loads only on the minor version that wrote it, and
 zipimport neither reads __pycache__ nor writes anything, so each supported version gets its
 own sourceless tree, compiled by that version's interpreter if the build machine has one
-(pyenv, PATH, or $GITOPS_PYZ_PYTHONS). Versions without one use lib/src. The bytecode is
-deterministic: py_compile with UNCHECKED_HASH (no mtime inside) under PYTHONHASHSEED=0 (set
-and frozenset constants are ordered by string hash). Two builds from the same tree with the
-same interpreters give the same bytes; a machine with other interpreters (or none for a
-version) gives other bytes, by design.
+(pyenv, PATH, or $GITOPS_PYZ_PYTHONS). A version without one runs the bootstrap from
+lib/boot, and its first run unpacks lib/sources.zip next to the native files in the cache,
+where the interpreter compiles each module once into __pycache__: from the zip it would
+recompile all of them on every run (twice the start time). The sources are one nested
+member rather than a tree so that they do not lengthen the central directory, which
+zipimport parses on every start (~10 us per entry).
+
+The bytecode is deterministic: py_compile with UNCHECKED_HASH (no mtime inside) under
+PYTHONHASHSEED=0 (set and frozenset constants are ordered by string hash). Two builds from
+the same tree with the same interpreters give the same bytes; a machine with other
+interpreters (or none for a version) gives other bytes, by design.
 
 Runtime dependencies: pygit2 loads libgit2 through a cffi module compiled in API mode
 (pygit2/_libgit2.abi3.so), which needs only the `_cffi_backend` extension at run time: the
@@ -84,7 +90,17 @@ EXCLUDED_FILES = frozenset(
         "_yaml/__init__.py",  # shim for PyYAML's C extension, which is not bundled
     }
 )
+# Integrations with tools that are not bundled, so they could never be imported.
+EXCLUDED_DIRS = (
+    "returns/contrib/mypy/",
+    "returns/contrib/pytest/",
+    "returns/contrib/hypothesis/",
+    "prometheus_client/twisted/",
+    "prometheus_client/django/",
+    "prometheus_client/aiohttp/",
+)
 SHEBANG = b"#!/usr/bin/env python3\n"
+SOURCES_MEMBER = "lib/sources.zip"
 DEFLATE_LEVEL = 6
 # Compiles the files named on stdin inside the target interpreter. Tracebacks then read
 # "gitops.pyz/<module path>" whichever machine built the file.
@@ -339,14 +355,14 @@ def raw_entry(stream: zipfile.ZipFile, info: zipfile.ZipInfo, mode: int) -> Entr
     return Entry(info.compress_type, info.CRC, info.file_size, payload, mode)
 
 
-def zip_bytes(entries: Mapping[str, Entry]) -> bytes:
+def zip_bytes(entries: Mapping[str, Entry], prefix: bytes = b"") -> bytes:
     """A byte-for-byte reproducible zip: sorted names, one fixed time, fixed modes.
 
     Written by hand rather than with zipfile so that members can be copied still
-    compressed from the wheels. Offsets are absolute, so the shebang line in front is
-    part of the file as far as every zip reader (zipimport included) is concerned.
+    compressed from the wheels. Offsets are absolute, so a prefix (the shebang line) is
+    part of the file as far as every zip reader, zipimport included, is concerned.
     """
-    out = bytearray(SHEBANG)
+    out = bytearray(prefix)
     central = bytearray()
     time, date = 0, (0 << 9) | (1 << 5) | 1  # DOS time: 1980-01-01 00:00:00
     for name in sorted(entries):
@@ -395,7 +411,8 @@ def pure_sources(wheels: Wheels) -> dict[str, bytes]:
             name = info.filename
             if name.split("/", 1)[0].endswith((".dist-info", ".data")):
                 continue
-            if name.endswith(".py") and name not in EXCLUDED_FILES:
+            wanted = name not in EXCLUDED_FILES and not name.startswith(EXCLUDED_DIRS)
+            if name.endswith(".py") and wanted:
                 sources[name] = archive.read(info)
     return sources
 
@@ -516,10 +533,15 @@ def project_sources() -> dict[str, bytes]:
     return sources
 
 
-def manifest_module(sets: Mapping[str, NativeSet]) -> bytes:
+def manifest_module(sets: Mapping[str, NativeSet], sources_zip: bytes) -> bytes:
+    """What the bootstrap unpacks: native files per target, and the sources for fallback."""
     table = {key: (s.entry, s.files, s.modules) for key, s in sorted(sets.items())}
-    header = "# Generated by build_zipapp.py: native files per target.\n"
-    return f"{header}TARGETS = {table!r}\n".encode()
+    sources = (f"sources-{hashlib.sha256(sources_zip).hexdigest()[:16]}", SOURCES_MEMBER)
+    return (
+        "# Generated by build_zipapp.py: what the bootstrap unpacks into the cache.\n"
+        f"TARGETS = {table!r}\n"
+        f"SOURCES = {sources!r}\n"
+    ).encode()
 
 
 def main_module(
@@ -683,24 +705,31 @@ def build(output: Path, cache: WheelCache, build_cache: Path) -> None:
     sets = {target.key: natives.collect(target, chosen[target]) for target in TARGETS}
     floors = {p.name: oldest_libc(chosen[Target(PYTHON_VERSIONS[0], p)], p) for p in PLATFORMS}
 
-    sources = pure_sources(reference) | project_sources()
-    sources["gitops_pyz_boot.py"] = (BOOT_DIR / "gitops_pyz_boot.py").read_bytes()
-    sources["gitops_pyz_manifest.py"] = manifest_module(sets)
+    program = pure_sources(reference) | project_sources()
+    sources_zip = zip_bytes(deflate_all(program))
+    boot = {
+        "gitops_pyz_boot.py": (BOOT_DIR / "gitops_pyz_boot.py").read_bytes(),
+        "gitops_pyz_manifest.py": manifest_module(sets, sources_zip),
+    }
     interpreters = find_interpreters()
-    trees = BytecodeCompiler(build_cache).compile(sources, interpreters)
+    trees = BytecodeCompiler(build_cache).compile(program | boot, interpreters)
 
     plain = license_files(reference)
     plain["__main__.py"] = main_module(sets, floors, sorted(trees))
     listing = {key: s._asdict() for key, s in sorted(sets.items())}
     plain["native/manifest.json"] = json.dumps(listing, indent=1, sort_keys=True).encode() + b"\n"
-    plain.update({f"lib/src/{rel}": data for rel, data in sources.items()})
+    plain.update({f"lib/boot/{rel}": data for rel, data in boot.items()})
     for tag, tree in trees.items():
         plain.update({f"lib/{tag}/{rel}": data for rel, data in tree.items()})
     entries = natives.objects | deflate_all(plain)
+    # Stored: its members are compressed already.
+    entries[SOURCES_MEMBER] = Entry(
+        zipfile.ZIP_STORED, zlib.crc32(sources_zip), len(sources_zip), sources_zip, 0o644
+    )
 
     output.parent.mkdir(parents=True, exist_ok=True)
     temp = output.with_name(f".{output.name}.tmp")
-    temp.write_bytes(zip_bytes(entries))
+    temp.write_bytes(zip_bytes(entries, SHEBANG))
     temp.chmod(0o755)
     temp.replace(output)
     report(output, interpreters, len(entries))
@@ -711,7 +740,7 @@ def report(output: Path, interpreters: Mapping[tuple[int, int], str], count: int
         print(f"bytecode cp{major}{minor}: compiled by {executable}")
     missing = [f"{v[0]}.{v[1]}" for v in PYTHON_VERSIONS if v not in interpreters]
     if missing:
-        print(f"no interpreter for {', '.join(missing)} here: that runs from lib/src (slower)")
+        print(f"no interpreter for {', '.join(missing)} here: it runs lib/sources.zip, unpacked")
     size = output.stat().st_size
     print(f"wrote {output}: {size:,} bytes ({size / 2**20:.1f} MiB), {count} entries")
 

@@ -1,10 +1,15 @@
 """Second stage of gitops.pyz: make the bundled native modules importable, then run the CLI.
 
-Pure-Python code is imported straight from the archive (the first stage put this Python
-version's bytecode tree on sys.path). Compiled extensions cannot be loaded from a zip, so
+Pure-Python code is imported straight from the archive: the first stage put this Python
+version's bytecode tree on sys.path. Compiled extensions cannot be loaded from a zip, so
 the set built for the running interpreter is unpacked once into a cache directory named
 after a hash of its content, and a meta-path finder maps the extension module names to
 those files. Later runs find the directory with a single stat and unpack nothing.
+
+A supported version that got no bytecode tree (no such interpreter on the build machine)
+runs the bootstrap from lib/boot/ sources instead, and its first run also unpacks
+lib/sources.zip into the cache, so that the interpreter compiles each module once into
+__pycache__ there rather than on every run, as it would from the zip.
 
 Importing this module must stay cheap: at the top it only touches modules that the
 interpreter has already loaded to run a zip application (os, sys, importlib, zipimport);
@@ -19,7 +24,7 @@ import os
 import stat
 import sys
 import zipimport
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.machinery import ExtensionFileLoader, ModuleSpec
 from importlib.util import spec_from_file_location
 from types import ModuleType
@@ -36,6 +41,7 @@ STALE_TEMP_SECONDS = 3600
 NOEXEC_SYMPTOMS = ("failed to map segment", "Operation not permitted", "Permission denied")
 
 NativeFile = tuple[str, str, int]  # (path inside the cache entry, archive member, mode)
+SOURCE_TREE = "src"  # the first stage's name for "no bytecode tree for this version"
 
 
 class Unusable(Exception):
@@ -48,13 +54,18 @@ class Refusal(Exception):
 
 def main(archive: str, target: str, tree: str) -> None:
     entry, files, modules = gitops_pyz_manifest.TARGETS[target]
+    pure = archive
     try:
-        directory = ensure_natives(archive, entry, files)
+        directory = ensure_entry(archive, entry, lambda temp: write_files(archive, temp, files))
+        if tree == SOURCE_TREE:
+            name, member = gitops_pyz_manifest.SOURCES
+            pure = ensure_entry(archive, name, lambda temp: write_sources(archive, member, temp))
+            sys.path.insert(1, pure)
     except Refusal as exc:
         refuse(str(exc))
     sys.meta_path.insert(0, NativeFinder(directory, modules))
     if os.environ.get(SELFTEST_ENV):
-        raise SystemExit(selftest(archive, directory, target, tree))
+        raise SystemExit(selftest(pure, directory, target, tree))
     import runpy  # already imported by the interpreter to run the zip: costs nothing
 
     runpy.run_module("gitops_compose", run_name="__main__", alter_sys=False)
@@ -102,8 +113,8 @@ def is_own_directory(path: str) -> bool:
     return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
-def ensure_natives(archive: str, entry: str, files: Sequence[NativeFile]) -> str:
-    """Return the cache directory holding this interpreter's native files, unpacking if needed."""
+def ensure_entry(archive: str, entry: str, fill: Callable[[str], None]) -> str:
+    """Return the cache entry's directory, first creating it with `fill` if needed."""
     roots, chosen = cache_roots()
     for root in roots:
         # Fast path, one stat: entries only ever appear complete (atomic rename).
@@ -112,7 +123,7 @@ def ensure_natives(archive: str, entry: str, files: Sequence[NativeFile]) -> str
     problems = []
     for root in roots:
         try:
-            return unpack(archive, root, entry, files)
+            return unpack(root, entry, fill)
         except Unusable as exc:
             problems.append(str(exc))
     where = f"{CACHE_ENV} must name" if chosen else f"set {CACHE_ENV} to"
@@ -134,8 +145,8 @@ def prepare_root(root: Root) -> None:
         raise Unusable(f"{root.path} is on a noexec mount, where libraries cannot be loaded")
 
 
-def unpack(archive: str, root: Root, entry: str, files: Sequence[NativeFile]) -> str:
-    """Unpack into a private temp dir beside the entry, then rename it into place.
+def unpack(root: Root, entry: str, fill: Callable[[str], None]) -> str:
+    """Fill a private temp dir beside the entry, then rename it into place.
 
     The rename is atomic, so a concurrent reader sees no entry or a complete one. When
     several first runs race, the first rename wins; the others find the name taken,
@@ -147,7 +158,7 @@ def unpack(archive: str, root: Root, entry: str, files: Sequence[NativeFile]) ->
     temp = os.path.join(root.path, f".tmp-{entry}-{os.getpid()}-{os.urandom(4).hex()}")
     try:
         os.mkdir(temp, 0o700)
-        write_files(zipimport.zipimporter(archive), temp, files)
+        fill(temp)
         os.rename(temp, final)
     except OSError as exc:
         remove_tree(temp)
@@ -159,23 +170,34 @@ def unpack(archive: str, root: Root, entry: str, files: Sequence[NativeFile]) ->
     return final  # ours, or the entry of a concurrent run that won the race: same content
 
 
-def write_files(
-    archive: zipimport.zipimporter, directory: str, files: Sequence[NativeFile]
-) -> None:
+def write_files(archive: str, directory: str, files: Sequence[NativeFile]) -> None:
+    reader = zipimport.zipimporter(archive)
     for relpath, member, mode in files:
-        path = os.path.join(directory, relpath)
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        data = archive.get_data(member)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            # Durable before the rename publishes it: a crash must not leave a
-            # complete-looking entry with truncated libraries in it.
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_file(os.path.join(directory, relpath), reader.get_data(member), mode)
+
+
+def write_sources(archive: str, member: str, directory: str) -> None:
+    """Unpack the nested zip of pure-Python sources (slow path of a version without bytecode)."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(zipimport.zipimporter(archive).get_data(member))) as nested:
+        for info in nested.infolist():
+            write_file(os.path.join(directory, info.filename), nested.read(info), 0o644)
+
+
+def write_file(path: str, data: bytes, mode: int) -> None:
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        # Durable before the rename publishes it: a crash must not leave a
+        # complete-looking entry with truncated files in it.
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def sync_directory(path: str) -> None:
@@ -272,8 +294,12 @@ def looks_noexec(error: str, directory: str) -> bool:
 # --- self-check ------------------------------------------------------------------------
 
 
-def selftest(archive: str, directory: str, target: str, tree: str) -> int:
-    """Import every bundled dependency and check each came from where it should."""
+def selftest(pure: str, directory: str, target: str, tree: str) -> int:
+    """Import every bundled dependency and check each came from where it should.
+
+    `pure` is where pure-Python modules must come from (the archive, or the unpacked
+    sources), `directory` the cache entry of the native files.
+    """
     import docopt
     import prometheus_client
     import pygit2
@@ -282,11 +308,11 @@ def selftest(archive: str, directory: str, target: str, tree: str) -> int:
     import yaml
 
     from_archive = [docopt, prometheus_client, pygit2, returns.result, typing_extensions, yaml]
-    suffix = ".py" if tree == "src" else ".pyc"
+    suffix = ".py" if tree == SOURCE_TREE else ".pyc"
     misplaced = [
         m.__name__
         for m in from_archive
-        if not (str(m.__file__).startswith(archive) and str(m.__file__).endswith(suffix))
+        if not (str(m.__file__).startswith(pure) and str(m.__file__).endswith(suffix))
     ]
     natives = [sys.modules[name] for name in ("_cffi_backend", "pygit2._pygit2", "pygit2._libgit2")]
     misplaced += [m.__name__ for m in natives if not str(m.__file__).startswith(directory)]

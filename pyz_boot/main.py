@@ -13,7 +13,7 @@ import sys
 
 # build_zipapp.py replaces this line with the facts of the build:
 #   targets:  {"cp311-manylinux_x86_64": "2.28", ...} (value: oldest libc the wheels accept)
-#   bytecode: ["cp311", ...] (versions that get a precompiled tree; others use lib/src)
+#   bytecode: ["cp311", ...] (versions with a precompiled tree; others run the sources)
 #   supports: the human summary used in the refusal message
 BUILD = {"targets": {}, "bytecode": [], "supports": "nothing (unbuilt bootstrap)"}  # @build@
 
@@ -110,7 +110,9 @@ def _main():
     archive = __loader__.archive  # type: ignore[name-defined]  # the zipimporter of this file
     # Index 1: after the archive itself, before the standard library and any
     # site-packages, so that the bundled, tested versions win over installed ones.
-    sys.path.insert(1, archive + "/lib/" + tree)
+    # Without a bytecode tree, only the bootstrap runs from (source in) the archive:
+    # it unpacks the other sources into the cache and puts them on sys.path.
+    sys.path.insert(1, archive + "/lib/" + (tree if tree != "src" else "boot"))
     import gitops_pyz_boot
 
     gitops_pyz_boot.main(archive, key, tree)

@@ -9,6 +9,7 @@ that want to run the file under each of them.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -191,15 +192,20 @@ def test_selftest_imports_everything_from_the_archive(
     assert str(cache_dir) in result.stdout
 
 
-def test_source_tree_works_for_versions_without_bytecode(pyz: Path, cache_dir: Path) -> None:
+def test_sources_run_unpacked_for_versions_without_bytecode(pyz: Path, tmp_path: Path) -> None:
     """What CPython 3.14 runs when no 3.14 interpreter was on the build machine."""
-    env = {"GITOPS_CACHE_DIR": str(cache_dir), "GITOPS_PYZ_SOURCE": "1"}
-    selftest = run_pyz(pyz, env={**env, "GITOPS_PYZ_SELFTEST": "1"})
+    env = {"GITOPS_CACHE_DIR": str(tmp_path), "GITOPS_PYZ_SOURCE": "1"}
+    unset = ("PYTHONDONTWRITEBYTECODE",)
+    selftest = run_pyz(pyz, env=env | {"GITOPS_PYZ_SELFTEST": "1"}, unset=unset)
     assert selftest.returncode == 0, selftest.stderr
     assert "bytecode=src" in selftest.stdout
-    version = run_pyz(pyz, "--version", env=env)
+    (sources,) = tmp_path.glob("sources-*")
+    # Compiled once, into the cache: later runs load bytecode like an installed package.
+    assert list((sources / "pygit2" / "__pycache__").glob("__init__.*.pyc"))
+    version = run_pyz(pyz, "--version", env=env, unset=unset)
     assert version.returncode == 0, version.stderr
     assert __version__ in version.stdout
+    assert len(list(tmp_path.iterdir())) == 2  # the native set and the sources
 
 
 @pytest.mark.parametrize("interpreter", old_interpreters(), ids=lambda i: i.label)
@@ -354,8 +360,12 @@ def test_archive_is_a_clean_zip(archive: zipfile.ZipFile, pyz: Path) -> None:
     assert pyz.read_bytes().startswith(b"#!/usr/bin/env python3\n")
     # Only gitops_compose's modules, no tests, and no __pycache__ anywhere.
     assert not [n for n in names if "__pycache__" in n or "/tests/" in n]
-    assert "lib/src/gitops_compose/__main__.py" in names
     assert "lib/cp311/gitops_compose/__main__.pyc" in names or os.environ.get("GITOPS_PYZ")
+    assert {"lib/boot/gitops_pyz_boot.py", "lib/boot/gitops_pyz_manifest.py"} <= set(names)
+    with zipfile.ZipFile(io.BytesIO(archive.read("lib/sources.zip"))) as sources:
+        assert sources.testzip() is None
+        assert "gitops_compose/__main__.py" in sources.namelist()
+        assert not [n for n in sources.namelist() if not n.endswith(".py")]
 
 
 def test_two_builds_give_the_same_bytes(tmp_path: Path) -> None:

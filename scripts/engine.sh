@@ -60,7 +60,8 @@ install_packages() {
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     {
-        apt-get update -q && apt-get install -y -q docker.io docker-registry busybox-static curl
+        apt-get update -q && apt-get install -y -q docker.io docker-registry busybox-static curl \
+            openssh-server openssh-client
     } >"$ENGINE_DIR/apt.log" 2>&1 || die "apt-get install failed; see $ENGINE_DIR/apt.log"
 }
 

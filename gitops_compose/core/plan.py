@@ -121,6 +121,8 @@ class Plan:
     actions: tuple[Action, ...]
     skips: tuple[Skip, ...]
     problems: tuple[Problem, ...]
+    # Failed stacks waiting for their next try.
+    waits: tuple[Skip, ...] = ()
 
     @property
     def stack_actions(self) -> tuple[StackAction, ...]:
@@ -128,8 +130,8 @@ class Plan:
 
     @property
     def in_sync(self) -> bool:
-        """Nothing to do and nothing wrong."""
-        return not self.actions and not self.problems
+        """Nothing to do, nothing wrong and nothing waiting."""
+        return not self.actions and not self.problems and not self.waits
 
     def phases(self) -> tuple[tuple[Action, ...], ...]:
         """Groups to run one after another; the actions inside one group are independent."""
@@ -161,8 +163,9 @@ def plan(facts: Facts) -> Result[Plan, CheckFailure]:
             local=facts.local.commit,
             remote=facts.remote.commit,
             actions=tuple(actions),
-            skips=(*_skips(facts.remote), *_waits(facts)),
+            skips=tuple(_skips(facts.remote)),
             problems=tuple(_problems(facts.remote)),
+            waits=tuple(_waits(facts)),
         )
     )
 

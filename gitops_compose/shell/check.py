@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Protocol, final
 
 from returns.result import Failure, Result, Success
@@ -26,6 +26,7 @@ from gitops_compose.core.plan import (
 from gitops_compose.core.runtime import HostState
 from gitops_compose.core.snapshot import Snapshot
 from gitops_compose.core.stack import stacks_of
+from gitops_compose.core.state import State, counted, retry_due
 from gitops_compose.shell import log
 from gitops_compose.shell.git_repository import Heads
 
@@ -45,14 +46,6 @@ class Host(Protocol):
     def carry_out(self, action: StackAction) -> Outcome: ...
 
 
-@dataclass
-class Memory:
-    """What a check leaves for the next one."""
-
-    full_pass_done: bool = False
-    statuses: dict[str, StackStatus] = field(default_factory=dict)
-
-
 @final
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -64,6 +57,8 @@ class Settings:
 @dataclass(frozen=True, slots=True)
 class CheckReport:
     failure: CheckFailure | None
+    # What the next check starts from.
+    state: State
     plan: Plan | None = None
     outcomes: tuple[Outcome, ...] = ()
     # None when the check touched nothing and settled no status.
@@ -76,12 +71,19 @@ class CheckReport:
 
 
 def prepare(
-    repository: Repository, host: Host, memory: Memory, settings: Settings
+    repository: Repository,
+    host: Host,
+    state: State,
+    settings: Settings,
+    now: float,
+    *,
+    always: bool = False,
 ) -> Result[tuple[Heads, Facts | None], CheckFailure]:
     """The facts of a check, or why it must stop before anything is touched.
 
-    Facts are None when the remote did not move and there is nothing else to look at: such
-    a check reads no tree and runs no Docker command.
+    Facts are None when the remote did not move and there is nothing else to do (no first
+    pass, no self-healing, no retry due): such a check reads no tree and runs no Docker
+    command.
     """
     branch = repository.check_branch()
     if isinstance(branch, Failure):
@@ -99,9 +101,10 @@ def prepare(
     if isinstance(fetched, Failure):
         return fetched
     heads = fetched.unwrap()
-    full_pass = not memory.full_pass_done
+    full_pass = not state.full_pass_done
     moved = heads.local != heads.remote
-    if not (moved or full_pass or settings.self_heal):
+    due = retry_due(state.stacks, now)
+    if not (always or moved or full_pass or settings.self_heal or due):
         return Success((heads, None))
     local = stacks_of(repository.snapshot(heads.local), repository.name)
     remote = local if not moved else stacks_of(repository.snapshot(heads.remote), repository.name)
@@ -119,6 +122,8 @@ def prepare(
         host=host_state,
         full_pass=full_pass,
         self_heal=settings.self_heal,
+        statuses=state.stacks,
+        now=now,
     )
     return Success((heads, facts))
 
@@ -126,20 +131,25 @@ def prepare(
 def run_check(
     repository: Repository,
     host: Host,
-    memory: Memory,
+    state: State,
     settings: Settings,
+    *,
+    now: Callable[[], float] = time.time,
     clock: Callable[[], float] = time.monotonic,
 ) -> CheckReport:
-    started = clock()
-    prepared = prepare(repository, host, memory, settings)
+    started, at = clock(), now()
+    prepared = prepare(repository, host, state, settings, at)
     if isinstance(prepared, Failure):
-        return _finish(CheckReport(failure=prepared.failure()), clock() - started)
+        failed = counted(state, False, at, None)
+        return _finish(CheckReport(prepared.failure(), failed), clock() - started)
     heads, facts = prepared.unwrap()
+    seen = replace(state, desired_commit=heads.remote)
     if facts is None:
-        return _finish(CheckReport(failure=None), clock() - started, heads)
+        return _finish(CheckReport(None, counted(seen, True, at, None)), clock() - started, heads)
     planned = plan(facts)
     if isinstance(planned, Failure):
-        return _finish(CheckReport(failure=planned.failure()), clock() - started, heads)
+        failed = counted(seen, False, at, None)
+        return _finish(CheckReport(planned.failure(), failed), clock() - started, heads)
     the_plan = planned.unwrap()
     for problem in the_plan.problems:
         log.event(
@@ -154,15 +164,16 @@ def run_check(
     outcomes, failure = _carry_out(the_plan, repository, host, clock)
     # Until the fast-forward happened, the host runs what the local HEAD describes.
     desired = facts.remote if failure is None else facts.local
-    settled = statuses_after(memory.statuses, the_plan, outcomes, desired)
-    _log_status_changes(memory.statuses, settled)
-    memory.statuses = settled
-    memory.full_pass_done = memory.full_pass_done or failure is None
+    settled = statuses_after(state.stacks, the_plan, outcomes, desired, at)
+    _log_status_changes(state.stacks, settled)
+    counts = tally(the_plan, outcomes, settled)
+    after = replace(seen, stacks=settled, full_pass_done=state.full_pass_done or failure is None)
     report = CheckReport(
         failure=failure,
+        state=counted(after, failure is None, at, counts),
         plan=the_plan,
         outcomes=outcomes,
-        tally=tally(the_plan, outcomes, memory.statuses),
+        tally=counts,
     )
     return _finish(report, clock() - started, heads)
 
@@ -234,17 +245,3 @@ def _finish(report: CheckReport, seconds: float, heads: Heads | None = None) -> 
     fields["duration"] = seconds
     log.event("check", logging.INFO if report.ok else logging.ERROR, **fields)
     return report
-
-
-def status_document(memory: Memory) -> Mapping[str, object]:
-    return {
-        "stacks": [
-            {
-                "stack": path,
-                "project": status.project,
-                "status": status.status.value,
-                "error": status.error,
-            }
-            for path, status in sorted(memory.statuses.items())
-        ]
-    }

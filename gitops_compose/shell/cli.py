@@ -2,8 +2,16 @@
 
 Usage:
   gitops.pyz [options]
+  gitops.pyz plan [options]
+  gitops.pyz status [options]
   gitops.pyz -h | --help
   gitops.pyz --version
+
+Commands:
+  (none)                      Check the remote and deploy, every --interval or --once.
+  plan                        Fetch and print what the next check would do and why;
+                              change nothing. Exit 0 in sync, 1 changes pending, 2 error.
+  status                      Print each stack's status from the saved state.
 
 Options:
   --repo PATH                 The host's clone of the repository [default: .].
@@ -13,78 +21,76 @@ Options:
   --once                      Run one check and exit: 0 if all went well, 1 if not.
   --self-heal                 Start stacks that are not running on every check, not only
                               when the remote changed.
+  --state-dir PATH            State and lock (default: gitops-compose in the .git directory).
   --metrics-addr HOST:PORT    Serve /metrics and /status there [default: 127.0.0.1:2112].
   --no-metrics                Serve no HTTP at all.
+  --metrics-file PATH         After each check, write the metrics to PATH in the textfile
+                              format of node_exporter.
   --compose-timeout SECONDS   Longest a single docker compose call may take [default: 600].
   --ssh-key PATH              Private key for an SSH remote (default: ssh-agent).
+  --format FORMAT             Output of plan and status: text or json [default: text].
   --log-format FORMAT         text or json [default: text].
   -v --verbose                Log more.
   -h --help                   Show this text.
   --version                   Show the version.
 
-Exit codes: 0 success; 1 a check or a stack operation failed; 2 bad input or environment.
+Exit codes: 0 success; 1 a check or a stack operation failed (plan: changes pending);
+2 bad input or environment; 3 another check holds the lock.
 """
 
 from __future__ import annotations
 
-import signal
+import json
 import sys
-import threading
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import final
 
 from docopt import DocoptExit, docopt
-from returns.result import Failure, Result, Success
+from returns.result import Failure
 
 from gitops_compose import __version__
+from gitops_compose.core.report import plan_document, plan_lines, status_document, status_lines
+from gitops_compose.core.state import State, state_from_json
 from gitops_compose.shell import log
-from gitops_compose.shell.check import Memory, Settings, run_check, status_document
-from gitops_compose.shell.compose_host import ComposeHost, docker_problem
-from gitops_compose.shell.git_repository import GitRepository, open_repository
-from gitops_compose.shell.metrics import Metrics, serve
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class Options:
-    repo: Path
-    remote: str
-    branch: str | None
-    interval: float
-    once: bool
-    self_heal: bool
-    metrics_addr: tuple[str, int] | None
-    compose_timeout: float
-    ssh_key: Path | None
-    log_format: str
-    verbose: bool
-
-
-class UsageError(Exception):
-    """Bad input: one line on stderr and exit 2."""
+from gitops_compose.shell.deploy import (
+    EXIT_BUSY,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Options,
+    UsageError,
+    deploy,
+    open_clone,
+    planned,
+    require_docker,
+)
+from gitops_compose.shell.state_file import STATE_NAME, Busy
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        options = parse_options(sys.argv[1:] if argv is None else list(argv))
-        if options is None:
+        parsed = parse_options(sys.argv[1:] if argv is None else list(argv))
+        if parsed is None:
             return EXIT_OK
-        return run(options)
+        command, options = parsed
+        log.configure(options.log_format, options.verbose)
+        if command == "status":
+            return print_status(options)
+        if command == "plan":
+            return print_plan(options)
+        return deploy(options)
     except UsageError as error:
         print(f"gitops-compose: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except Busy as busy:
+        print(f"gitops-compose: {busy}; not checking twice at once", file=sys.stderr)
+        return EXIT_BUSY
     except KeyboardInterrupt:
         return EXIT_OK
 
 
-def parse_options(argv: list[str]) -> Options | None:
-    """The options, or None when --help or --version was answered."""
+def parse_options(argv: list[str]) -> tuple[str, Options] | None:
+    """The command and its options, or None when --help or --version was answered."""
     if "-h" in argv or "--help" in argv:
         print(__doc__.strip())
         return None
@@ -95,25 +101,29 @@ def parse_options(argv: list[str]) -> Options | None:
         given = docopt(__doc__, argv, default_help=False)
     except DocoptExit:
         raise UsageError(
-            f"unknown option or bad arguments in {' '.join(argv)!r}; see --help"
+            f"unknown command, option or bad arguments in {' '.join(argv)!r}; see --help"
         ) from None
-    log_format = str(given["--log-format"])
-    if log_format not in {"text", "json"}:
-        raise UsageError(f"--log-format must be text or json, not {log_format!r}")
+    for option in ("--log-format", "--format"):
+        if given[option] not in {"text", "json"}:
+            raise UsageError(f"{option} must be text or json, not {given[option]!r}")
     ssh_key = Path(given["--ssh-key"]) if given["--ssh-key"] else None
     if ssh_key is not None and not ssh_key.is_file():
         raise UsageError(f"--ssh-key {ssh_key}: no such file")
-    return Options(
+    command = "plan" if given["plan"] else "status" if given["status"] else "deploy"
+    return command, Options(
         repo=Path(str(given["--repo"])),
         remote=str(given["--remote"]),
         branch=str(given["--branch"]) if given["--branch"] else None,
         interval=_seconds("--interval", given["--interval"]),
         once=bool(given["--once"]),
         self_heal=bool(given["--self-heal"]),
+        state_dir=Path(given["--state-dir"]) if given["--state-dir"] else None,
         metrics_addr=None if given["--no-metrics"] else _address(str(given["--metrics-addr"])),
+        metrics_file=Path(given["--metrics-file"]) if given["--metrics-file"] else None,
         compose_timeout=_seconds("--compose-timeout", given["--compose-timeout"]),
         ssh_key=ssh_key,
-        log_format=log_format,
+        output_format=str(given["--format"]),
+        log_format=str(given["--log-format"]),
         verbose=bool(given["--verbose"]),
     )
 
@@ -136,67 +146,35 @@ def _address(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def open_clone(options: Options) -> Result[GitRepository, str]:
-    opened = open_repository(options.repo)
-    if isinstance(opened, Failure):
-        return Failure(opened.failure())
-    repository = opened.unwrap()
-    branch = options.branch
-    if branch is None:
-        if repository.head_is_detached or repository.head_is_unborn:
-            return Failure(f"{options.repo}: HEAD is on no branch; pass --branch")
-        branch = repository.head.shorthand
-    return Success(GitRepository(repository, options.remote, branch, options.ssh_key))
+def print_plan(options: Options) -> int:
+    repository = open_clone(options)
+    require_docker()
+    found = planned(repository, options)
+    if isinstance(found, Failure):
+        print(f"gitops-compose: {found.failure().reason}", file=sys.stderr)
+        return EXIT_USAGE
+    the_plan = found.unwrap()
+    if options.output_format == "json":
+        print(json.dumps(plan_document(the_plan, repository.branch), indent=2))
+    else:
+        print("\n".join(plan_lines(the_plan, repository.branch)))
+    return EXIT_OK if the_plan.in_sync else EXIT_FAILED
 
 
-def run(options: Options) -> int:
-    log.configure(options.log_format, options.verbose)
-    opened = open_clone(options)
-    if isinstance(opened, Failure):
-        raise UsageError(opened.failure())
-    repository = opened.unwrap()
-    problem = docker_problem("docker")
-    if problem is not None:
-        raise UsageError(problem)
-    host = ComposeHost("docker", repository.workdir, options.compose_timeout)
-    settings = Settings(branch=repository.branch, self_heal=options.self_heal)
-    memory = Memory()
-    metrics = Metrics()
-    if options.once:
-        report = run_check(repository, host, memory, settings)
-        metrics.record_check(report.ok, time.time(), report.tally)
-        return EXIT_OK if report.ok else EXIT_FAILED
-    if options.metrics_addr is not None:
-        address, port = options.metrics_addr
-        try:
-            serve(address, port, metrics, lambda: status_document(memory))
-        except OSError as error:
-            raise UsageError(
-                f"cannot serve metrics on {address}:{port}: {error.strerror or error}; "
-                "pass another --metrics-addr or --no-metrics"
-            ) from None
-    stop = _stop_on_signals()
-    log.event(
-        "started", repo=str(repository.workdir), branch=settings.branch, interval=options.interval
-    )
-    while not stop.is_set():
-        # A check runs to its end even when a signal arrives: stopping half-way could leave
-        # a fast-forwarded tree whose changes were never deployed.
-        report = run_check(repository, host, memory, settings)
-        metrics.record_check(report.ok, time.time(), report.tally)
-        stop.wait(options.interval)
-    log.event("stopped")
+def print_status(options: Options) -> int:
+    """Reads the saved state only: no fetch, no Docker, no lock, nothing written."""
+    repository = open_clone(options)
+    path = options.state_directory(repository) / STATE_NAME
+    state = State()
+    if path.exists():
+        parsed = state_from_json(path.read_text(encoding="utf-8", errors="replace"))
+        if isinstance(parsed, Failure):
+            raise UsageError(f"state file {path} is unusable: {parsed.failure()}")
+        state = parsed.unwrap()
+    if options.output_format == "json":
+        print(json.dumps(status_document(state), indent=2))
+    elif not state.stacks and state.counters.last_check == 0:
+        print(f"no check has run yet (no state in {path.parent})")
+    else:
+        print("\n".join(status_lines(state)))
     return EXIT_OK
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        del frame
-        log.event("stopping", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
-    return stop

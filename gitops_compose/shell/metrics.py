@@ -1,94 +1,117 @@
-"""Prometheus metrics on a registry of our own, served over HTTP beside ``/status``.
+"""Prometheus metrics, drawn from the saved state at every scrape, and the HTTP endpoint.
 
-The series named in the README keep their names, types and meanings: dashboards and alerts
-written for the original GitopsCompose depend on them.
+Metrics are a view of the state rather than counters kept in memory: counters keep counting
+across ``--once`` runs from cron, and a daemon shows what the state says. The series named
+in the README keep their names, types and meanings: dashboards and alerts written for the
+original GitopsCompose depend on them.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import final
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Info,
-    disable_created_metrics,
-    generate_latest,
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
 )
+from prometheus_client.registry import Collector
 
 from gitops_compose import __version__
-from gitops_compose.core.outcome import Status, Tally
-
-# Counters would otherwise bring a *_created series each, which the series list excludes.
-disable_created_metrics()  # type: ignore[no-untyped-call]
+from gitops_compose.core.state import State, active_counts
+from gitops_compose.core.status import Status
+from gitops_compose.shell.state_file import write_atomically
 
 
 @final
-class Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.check_error = Counter("gitops_check_error", "Checks that failed.", registry=r)
-        self.check_success = Counter("gitops_check_success", "Checks that succeeded.", registry=r)
-        self.last_error = Gauge(
-            "gitops_check_last_error_timestamp_seconds",
-            "Unix time of the last failed check.",
-            registry=r,
+class StateMetrics(Collector):
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
+
+    def collect(self) -> Iterator[Metric]:
+        state = self.state
+        counters = state.counters
+        yield CounterMetricFamily(
+            "gitops_check_error", "Checks that ended early.", value=counters.check_error
         )
-        self.last_success = Gauge(
-            "gitops_check_last_success_timestamp_seconds",
-            "Unix time of the last successful check.",
-            registry=r,
+        yield CounterMetricFamily(
+            "gitops_check_success", "Checks that ran to the end.", value=counters.check_success
         )
-        self.last_check = Gauge(
-            "gitops_check_last_timestamp_seconds", "Unix time of the last check.", registry=r
-        )
-        self.active = Gauge(
+        for name, help_text, value in (
+            ("last_error", "Unix time of the last failed check.", counters.last_error),
+            ("last_success", "Unix time of the last successful check.", counters.last_success),
+            ("last", "Unix time of the last check.", counters.last_check),
+        ):
+            yield GaugeMetricFamily(
+                f"gitops_check_{name}_timestamp_seconds", help_text, value=value
+            )
+        active = GaugeMetricFamily(
             "gitops_deployment_active_total",
             "Managed stacks now in each status.",
-            ["status"],
-            registry=r,
+            labels=["status"],
         )
-        self.deployment_error = Counter(
-            "gitops_deployment_error", "Stack operations that failed.", registry=r
+        for status, count in active_counts(state).items():
+            active.add_metric([status.value], count)
+        yield active
+        yield CounterMetricFamily(
+            "gitops_deployment_error",
+            "Stack operations that failed.",
+            value=counters.deployment_error,
         )
-        self.deployment_success = Counter(
-            "gitops_deployment_success", "Stack operations that succeeded.", registry=r
+        yield CounterMetricFamily(
+            "gitops_deployment_success",
+            "Stack operations that succeeded.",
+            value=counters.deployment_success,
         )
-        Info("gitops_build", "The running gitops-compose.", registry=r).info(
-            {"version": __version__}
-        )
-        for status in Status:
-            self.active.labels(status=status.value).set(0)
-
-    def record_check(self, ok: bool, at: float, tally: Tally | None) -> None:
-        """One finished check; ``tally`` is None when it ended before any stack was touched."""
-        self.last_check.set(at)
-        if ok:
-            self.check_success.inc()
-            self.last_success.set(at)
-        else:
-            self.check_error.inc()
-            self.last_error.set(at)
-        if tally is None:
-            return
-        self.deployment_success.inc(tally.deployments_ok)
-        self.deployment_error.inc(tally.deployments_failed)
-        for status, count in tally.active.items():
-            self.active.labels(status=status.value).set(count)
+        yield from _per_stack(state)
+        build = InfoMetricFamily("gitops_build", "The running gitops-compose.")
+        build.add_metric([], {"version": __version__})
+        yield build
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
+    def write_textfile(self, path: Path) -> None:
+        """For node_exporter's textfile collector, which must never see half a file."""
+        write_atomically(path, self.exposition())
+
+
+def _per_stack(state: State) -> Iterator[Metric]:
+    status = GaugeMetricFamily(
+        "gitops_stack_status",
+        "1 for the status each managed stack is in, 0 for the others.",
+        labels=["stack", "project", "status"],
+    )
+    deployed = InfoMetricFamily(
+        "gitops_stack_deployed",
+        "The commit each stack was last deployed from.",
+        labels=["stack", "project"],
+    )
+    failures = GaugeMetricFamily(
+        "gitops_stack_failures", "Failures in a row of each stack.", labels=["stack", "project"]
+    )
+    for path, record in sorted(state.stacks.items()):
+        project = record.project or ""
+        for each in Status:
+            status.add_metric([path, project, each.value], 1 if each is record.status else 0)
+        deployed.add_metric([path, project], {"commit": record.commit or ""})
+        failures.add_metric([path, project], record.failures)
+    yield status
+    yield deployed
+    yield failures
+
 
 def serve(
-    host: str, port: int, metrics: Metrics, status: Callable[[], object]
+    host: str, port: int, metrics: StateMetrics, status: Callable[[], object]
 ) -> ThreadingHTTPServer:
     """Serve ``/metrics`` and ``/status`` (JSON) from a daemon thread; raises OSError."""
 

@@ -312,8 +312,11 @@ def free_port() -> int:
 def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if condition():
-            return True
+        try:
+            if condition():
+                return True
+        except RuntimeError:
+            pass  # a container went away between listing and inspecting: Compose at work
         time.sleep(0.2)
     return condition()
 

@@ -12,7 +12,8 @@ from gitops_compose.core.outcome import Outcome, Status
 from gitops_compose.core.plan import CheckFailure, StackAction, Verb
 from gitops_compose.core.runtime import Container, HostState
 from gitops_compose.core.snapshot import Snapshot, files_to_read
-from gitops_compose.shell.check import Memory, Settings, run_check
+from gitops_compose.core.state import State
+from gitops_compose.shell.check import CheckReport, Settings, run_check
 from gitops_compose.shell.git_repository import Heads
 
 STACK = "services:\n  web:\n    image: busybox\n"
@@ -82,9 +83,11 @@ class ModelHost:
         return Outcome(action)
 
 
-def check(repo: ModelRepository, host: ModelHost, memory: Memory | None = None) -> tuple:  # type: ignore[type-arg]
-    memory = memory if memory is not None else Memory()
-    return run_check(repo, host, memory, Settings(branch="main")), memory
+def check(
+    repo: ModelRepository, host: ModelHost, state: State | None = None, now: float = 1000.0
+) -> tuple[CheckReport, State]:
+    report = run_check(repo, host, state or State(), Settings(branch="main"), now=lambda: now)
+    return report, report.state
 
 
 def test_first_check_starts_what_is_not_running_and_adopts_what_runs() -> None:
@@ -96,7 +99,7 @@ def test_first_check_starts_what_is_not_running_and_adopts_what_runs() -> None:
 
     assert report.ok
     assert host.done == [("start", "b")]
-    assert {path: s.status for path, s in memory.statuses.items()} == {
+    assert {path: s.status for path, s in memory.stacks.items()} == {
         "a": Status.OK,
         "b": Status.OK,
     }
@@ -150,13 +153,11 @@ def test_failed_fast_forward_stops_after_the_removals_and_keeps_the_old_stacks()
     host = ModelHost(
         running={"old": (Container("web", "running"),), "keep": (Container("web", "running"),)}
     )
-    memory = Memory(full_pass_done=True)
-
-    report, memory = check(repo, host, memory)
+    report, memory = check(repo, host, State(full_pass_done=True))
 
     assert report.failure.reason == "disk full"
     assert host.done == [("stop", "old")]
-    assert set(memory.statuses) == {"keep"}
+    assert set(memory.stacks) == {"keep"}
 
 
 def test_one_failing_stack_does_not_stop_the_others_and_fails_the_check() -> None:
@@ -164,13 +165,13 @@ def test_one_failing_stack_does_not_stop_the_others_and_fails_the_check() -> Non
     repo = ModelRepository({"c1": {}, "c2": files}, "c1", "c2")
     host = ModelHost(failing={"bad"})
 
-    report, memory = check(repo, host, Memory(full_pass_done=True))
+    report, memory = check(repo, host, State(full_pass_done=True))
 
     assert not report.ok
     assert report.failure is None
     assert sorted(host.done) == [("start", "bad"), ("start", "good")]
-    assert memory.statuses["bad"].status is Status.ERROR
-    assert memory.statuses["bad"].error == "exit 1: boom"
-    assert memory.statuses["good"].status is Status.OK
+    assert memory.stacks["bad"].status is Status.ERROR
+    assert memory.stacks["bad"].error == "exit 1: boom"
+    assert memory.stacks["good"].status is Status.OK
     assert report.tally.deployments_failed == 1
     assert report.tally.deployments_ok == 1

@@ -31,7 +31,7 @@ def run(
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["--bogus"], "unknown option"),
+        (["--bogus"], "unknown command, option or bad arguments"),
         (["--interval", "soon"], "--interval takes a number of seconds"),
         (["--interval", "0"], "--interval must be more than 0"),
         (["--metrics-addr", "localhost"], "--metrics-addr takes HOST:PORT"),

@@ -1,0 +1,156 @@
+"""Plans and statuses as people and scripts read them: text lines and stable JSON documents.
+
+The words are the plan's own (verb and reason), so the log, ``plan``, ``status`` and
+``/status`` say the same thing. The JSON documents carry a ``version``; fields are only
+ever added to them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gitops_compose.core.plan import FastForward, Plan, StackAction
+from gitops_compose.core.state import State, active_counts
+
+DOCUMENT_VERSION = 1
+
+
+def plan_document(plan: Plan, branch: str) -> dict[str, Any]:
+    fast_forward = next((each for each in plan.actions if isinstance(each, FastForward)), None)
+    stacks: list[dict[str, Any]] = [_action_entry(each) for each in plan.stack_actions]
+    stacks += [
+        {"stack": s.stack, "project": s.project, "action": "skip", "reason": s.reason}
+        for s in plan.skips
+    ]
+    stacks += [
+        {"stack": w.stack, "project": w.project, "action": "wait", "reason": w.reason}
+        for w in plan.waits
+    ]
+    stacks += [
+        {"stack": p.stack, "project": p.project, "action": "error", "reason": p.reason}
+        for p in plan.problems
+    ]
+    return {
+        "version": DOCUMENT_VERSION,
+        "branch": branch,
+        "local": plan.local,
+        "remote": plan.remote,
+        "in_sync": plan.in_sync,
+        "fast_forward": (
+            None
+            if fast_forward is None
+            else {"from": fast_forward.source, "to": fast_forward.target}
+        ),
+        "stacks": stacks,
+    }
+
+
+def plan_lines(plan: Plan, branch: str) -> list[str]:
+    """``restart my_app/production (changed: my_app/production/.env)``, one per stack."""
+    document = plan_document(plan, branch)
+    lines = []
+    if document["fast_forward"] is not None:
+        lines.append(f"fast-forward {plan.local[:12]} -> {plan.remote[:12]} ({branch})")
+    for entry in document["stacks"]:
+        lines.append(f"{entry['action']:<8} {entry['stack']} ({entry['reason']})")
+    if plan.in_sync:
+        lines.append(f"in sync at {plan.remote[:12]} ({branch})")
+    return lines
+
+
+def status_document(state: State) -> dict[str, Any]:
+    counters = state.counters
+    return {
+        "version": DOCUMENT_VERSION,
+        "desired_commit": state.desired_commit,
+        "full_pass_done": state.full_pass_done,
+        "active": {status.value: count for status, count in active_counts(state).items()},
+        "checks": {
+            "success": counters.check_success,
+            "error": counters.check_error,
+            "last": iso_time(counters.last_check),
+            "last_success": iso_time(counters.last_success),
+            "last_error": iso_time(counters.last_error),
+        },
+        "deployments": {
+            "success": counters.deployment_success,
+            "error": counters.deployment_error,
+        },
+        "stacks": [
+            {
+                "stack": path,
+                "project": record.project,
+                "status": record.status.value,
+                "deployed_commit": record.commit,
+                "desired_commit": state.desired_commit,
+                "last_error": record.error,
+                "last_error_at": iso_time(record.error_at),
+                "failures": record.failures,
+                "retry_at": iso_time(record.retry_at),
+            }
+            for path, record in sorted(state.stacks.items())
+        ],
+    }
+
+
+def status_lines(state: State) -> list[str]:
+    document = status_document(state)
+    rows = [("STACK", "PROJECT", "STATUS", "DEPLOYED", "DESIRED", "LAST ERROR")]
+    for entry in document["stacks"]:
+        error = "-"
+        if entry["last_error"]:
+            error = f"{entry['last_error_at']} {entry['last_error']}"
+        rows.append(
+            (
+                entry["stack"],
+                entry["project"] or "-",
+                entry["status"],
+                (entry["deployed_commit"] or "-")[:12],
+                (entry["desired_commit"] or "-")[:12],
+                error,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True))
+        + f"  {row[5]}"
+        for row in rows
+    ]
+    checks = document["checks"]
+    last = checks["last"] or "never"
+    lines.append(f"checks: {checks['success']} ok, {checks['error']} failed, last {last}")
+    return lines
+
+
+def _action_entry(action: StackAction) -> dict[str, Any]:
+    return {
+        "stack": action.stack,
+        "project": action.project,
+        "action": action.verb.value,
+        "reason": action.reason,
+        "phase": action.phase.name.lower().replace("_", "-"),
+        "commit": action.commit,
+    }
+
+
+def iso_time(seconds: float | None) -> str | None:
+    """Unix seconds as ``2026-11-21T08:30:00Z``; None for never.
+
+    Civil-from-days arithmetic (proleptic Gregorian), so the core needs no clock module.
+    """
+    if not seconds:
+        return None
+    days, second = divmod(int(seconds), 86400)
+    hour, rest = divmod(second, 3600)
+    minute, second = divmod(rest, 60)
+    days += 719468
+    era, day_of_era = divmod(days, 146097)
+    year_of_era = (
+        day_of_era - day_of_era // 1460 + day_of_era // 36524 - day_of_era // 146096
+    ) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    shifted_month = (5 * day_of_year + 2) // 153
+    day = day_of_year - (153 * shifted_month + 2) // 5 + 1
+    month = shifted_month + 3 if shifted_month < 10 else shifted_month - 9
+    year = year_of_era + era * 400 + (month <= 2)
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}Z"

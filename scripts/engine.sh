@@ -33,6 +33,8 @@ images_ok() {
 all_ok() {
     command -v docker >/dev/null && docker_ok && compose_ok && registry_ok && images_ok
 }
+# The SSH remote tests need a real sshd; a machine that already has an engine may lack it.
+tools_ok() { [[ -x /usr/sbin/sshd ]] && command -v ssh-agent >/dev/null; }
 
 # A pid file is trusted only while its process still runs the expected program, so a
 # recycled pid is never signalled.
@@ -54,6 +56,7 @@ install_packages() {
     dpkg-query -W -f '${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' \
         || missing+=(busybox-static)
     command -v curl >/dev/null || missing+=(curl)
+    tools_ok || missing+=(openssh-server openssh-client)
     ((${#missing[@]})) || return 0
     is_root || die "missing ${missing[*]} and not root: cannot install them"
     command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them"
@@ -158,7 +161,7 @@ push_images() {
 }
 
 cmd_ensure() {
-    if all_ok; then
+    if all_ok && tools_ok; then
         log "ready (reused)"
         return 0
     fi

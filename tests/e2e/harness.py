@@ -43,10 +43,14 @@ GIT_ENV = {
 
 # Appends each call as one line, then hands over to the real docker. Fault injection: a
 # `compose ... down` of the project named in the file fail_down_project (or in env
-# GITOPS_E2E_FAIL_DOWN) fails without reaching docker.
+# GITOPS_E2E_FAIL_DOWN) fails without reaching docker. GITOPS_E2E_SLOW_COMPOSE=N makes
+# every compose call but `version` wait N seconds first, to hold a check open.
 WRAPPER = r"""#!/usr/bin/env bash
 dir=@DIR@
 printf '%s\n' "$*" >>"$dir/calls.log"
+if [[ -n ${GITOPS_E2E_SLOW_COMPOSE:-} && ${1:-} == compose && ${2:-} != version ]]; then
+    sleep "$GITOPS_E2E_SLOW_COMPOSE"
+fi
 target=${GITOPS_E2E_FAIL_DOWN:-}
 [[ -f $dir/fail_down_project ]] && target=$(<"$dir/fail_down_project")
 if [[ -n $target && ${1:-} == compose ]]; then

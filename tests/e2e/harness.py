@@ -218,11 +218,20 @@ class World:
         env.update(extra or {})
         return env
 
+    def run_command(self) -> list[str]:
+        """The product's command line for this world's host clone, before any option."""
+        return [sys.executable, "-m", "gitops_compose", "--repo", str(self.host)]
+
     def run(
         self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 180
     ) -> subprocess.CompletedProcess[str]:
+        command = self.run_command()
+        # A subcommand comes first, as users type it.
+        if args and args[0] in {"plan", "status"}:
+            command = [*command[:3], args[0], *command[3:]]
+            args = args[1:]
         return subprocess.run(
-            [sys.executable, "-m", "gitops_compose", "--repo", str(self.host), *args],
+            [*command, *args],
             cwd=self.host,
             env=self.env(env),
             capture_output=True,

@@ -374,6 +374,9 @@ def test_daemon_deploys_a_push_serves_metrics_and_stops_on_sigterm(world: World)
         assert now - 10 < samples["gitops_check_last_success_timestamp_seconds"] <= now
         assert now - 10 < samples["gitops_check_last_timestamp_seconds"] <= now
         assert not any(name.endswith("_created") for name in samples)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as reply:
+            document = json.loads(reply.read())
+        assert {e["stack"]: e["status"] for e in document["stacks"]} == {"app": "ok", "web": "ok"}
     finally:
         daemon.send_signal(signal.SIGTERM)
         _, stderr = daemon.communicate(timeout=60)

@@ -10,7 +10,7 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import final
@@ -101,12 +101,14 @@ class Job:
     state_dir: Path
     options: Options
 
-    def check(self, metrics: StateMetrics) -> CheckReport:
+    def check(self, metrics: StateMetrics, *, full_pass: bool = False) -> CheckReport:
         """One check under the lock; raises Busy at once when another holds it."""
         with check_lock(self.state_dir):
             state, warning = load_state(self.state_dir)
             if warning is not None:
                 log.event("state", logging.WARNING, warning=warning)
+            if full_pass:
+                state = replace(state, full_pass_done=False)
             report = run_check(self.repository, self.host, state, self.settings)
             save_state(self.state_dir, report.state)
         metrics.state = report.state
@@ -147,11 +149,15 @@ def deploy(options: Options) -> int:
         interval=options.interval,
         state=str(job.state_dir),
     )
+    # A daemon's first check is a full pass: after a reboot or an upgrade, whatever should
+    # run and does not is started. Runs of --once follow the state: one full pass, ever.
+    full_pass = True
     while not stop.is_set():
         # A check runs to its end even when a signal arrives: stopping half-way could leave
         # a fast-forwarded tree whose changes were never deployed.
         try:
-            job.check(metrics)
+            report = job.check(metrics, full_pass=full_pass)
+            full_pass = full_pass and not report.state.full_pass_done
         except Busy as busy:
             log.event("skipped", logging.WARNING, reason=str(busy))
         stop.wait(options.interval)

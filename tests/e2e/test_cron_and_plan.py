@@ -253,3 +253,27 @@ def test_stopped_by_hand_stays_stopped_unless_self_heal(world: World) -> None:
     assert running(world, "app")
     [start] = stack_events(healed, "app")
     assert start["reason"].startswith("not running: app exited")
+
+
+def test_a_daemon_starts_with_a_full_pass_even_with_state(world: World) -> None:
+    two_stacks(world)
+    world.docker("compose", "--project-name", "app", "stop")
+    assert once(world).returncode == 0
+    assert not running(world, "app")
+
+    daemon = subprocess.Popen(
+        [*world.run_command(), "--interval", "30", "--no-metrics"],
+        env=world.env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not running(world, "app") and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert running(world, "app")
+    finally:
+        daemon.terminate()
+        _, stderr = daemon.communicate(timeout=60)
+    assert daemon.returncode == 0, stderr
+    assert "not running: app exited" in stderr

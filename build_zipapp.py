@@ -332,6 +332,10 @@ def deflated(data: bytes, mode: int = 0o644) -> Entry:
     return Entry(zipfile.ZIP_DEFLATED, zlib.crc32(data), len(data), payload, mode)
 
 
+def stored(data: bytes, mode: int = 0o644) -> Entry:
+    return Entry(zipfile.ZIP_STORED, zlib.crc32(data), len(data), data, mode)
+
+
 def deflate_all(files: Mapping[str, bytes], mode: int = 0o644) -> dict[str, Entry]:
     # zlib releases the GIL, so threads use every core.
     with ThreadPoolExecutor() as pool:
@@ -719,13 +723,12 @@ def build(output: Path, cache: WheelCache, build_cache: Path) -> None:
     listing = {key: s._asdict() for key, s in sorted(sets.items())}
     plain["native/manifest.json"] = json.dumps(listing, indent=1, sort_keys=True).encode() + b"\n"
     plain.update({f"lib/boot/{rel}": data for rel, data in boot.items()})
-    for tag, tree in trees.items():
-        plain.update({f"lib/{tag}/{rel}": data for rel, data in tree.items()})
     entries = natives.objects | deflate_all(plain)
-    # Stored: its members are compressed already.
-    entries[SOURCES_MEMBER] = Entry(
-        zipfile.ZIP_STORED, zlib.crc32(sources_zip), len(sources_zip), sources_zip, 0o644
-    )
+    # Bytecode is stored uncompressed: inflating it cost about 5% of the start time, for
+    # 3.5 MB less file. sources.zip is stored because its members are compressed already.
+    for tag, tree in trees.items():
+        entries.update({f"lib/{tag}/{rel}": stored(data) for rel, data in tree.items()})
+    entries[SOURCES_MEMBER] = stored(sources_zip)
 
     output.parent.mkdir(parents=True, exist_ok=True)
     temp = output.with_name(f".{output.name}.tmp")

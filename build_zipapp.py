@@ -549,7 +549,7 @@ def manifest_module(sets: Mapping[str, NativeSet], sources_zip: bytes) -> bytes:
 
 
 def main_module(
-    sets: Mapping[str, NativeSet], floors: Mapping[str, str], bytecode: list[str]
+    sets: Mapping[str, NativeSet], floors: Mapping[str, str], bytecode: Mapping[str, str]
 ) -> bytes:
     """pyz_boot/main.py with its `# @build@` line replaced by this build's facts."""
     versions = ", ".join(f"{major}.{minor}" for major, minor in PYTHON_VERSIONS)
@@ -557,7 +557,7 @@ def main_module(
     platforms = ", ".join(f"{p.name} ({libc_names[p.libc]} >= {floors[p.name]})" for p in PLATFORMS)
     build = {
         "targets": {key: floors[key.split("-", 1)[1]] for key in sorted(sets)},
-        "bytecode": bytecode,
+        "bytecode": dict(sorted(bytecode.items())),
         "supports": f"CPython {versions} on {platforms}",
     }
     lines = (BOOT_DIR / "main.py").read_text().splitlines(keepends=True)
@@ -719,7 +719,9 @@ def build(output: Path, cache: WheelCache, build_cache: Path) -> None:
     trees = BytecodeCompiler(build_cache).compile(program | boot, interpreters)
 
     plain = license_files(reference)
-    plain["__main__.py"] = main_module(sets, floors, sorted(trees))
+    # Each tree with the magic number of its compiler (the first 4 bytes of any .pyc).
+    magic = {tag: tree["gitops_pyz_boot.pyc"][:4].hex() for tag, tree in trees.items()}
+    plain["__main__.py"] = main_module(sets, floors, magic)
     listing = {key: s._asdict() for key, s in sorted(sets.items())}
     plain["native/manifest.json"] = json.dumps(listing, indent=1, sort_keys=True).encode() + b"\n"
     plain.update({f"lib/boot/{rel}": data for rel, data in boot.items()})

@@ -12,10 +12,11 @@ import os
 import sys
 
 # build_zipapp.py replaces this line with the facts of the build:
-#   targets:  {"cp311-manylinux_x86_64": "2.28", ...} (value: oldest libc the wheels accept)
-#   bytecode: ["cp311", ...] (versions with a precompiled tree; others run the sources)
+#   targets:  {"cp311-manylinux_x86_64": "2.26", ...} (value: oldest libc the wheels accept)
+#   bytecode: {"cp311": "a70d0d0a", ...} (versions with a precompiled tree, and the pyc
+#             magic number of the interpreter that compiled it; others run the sources)
 #   supports: the human summary used in the refusal message
-BUILD = {"targets": {}, "bytecode": [], "supports": "nothing (unbuilt bootstrap)"}  # @build@
+BUILD = {"targets": {}, "bytecode": {}, "supports": "nothing (unbuilt bootstrap)"}  # @build@
 
 _PROG = "gitops.pyz"
 _MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
@@ -33,11 +34,17 @@ def _libc():
     for name in os.listdir("/lib") if os.path.isdir("/lib") else []:
         if name.startswith("ld-musl-"):
             return "musllinux", ""
+    import platform  # slow, but only reached by interpreters without that confstr (2.7)
+
+    name, version = platform.libc_ver()
+    if name == "glibc":
+        return "manylinux", version
     return "unknown-libc", ""
 
 
 def _machine():
-    machine = os.uname()[4].lower()
+    uname = getattr(os, "uname", None)  # missing on Windows
+    machine = uname()[4].lower() if uname is not None else "unknown"
     machine = _MACHINE_ALIASES.get(machine, machine)
     if sys.maxsize <= 2**32:
         # A 32-bit userland on a 64-bit kernel cannot load 64-bit extension modules.
@@ -99,14 +106,25 @@ def _refuse(found):
     sys.exit(2)
 
 
+def _bytecode_tree(tag):
+    """This version's bytecode tree, or "src" when it has none that this interpreter loads."""
+    if os.environ.get("GITOPS_PYZ_SOURCE"):
+        return "src"  # for tests: what a version without a bytecode tree (3.14 today) runs
+    magic = BUILD["bytecode"].get(tag)
+    if magic is None:
+        return "src"
+    import importlib.util  # already imported by runpy, which runs this file
+
+    # Patch releases keep the magic number, so this holds unless a release changed the
+    # bytecode format; zipimport would then find neither a usable .pyc nor a .py.
+    return tag if importlib.util.MAGIC_NUMBER.hex() == magic else "src"
+
+
 def _main():
     key, found = _target()
     if key is None:
         _refuse(found)
-    tag = key.split("-", 1)[0]
-    tree = tag if tag in BUILD["bytecode"] else "src"
-    if os.environ.get("GITOPS_PYZ_SOURCE"):
-        tree = "src"  # for tests: what a version without a bytecode tree (3.14 today) runs
+    tree = _bytecode_tree(key.split("-", 1)[0])
     archive = __loader__.archive  # type: ignore[name-defined]  # the zipimporter of this file
     # Index 1: after the archive itself, before the standard library and any
     # site-packages, so that the bundled, tested versions win over installed ones.

@@ -38,7 +38,22 @@ zipimport parses on every start (~10 us per entry).
 The bytecode is deterministic: py_compile with UNCHECKED_HASH (no mtime inside) under
 PYTHONHASHSEED=0 (set and frozenset constants are ordered by string hash). Two builds from
 the same tree with the same interpreters give the same bytes; a machine with other
-interpreters (or none for a version) gives other bytes, by design.
+interpreters (or none for a version), or another zlib (it deflates the small members),
+gives other bytes.
+
+Native files at run time: the first run of each Python version unpacks that target's set
+(~15 MB) into $GITOPS_CACHE_DIR, else $XDG_CACHE_HOME/gitops-compose, else
+~/.cache/gitops-compose, else $TMPDIR/gitops-compose-<uid> (private, checked) when home is
+not usable, under a name made of the target and a hash of the set's content. It writes a
+temp dir beside that name and renames it into place, so concurrent first runs never see a
+partial entry and the losers delete their temp dirs; later runs need one stat. The cache
+root must not be on a noexec mount (statvfs is checked before unpacking, and a library
+the kernel refuses to map is reported too): either is one line naming GITOPS_CACHE_DIR,
+exit 2, as is an unsupported interpreter or platform. Deleting the cache is always safe;
+entries of older builds are not pruned.
+
+The bytecode trees are stored uncompressed: inflating them cost about 5% of the start
+time, for 3.5 MB less file. Everything else is deflated.
 
 Runtime dependencies: pygit2 loads libgit2 through a cffi module compiled in API mode
 (pygit2/_libgit2.abi3.so), which needs only the `_cffi_backend` extension at run time: the

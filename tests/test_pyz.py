@@ -237,9 +237,9 @@ def test_concurrent_first_runs_share_one_cache_entry(pyz: Path, tmp_path: Path) 
         subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for _ in range(8)
     ]
-    results = [(p.wait(timeout=120), *p.communicate()) for p in processes]
-    for status, stdout, stderr in results:
-        assert status == 0, stderr.decode()
+    outputs = [p.communicate(timeout=120) for p in processes]
+    for process, (stdout, stderr) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, stderr.decode()
         assert __version__ in stdout.decode()
     entries = os.listdir(cache)
     assert len(entries) == 1, entries

@@ -46,3 +46,16 @@ pyz:
 
 bench-startup: pyz
 	$(PYZ_PYTHON) bench/startup.py
+
+# demo / demo-clean: the main job on an embedded default (see scripts/demo.sh): a throwaway
+# origin made from examples/, the host's clone, `python dist/gitops.pyz --once`, a pushed
+# change and a second run, on the local engine. demo-clean removes what the demo created
+# (containers, networks, volumes, repositories, local image tags) and nothing else.
+# GITOPS_DEMO_DIR (default /tmp/gitops-compose-demo) and PYTHON are passed through.
+.PHONY: demo demo-clean
+
+demo: pyz
+	PYTHON=$(PYTHON) scripts/demo.sh demo
+
+demo-clean:
+	scripts/demo.sh clean

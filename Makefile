@@ -38,10 +38,11 @@ engine-stop:
 
 # pyz / bench-startup: the single-file zipapp dist/gitops.pyz (see build_zipapp.py) and its
 # warm start time against plain imports in .venv (see bench/startup.py).
+# The build itself needs only Python >= 3.11 with pip; the venv also serves the benchmark.
 .PHONY: pyz bench-startup
 PYZ_PYTHON ?= .venv/bin/python
 
-pyz:
+pyz: $(VENV)/.installed
 	$(PYZ_PYTHON) build_zipapp.py
 
 bench-startup: pyz

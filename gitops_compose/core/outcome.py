@@ -64,11 +64,22 @@ def statuses_after(
     unless their stop failed; the tool's own and ignored stacks are not on it. A failure
     schedules the next try (``now`` is the time of the check).
     """
-    statuses = {
-        path: status
-        for path, status in previous.items()
-        if path not in desired.valid or desired.valid[path].role is Role.DEPLOY
-    }
+    problems = {problem.stack for problem in plan.problems}
+    acted_on = {action.stack for action in plan.stack_actions}
+    statuses: dict[str, StackStatus] = {}
+    for path, status in previous.items():
+        stack = desired.valid.get(path)
+        gone = stack is None and path not in desired.broken and path not in acted_on
+        if stack is not None and stack.role is not Role.DEPLOY:
+            continue
+        if gone and status.status is not Status.REMOVAL_FAILED:
+            continue  # gone with no stop to wait for (a broken stack's name was unknown)
+        if stack is not None and path not in problems and _problem_only(status):
+            # The file parses again (a revert, a clash resolved): no error is left.
+            fixed = StackStatus(stack.project, Status.OK, None, status.fingerprint, status.commit)
+            statuses[path] = fixed
+        else:
+            statuses[path] = status
     for path, stack in desired.valid.items():
         if stack.role is Role.DEPLOY and path not in statuses:
             statuses[path] = StackStatus(
@@ -101,6 +112,11 @@ def statuses_after(
             removal = action.verb is Verb.STOP and action.stack not in deployed
             statuses[action.stack] = _failed(before, outcome, removal, now)
     return statuses
+
+
+def _problem_only(status: StackStatus) -> bool:
+    """An error found in the files, not a failed action (those wait for a retry)."""
+    return status.status is Status.ERROR and status.retry_at is None
 
 
 def _failed(before: StackStatus | None, outcome: Outcome, removal: bool, now: float) -> StackStatus:

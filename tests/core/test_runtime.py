@@ -55,6 +55,11 @@ def test_profile_and_scale_zero_services_are_not_expected() -> None:
     assert not_running_reason(stack, up("web")) is None
 
 
+def test_stack_whose_services_all_wait_for_a_profile_needs_no_containers() -> None:
+    stack = shop(backup={"profiles": ["backup"]}, restore={"profiles": ["backup"]})
+    assert not_running_reason(stack, ()) is None
+
+
 def test_running_projects_reports_any_running_container() -> None:
     host = {"shop": (*up("web"), exited("db", 1)), "old": (exited("web", 0),)}
     assert running_projects(host) == {"shop": True, "old": False}

@@ -40,141 +40,22 @@ Exit codes: 0 success; 1 a check or a stack operation failed (plan: changes pend
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-
-from docopt import DocoptExit, docopt
-from returns.result import Failure
 
 from gitops_compose import __version__
-from gitops_compose.core.report import plan_document, plan_lines, status_document, status_lines
-from gitops_compose.core.state import State, state_from_json
-from gitops_compose.shell import log
-from gitops_compose.shell.deploy import (
-    EXIT_BUSY,
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_USAGE,
-    Options,
-    UsageError,
-    deploy,
-    open_clone,
-    planned,
-    require_docker,
-)
-from gitops_compose.shell.state_file import STATE_NAME, Busy
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        parsed = parse_options(sys.argv[1:] if argv is None else list(argv))
-        if parsed is None:
-            return EXIT_OK
-        command, options = parsed
-        log.configure(options.log_format, options.verbose)
-        if command == "status":
-            return print_status(options)
-        if command == "plan":
-            return print_plan(options)
-        return deploy(options)
-    except UsageError as error:
-        print(f"gitops-compose: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except Busy as busy:
-        print(f"gitops-compose: {busy}; not checking twice at once", file=sys.stderr)
-        return EXIT_BUSY
-    except KeyboardInterrupt:
-        return EXIT_OK
-
-
-def parse_options(argv: list[str]) -> tuple[str, Options] | None:
-    """The command and its options, or None when --help or --version was answered."""
-    if "-h" in argv or "--help" in argv:
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if "-h" in arguments or "--help" in arguments:
         print(__doc__.strip())
-        return None
-    if "--version" in argv:
+        return 0
+    if "--version" in arguments:
         print(f"gitops-compose {__version__}")
-        return None
-    try:
-        given = docopt(__doc__, argv, default_help=False)
-    except DocoptExit:
-        raise UsageError(
-            f"unknown command, option or bad arguments in {' '.join(argv)!r}; see --help"
-        ) from None
-    for option in ("--log-format", "--format"):
-        if given[option] not in {"text", "json"}:
-            raise UsageError(f"{option} must be text or json, not {given[option]!r}")
-    ssh_key = Path(given["--ssh-key"]) if given["--ssh-key"] else None
-    if ssh_key is not None and not ssh_key.is_file():
-        raise UsageError(f"--ssh-key {ssh_key}: no such file")
-    command = "plan" if given["plan"] else "status" if given["status"] else "deploy"
-    return command, Options(
-        repo=Path(str(given["--repo"])),
-        remote=str(given["--remote"]),
-        branch=str(given["--branch"]) if given["--branch"] else None,
-        interval=_seconds("--interval", given["--interval"]),
-        once=bool(given["--once"]),
-        self_heal=bool(given["--self-heal"]),
-        state_dir=Path(given["--state-dir"]) if given["--state-dir"] else None,
-        metrics_addr=None if given["--no-metrics"] else _address(str(given["--metrics-addr"])),
-        metrics_file=Path(given["--metrics-file"]) if given["--metrics-file"] else None,
-        compose_timeout=_seconds("--compose-timeout", given["--compose-timeout"]),
-        ssh_key=ssh_key,
-        output_format=str(given["--format"]),
-        log_format=str(given["--log-format"]),
-        verbose=bool(given["--verbose"]),
-    )
+        return 0
+    # Imported only now, so --version and --help answer without loading git, Docker and
+    # metrics code.
+    from gitops_compose.shell.commands import run  # noqa: PLC0415
 
-
-def _seconds(option: str, value: object) -> float:
-    try:
-        seconds = float(str(value))
-    except ValueError:
-        raise UsageError(f"{option} takes a number of seconds, not {value!r}") from None
-    if not seconds > 0 or seconds == float("inf"):
-        raise UsageError(f"{option} must be more than 0 seconds, not {value!r}")
-    return seconds
-
-
-def _address(value: str) -> tuple[str, int]:
-    host, colon, port = value.rpartition(":")
-    if not colon or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UsageError(f"--metrics-addr takes HOST:PORT, not {value!r}")
-    # An empty host listens on every interface, as ":2112" does for the original.
-    return host.strip("[]") or "0.0.0.0", int(port)
-
-
-def print_plan(options: Options) -> int:
-    repository = open_clone(options)
-    require_docker()
-    found = planned(repository, options)
-    if isinstance(found, Failure):
-        print(f"gitops-compose: {found.failure().reason}", file=sys.stderr)
-        return EXIT_USAGE
-    the_plan = found.unwrap()
-    if options.output_format == "json":
-        print(json.dumps(plan_document(the_plan, repository.branch), indent=2))
-    else:
-        print("\n".join(plan_lines(the_plan, repository.branch)))
-    return EXIT_OK if the_plan.in_sync else EXIT_FAILED
-
-
-def print_status(options: Options) -> int:
-    """Reads the saved state only: no fetch, no Docker, no lock, nothing written."""
-    repository = open_clone(options)
-    path = options.state_directory(repository) / STATE_NAME
-    state = State()
-    if path.exists():
-        parsed = state_from_json(path.read_text(encoding="utf-8", errors="replace"))
-        if isinstance(parsed, Failure):
-            raise UsageError(f"state file {path} is unusable: {parsed.failure()}")
-        state = parsed.unwrap()
-    if options.output_format == "json":
-        print(json.dumps(status_document(state), indent=2))
-    elif not state.stacks and state.counters.last_check == 0:
-        print(f"no check has run yet (no state in {path.parent})")
-    else:
-        print("\n".join(status_lines(state)))
-    return EXIT_OK
+    return run(arguments, __doc__)

@@ -16,83 +16,23 @@ import re
 import shutil
 import subprocess
 import sys
-import warnings
 import zipfile
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 
 from gitops_compose import __version__
 
-# Select or skip these with `-m pyz` / `-m "not pyz"`. The marker is deliberately not
-# registered in pyproject.toml, so silence pytest's unknown-marker warning for it here.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
-    pytestmark = pytest.mark.pyz
+from .pyz_build import ROOT, Interpreter, build, old_interpreters, pyz_interpreters
 
-ROOT = Path(__file__).resolve().parent.parent
-BUILD_SCRIPT = ROOT / "build_zipapp.py"
+# Select or skip these with `-m pyz` / `-m "not pyz"`.
+pytestmark = pytest.mark.pyz
+
 VERSIONS = ("3.11", "3.12", "3.13", "3.14")
 PLATFORMS = ("manylinux_x86_64", "manylinux_aarch64", "musllinux_x86_64", "musllinux_aarch64")
 NATIVE_MODULES = {"_cffi_backend", "pygit2._pygit2", "pygit2._libgit2"}
 SHARED_LIBRARIES = ("libgit2-", "libssl-", "libcrypto-", "libssh2-")
-
-
-class Interpreter(NamedTuple):
-    version: tuple[int, int]
-    executable: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.version[0]}.{self.version[1]}:{self.executable}"
-
-
-def _is_native_executable(path: Path) -> bool:
-    """True for a real interpreter binary, false for wrapper scripts such as pyenv shims."""
-    try:
-        with path.open("rb") as stream:
-            return stream.read(4) == b"\x7fELF"
-    except OSError:
-        return False
-
-
-@cache
-def _all_interpreters() -> tuple[Interpreter, ...]:
-    """Every CPython on this machine, by version (from its pyenv dir or its pythonX.Y name).
-
-    Found without running anything, since test collection calls this. The first of each
-    real binary wins; pyenv's free-threaded and -dev builds are left out.
-    """
-    candidates: list[tuple[tuple[int, int], Path]] = []
-    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    for directory in sorted(pyenv.glob("*")):
-        match = re.fullmatch(r"(\d+)\.(\d+)\.\d+", directory.name)
-        if match:
-            version = (int(match[1]), int(match[2]))
-            candidates.append((version, directory / "bin" / f"python{version[0]}"))
-    for entry in os.environ.get("PATH", "").split(os.pathsep):
-        for path in sorted(Path(entry or ".").glob("python[23].*")):
-            match = re.fullmatch(r"python(\d+)\.(\d+)", path.name)
-            if match:
-                candidates.append(((int(match[1]), int(match[2])), path))
-    found: dict[Path, Interpreter] = {}
-    for version, path in candidates:
-        if _is_native_executable(path) and path.resolve() not in found:
-            found[path.resolve()] = Interpreter(version, str(path))
-    return tuple(sorted(found.values()))
-
-
-def pyz_interpreters() -> list[Interpreter]:
-    """The CPythons >= 3.11 on this machine: the ones gitops.pyz must run under."""
-    return [i for i in _all_interpreters() if i.version >= (3, 11)]
-
-
-def old_interpreters() -> list[Interpreter]:
-    """The CPythons < 3.11 on this machine: gitops.pyz must refuse them in one line."""
-    return [i for i in _all_interpreters() if i.version < (3, 11)]
 
 
 def run_pyz(
@@ -112,26 +52,6 @@ def run_pyz(
         timeout=120,
         check=False,
     )
-
-
-def build(output: Path, *extra: str) -> Path:
-    result = subprocess.run(
-        [sys.executable, str(BUILD_SCRIPT), "--output", str(output), *extra],
-        capture_output=True,
-        text=True,
-        timeout=1800,  # a cold wheel cache downloads about 60 MB
-        check=False,
-    )
-    assert result.returncode == 0, f"build failed:\n{result.stdout}{result.stderr}"
-    return output
-
-
-@pytest.fixture(scope="session")
-def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    prebuilt = os.environ.get("GITOPS_PYZ")
-    if prebuilt:
-        return Path(prebuilt).resolve()
-    return build(tmp_path_factory.mktemp("pyz") / "gitops.pyz")
 
 
 @pytest.fixture(scope="session")
@@ -292,7 +212,8 @@ def noexec_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_noexec_cache_is_refused_in_one_line(pyz: Path, noexec_dir: Path) -> None:
-    result = run_pyz(pyz, "--version", env={"GITOPS_CACHE_DIR": str(noexec_dir)})
+    # Checking a repository loads pygit2 (--version alone answers without it).
+    result = run_pyz(pyz, "status", "--repo", str(ROOT), env={"GITOPS_CACHE_DIR": str(noexec_dir)})
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
@@ -309,7 +230,8 @@ def test_entry_on_a_noexec_mount_is_refused_when_loading(
     assert first.returncode == 0, first.stderr
     (entry,) = (tmp_path / "ok").iterdir()
     shutil.copytree(entry, noexec_dir / entry.name, symlinks=True)
-    result = run_pyz(pyz, "--version", env={"GITOPS_CACHE_DIR": str(noexec_dir)})
+    # Checking a repository loads pygit2 (--version alone answers without it).
+    result = run_pyz(pyz, "status", "--repo", str(ROOT), env={"GITOPS_CACHE_DIR": str(noexec_dir)})
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr

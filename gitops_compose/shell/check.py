@@ -140,15 +140,17 @@ def run_check(
     started, at = clock(), now()
     prepared = prepare(repository, host, state, settings, at)
     if isinstance(prepared, Failure):
-        failed = counted(state, False, at, None)
+        failed = counted(state, False, now(), None)
         return _finish(CheckReport(prepared.failure(), failed), clock() - started)
     heads, facts = prepared.unwrap()
     seen = replace(state, desired_commit=heads.remote)
     if facts is None:
-        return _finish(CheckReport(None, counted(seen, True, at, None)), clock() - started, heads)
+        return _finish(
+            CheckReport(None, counted(seen, True, now(), None)), clock() - started, heads
+        )
     planned = plan(facts)
     if isinstance(planned, Failure):
-        failed = counted(seen, False, at, None)
+        failed = counted(seen, False, now(), None)
         return _finish(CheckReport(planned.failure(), failed), clock() - started, heads)
     the_plan = planned.unwrap()
     for problem in the_plan.problems:
@@ -170,7 +172,8 @@ def run_check(
     after = replace(seen, stacks=settled, full_pass_done=state.full_pass_done or failure is None)
     report = CheckReport(
         failure=failure,
-        state=counted(after, failure is None, at, counts),
+        # The check's times are when it ended, as its log line is written then.
+        state=counted(after, failure is None, now(), counts),
         plan=the_plan,
         outcomes=outcomes,
         tally=counts,
@@ -233,7 +236,10 @@ def _log_status_changes(
 def _finish(report: CheckReport, seconds: float, heads: Heads | None = None) -> CheckReport:
     fields: dict[str, object] = {"outcome": "ok" if report.ok else "error"}
     if heads is not None:
-        fields |= {"local": heads.local[:12], "remote": heads.remote[:12]}
+        moved = report.failure is None and report.plan is not None
+        # The HEAD the host is at once the check is over, and the remote head it saw.
+        head = heads.remote if moved else heads.local
+        fields |= {"head": head[:12], "remote": heads.remote[:12]}
     if report.failure is not None:
         fields["error"] = report.failure.reason
     if report.tally is not None:

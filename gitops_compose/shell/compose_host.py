@@ -7,6 +7,7 @@ Compose project at once. Volumes are never removed.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -27,6 +28,19 @@ _PS_FORMAT = "\t".join(
     (f'{{{{.Label "{_PROJECT}"}}}}', f'{{{{.Label "{_SERVICE}"}}}}', "{{.State}}", "{{.Status}}")
 )
 _EXITED = re.compile(r"^Exited \((-?\d+)\)")
+# Variables that would make Compose load other files, profiles or a project name than the
+# ones the plan was made from; the rest of the environment passes, as with Compose itself.
+_MODEL_CHANGING = frozenset(
+    {
+        "COMPOSE_FILE",
+        "COMPOSE_PROJECT_NAME",
+        "COMPOSE_PROFILES",
+        "COMPOSE_ENV_FILES",
+        "COMPOSE_PATH_SEPARATOR",
+        "COMPOSE_IGNORE_ORPHANS",
+        "COMPOSE_REMOVE_ORPHANS",
+    }
+)
 _ERROR_LINES = 12
 
 
@@ -112,6 +126,7 @@ class ComposeHost:
             # A new session keeps a Ctrl-C meant for us from killing Compose half-way.
             done = subprocess.run(
                 command,
+                env={k: v for k, v in os.environ.items() if k not in _MODEL_CHANGING},
                 capture_output=True,
                 text=True,
                 timeout=timeout,

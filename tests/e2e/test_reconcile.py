@@ -393,3 +393,16 @@ def test_up_to_date_repository_runs_no_compose_command(world: World) -> None:
     assert done.returncode == 0, done.stderr
     assert stack_commands(world) == []
     assert [e for e in events(done) if e["event"] == "stack"] == []
+
+
+def test_compose_variables_of_the_environment_cannot_redirect_a_stack(world: World) -> None:
+    world.pusher.write("app/compose.yaml", stack_yaml())
+    world.pusher.write("app/other.yaml", stack_yaml("sleep 7200", service="intruder"))
+    world.pusher.commit_and_push("app")
+    done = world.run(
+        "--once",
+        env={"COMPOSE_FILE": "other.yaml", "COMPOSE_PROJECT_NAME": "hijacked"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert [c["service"] for c in world.containers("app")] == ["app"]
+    assert world.containers("hijacked") == []

@@ -111,7 +111,14 @@ def statuses_after(
         else:
             removal = action.verb is Verb.STOP and action.stack not in deployed
             statuses[action.stack] = _failed(before, outcome, removal, now)
-    return statuses
+    # A failed removal whose project another stack now uses is over: that stack owns it.
+    owners = {stack.project: path for path, stack in desired.valid.items()}
+    return {
+        path: status
+        for path, status in statuses.items()
+        if status.status is not Status.REMOVAL_FAILED
+        or owners.get(status.project or "", path) == path
+    }
 
 
 def _problem_only(status: StackStatus) -> bool:

@@ -203,10 +203,14 @@ def _stops(facts: Facts) -> Iterator[StackAction]:
             fingerprint=error.fingerprint,
             reason=f"removed from {facts.branch}",
         )
+    # A project some stack uses again (moved, or named alike) is not for a removal to stop.
+    in_use = {each.project for each in remote.valid.values()}
     for path, record in sorted(facts.statuses.items()):
         # A removal that failed before: its files may be gone, so it goes by project name.
         gone = all(path not in each.valid and path not in each.broken for each in (local, remote))
         if record.status is not Status.REMOVAL_FAILED or not gone or record.project is None:
+            continue
+        if record.project in in_use:
             continue
         if record.retry_at is None or _held(facts, path):
             continue

@@ -141,6 +141,26 @@ def test_failed_stop_of_a_removed_stack_is_removal_failed_and_retried_by_name() 
     assert seen(statuses) == {"shop": ALL_OK["shop"]}
 
 
+def test_failed_stop_of_a_moved_stack_is_never_retried_against_its_new_home() -> None:
+    local = {**FILES, "shop/compose.yaml": compose("web", name="shop")}
+    remote = {**without(local, "shop"), "apps/shop/compose.yaml": compose("web", name="shop")}
+    _, _, moved = check(local, remote, errors={"shop": "container busy"}, now=1000.0)
+    found, _, statuses = check(remote, previous=moved, now=4600.0)
+    assert found.actions == ()
+    assert seen(statuses) == {"blog": ALL_OK["blog"], "apps/shop": ("shop", "ok", None)}
+    assert seen(moved) == seen(statuses)
+
+
+def test_failed_removal_never_stops_a_project_an_ignored_stack_took_over() -> None:
+    _, _, failed = check(FILES, without(FILES, "blog"), errors={"blog": "busy"}, now=1000.0)
+    remote = {
+        **without(FILES, "blog"),
+        "notes/compose.yaml": compose(web={"labels": {"gitops.ignore": True}}, name="blog"),
+    }
+    found, _, _ = check(without(FILES, "blog"), remote, previous=failed, now=4600.0)
+    assert "blog" not in {each.project for each in found.stack_actions}
+
+
 def test_failed_stop_of_a_renamed_stack_is_an_error_not_removal_failed() -> None:
     remote = {**FILES, "blog/compose.yaml": compose("web", name="journal")}
     found, outcomes, statuses = check(FILES, remote, errors={"blog": "container busy"})

@@ -270,6 +270,8 @@ def _held(facts: Facts, path: str) -> bool:
     if record is None:
         return False
     stack = facts.remote.valid.get(path)
+    if stack is not None and record.status is Status.REMOVAL_FAILED:
+        return False  # wanted again (a revert): a failed removal holds nothing back
     fingerprint = stack.fingerprint if stack is not None else record.attempted
     return fingerprint is not None and record.held(fingerprint, facts.now)
 

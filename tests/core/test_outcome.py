@@ -141,6 +141,14 @@ def test_failed_stop_of_a_removed_stack_is_removal_failed_and_retried_by_name() 
     assert seen(statuses) == {"shop": ALL_OK["shop"]}
 
 
+def test_reverting_a_removal_whose_stop_failed_deploys_at_once_and_ends_removal_failed() -> None:
+    remote = without(FILES, "blog")
+    _, _, failed = check(FILES, remote, errors={"blog": "container busy"}, now=1000.0)
+    found, _, statuses = check(remote, FILES, previous=failed, now=1030.0)
+    assert steps(found) == ["fast-forward", "start blog: retry after removal (attempt 2)"]
+    assert seen(statuses) == ALL_OK
+
+
 def test_failed_stop_of_a_moved_stack_is_never_retried_against_its_new_home() -> None:
     local = {**FILES, "shop/compose.yaml": compose("web", name="shop")}
     remote = {**without(local, "shop"), "apps/shop/compose.yaml": compose("web", name="shop")}

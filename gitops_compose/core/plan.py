@@ -193,16 +193,8 @@ def _stops(facts: Facts) -> Iterator[StackAction]:
     for path, error in sorted(local.broken.items()):
         if error.project is None or path in remote.valid or path in remote.broken:
             continue
-        yield StackAction(
-            verb=Verb.STOP,
-            phase=Phase.REMOVE,
-            stack=path,
-            project=error.project,
-            compose_files=(),
-            commit=local.commit,
-            fingerprint=error.fingerprint,
-            reason=f"removed from {facts.branch}",
-        )
+        reason = f"removed from {facts.branch}"
+        yield _stop_by_project(path, error.project, local.commit, error.fingerprint, reason)
     # A project some stack uses again (moved, or named alike) is not for a removal to stop.
     in_use = {each.project for each in remote.valid.values()}
     for path, record in sorted(facts.statuses.items()):
@@ -214,16 +206,8 @@ def _stops(facts: Facts) -> Iterator[StackAction]:
             continue
         if record.retry_at is None or _held(facts, path):
             continue
-        yield StackAction(
-            verb=Verb.STOP,
-            phase=Phase.REMOVE,
-            stack=path,
-            project=record.project,
-            compose_files=(),
-            commit=local.commit,
-            fingerprint=record.attempted or "",
-            reason=f"retry removal (attempt {record.failures + 1})",
-        )
+        reason = f"retry removal (attempt {record.failures + 1})"
+        yield _stop_by_project(path, record.project, local.commit, record.attempted or "", reason)
 
 
 def _deploys(facts: Facts) -> Iterator[StackAction]:
@@ -311,6 +295,22 @@ def _action(verb: Verb, phase: Phase, stack: Stack, commit: str, reason: str) ->
         compose_files=stack.compose_files,
         commit=commit,
         fingerprint=stack.fingerprint,
+        reason=reason,
+    )
+
+
+def _stop_by_project(
+    path: str, project: str, commit: str, fingerprint: str, reason: str
+) -> StackAction:
+    """A stop with no valid files to name: Compose finds the project by its labels."""
+    return StackAction(
+        verb=Verb.STOP,
+        phase=Phase.REMOVE,
+        stack=path,
+        project=project,
+        compose_files=(),
+        commit=commit,
+        fingerprint=fingerprint,
         reason=reason,
     )
 

@@ -348,3 +348,15 @@ class World:
                 self.docker("volume", "rm", "-f", *ids)
             if ids := self._ids("network", label):
                 self.docker("network", "rm", *ids)
+
+
+def metric_samples(exposition: str) -> dict[str, float]:
+    """Prometheus text as ``{'name{label=value,...}': value}``, labels sorted."""
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            label = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{label}}}" if label else sample.name] = sample.value
+    return samples

@@ -9,9 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
-from .harness import IMAGE_V1, MISSING_IMAGE, World, git, stack_yaml
+from .harness import IMAGE_V1, MISSING_IMAGE, World, git, metric_samples, stack_yaml
 from .test_reconcile import events, ids, once, running, stack_commands, stack_events
 
 
@@ -35,12 +33,7 @@ def by_stack(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def textfile(path: Path) -> dict[str, float]:
-    samples: dict[str, float] = {}
-    for family in text_string_to_metric_families(path.read_text()):
-        for sample in family.samples:
-            label = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{label}}}" if label else sample.name] = sample.value
-    return samples
+    return metric_samples(path.read_text())
 
 
 def two_stacks(world: World) -> None:

@@ -12,9 +12,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
-from .harness import IMAGE_V2, MISSING_IMAGE, World, stack_yaml
+from .harness import IMAGE_V2, MISSING_IMAGE, World, metric_samples, stack_yaml
 
 LAYOUT = ("app", "my_app/production", "my_app/staging", "other/production")
 
@@ -323,13 +321,7 @@ def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
 
 def scrape(port: int) -> dict[str, float]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-        text = reply.read().decode()
-    samples: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            label = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{label}}}" if label else sample.name] = sample.value
-    return samples
+        return metric_samples(reply.read().decode())
 
 
 def test_daemon_deploys_a_push_serves_metrics_and_stops_on_sigterm(world: World) -> None:

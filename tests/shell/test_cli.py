@@ -28,6 +28,16 @@ def run(
     )
 
 
+def committed_repository(path: Path) -> None:
+    """A git repository with one empty commit on main."""
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    identity = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(
+        ["git", "-C", str(path), *identity, "commit", "-q", "--allow-empty", "-m", "x"],
+        check=True,
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
@@ -55,24 +65,7 @@ def test_a_directory_that_is_no_git_repository_exits_2(tmp_path: Path) -> None:
 
 
 def test_no_docker_on_path_exits_2(tmp_path: Path) -> None:
-    subprocess.run(["git", "init", "-q", "-b", "main", str(tmp_path)], check=True)
-    subprocess.run(
-        [
-            "git",
-            "-C",
-            str(tmp_path),
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-q",
-            "--allow-empty",
-            "-m",
-            "x",
-        ],
-        check=True,
-    )
+    committed_repository(tmp_path)
     done = run("--once", "--repo", str(tmp_path), path=str(tmp_path / "nothing-here"))
     assert done.returncode == 2
     assert "no 'docker' command on PATH" in done.stderr
@@ -80,24 +73,7 @@ def test_no_docker_on_path_exits_2(tmp_path: Path) -> None:
 
 
 def test_no_compose_v2_exits_2(tmp_path: Path) -> None:
-    subprocess.run(["git", "init", "-q", "-b", "main", str(tmp_path / "repo")], check=True)
-    subprocess.run(
-        [
-            "git",
-            "-C",
-            str(tmp_path / "repo"),
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-q",
-            "--allow-empty",
-            "-m",
-            "x",
-        ],
-        check=True,
-    )
+    committed_repository(tmp_path / "repo")
     fake = tmp_path / "bin" / "docker"
     fake.parent.mkdir()
     fake.write_text("#!/bin/sh\necho \"docker: 'compose' is not a docker command.\" >&2\nexit 1\n")

@@ -74,8 +74,9 @@ def statuses_after(
             continue
         if gone and status.status is not Status.REMOVAL_FAILED:
             continue  # gone with no stop to wait for (a broken stack's name was unknown)
-        if stack is not None and path not in problems and _problem_only(status):
-            # The file parses again (a revert, a clash resolved): no error is left.
+        if stack is not None and path not in problems and _settled_by_files(status):
+            # The file parses again (a revert, a clash resolved), or a stack whose removal
+            # failed is back with the files it runs: no error is left.
             fixed = StackStatus(stack.project, Status.OK, None, status.fingerprint, status.commit)
             statuses[path] = fixed
         else:
@@ -121,8 +122,11 @@ def statuses_after(
     }
 
 
-def _problem_only(status: StackStatus) -> bool:
-    """An error found in the files, not a failed action (those wait for a retry)."""
+def _settled_by_files(status: StackStatus) -> bool:
+    """An error found in the files, not a failed action (those wait for a retry); or a
+    failed removal, moot once the stack is in the repository again."""
+    if status.status is Status.REMOVAL_FAILED:
+        return True
     return status.status is Status.ERROR and status.retry_at is None
 
 

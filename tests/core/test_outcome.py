@@ -149,6 +149,17 @@ def test_reverting_a_removal_whose_stop_failed_deploys_at_once_and_ends_removal_
     assert seen(statuses) == ALL_OK
 
 
+def test_restoring_the_running_files_after_a_failed_removal_is_ok_with_nothing_to_do() -> None:
+    broken = {**FILES, "blog/compose.yaml": BROKEN}
+    _, _, s1 = check(FILES, broken, now=1000.0)
+    removed = without(FILES, "blog")
+    _, _, s2 = check(broken, removed, previous=s1, errors={"blog": "busy"}, now=1000.0)
+    assert seen(s2)["blog"] == ("blog", "removal_failed", "busy")
+    found, _, statuses = check(removed, FILES, previous=s2, now=1000.0)
+    assert steps(found) == ["fast-forward"]  # still runs: its stop failed
+    assert seen(statuses) == ALL_OK
+
+
 def test_failed_stop_of_a_moved_stack_is_never_retried_against_its_new_home() -> None:
     local = {**FILES, "shop/compose.yaml": compose("web", name="shop")}
     remote = {**without(local, "shop"), "apps/shop/compose.yaml": compose("web", name="shop")}

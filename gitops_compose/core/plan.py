@@ -153,7 +153,7 @@ def plan(facts: Facts) -> Result[Plan, CheckFailure]:
     stops = tuple(_stops(facts))
     deploys = tuple(_deploys(facts))
     touched = {action.stack for action in deploys}
-    heals = tuple(_heals(facts, touched))
+    heals = tuple(_heals(facts, touched, stops))
     fast_forward: tuple[Action, ...] = ()
     if facts.local.commit != facts.remote.commit:
         fast_forward = (FastForward(source=facts.local.commit, target=facts.remote.commit),)
@@ -232,16 +232,22 @@ def _deploys(facts: Facts) -> Iterator[StackAction]:
             yield _action(Verb.START, Phase.HEAL, stack, remote.commit, retry)
 
 
-def _heals(facts: Facts, touched: set[str]) -> Iterator[StackAction]:
+def _heals(
+    facts: Facts, touched: set[str], stops: tuple[StackAction, ...]
+) -> Iterator[StackAction]:
     # A stack stopped by hand stays stopped until the remote changes, as the seed does,
     # unless this is the first pass or self-healing was asked for.
     changed = facts.local.commit != facts.remote.commit
+    # A project this plan stops with one path that another path still deploys.
+    stopped = {action.project: action.stack for action in stops}
     if facts.host is None or not (facts.full_pass or facts.self_heal or changed):
         return
     for path, stack in sorted(facts.remote.valid.items()):
         if stack.role is not Role.DEPLOY or path in touched or _held(facts, path):
             continue
         reason = not_running_reason(stack, facts.host.get(stack.project, ()))
+        if reason is None and stack.project in stopped:
+            reason = f"project {stack.project} stopped with {stopped[stack.project]}"
         if reason is not None:
             yield _action(
                 Verb.START, Phase.HEAL, stack, facts.remote.commit, f"not running: {reason}"

@@ -3,6 +3,7 @@
 from returns.result import Failure
 
 from gitops_compose.core.plan import FastForward, Phase, Problem, Skip, StackAction, Verb, plan
+from gitops_compose.core.status import StackStatus, Status
 
 from .builders import all_running, compose, exited, facts, planned, stacks, steps, up
 
@@ -173,6 +174,22 @@ def test_removing_a_broken_stack_stops_it_by_project_name() -> None:
         (),
         "removed from main",
     )
+
+
+def test_project_stopped_with_one_folder_is_started_from_the_folder_that_keeps_it() -> None:
+    store = compose("web", name="store")
+    before = {**MY_APP, "my_store/compose.yaml": store}
+    back = stacks(before).valid["my_store"]
+    # my_store/ broke while a copy in apps/store/ ran as 'store'; now it is back, the copy gone.
+    local = {**MY_APP, "my_store/compose.yaml": BROKEN, "apps/store/compose.yaml": store}
+    record = StackStatus("my_store", Status.ERROR, "invalid compose file", back.fingerprint)
+    host = {**all_running(stacks(MY_APP)), "store": up("web")}
+    found = planned(facts(local, before, host, statuses={"my_store": record}))
+    assert steps(found) == [
+        "stop apps/store: removed from main",
+        "fast-forward",
+        "start my_store: not running: project store stopped with apps/store",
+    ]
 
 
 # --- broken stacks and clashes --------------------------------------------------------------

@@ -1,8 +1,10 @@
 """The plan of one check: which stacks are stopped, started, restarted, in which order, why."""
 
+from dataclasses import replace
+
 from returns.result import Failure
 
-from gitops_compose.core.plan import FastForward, Phase, Problem, Skip, StackAction, Verb, plan
+from gitops_compose.core.plan import FastForward, Phase, Problem, Skip, Verb, plan
 from gitops_compose.core.status import StackStatus, Status
 
 from .builders import all_running, compose, exited, facts, planned, stacks, steps, up
@@ -30,10 +32,6 @@ def moved(files: dict[str, str], source: str, target: str) -> dict[str, str]:
         path.replace(f"{source}/", f"{target}/", 1) if path.startswith(f"{source}/") else path: text
         for path, text in files.items()
     }
-
-
-def by_stack(found: tuple[StackAction, ...]) -> dict[str, StackAction]:
-    return {action.stack: action for action in found}
 
 
 # --- nothing to do --------------------------------------------------------------------------
@@ -291,9 +289,8 @@ def test_stack_stopped_by_hand_stays_stopped_until_something_changes() -> None:
 
 
 def test_unknown_host_state_starts_nothing_for_not_running() -> None:
-    given = facts(MY_APP, full_pass=True)
-    unknown = type(given)(**{**{f: getattr(given, f) for f in given.__slots__}, "host": None})
-    assert planned(unknown).actions == ()
+    given = replace(facts(MY_APP, host={}, full_pass=True), host=None)
+    assert planned(given).actions == ()
 
 
 def test_finished_one_shot_service_is_not_restarted() -> None:

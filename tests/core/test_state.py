@@ -1,0 +1,111 @@
+"""What one check leaves for the next: the saved state, its JSON form and its counters."""
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from returns.result import Failure, Success
+
+from gitops_compose.core.outcome import Tally
+from gitops_compose.core.state import (
+    Counters,
+    State,
+    active_counts,
+    counted,
+    retry_due,
+    state_from_json,
+    state_to_json,
+)
+from gitops_compose.core.status import StackStatus, Status, retry_delay
+
+times = st.floats(0, 2e9, allow_nan=False)
+optional_text = st.none() | st.text(max_size=20)
+records = st.builds(
+    StackStatus,
+    project=st.none() | st.from_regex(r"[a-z0-9][a-z0-9_-]{0,10}", fullmatch=True),
+    status=st.sampled_from(Status),
+    error=optional_text,
+    fingerprint=optional_text,
+    commit=optional_text,
+    error_at=st.none() | times,
+    failures=st.integers(0, 50),
+    attempted=optional_text,
+    retry_at=st.none() | times,
+)
+states = st.builds(
+    State,
+    full_pass_done=st.booleans(),
+    counters=st.builds(
+        Counters,
+        check_success=st.integers(0, 10**6),
+        check_error=st.integers(0, 10**6),
+        deployment_success=st.integers(0, 10**6),
+        deployment_error=st.integers(0, 10**6),
+        last_check=times,
+        last_success=times,
+        last_error=times,
+    ),
+    stacks=st.dictionaries(st.text(min_size=1, max_size=20), records, max_size=5),
+    desired_commit=optional_text,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(states)
+def test_state_survives_its_json_form(state: State) -> None:
+    assert state_from_json(state_to_json(state)) == Success(state)
+
+
+def test_state_from_an_older_file_without_optional_fields_reads() -> None:
+    text = json.dumps({"version": 1, "stacks": {"shop": {"status": "ok", "project": "shop"}}})
+    state = state_from_json(text).unwrap()
+    assert state.stacks == {"shop": StackStatus("shop", Status.OK)}
+    assert (state.full_pass_done, state.counters) == (False, Counters())
+
+
+def test_corrupt_state_is_refused_with_the_reason() -> None:
+    found = state_from_json('{"version": 1, "stacks": ')
+    assert isinstance(found, Failure)
+    assert found.failure().startswith("not valid JSON")
+
+
+def test_state_from_a_newer_version_is_refused() -> None:
+    found = state_from_json('{"version": 2}')
+    assert found == Failure(
+        "state version 2 was written by a newer gitops-compose (this one reads version 1)"
+    )
+
+
+def test_state_with_an_unknown_status_is_malformed() -> None:
+    found = state_from_json(json.dumps({"version": 1, "stacks": {"shop": {"status": "lost"}}}))
+    assert isinstance(found, Failure)
+    assert found.failure().startswith("malformed state (ValueError")
+
+
+def test_counters_count_checks_and_deployments() -> None:
+    tally = Tally(deployments_ok=3, deployments_failed=1, active={}, problems=0)
+    once = counted(State(), ok=True, now=100.0, tally=tally)
+    twice = counted(once, ok=False, now=200.0, tally=None)
+    assert twice.counters == Counters(
+        check_success=1,
+        check_error=1,
+        deployment_success=3,
+        deployment_error=1,
+        last_check=200.0,
+        last_success=100.0,
+        last_error=200.0,
+    )
+
+
+def test_retry_is_due_once_its_time_has_come() -> None:
+    waiting = {"shop": StackStatus("shop", Status.ERROR, "x", retry_at=160.0)}
+    assert (retry_due(waiting, 159.0), retry_due(waiting, 160.0)) == (False, True)
+
+
+def test_active_counts_every_status() -> None:
+    state = State(stacks={"a": StackStatus("a", Status.OK), "b": StackStatus("b", Status.OK)})
+    assert active_counts(state) == {Status.OK: 2, Status.ERROR: 0, Status.REMOVAL_FAILED: 0}
+
+
+def test_retry_waits_double_up_to_half_an_hour() -> None:
+    assert [retry_delay(n) for n in (1, 2, 3, 5, 6, 20)] == [60, 120, 240, 960, 1800, 1800]

@@ -12,7 +12,7 @@ from gitops_compose.core.stack import Stacks
 
 from .builders import BRANCH, planned, stacks
 from .host_model import apply, is_up
-from .repositories import hosts, render, repositories, successors
+from .repositories import StackSpec, hosts, render, repositories, successors
 
 SETTINGS = settings(max_examples=100, deadline=None)
 
@@ -59,6 +59,31 @@ def stale_projects(facts: Facts) -> dict[str, str]:
         and path not in remote.broken
         and (path not in remote.valid or remote.valid[path].project != project)
     }
+
+
+def fingerprints(found: Stacks) -> dict[str, str]:
+    return {
+        **{path: each.fingerprint for path, each in found.valid.items()},
+        **{path: each.fingerprint for path, each in found.broken.items()},
+    }
+
+
+@SETTINGS
+@given(repositories, st.data())
+def test_an_edit_changes_the_stack_owning_the_file_and_no_other(
+    specs: dict[str, StackSpec], data: st.DataObject
+) -> None:
+    files = render(specs)
+    edited = data.draw(st.sampled_from(sorted(files)))
+    before = fingerprints(stacks(files))
+    after = fingerprints(stacks({**files, edited: files[edited] + "\n# edited\n"}))
+    folder = edited.rpartition("/")[0] or "."
+    owners = [path for path in before if path == "." or f"{folder}/".startswith(f"{path}/")]
+    deepest = max(owners, key=lambda path: 0 if path == "." else len(path), default=None)
+    assert before.keys() == after.keys()
+    assert {path for path in before if before[path] != after[path]} == (
+        set() if deepest is None else {deepest}
+    )
 
 
 @SETTINGS

@@ -176,7 +176,7 @@ def _order(action: Action) -> tuple[int, str]:
 
 def _stops(facts: Facts) -> Iterator[StackAction]:
     local, remote = facts.local, facts.remote
-    for path, stack in sorted(local.valid.items()):
+    for path, stack in local.valid.items():
         if stack.role is not Role.DEPLOY:
             continue  # the tool's own and ignored stacks are never stopped
         if path in remote.broken:
@@ -190,14 +190,14 @@ def _stops(facts: Facts) -> Iterator[StackAction]:
         else:
             reason = f"removed from {facts.branch}"
         yield _action(Verb.STOP, Phase.REMOVE, stack, local.commit, reason)
-    for path, error in sorted(local.broken.items()):
+    for path, error in local.broken.items():
         if error.project is None or path in remote.valid or path in remote.broken:
             continue
         reason = f"removed from {facts.branch}"
         yield _stop_by_project(path, error.project, local.commit, error.fingerprint, reason)
     # A project some stack uses again (moved, or named alike) is not for a removal to stop.
     in_use = {each.project for each in remote.valid.values()}
-    for path, record in sorted(facts.statuses.items()):
+    for path, record in facts.statuses.items():
         # A removal that failed before: its files may be gone, so it goes by project name.
         gone = all(path not in each.valid and path not in each.broken for each in (local, remote))
         if record.status is not Status.REMOVAL_FAILED or not gone or record.project is None:
@@ -213,7 +213,7 @@ def _stops(facts: Facts) -> Iterator[StackAction]:
 def _deploys(facts: Facts) -> Iterator[StackAction]:
     """Start what is new, restart what changed since it was deployed, retry what failed."""
     local, remote = facts.local, facts.remote
-    for path, stack in sorted(remote.valid.items()):
+    for path, stack in remote.valid.items():
         record = facts.statuses.get(path)
         if stack.role is not Role.DEPLOY or _held(facts, path):
             continue
@@ -242,7 +242,7 @@ def _heals(
     stopped = {action.project: action.stack for action in stops}
     if facts.host is None or not (facts.full_pass or facts.self_heal or changed):
         return
-    for path, stack in sorted(facts.remote.valid.items()):
+    for path, stack in facts.remote.valid.items():
         if stack.role is not Role.DEPLOY or path in touched or _held(facts, path):
             continue
         reason = not_running_reason(stack, facts.host.get(stack.project, ()))
@@ -257,7 +257,7 @@ def _heals(
 def _held(facts: Facts, path: str) -> bool:
     """A failed stack whose files did not change waits for its next try."""
     record = facts.statuses.get(path)
-    if record is None:
+    if record is None or record.retry_at is None:
         return False
     stack = facts.remote.valid.get(path)
     if stack is not None and record.status is Status.REMOVAL_FAILED:
@@ -273,18 +273,23 @@ def _retry_reason(record: StackStatus | None, fingerprint: str) -> str | None:
     return f"retry after {what} (attempt {record.failures + 1})"
 
 
-def _waits(facts: Facts) -> Iterator[Skip]:
-    for path, record in sorted(facts.statuses.items()):
+def _waits(facts: Facts) -> list[Skip]:
+    waits = []
+    for path, record in facts.statuses.items():
         if record.retry_at is not None and _held(facts, path):
             minutes = max(1, round((record.retry_at - facts.now) / 60))
             reason = f"waiting {minutes} min to retry after {record.status.value}: {record.error}"
-            yield Skip(stack=path, project=record.project or "-", reason=reason)
+            waits.append(Skip(stack=path, project=record.project or "-", reason=reason))
+    return sorted(waits, key=lambda each: each.stack)
 
 
-def _skips(remote: Stacks) -> Iterator[Skip]:
-    for path, stack in sorted(remote.valid.items()):
-        if stack.role is not Role.DEPLOY:
-            yield Skip(stack=path, project=stack.project, reason=stack.role.value)
+def _skips(remote: Stacks) -> list[Skip]:
+    skips = [
+        Skip(stack=path, project=stack.project, reason=stack.role.value)
+        for path, stack in remote.valid.items()
+        if stack.role is not Role.DEPLOY
+    ]
+    return sorted(skips, key=lambda each: each.stack)
 
 
 def _problems(remote: Stacks) -> Iterator[Problem]:

@@ -31,6 +31,12 @@ def not_running_reason(stack: Stack, containers: Sequence[Container]) -> str | N
     """
     if not containers and any(service.expected for service in stack.services):
         return "no containers"
+    # The common case on every full pass, in one sweep: everything runs and every expected
+    # service has a container.
+    if all(each.state == "running" for each in containers):
+        present = {each.service for each in containers}
+        if all(s.name in present for s in stack.services if s.expected):
+            return None
     by_service: dict[str, list[Container]] = {}
     for container in containers:
         by_service.setdefault(container.service, []).append(container)

@@ -153,7 +153,9 @@ def _files_by_stack(
     return owned
 
 
-@lru_cache(maxsize=8192)
+# Room for both commits of a host with tens of thousands of stacks; a smaller cache misses
+# on every file of a large repository, read in order, and parses each check anew.
+@lru_cache(maxsize=65536)
 def _cached_model(
     blob_ids: tuple[str, ...], documents: tuple[bytes | None, ...]
 ) -> Result[ComposeModel, str]:

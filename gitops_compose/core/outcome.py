@@ -89,8 +89,11 @@ def statuses_after(
     for problem in plan.problems:
         before = statuses.get(problem.stack)
         same = before is not None and before.error == problem.reason
+        # A file that does not parse hides a declared name; the stack still runs as the
+        # project it was deployed as.
+        known = before.project if before is not None and before.project else None
         statuses[problem.stack] = StackStatus(
-            problem.project,
+            known or problem.project,
             Status.ERROR,
             problem.reason,
             fingerprint=before.fingerprint if before else None,

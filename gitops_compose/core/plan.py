@@ -190,13 +190,21 @@ def _stops(facts: Facts) -> Iterator[StackAction]:
         else:
             reason = f"removed from {facts.branch}"
         yield _action(Verb.STOP, Phase.REMOVE, stack, local.commit, reason)
-    for path, error in local.broken.items():
-        if error.project is None or path in remote.valid or path in remote.broken:
-            continue
-        reason = f"removed from {facts.branch}"
-        yield _stop_by_project(path, error.project, local.commit, error.fingerprint, reason)
     # A project some stack uses again (moved, or named alike) is not for a removal to stop.
     in_use = {each.project for each in remote.valid.values()}
+    for path, error in local.broken.items():
+        # The saved status knows the project a broken file hides (a declared name:).
+        record = facts.statuses.get(path)
+        project = record.project if record is not None and record.project else error.project
+        if project is None or project in in_use or path in remote.broken:
+            continue
+        if path not in remote.valid:
+            reason = f"removed from {facts.branch}"
+        elif remote.valid[path].role is Role.DEPLOY:
+            reason = f"project renamed to {remote.valid[path].project}"
+        else:
+            continue  # now the tool's own or ignored: left as it is
+        yield _stop_by_project(path, project, local.commit, error.fingerprint, reason)
     for path, record in facts.statuses.items():
         # A removal that failed before: its files may be gone, so it goes by project name.
         gone = all(path not in each.valid and path not in each.broken for each in (local, remote))

@@ -105,6 +105,12 @@ def test_broken_stack_is_an_error_with_the_reason() -> None:
     assert str(error).startswith("invalid compose file: while parsing")
 
 
+def test_broken_stack_keeps_the_declared_project_it_runs_as() -> None:
+    named = {**FILES, "blog/compose.yaml": compose("web", name="journal")}
+    _, _, statuses = check(named, {**named, "blog/compose.yaml": BROKEN}, first_check(named))
+    assert seen(statuses)["blog"][:2] == ("journal", "error")
+
+
 def test_reverting_the_commit_that_broke_a_stack_clears_its_error() -> None:
     broken = {**FILES, "blog/compose.yaml": BROKEN}
     _, _, failed = check(FILES, broken)

@@ -180,7 +180,7 @@ def test_project_stopped_with_one_folder_is_started_from_the_folder_that_keeps_i
     back = stacks(before).valid["my_store"]
     # my_store/ broke while a copy in apps/store/ ran as 'store'; now it is back, the copy gone.
     local = {**MY_APP, "my_store/compose.yaml": BROKEN, "apps/store/compose.yaml": store}
-    record = StackStatus("my_store", Status.ERROR, "invalid compose file", back.fingerprint)
+    record = StackStatus("store", Status.ERROR, "invalid compose file", back.fingerprint)
     host = {**all_running(stacks(MY_APP)), "store": up("web")}
     found = planned(facts(local, before, host, statuses={"my_store": record}))
     assert steps(found) == [
@@ -191,6 +191,32 @@ def test_project_stopped_with_one_folder_is_started_from_the_folder_that_keeps_i
 
 
 # --- broken stacks and clashes --------------------------------------------------------------
+
+
+def test_removed_broken_stack_is_stopped_as_the_project_it_runs_as() -> None:
+    local = {**MY_APP, "shop/compose.yaml": BROKEN}
+    record = StackStatus("storefront", Status.ERROR, "invalid compose file", "f1")
+    found = planned(facts(local, MY_APP, statuses={"shop": record}))
+    assert [(a.verb.value, a.project, a.reason) for a in found.stack_actions] == [
+        ("stop", "storefront", "removed from main")
+    ]
+
+
+def test_broken_stack_fixed_under_a_new_name_stops_the_old_project() -> None:
+    local = {**MY_APP, "shop/compose.yaml": BROKEN}
+    remote = {**MY_APP, "shop/compose.yaml": compose("web", name="shop-v2")}
+    record = StackStatus("storefront", Status.ERROR, "invalid compose file", "f1")
+    found = planned(facts(local, remote, statuses={"shop": record}))
+    assert steps(found)[:1] == ["stop shop: project renamed to shop-v2"]
+    assert found.stack_actions[0].project == "storefront"
+    assert [a.verb.value for a in found.stack_actions if a.project == "shop-v2"] == ["restart"]
+
+
+def test_a_removed_broken_stack_never_stops_a_project_another_stack_runs() -> None:
+    local = {**MY_APP, "old/compose.yaml": BROKEN, "new/compose.yaml": compose("web", name="old")}
+    remote = {**MY_APP, "new/compose.yaml": compose("web", name="old")}
+    found = planned(facts(local, remote))
+    assert [a for a in found.stack_actions if a.verb.value == "stop"] == []
 
 
 def test_invalid_yaml_is_a_problem_for_that_stack_and_others_are_still_planned() -> None:

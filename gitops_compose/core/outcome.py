@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import final
 
 from gitops_compose.core.compose_file import Role
@@ -101,7 +101,11 @@ def statuses_after(
             error_at=before.error_at if same and before else now,
         )
     # A stop of a stack that the plan also deploys is a rename, not a removal.
-    deployed = {each.stack for each in plan.stack_actions if each.verb is not Verb.STOP}
+    deploys = {each.stack: each for each in plan.stack_actions if each.verb is not Verb.STOP}
+    deployed = deploys.keys()
+    # Renames whose stop failed: the old project still runs, so the stack stays in error
+    # under that name until a retry stops it, whatever the new project did.
+    stuck: dict[str, StackStatus] = {}
     for outcome in outcomes:
         action = outcome.action
         before = statuses.get(action.stack)
@@ -115,6 +119,11 @@ def statuses_after(
         else:
             removal = action.verb is Verb.STOP and action.stack not in deployed
             statuses[action.stack] = _failed(before, outcome, removal, now)
+            if action.verb is Verb.STOP and not removal:
+                # Waits, like a failed deployment, for these files' next try.
+                attempted = deploys[action.stack].fingerprint
+                stuck[action.stack] = replace(statuses[action.stack], attempted=attempted)
+    statuses.update(stuck)
     # A failed removal whose project another stack now uses is over: that stack owns it.
     owners = {stack.project: path for path, stack in desired.valid.items()}
     return {

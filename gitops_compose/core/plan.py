@@ -200,11 +200,27 @@ def _stops(facts: Facts) -> Iterator[StackAction]:
             continue
         if path not in remote.valid:
             reason = f"removed from {facts.branch}"
-        elif remote.valid[path].role is Role.DEPLOY:
-            reason = f"project renamed to {remote.valid[path].project}"
         else:
-            continue  # now the tool's own or ignored: left as it is
+            # As for a valid stack: a new project name stops the old one, whatever its role.
+            reason = f"project renamed to {remote.valid[path].project}"
         yield _stop_by_project(path, project, local.commit, error.fingerprint, reason)
+    for path, stack in remote.valid.items():
+        # A rename whose stop failed before: the old project still runs, named only in the
+        # saved status once the fast-forward is done.
+        record = facts.statuses.get(path)
+        if (
+            record is None
+            or record.project in (None, stack.project)
+            or stack.role is not Role.DEPLOY
+        ):
+            continue
+        before = local.valid.get(path)
+        if before is None or before.project != stack.project or record.project in in_use:
+            continue  # the loops above stop it, or another stack runs that project now
+        if record.status is not Status.ERROR or record.retry_at is None or _held(facts, path):
+            continue
+        reason = f"retry stopping the old project (attempt {record.failures + 1})"
+        yield _stop_by_project(path, record.project, local.commit, record.attempted or "", reason)
     for path, record in facts.statuses.items():
         # A removal that failed before: its files may be gone, so it goes by project name.
         gone = all(path not in each.valid and path not in each.broken for each in (local, remote))

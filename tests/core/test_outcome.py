@@ -4,7 +4,7 @@ Each test runs checks as the shell does: the saved statuses go into the next pla
 """
 
 from gitops_compose.core.outcome import Outcome, StackStatus, Status, statuses_after, tally
-from gitops_compose.core.plan import Plan
+from gitops_compose.core.plan import Plan, Verb
 
 from .builders import all_running, compose, facts, planned, stacks, steps
 
@@ -191,7 +191,31 @@ def test_failed_stop_of_a_renamed_stack_is_an_error_not_removal_failed() -> None
     found, outcomes, statuses = check(FILES, remote, errors={"blog": "container busy"})
     counted = tally(found, outcomes, statuses)
     assert (counted.deployments_ok, counted.deployments_failed) == (0, 2)
-    assert seen(statuses)["blog"] == ("journal", "error", "container busy")
+    # The old project still runs: the stack is in error under that name.
+    assert seen(statuses)["blog"] == ("blog", "error", "container busy")
+
+
+def test_old_project_of_a_rename_whose_stop_failed_is_stopped_on_the_retry() -> None:
+    remote = {**FILES, "blog/compose.yaml": compose("web", name="journal")}
+    previous = first_check()
+    given = facts(FILES, remote, statuses=previous, now=1000.0)
+    found = planned(given)
+    outcomes = [
+        Outcome(each, "container busy" if each.verb is Verb.STOP else None)
+        for each in found.stack_actions
+    ]
+    statuses = statuses_after(previous, found, outcomes, given.remote, 1000.0)
+    # journal started, but blog still runs: the stack is in error under the old name.
+    assert seen(statuses)["blog"] == ("blog", "error", "container busy")
+
+    # Before the retry is due, nothing is tried; once due, the old project is stopped.
+    assert planned(facts(remote, remote, statuses=statuses, now=1010.0)).stack_actions == ()
+    later = facts(remote, remote, statuses=statuses, now=1061.0)
+    retry = planned(later)
+    assert [(a.verb, a.project) for a in retry.stack_actions][:1] == [(Verb.STOP, "blog")]
+    done = [Outcome(each) for each in retry.stack_actions]
+    settled = statuses_after(statuses, retry, done, later.remote, 1061.0)
+    assert seen(settled)["blog"] == ("journal", "ok", None)
 
 
 def test_stack_that_becomes_ignored_leaves_the_list() -> None:

@@ -3,12 +3,10 @@
 Each check plans from the checked-out commit to the remote head, carries the plan out on
 the model with injected failures, settles the statuses and checks what a user would see.
 
-Known limits the checks allow, since the core cannot know better from its inputs:
-- a compose file that does not parse hides the name its stack ran under, so removing such
-  a stack, or fixing it under another name, leaves the old project running;
-- when the stop of a stack's old project fails and the stack is not deployed under the
-  new name (renamed and labelled gitops.ignore in one push, or the start succeeded), the
-  old project keeps running and nothing retries the stop.
+A known limit the checks allow: when the stop of a stack's old project fails and the
+stack is then labelled gitops.ignore (or becomes the tool's own) under a new name in the
+same push, the old project keeps running and nothing retries the stop, since the stack is
+no longer managed.
 """
 
 from __future__ import annotations
@@ -58,7 +56,6 @@ class Reconcile(RuleBasedStateMachine):
         self.left_alone: set[str] = set()
         # Stack path -> project it had when its compose file last parsed.
         self.last_known: dict[str, str] = {}
-        self.unknowable: set[str] = set()
 
     # --- commits ----------------------------------------------------------------------------
 
@@ -181,13 +178,6 @@ class Reconcile(RuleBasedStateMachine):
             self.left_alone |= {
                 each.project for each in found.valid.values() if each.role is not Role.DEPLOY
             }
-        for path in facts.local.broken:
-            # A compose file that does not parse hides the name it ran under: when such a
-            # stack is removed, or fixed under another name, the core cannot stop the old one.
-            before = self.last_known.get(path)
-            now = remote.valid.get(path)
-            if before is not None and (now is None or now.project != before):
-                self.unknowable.add(before)
         self.last_known.update({path: each.project for path, each in remote.valid.items()})
         self.checked_out = remote
         self.first_check = False
@@ -209,9 +199,7 @@ class Reconcile(RuleBasedStateMachine):
         wanted = {each.project for each in remote.valid.values()}
         kept = {self.last_known[path] for path in remote.broken if path in self.last_known}
         guessed = {each.project for each in remote.broken.values() if each.project}
-        allowed = (
-            wanted | kept | guessed | self.left_alone | self.stop_failed | self.unknowable
-        ) | {UNMANAGED}
+        allowed = (wanted | kept | guessed | self.left_alone | self.stop_failed) | {UNMANAGED}
         orphans = sorted(set(self.host) - allowed)
         assert orphans == [], f"projects nobody wants still have containers: {orphans}"
 
@@ -225,12 +213,12 @@ class Reconcile(RuleBasedStateMachine):
                 assert path in self.failed or statuses[path].status is Status.OK, statuses[path]
             elif path in statuses:
                 # Listed only while a stop of the project it had before failed (a stack
-                # renamed and labelled gitops.ignore in one push).
-                before = local.valid[path].project
-                assert (statuses[path].project, statuses[path].status) == (
-                    before,
-                    Status.REMOVAL_FAILED,
-                )
+                # renamed and labelled gitops.ignore in one push); a broken local file
+                # leaves that name to the saved status.
+                assert statuses[path].status is Status.REMOVAL_FAILED
+                assert statuses[path].project != stack.project
+                if path in local.valid:
+                    assert statuses[path].project == local.valid[path].project
                 left_alone.add(path)
         removal_failed = {p for p, s in statuses.items() if s.status is Status.REMOVAL_FAILED}
         present = remote.valid.keys() | remote.broken.keys()

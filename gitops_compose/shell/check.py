@@ -25,7 +25,7 @@ from gitops_compose.core.plan import (
 )
 from gitops_compose.core.runtime import HostState
 from gitops_compose.core.snapshot import Snapshot
-from gitops_compose.core.stack import stacks_of
+from gitops_compose.core.stack import Stacks, stacks_of
 from gitops_compose.core.state import State, counted, retry_due
 from gitops_compose.shell import log
 from gitops_compose.shell.git_repository import Heads
@@ -106,10 +106,17 @@ def prepare(
     due = retry_due(state.stacks, now)
     if not (always or moved or full_pass or settings.self_heal or due):
         return Success((heads, None))
-    local = stacks_of(repository.snapshot(heads.local), repository.name)
-    remote = local if not moved else stacks_of(repository.snapshot(heads.remote), repository.name)
+    if not heads.remote_descends:
+        # The plan refuses rewritten history before it looks at any stack: read no tree.
+        local, remote = Stacks(heads.local, {}, {}), Stacks(heads.remote, {}, {})
+    else:
+        local = stacks_of(repository.snapshot(heads.local), repository.name)
+        remote = (
+            local if not moved else stacks_of(repository.snapshot(heads.remote), repository.name)
+        )
     host_state: HostState | None = None
-    if heads.remote_descends:
+    # Only starting what is not running needs the containers; a retry alone does not.
+    if heads.remote_descends and (always or moved or full_pass or settings.self_heal):
         found = host.state()
         if isinstance(found, Failure):
             return Failure(CheckFailure(f"reading the containers failed: {found.failure()}"))

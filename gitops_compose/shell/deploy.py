@@ -19,6 +19,7 @@ from returns.result import Failure, Result
 
 from gitops_compose.core.plan import CheckFailure, Plan, plan
 from gitops_compose.core.report import status_document
+from gitops_compose.core.state import State
 from gitops_compose.shell import log
 from gitops_compose.shell.check import CheckReport, Settings, prepare, run_check
 from gitops_compose.shell.compose_host import ComposeHost, docker_problem
@@ -127,11 +128,13 @@ def deploy(options: Options) -> int:
         state_dir=options.state_directory(repository),
         options=options,
     )
-    state, _ = load_state(job.state_dir, set_aside=False)
-    metrics = StateMetrics(state)
     if options.once:
+        # The check loads the state itself, under the lock.
+        metrics = StateMetrics(State())
         # No HTTP for a single check: the process is gone before a scrape could come.
         return EXIT_OK if job.check(metrics).ok else EXIT_FAILED
+    # /status and /metrics show the saved state until the first check is done.
+    metrics = StateMetrics(load_state(job.state_dir, set_aside=False)[0])
     if options.metrics_addr is not None:
         address, port = options.metrics_addr
         try:

@@ -175,3 +175,33 @@ def test_one_failing_stack_does_not_stop_the_others_and_fails_the_check() -> Non
     assert memory.stacks["good"].status is Status.OK
     assert report.tally.deployments_failed == 1
     assert report.tally.deployments_ok == 1
+
+
+def test_rewritten_history_reads_no_tree_and_touches_nothing() -> None:
+    # The remote moved back to c1: the local HEAD c2 is not one of its ancestors.
+    repo = ModelRepository({"c1": {}, "c2": {"a/compose.yaml": STACK}}, "c2", "c1")
+    host = ModelHost()
+
+    report, state = check(repo, host, State(full_pass_done=True))
+
+    assert "not an ancestor" in report.failure.reason
+    assert repo.snapshots_read == []
+    assert host.looked == 0
+    assert host.done == []
+    assert state.counters.check_error == 1
+
+
+def test_a_due_retry_alone_runs_the_retry_without_reading_the_containers() -> None:
+    files = {"a/compose.yaml": STACK}
+    repo = ModelRepository({"c1": {}, "c2": files}, "c1", "c2")
+    host = ModelHost(failing={"a"})
+    _, failed = check(repo, host, State(full_pass_done=True), now=1000.0)
+    host.failing.clear()
+    looked = host.looked
+
+    report, state = check(repo, host, failed, now=1000.0 + 61)
+
+    assert report.ok
+    assert host.done[-1] == ("start", "a")
+    assert host.looked == looked
+    assert state.stacks["a"].status is Status.OK

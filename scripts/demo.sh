@@ -111,36 +111,10 @@ cmd_clean() {
 
 # ---------------------------------------------------------------------------- demo
 
-registry_has_images() {
-    local tags
-    tags=$(curl -fsS -m 5 "http://$REGISTRY/v2/gitops-demo/busybox/tags/list" 2>/dev/null) \
-        || return 1
-    [[ $tags == *'"1"'* && $tags == *'"2"'* ]]
-}
-
-# The image the examples name, from the host's static busybox (no registry on the internet is
-# reachable here). Tag 2 differs from tag 1 in /VERSION only: a new digest for the change.
+# The image the examples name, built as the tests' are (engine.sh): tag 2 differs from
+# tag 1 in /VERSION only, a new digest for the pushed change.
 build_images() {
-    if registry_has_images; then
-        say "$IMAGE:1 and :2 are in the registry already (reused)"
-        return 0
-    fi
-    [[ -x /bin/busybox ]] || die "/bin/busybox is missing (apt-get install busybox-static)"
-    local v a build=$DEMO_DIR/image-build
-    for v in 1 2; do
-        rm -rf "$build" && mkdir -p "$build/bin" "$build/tmp" "$build/etc"
-        chmod 1777 "$build/tmp"
-        cp /bin/busybox "$build/bin/busybox"
-        for a in $(/bin/busybox --list); do
-            [[ $a == busybox ]] || ln -sf busybox "$build/bin/$a"
-        done
-        echo "$v" >"$build/VERSION"
-        echo 'root:x:0:0:root:/:/bin/sh' >"$build/etc/passwd"
-        tar -C "$build" -c . | docker import -c 'ENV PATH=/bin' - "$IMAGE:$v" >/dev/null
-        docker push -q "$IMAGE:$v" >/dev/null
-        say "built and pushed $IMAGE:$v"
-    done
-    rm -rf "$build"
+    "$ROOT/scripts/engine.sh" images "$IMAGE" | sed 's/^/    /'
 }
 
 # A bare origin holding examples/ (under $SUBDIR, if set), pushed from a working clone, and

@@ -24,10 +24,10 @@ die() { echo "engine: error: $*" >&2; exit 1; }
 docker_ok() { timeout 15 docker info >/dev/null 2>&1; }
 compose_ok() { timeout 15 docker compose version 2>/dev/null | grep -q ' v2\.'; }
 registry_ok() { curl -fsS -m 3 -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null; }
-images_ok() {
-    local tags
-    tags=$(curl -fsS -m 3 "http://$REGISTRY_ADDR/v2/gitops-test/busybox/tags/list" 2>/dev/null) \
-        || return 1
+images_ok() { # [repository]: tags 1 and 2 are in the local registry
+    local tags repo=${1:-$IMAGE_REPO}
+    tags=$(curl -fsS -m 3 "http://$REGISTRY_ADDR/v2/${repo#"$REGISTRY_ADDR"/}/tags/list" \
+        2>/dev/null) || return 1
     [[ $tags == *'"1"'* && $tags == *'"2"'* ]]
 }
 all_ok() {
@@ -137,14 +137,15 @@ EOF
 # Images are built from the static busybox with `docker import`: no registry on the
 # internet is reachable. Tag 2 differs from tag 1 only in /VERSION, which gives the same
 # image name a new digest, the way the tests exercise image updates.
-push_images() {
-    images_ok && return 0
+push_images() { # [repository]: build tags 1 and 2 there unless the registry has them
+    local repo=${1:-$IMAGE_REPO}
+    images_ok "$repo" && return 0
     local a v build=$ENGINE_DIR/image-build
     for a in $APPLETS; do
         /bin/busybox --list | grep -qx "$a" || die "/bin/busybox lacks the applet $a"
     done
     for v in 1 2; do
-        log "building and pushing $IMAGE_REPO:$v"
+        log "building and pushing $repo:$v"
         rm -rf "$build" && mkdir -p "$build/bin" "$build/tmp" "$build/etc"
         chmod 1777 "$build/tmp"
         cp /bin/busybox "$build/bin/busybox"
@@ -153,11 +154,11 @@ push_images() {
         done
         echo "$v" >"$build/VERSION"
         echo 'root:x:0:0:root:/:/bin/sh' >"$build/etc/passwd"
-        tar -C "$build" -c . | docker import -c 'ENV PATH=/bin' - "$IMAGE_REPO:$v" >/dev/null
-        docker push -q "$IMAGE_REPO:$v" >/dev/null
+        tar -C "$build" -c . | docker import -c 'ENV PATH=/bin' - "$repo:$v" >/dev/null
+        docker push -q "$repo:$v" >/dev/null
     done
     rm -rf "$build"
-    images_ok || die "images were pushed but the registry does not list them"
+    images_ok "$repo" || die "images were pushed but the registry does not list them"
 }
 
 cmd_ensure() {
@@ -196,10 +197,15 @@ cmd_stop() {
 
 case ${1:-} in
 ensure) cmd_ensure ;;
+images) # REPOSITORY: test images of our own (the demo's), tags 1 and 2
+    [[ -n ${2:-} ]] || die "usage: engine.sh images $REGISTRY_ADDR/NAME"
+    mkdir -p "$ENGINE_DIR"
+    push_images "$2"
+    ;;
 check) all_ok ;;
 stop) cmd_stop ;;
 *)
-    echo "usage: $0 ensure|check|stop" >&2
+    echo "usage: $0 ensure|check|stop|images REPOSITORY" >&2
     exit 2
     ;;
 esac

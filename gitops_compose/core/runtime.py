@@ -62,11 +62,3 @@ def _describe(service: str, container: Container) -> str:
     if container.state == "exited" and container.exit_code is not None:
         return f"{service} exited {container.exit_code}"
     return f"{service} {container.state}"
-
-
-def running_projects(host: HostState) -> Mapping[str, bool]:
-    """Project -> whether any of its containers runs (for adopting what already runs)."""
-    return {
-        project: any(each.state == "running" for each in containers)
-        for project, containers in host.items()
-    }

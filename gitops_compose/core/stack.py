@@ -63,13 +63,6 @@ class Stacks:
     valid: Mapping[str, Stack]
     broken: Mapping[str, StackError]
 
-    def project_of(self, path: str) -> str | None:
-        if path in self.valid:
-            return self.valid[path].project
-        if path in self.broken:
-            return self.broken[path].project
-        return None
-
 
 def stacks_of(snapshot: Snapshot, root_name: str) -> Stacks:
     """All stacks of a commit. ``root_name`` names a stack at the repository root."""

@@ -1,6 +1,6 @@
 """When a stack counts as fully running on the host, and how the reason reads when not."""
 
-from gitops_compose.core.runtime import Container, not_running_reason, running_projects
+from gitops_compose.core.runtime import Container, not_running_reason
 from gitops_compose.core.stack import Stack
 
 from .builders import compose, exited, stacks, up
@@ -58,8 +58,3 @@ def test_profile_and_scale_zero_services_are_not_expected() -> None:
 def test_stack_whose_services_all_wait_for_a_profile_needs_no_containers() -> None:
     stack = shop(backup={"profiles": ["backup"]}, restore={"profiles": ["backup"]})
     assert not_running_reason(stack, ()) is None
-
-
-def test_running_projects_reports_any_running_container() -> None:
-    host = {"shop": (*up("web"), exited("db", 1)), "old": (exited("web", 0),)}
-    assert running_projects(host) == {"shop": True, "old": False}

@@ -88,22 +88,42 @@ install_compose() {
     compose_ok || die "docker compose version does not report v2 after installing the plugin"
 }
 
+# start_daemon NAME READY SECONDS CMD...: start CMD in its own session, detached from the
+# test run, and wait until READY answers. The child writes its own pid before it execs
+# CMD: `$!` would race with the fork (a check right after it sees the shell, not CMD) and
+# would name setsid's parent whenever setsid has to fork.
+start_daemon() {
+    local name=$1 ready=$2 seconds=$3 pidfile=$ENGINE_DIR/$1.pid logfile=$ENGINE_DIR/$1.log
+    shift 3
+    rm -f "$pidfile"
+    log "starting $name (log: $logfile)"
+    # shellcheck disable=SC2016  # $$ and $@ belong to the child shell
+    setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec nohup "$@"' "$pidfile" "$@" \
+        >>"$logfile" 2>&1 </dev/null &
+    local i pid=
+    for ((i = 0; i < seconds * 2; i++)); do
+        "$ready" && return 0
+        [[ -z $pid && -s $pidfile ]] && pid=$(<"$pidfile")
+        # Only a pid we know (the child's own) is probed; before it is written, just wait.
+        if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+            daemon_failed "$name" "exited"
+        fi
+        sleep 0.5
+    done
+    daemon_failed "$name" "did not answer within $seconds s"
+}
+
+daemon_failed() { # name what: one line, then the daemon's last words, then exit 1
+    echo "engine: error: $1 $2; last lines of $ENGINE_DIR/$1.log:" >&2
+    tail -n 8 "$ENGINE_DIR/$1.log" 2>/dev/null | sed 's/^/    /' >&2
+    exit 1
+}
+
 start_dockerd() {
     docker_ok && return 0
     is_root || die "no Docker engine answers and not root: cannot start dockerd"
     command -v dockerd >/dev/null || die "dockerd not found"
-    log "starting dockerd (log: $ENGINE_DIR/dockerd.log)"
-    # Its own session, so it outlives the shell (and the test run) that started it.
-    setsid nohup dockerd >>"$ENGINE_DIR/dockerd.log" 2>&1 </dev/null &
-    echo $! >"$ENGINE_DIR/dockerd.pid"
-    local i
-    for ((i = 0; i < 120; i++)); do
-        docker_ok && return 0
-        pid_alive "$ENGINE_DIR/dockerd.pid" dockerd \
-            || die "dockerd exited; see $ENGINE_DIR/dockerd.log"
-        sleep 0.5
-    done
-    die "dockerd did not answer within 60 s; see $ENGINE_DIR/dockerd.log"
+    start_daemon dockerd docker_ok 60 dockerd
 }
 
 start_registry() {
@@ -121,17 +141,8 @@ storage:
 http:
   addr: $REGISTRY_ADDR
 EOF
-    log "starting registry on $REGISTRY_ADDR (log: $ENGINE_DIR/registry.log)"
-    setsid nohup docker-registry serve "$cfg" >>"$ENGINE_DIR/registry.log" 2>&1 </dev/null &
-    echo $! >"$ENGINE_DIR/registry.pid"
-    local i
-    for ((i = 0; i < 60; i++)); do
-        registry_ok && return 0
-        pid_alive "$ENGINE_DIR/registry.pid" docker-registry \
-            || die "registry exited (port 5000 taken?); see $ENGINE_DIR/registry.log"
-        sleep 0.5
-    done
-    die "registry did not answer on $REGISTRY_ADDR within 30 s"
+    # Port 5000 held by something that is not a registry fails here, with its log.
+    start_daemon registry registry_ok 30 docker-registry serve "$cfg"
 }
 
 # Images are built from the static busybox with `docker import`: no registry on the

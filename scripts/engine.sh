@@ -119,10 +119,25 @@ daemon_failed() { # name what: one line, then the daemon's last words, then exit
     exit 1
 }
 
+# An engine killed with its machine leaves its pid files on disk. On the next boot that
+# pid may belong to another process, and dockerd would then refuse to start ("pid file
+# found") or wait for a containerd that is not there.
+clear_stale_pid_file() { # path program
+    [[ -f $1 ]] || return 0
+    local pid
+    pid=$(<"$1")
+    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 0
+    pid_alive "$1" "$2" && return 0
+    log "removing $1: its pid $pid now belongs to another program"
+    rm -f "$1"
+}
+
 start_dockerd() {
     docker_ok && return 0
     is_root || die "no Docker engine answers and not root: cannot start dockerd"
     command -v dockerd >/dev/null || die "dockerd not found"
+    clear_stale_pid_file /var/run/docker.pid dockerd
+    clear_stale_pid_file /var/run/docker/containerd/containerd.pid containerd
     start_daemon dockerd docker_ok 60 dockerd
 }
 

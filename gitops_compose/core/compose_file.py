@@ -1,14 +1,16 @@
 """What the core needs to know from a stack's Compose file(s), read without Docker.
 
 Only the parts that decide something are read: the project ``name:``, the services (which
-of them must be running), and the ``gitops.*`` labels. Everything else is Compose's business.
+of them must be running), the ``gitops.*`` labels, and the relative paths of files Compose
+reads besides the stack's own directory. Everything else is Compose's business.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 from typing import Any, final
 
 import yaml
@@ -52,35 +54,74 @@ class ComposeModel:
     name: str | None
     services: tuple[Service, ...]
     role: Role
+    # Paths relative to the stack's directory that Compose reads when it starts the stack
+    # (env files, bind-mount sources, config and secret files, included and extended
+    # files), as written; a path with a variable in it cannot be known without Docker.
+    references: tuple[str, ...] = ()
+    # Whether it includes other Compose files (``include:``): their services are not in
+    # ``services``, and a file may consist of includes alone.
+    includes: bool = False
 
 
-def compose_model(documents: Sequence[bytes]) -> Result[ComposeModel, str]:
-    """Merge a Compose file and its override, as Compose would load them, into a model."""
+@final
+@dataclass(frozen=True, slots=True)
+class Included:
+    """A Compose file that the stack's file includes (``include:``), read from the commit."""
+
+    path: str  # in the repository, for messages
+    base: str  # its directory, relative to the stack's: where its own relative paths start
+    raw: bytes
+
+
+def compose_model(
+    documents: Sequence[bytes], included: Sequence[Included] = ()
+) -> Result[ComposeModel, str]:
+    """Merge a Compose file, its override and what they include into a model, as Compose would.
+
+    Included files add services (and their labels) and files they name; their ``name:``
+    does not name the project.
+    """
     name: str | None = None
     services: dict[str, dict[str, Any]] = {}
-    for raw in documents:
+    references: dict[str, None] = {}  # ordered and without repeats
+    includes = False
+    sources = [(raw, ".", "") for raw in documents]
+    sources += [(each.raw, each.base, f" in {each.path}") for each in included]
+    for raw, base, where in sources:
         parsed = _parsed(raw)
         if isinstance(parsed, str):
-            return Failure(parsed)
-        if "name" in parsed:
+            return Failure(f"{parsed}{where}")
+        references.update(dict.fromkeys(_based(base, _references(parsed))))
+        includes = includes or bool(parsed.get("include"))
+        if "name" in parsed and not where:
             if not isinstance(parsed["name"], str) or not parsed["name"]:
                 return Failure("invalid compose file: name must be a non-empty string")
             name = parsed["name"]
         section = parsed.get("services") or {}
         if not isinstance(section, dict):
-            return Failure("invalid compose file: services must be a mapping")
+            return Failure(f"invalid compose file: services must be a mapping{where}")
         for service_name, body in section.items():
             if not isinstance(body, dict):
-                return Failure(f"invalid compose file: service {service_name} must be a mapping")
+                return Failure(
+                    f"invalid compose file: service {service_name} must be a mapping{where}"
+                )
             merged = services.setdefault(str(service_name), {})
             labels = {**_labels(merged.get("labels")), **_labels(body.get("labels"))}
             merged.update(body)
             merged["labels"] = labels
-    if not services:
+    if not services and not includes:
         return Failure("invalid compose file: no services")
     if name is not None and "$" in name:
         return Failure("invalid compose file: a project name with variables is not supported")
-    return Success(ComposeModel(name=name, services=_services(services), role=_role(services)))
+    return Success(
+        ComposeModel(
+            name=name,
+            services=_services(services),
+            role=_role(services),
+            references=tuple(references),
+            includes=includes,
+        )
+    )
 
 
 # libyaml's loader where PyYAML was built with it (8x faster), the pure one elsewhere, as
@@ -152,3 +193,71 @@ def _started_by_default(body: Mapping[str, Any]) -> bool:
     deploy = body.get("deploy")
     replicas = deploy.get("replicas") if isinstance(deploy, dict) else None
     return body.get("scale", 1) != 0 and replicas != 0
+
+
+def include_entries(raw: bytes) -> tuple[str, ...]:
+    """The relative paths of the Compose files one Compose file includes, as written."""
+    return _include_entries(raw) if b"include" in raw else ()  # most files: no parse
+
+
+@lru_cache(maxsize=4096)
+def _include_entries(raw: bytes) -> tuple[str, ...]:
+    parsed = _parsed(raw)
+    if isinstance(parsed, str):
+        return ()  # the model reports it
+    return tuple(_relative(_included_paths(parsed)))
+
+
+def _included_paths(document: Mapping[str, Any]) -> Iterator[object]:
+    for entry in _listed(document.get("include")):
+        yield from _listed(entry.get("path")) if isinstance(entry, dict) else [entry]
+
+
+def _based(base: str, paths: Iterable[str]) -> Iterator[str]:
+    return (path if base == "." else f"{base}/{path}" for path in paths)
+
+
+def _references(document: Mapping[str, Any]) -> Iterator[str]:
+    """Relative file paths one Compose document makes Compose read (see ComposeModel)."""
+    yield from _relative(_included_paths(document))
+    for entry in _listed(document.get("include")):
+        if isinstance(entry, dict):
+            yield from _relative(_listed(entry.get("env_file")))
+    for section in ("configs", "secrets"):
+        definitions = document.get(section)
+        if isinstance(definitions, dict):
+            for definition in definitions.values():
+                if isinstance(definition, dict):
+                    yield from _relative([definition.get("file")])
+    services = document.get("services")
+    for body in services.values() if isinstance(services, dict) else ():
+        if not isinstance(body, dict):
+            continue
+        for env_file in _listed(body.get("env_file")):
+            yield from _relative([env_file.get("path") if isinstance(env_file, dict) else env_file])
+        extends = body.get("extends")
+        if isinstance(extends, dict):
+            yield from _relative([extends.get("file")])
+        for volume in _listed(body.get("volumes")):
+            yield from _relative([_bind_source(volume)])
+
+
+def _listed(value: object) -> list[object]:
+    """Compose accepts one item or a list of them in many places."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _bind_source(volume: object) -> object:
+    if isinstance(volume, dict):
+        return volume.get("source") if volume.get("type") == "bind" else None
+    # Short syntax: a source that starts like a path is a bind mount, else a named volume.
+    source = str(volume).split(":", 1)[0]
+    return source if source.startswith(".") else None
+
+
+def _relative(paths: Iterable[object]) -> Iterator[str]:
+    for path in paths:
+        if isinstance(path, str) and path and "$" not in path and not path.startswith(("/", "~")):
+            yield path

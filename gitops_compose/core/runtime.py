@@ -27,9 +27,11 @@ def not_running_reason(stack: Stack, containers: Sequence[Container]) -> str | N
 
     A service runs when it has containers and all of them run. A one-shot service (another
     service waits for it to complete) may instead have exited 0. Services Compose does not
-    start by default (profiles, scale 0) are not expected.
+    start by default (profiles, scale 0) are not expected. The services of included Compose
+    files are unknown here: such a stack runs when it has containers and its own services
+    run.
     """
-    if not containers and any(service.expected for service in stack.services):
+    if not containers and (stack.includes or any(s.expected for s in stack.services)):
         return "no containers"
     # The common case on every full pass, in one sweep: everything runs and every expected
     # service has a container.

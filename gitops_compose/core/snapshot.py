@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from posixpath import basename
+from posixpath import basename, normpath
 from typing import final
 
-from gitops_compose.core.compose_file import COMPOSE_FILE_NAMES, OVERRIDE_FILE_NAMES
+from gitops_compose.core.compose_file import (
+    COMPOSE_FILE_NAMES,
+    OVERRIDE_FILE_NAMES,
+    include_entries,
+)
 
 ROOT = "."
 
@@ -27,9 +31,41 @@ class Snapshot:
 
 
 def files_to_read(paths: Iterable[str]) -> frozenset[str]:
-    """The paths whose contents the core needs: every Compose and override file."""
+    """The Compose and override files: the first contents the core needs."""
     wanted = set(COMPOSE_FILE_NAMES) | set(OVERRIDE_FILE_NAMES)
     return frozenset(path for path in paths if basename(path) in wanted)
+
+
+def contents_needed(snapshot: Snapshot) -> frozenset[str]:
+    """Paths whose contents the core needs and ``snapshot`` does not hold yet.
+
+    First the Compose files, then the files that the files already read include. The shell
+    reads what this names and asks again until it names nothing: every round adds contents,
+    so it ends.
+    """
+    blobs, contents = snapshot.blobs, snapshot.contents
+    needed = {path for path in files_to_read(blobs) if blobs[path] not in contents}
+    for path, blob in blobs.items():
+        raw = contents.get(blob)
+        if raw is None:
+            continue
+        for entry in include_entries(raw):
+            target = repository_path(directory_of(path), entry)
+            if target is not None and target in blobs and blobs[target] not in contents:
+                needed.add(target)
+    return frozenset(needed)
+
+
+def repository_path(directory: str, relative: str) -> str | None:
+    """``relative``, written in a file of ``directory``, as a repository path.
+
+    None for a path outside the repository: absolute, from a home directory, or leaving it
+    with ``..``. Such files are the host's, invisible to git. Variables are not expanded.
+    """
+    if not relative or relative.startswith(("/", "~")) or "$" in relative:
+        return None
+    joined = normpath(relative if directory == ROOT else f"{directory}/{relative}")
+    return None if joined == ".." or joined.startswith("../") else joined
 
 
 def directory_of(path: str) -> str:

@@ -2,13 +2,17 @@
 
 A stack is a directory holding a Compose file, at any depth. It owns every file below it
 except those of stacks nested deeper, so an edit of ``my_app/production/.env`` changes
-``my_app/production`` and nothing else. Its fingerprint is a hash of what it owns.
+``my_app/production`` and nothing else. It also depends on the files elsewhere in the
+repository that its Compose file names (``env_file: ../shared/common.env``, a bind mount
+of ``../certs``): Compose reads them when it starts the stack, so an edit of one changes
+every stack that names it. Its fingerprint is a hash of all these files.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,11 +26,19 @@ from gitops_compose.core.compose_file import (
     COMPOSE_FILE_NAMES,
     OVERRIDE_FILE_NAMES,
     ComposeModel,
+    Included,
     Role,
     Service,
     compose_model,
+    include_entries,
 )
-from gitops_compose.core.snapshot import ROOT, Snapshot, directory_of, parent_directories
+from gitops_compose.core.snapshot import (
+    ROOT,
+    Snapshot,
+    directory_of,
+    parent_directories,
+    repository_path,
+)
 
 
 @final
@@ -35,11 +47,13 @@ class Stack:
     path: str
     project: str
     compose_files: tuple[str, ...]
-    # Repository path -> blob id of every file the stack owns.
+    # Repository path -> blob id of every file the stack owns or its Compose file names.
     files: Mapping[str, str]
     fingerprint: str
     role: Role
     services: tuple[Service, ...]
+    # Services of included Compose files are not in ``services``; see runtime.
+    includes: bool = False
 
 
 @final
@@ -68,15 +82,16 @@ def stacks_of(snapshot: Snapshot, root_name: str) -> Stacks:
     """All stacks of a commit. ``root_name`` names a stack at the repository root."""
     compose_files = _compose_files_by_directory(snapshot.blobs)
     owned = _files_by_stack(snapshot.blobs, compose_files.keys())
+    outside = _Outside(snapshot.blobs)
     valid: dict[str, Stack] = {}
     broken: dict[str, StackError] = {}
     for path, files in sorted(compose_files.items()):
         stack_files = owned[path]
-        documents = [snapshot.contents.get(snapshot.blobs[each]) for each in files]
-        if any(document is None for document in documents):
-            # The shell reads every file of files_to_read(); a gap is a bug, not user input.
-            raise ValueError(f"contents of {files} missing from snapshot {snapshot.commit}")
-        model = _cached_model(tuple(snapshot.blobs[each] for each in files), tuple(documents))
+        documents = tuple(_contents(snapshot, each) for each in files)
+        model = _cached_model(documents, _included(snapshot, path, files))
+        references = model.map(lambda found: found.references).value_or(())
+        if references:
+            stack_files = {**stack_files, **outside.named_by(path, references)}
         found = _stack_or_error(path, files, stack_files, model, root_name)
         if isinstance(found, Stack):
             valid[path] = found
@@ -146,16 +161,81 @@ def _files_by_stack(
     return owned
 
 
+class _Outside:
+    """Files of a commit that a stack names outside its own directory."""
+
+    def __init__(self, blobs: Mapping[str, str]) -> None:
+        self._blobs = blobs
+        self._sorted: list[str] | None = None  # only sorted when some stack needs it
+
+    def named_by(self, stack: str, references: Iterable[str]) -> dict[str, str]:
+        """Path -> blob id of each file, or file below each directory, that is referenced.
+
+        A path outside the repository is the host's business, invisible to git.
+        """
+        found: dict[str, str] = {}
+        for reference in references:
+            target = repository_path(stack, reference)
+            if target is None:
+                continue
+            if target in self._blobs:
+                found[target] = self._blobs[target]
+                continue
+            if self._sorted is None:
+                self._sorted = sorted(self._blobs)
+            prefix = "" if target == ROOT else f"{target}/"
+            for index in range(bisect_left(self._sorted, prefix), len(self._sorted)):
+                path = self._sorted[index]
+                if not path.startswith(prefix):
+                    break
+                found[path] = self._blobs[path]
+        return found
+
+
+def _contents(snapshot: Snapshot, path: str) -> bytes:
+    found = snapshot.contents.get(snapshot.blobs[path])
+    if found is None:
+        # The shell reads all that contents_needed() names; a gap is a bug, not user input.
+        raise ValueError(f"contents of {path} missing from snapshot {snapshot.commit}")
+    return found
+
+
+def _included(
+    snapshot: Snapshot, stack: str, compose_files: tuple[str, ...]
+) -> tuple[Included, ...]:
+    """The Compose files a stack's files include, and those they include, each once.
+
+    An include that names no file of the commit (outside the repository, a variable, not
+    committed) is left to Compose, which reads it from the host or fails on its own.
+    """
+    up = "" if stack == ROOT else "../" * (stack.count("/") + 1)
+    found: list[Included] = []
+    seen = set(compose_files)
+    queue = list(compose_files)
+    while queue:
+        path = queue.pop(0)
+        for entry in include_entries(_contents(snapshot, path)):
+            target = repository_path(directory_of(path), entry)
+            if target is None or target in seen or target not in snapshot.blobs:
+                continue
+            seen.add(target)
+            queue.append(target)
+            directory = directory_of(target)
+            # Up from the stack to the repository root, then down to the included file.
+            base = (up.rstrip("/") or ROOT) if directory == ROOT else f"{up}{directory}"
+            found.append(Included(target, base, _contents(snapshot, target)))
+    return tuple(found)
+
+
 # Room for both commits of a host with tens of thousands of stacks; a smaller cache misses
-# on every file of a large repository, read in order, and parses each check anew.
+# on every file of a large repository, read in order, and parses each check anew. Keyed by
+# contents: the two commits of a check share most Compose files, and a daemon sees the same
+# ones every check, so each distinct file is parsed once.
 @lru_cache(maxsize=65536)
 def _cached_model(
-    blob_ids: tuple[str, ...], documents: tuple[bytes | None, ...]
+    documents: tuple[bytes, ...], included: tuple[Included, ...]
 ) -> Result[ComposeModel, str]:
-    # Keyed by blob ids as well: the two commits of a check share most Compose files, and a
-    # daemon sees the same ones every check, so each distinct file is parsed once.
-    del blob_ids
-    return compose_model([each for each in documents if each is not None])
+    return compose_model(documents, included)
 
 
 def _stack_or_error(
@@ -178,6 +258,7 @@ def _stack_or_error(
                 fingerprint=fingerprint,
                 role=found.role,
                 services=found.services,
+                includes=found.includes,
             )
         case Failure(reason), _:
             return StackError(path, project.value_or(None), reason, files, fingerprint)

@@ -18,7 +18,7 @@ from pygit2.enums import CheckoutStrategy, CredentialType, FileStatus, ObjectTyp
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.plan import CheckFailure
-from gitops_compose.core.snapshot import Snapshot, files_to_read
+from gitops_compose.core.snapshot import Snapshot, contents_needed
 
 _CLEAN = {FileStatus.CURRENT, FileStatus.IGNORED}
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
@@ -126,11 +126,14 @@ class GitRepository:
         tree = self._repository[commit].peel(pygit2.Tree)
         blobs: dict[str, str] = {}
         _list_tree(self._repository, tree, "", blobs)
-        contents = {
-            blobs[path]: self._repository[blobs[path]].peel(pygit2.Blob).data
-            for path in files_to_read(blobs)
-        }
-        return Snapshot(commit=commit, blobs=blobs, contents=contents)
+        snapshot = Snapshot(commit=commit, blobs=blobs)
+        while needed := contents_needed(snapshot):
+            read = {blobs[each]: self._blob_data(blobs[each]) for each in needed}
+            snapshot = Snapshot(commit=commit, blobs=blobs, contents={**snapshot.contents, **read})
+        return snapshot
+
+    def _blob_data(self, blob_id: str) -> bytes:
+        return self._repository[blob_id].peel(pygit2.Blob).data
 
     def fast_forward(self, target: str) -> Result[None, str]:
         """Check the target out safely, then move the branch: never discards local work."""

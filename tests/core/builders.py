@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import yaml
@@ -13,7 +14,7 @@ from returns.result import Failure, Success
 from gitops_compose.core.compose_file import Role
 from gitops_compose.core.plan import Facts, FastForward, Plan, plan
 from gitops_compose.core.runtime import Container, HostState
-from gitops_compose.core.snapshot import Snapshot, files_to_read
+from gitops_compose.core.snapshot import Snapshot, contents_needed
 from gitops_compose.core.stack import Stacks, stacks_of
 from gitops_compose.core.status import StackStatus, Status
 
@@ -30,9 +31,16 @@ def blob_id(text: str) -> str:
 def repo(files: Mapping[str, str]) -> Snapshot:
     """One commit: what the shell would read from git, Compose files' bytes included."""
     blobs = {path: blob_id(text) for path, text in files.items()}
-    contents = {blobs[path]: files[path].encode() for path in files_to_read(files)}
     commit = hashlib.sha1(repr(sorted(blobs.items())).encode()).hexdigest()
-    return Snapshot(commit=commit, blobs=blobs, contents=contents)
+    return read_as_the_shell_does(Snapshot(commit=commit, blobs=blobs), files)
+
+
+def read_as_the_shell_does(snapshot: Snapshot, files: Mapping[str, str]) -> Snapshot:
+    """Add the contents the core asks for, round by round, as the git adapter does."""
+    while needed := contents_needed(snapshot):
+        read = {snapshot.blobs[path]: files[path].encode() for path in needed}
+        snapshot = replace(snapshot, contents={**snapshot.contents, **read})
+    return snapshot
 
 
 def stacks(files: Mapping[str, str]) -> Stacks:

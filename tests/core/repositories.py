@@ -23,6 +23,8 @@ BROKEN = "services:\n  web: [\n"
 SEGMENTS = ("app", "prod", "stage", "app-prod", "App")
 NAMES = ("shop", "app-prod", "stage")
 SERVICES = ("web", "db", "worker", "migrate")
+# A file outside every stack directory that stacks may name (env_file: ../shared/common.env).
+SHARED_ENV = "shared/common.env"
 
 
 @dataclass(frozen=True)
@@ -39,13 +41,15 @@ class StackSpec:
     tag: int = 1
     env: str = "TAG=1\n"
     config: str | None = None
+    # Whether its first service reads SHARED_ENV.
+    shared_env: bool = False
 
     def edited(self, **changes: Any) -> StackSpec:
         return replace(self, **changes)
 
 
 def render(specs: dict[str, StackSpec]) -> dict[str, str]:
-    files: dict[str, str] = {"README.md": "# infra\n"}
+    files: dict[str, str] = {"README.md": "# infra\n", SHARED_ENV: "TZ=UTC\n"}
     for path, spec in specs.items():
         files.update(render_stack(path, spec))
     return files
@@ -54,7 +58,7 @@ def render(specs: dict[str, StackSpec]) -> dict[str, str]:
 def render_stack(path: str, spec: StackSpec) -> dict[str, str]:
     prefix = "" if path == "." else f"{path}/"
     files = {
-        f"{prefix}{spec.file_name}": BROKEN if spec.broken else _compose_text(spec),
+        f"{prefix}{spec.file_name}": BROKEN if spec.broken else _compose_text(path, spec),
         f"{prefix}.env": spec.env,
     }
     lower = COMPOSE_FILE_NAMES[COMPOSE_FILE_NAMES.index(spec.file_name) + 1 :]
@@ -70,7 +74,7 @@ def render_stack(path: str, spec: StackSpec) -> dict[str, str]:
     return files
 
 
-def _compose_text(spec: StackSpec) -> str:
+def _compose_text(path: str, spec: StackSpec) -> str:
     one_shots = [name for name, kind in spec.services if kind == "one-shot"]
     services: dict[str, dict[str, Any]] = {}
     for name, kind in spec.services:
@@ -84,6 +88,9 @@ def _compose_text(spec: StackSpec) -> str:
                 each: {"condition": "service_completed_successfully"} for each in one_shots
             }
         services[name] = body
+    if spec.shared_env:
+        up = "" if path == "." else "../" * (path.count("/") + 1)
+        next(iter(services.values()))["env_file"] = f"{up}{SHARED_ENV}"
     if spec.role != "deploy":
         key = f"gitops.{'controller' if spec.role == 'controller' else 'ignore'}"
         first = next(iter(services.values()))
@@ -125,6 +132,7 @@ specs = st.builds(
     tag=st.integers(1, 3),
     env=st.sampled_from(("TAG=1\n", "TAG=2\n")),
     config=st.sampled_from((None, "listen 80;\n", "listen 81;\n")),
+    shared_env=st.booleans(),
 )
 
 repositories = st.dictionaries(paths, specs, max_size=6)
@@ -144,6 +152,7 @@ def successors(draw: st.DrawFn, before: dict[str, StackSpec]) -> dict[str, Stack
                     "env",
                     "tag",
                     "config",
+                    "shared",
                     "break",
                     "fix",
                     "name",
@@ -162,6 +171,8 @@ def successors(draw: st.DrawFn, before: dict[str, StackSpec]) -> dict[str, Stack
                 after[path] = spec.edited(tag=spec.tag + 1)
             case "config":
                 after[path] = spec.edited(config=(spec.config or "") + "gzip on;\n")
+            case "shared":
+                after[path] = spec.edited(shared_env=not spec.shared_env)
             case "break" | "fix":
                 after[path] = spec.edited(broken=change == "break")
             case "name":

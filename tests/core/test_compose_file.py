@@ -1,4 +1,4 @@
-"""What the core reads from a Compose file: name, services it starts, gitops.* labels."""
+"""What the core reads from a Compose file: name, services it starts, gitops.* labels, files."""
 
 from textwrap import dedent
 
@@ -148,3 +148,73 @@ def test_bytes_that_are_not_utf8_are_an_error() -> None:
     result = compose_model([b"services:\n  web: {image: \xff\xfe}\n"])
     assert isinstance(result, Failure)
     assert "invalid compose file" in result.failure()
+
+
+def test_files_compose_reads_are_listed_as_written() -> None:
+    found = model(
+        """
+include:
+  - ../shared/base.yaml
+  - {path: [../extra/compose.yaml], env_file: ../extra/.env}
+configs: {site: {file: ../shared/site.conf}, remote: {external: true}}
+secrets: {token: {file: ./token.txt}, key: {environment: KEY}}
+services:
+  web:
+    image: nginx
+    env_file: [../shared/common.env, {path: ../shared/optional.env, required: false}]
+    extends: {file: ../base/compose.yaml, service: web}
+    volumes:
+      - ../certs:/certs:ro
+      - {type: bind, source: ../www, target: /www}
+  db:
+    image: pg
+    env_file: ./db.env
+"""
+    )
+    assert found.references == (
+        "../shared/base.yaml",
+        "../extra/compose.yaml",
+        "../extra/.env",
+        "../shared/site.conf",
+        "./token.txt",
+        "../shared/common.env",
+        "../shared/optional.env",
+        "../base/compose.yaml",
+        "../certs",
+        "../www",
+        "./db.env",
+    )
+
+
+def test_named_volumes_host_paths_and_variables_are_not_files_of_the_repository() -> None:
+    found = model(
+        """
+services:
+  web:
+    image: nginx
+    env_file: ${SECRETS_DIR}/web.env
+    volumes:
+      - data:/data
+      - /etc/ssl:/etc/ssl:ro
+      - ~/keys:/keys
+      - {type: volume, source: cache, target: /cache}
+      - {type: tmpfs, target: /tmp}
+volumes: {data: {}, cache: {}}
+"""
+    )
+    assert found.references == ()
+
+
+def test_an_override_file_adds_the_files_it_names() -> None:
+    found = compose_model(
+        [
+            b"services: {web: {image: nginx, env_file: ../shared/a.env}}\n",
+            b"services: {web: {env_file: [../shared/b.env, ../shared/a.env]}}\n",
+        ]
+    ).unwrap()
+    assert found.references == ("../shared/a.env", "../shared/b.env")
+
+
+def test_a_file_of_includes_alone_is_a_stack_whose_services_come_from_them() -> None:
+    found = model("include:\n  - ../lib/proxy.yaml\n")
+    assert (found.services, found.includes, found.references) == ((), True, ("../lib/proxy.yaml",))

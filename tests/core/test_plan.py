@@ -65,6 +65,19 @@ def test_nested_config_edit_restarts_its_stack() -> None:
     ]
 
 
+def test_shared_env_file_edit_restarts_the_stacks_naming_it_and_says_which_file() -> None:
+    files = {
+        **MY_APP,
+        "shared/common.env": "TZ=UTC\n",
+        "my_app/staging/compose.yaml": compose(web={"env_file": "../../shared/common.env"}),
+    }
+    found = planned(facts(files, {**files, "shared/common.env": "TZ=Europe/Paris\n"}))
+    assert steps(found) == [
+        "fast-forward",
+        "restart my_app/staging: changed: shared/common.env",
+    ]
+
+
 def test_many_changed_files_are_summarised() -> None:
     remote = {
         **MY_APP,

@@ -12,7 +12,7 @@ from gitops_compose.core.stack import Stacks
 
 from .builders import BRANCH, planned, stacks
 from .host_model import apply, is_up
-from .repositories import StackSpec, hosts, render, repositories, successors
+from .repositories import SHARED_ENV, StackSpec, hosts, render, repositories, successors
 
 SETTINGS = settings(max_examples=100, deadline=None)
 
@@ -70,7 +70,7 @@ def fingerprints(found: Stacks) -> dict[str, str]:
 
 @SETTINGS
 @given(repositories, st.data())
-def test_an_edit_changes_the_stack_owning_the_file_and_no_other(
+def test_an_edit_changes_the_stack_owning_the_file_and_those_naming_it_and_no_other(
     specs: dict[str, StackSpec], data: st.DataObject
 ) -> None:
     files = render(specs)
@@ -80,9 +80,14 @@ def test_an_edit_changes_the_stack_owning_the_file_and_no_other(
     folder = edited.rpartition("/")[0] or "."
     owners = [path for path in before if path == "." or f"{folder}/".startswith(f"{path}/")]
     deepest = max(owners, key=lambda path: 0 if path == "." else len(path), default=None)
+    readers = {
+        path
+        for path, spec in specs.items()
+        if edited == SHARED_ENV and spec.shared_env and not spec.broken
+    }
     assert before.keys() == after.keys()
     assert {path for path in before if before[path] != after[path]} == (
-        set() if deepest is None else {deepest}
+        readers if deepest is None else {deepest} | readers
     )
 
 

@@ -58,3 +58,22 @@ def test_profile_and_scale_zero_services_are_not_expected() -> None:
 def test_stack_whose_services_all_wait_for_a_profile_needs_no_containers() -> None:
     stack = shop(backup={"profiles": ["backup"]}, restore={"profiles": ["backup"]})
     assert not_running_reason(stack, ()) is None
+
+
+def included(path: str) -> Stack:
+    files = {"proxy/compose.yaml": f"include: [{path}]\n", "lib/proxy.yaml": compose("proxy")}
+    return stacks(files).valid["proxy"]
+
+
+def test_services_of_an_included_file_of_the_repository_must_run() -> None:
+    assert not_running_reason(included("../lib/proxy.yaml"), (exited("proxy", 137),)) == (
+        "proxy exited 137"
+    )
+
+
+def test_a_stack_including_only_host_files_without_containers_is_not_running() -> None:
+    assert not_running_reason(included("/etc/compose/proxy.yaml"), ()) == "no containers"
+
+
+def test_a_stack_including_only_host_files_runs_when_its_containers_run() -> None:
+    assert not_running_reason(included("/etc/compose/proxy.yaml"), up("proxy")) is None

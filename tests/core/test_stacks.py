@@ -3,9 +3,10 @@
 import pytest
 
 from gitops_compose.core.compose_file import Role
+from gitops_compose.core.snapshot import Snapshot, contents_needed
 from gitops_compose.core.stack import project_name
 
-from .builders import ROOT_NAME, compose, stacks
+from .builders import ROOT_NAME, blob_id, compose, stacks
 
 MY_APP = {
     "README.md": "# infra\n",
@@ -219,3 +220,115 @@ def test_controller_and_ignored_stacks_are_found_with_their_role() -> None:
     assert roles["gitops"] is Role.CONTROLLER
     assert roles["lab"] is Role.IGNORED
     assert roles["my_app/production"] is Role.DEPLOY
+
+
+SHARED = {
+    "shared/common.env": "TZ=UTC\n",
+    "shared/certs/site.crt": "cert 1\n",
+    "shared/certs/site.key": "key 1\n",
+    "web/compose.yaml": compose(web={"env_file": "../shared/common.env"}),
+    "proxy/compose.yaml": compose(proxy={"volumes": ["../shared/certs:/certs:ro"]}),
+    "db/compose.yaml": compose("db"),
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "changed"),
+    [
+        ("shared/common.env", {"web"}),
+        ("shared/certs/site.key", {"proxy"}),
+        ("shared/README.md", set()),
+    ],
+)
+def test_a_file_a_compose_file_names_elsewhere_changes_the_stacks_naming_it(
+    path: str, changed: set[str]
+) -> None:
+    assert changed_stacks(SHARED, edited(path, "edited\n", SHARED)) == changed
+
+
+def test_a_stack_owns_the_files_it_names_outside_its_directory() -> None:
+    assert set(stacks(SHARED).valid["proxy"].files) == {
+        "proxy/compose.yaml",
+        "shared/certs/site.crt",
+        "shared/certs/site.key",
+    }
+
+
+def test_a_bind_mount_of_a_nested_stack_follows_that_stacks_files() -> None:
+    files = {
+        "compose.yaml": compose(backup={"volumes": ["./app/data:/backup/app:ro"]}),
+        "app/compose.yaml": compose("app"),
+        "app/data/seed.sql": "insert 1\n",
+    }
+    assert changed_stacks(files, edited("app/data/seed.sql", "insert 2\n", files)) == {
+        ".",
+        "app",
+    }
+
+
+def test_paths_that_leave_the_repository_name_nothing() -> None:
+    files = {
+        "web/compose.yaml": compose(web={"env_file": "../../etc/web.env"}),
+        "etc/web.env": "A=1\n",
+    }
+    assert set(stacks(files).valid["web"].files) == {"web/compose.yaml"}
+
+
+INCLUDES = {
+    "proxy/compose.yaml": "include: [../lib/proxy.yaml]\n",
+    "lib/proxy.yaml": "include: [./tls.yaml]\n" + compose(proxy={"env_file": "./proxy.env"}),
+    "lib/tls.yaml": compose(certbot={"volumes": ["./certs:/certs"]}),
+    "lib/proxy.env": "PORT=80\n",
+    "lib/certs/site.crt": "cert\n",
+    "lib/README.md": "shared pieces\n",
+}
+
+
+def test_included_files_give_their_services_and_files_named_from_their_own_directory() -> None:
+    proxy = stacks(INCLUDES).valid["proxy"]
+    assert [each.name for each in proxy.services] == ["certbot", "proxy"]
+    assert set(proxy.files) == {
+        "proxy/compose.yaml",
+        "lib/proxy.yaml",
+        "lib/tls.yaml",
+        "lib/proxy.env",
+        "lib/certs/site.crt",
+    }
+
+
+@pytest.mark.parametrize("path", ["lib/tls.yaml", "lib/proxy.env", "lib/certs/site.crt"])
+def test_an_edit_of_anything_an_included_file_names_changes_the_stack(path: str) -> None:
+    assert changed_stacks(INCLUDES, edited(path, "edited: true\n", INCLUDES)) == {"proxy"}
+
+
+def test_a_label_in_an_included_file_decides_the_role() -> None:
+    files = {
+        "gitops/compose.yaml": "include: [agent.yaml]\n",
+        "gitops/agent.yaml": compose(agent={"labels": {"gitops.controller": "true"}}),
+    }
+    assert stacks(files).valid["gitops"].role is Role.CONTROLLER
+
+
+def test_files_that_include_each_other_are_each_read_once() -> None:
+    files = {
+        "a/compose.yaml": "include: [../b/compose.yaml]\n" + compose("web"),
+        "b/compose.yaml": "include: [../a/compose.yaml]\n" + compose("db"),
+    }
+    found = stacks(files).valid
+    assert [each.name for each in found["a"].services] == ["db", "web"]
+    assert [each.name for each in found["b"].services] == ["db", "web"]
+
+
+def test_a_broken_included_file_is_an_error_for_the_stack_naming_that_file() -> None:
+    found = stacks({**INCLUDES, "lib/tls.yaml": "services: [\n"})
+    assert found.broken["proxy"].reason.endswith(" in lib/tls.yaml")
+
+
+def test_the_shell_is_asked_for_included_files_round_by_round() -> None:
+    snapshot = Snapshot(commit="c", blobs={path: blob_id(text) for path, text in INCLUDES.items()})
+    rounds = []
+    while needed := contents_needed(snapshot):
+        rounds.append(set(needed))
+        read = {blob_id(INCLUDES[path]): INCLUDES[path].encode() for path in needed}
+        snapshot = Snapshot("c", snapshot.blobs, {**snapshot.contents, **read})
+    assert rounds == [{"proxy/compose.yaml"}, {"lib/proxy.yaml"}, {"lib/tls.yaml"}]

@@ -130,6 +130,53 @@ def test_edit_of_only_env_or_mounted_config_takes_effect_in_the_container(world:
     assert ids(world, "my_app-staging") == staging
 
 
+def test_edit_of_a_shared_env_file_recreates_only_the_stacks_naming_it(world: World) -> None:
+    world.pusher.write("shared/common.env", "GREETING=hello\n")
+    world.pusher.write("web/compose.yaml", stack_yaml(extra="env_file: ../shared/common.env"))
+    world.pusher.write("db/compose.yaml", stack_yaml())
+    world.pusher.commit_and_push("web reads the shared env file")
+    assert once(world).returncode == 0
+    assert world.exec("web", "app", "echo $GREETING").strip() == "hello"
+    db = ids(world, "db")
+
+    world.pusher.write("shared/common.env", "GREETING=bonjour\n")
+    world.pusher.commit_and_push("new shared greeting")
+    done = once(world)
+
+    assert done.returncode == 0, done.stderr
+    assert world.exec("web", "app", "echo $GREETING").strip() == "bonjour"
+    assert ids(world, "db") == db
+    [restart] = stack_events(done, "web")
+    assert (restart["action"], restart["reason"]) == ("restart", "changed: shared/common.env")
+    assert stack_events(done, "db") == []
+
+
+def test_stack_of_included_files_alone_is_deployed_and_follows_them(world: World) -> None:
+    world.pusher.write("proxy/compose.yaml", "include:\n  - ../lib/proxy.yaml\n")
+    world.pusher.write("lib/proxy.yaml", stack_yaml())
+    world.pusher.commit_and_push("proxy from an included file")
+    assert once(world).returncode == 0
+    assert running(world, "proxy")
+
+    world.pusher.write("lib/proxy.yaml", stack_yaml("sleep 7200"))
+    world.pusher.commit_and_push("proxy sleeps longer")
+    done = once(world)
+
+    assert done.returncode == 0, done.stderr
+    [restart] = stack_events(done, "proxy")
+    assert restart["reason"] == "changed: lib/proxy.yaml"
+    assert "sleep 7200" in world.exec("proxy", "app", "ps")
+
+    # The included file's services are the stack's: stopped by hand, they are started again.
+    world.docker("compose", "--project-name", "proxy", "stop")
+    healed = once(world, "--self-heal")
+    assert healed.returncode == 0, healed.stderr
+    [start] = stack_events(healed, "proxy")
+    assert start["action"] == "start"
+    assert start["reason"].startswith("not running: app exited")
+    assert running(world, "proxy")
+
+
 def test_removed_stack_is_brought_down_and_keeps_its_volume(world: World) -> None:
     world.pusher.write(
         "db/compose.yaml",

@@ -11,10 +11,12 @@ from returns.result import Failure, Result, Success
 from gitops_compose.core.outcome import Outcome, Status
 from gitops_compose.core.plan import CheckFailure, StackAction, Verb
 from gitops_compose.core.runtime import Container, HostState
-from gitops_compose.core.snapshot import Snapshot, files_to_read
+from gitops_compose.core.snapshot import Snapshot
 from gitops_compose.core.state import State
 from gitops_compose.shell.check import CheckReport, Settings, run_check
 from gitops_compose.shell.git_repository import Heads
+
+from ..core.builders import read_as_the_shell_does
 
 STACK = "services:\n  web:\n    image: busybox\n"
 
@@ -51,8 +53,7 @@ class ModelRepository:
         self.snapshots_read.append(commit)
         files = self.commits[commit]
         blobs = {path: blob(text) for path, text in files.items()}
-        contents = {blobs[p]: files[p].encode() for p in files_to_read(files)}
-        return Snapshot(commit=commit, blobs=blobs, contents=contents)
+        return read_as_the_shell_does(Snapshot(commit=commit, blobs=blobs), files)
 
     def fast_forward(self, target: str) -> Result[None, str]:
         if self.fast_forward_error is not None:

@@ -28,6 +28,9 @@ class Snapshot:
     commit: str
     blobs: Mapping[str, str]
     contents: Mapping[str, bytes] = field(default_factory=dict)
+    # Symbolic links that leave the repository, point nowhere or loop: path -> target.
+    # Git holds only the target's name, so what Compose would read there is unknown.
+    dead_links: Mapping[str, str] = field(default_factory=dict)
 
 
 def files_to_read(paths: Iterable[str]) -> frozenset[str]:

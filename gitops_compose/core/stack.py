@@ -87,8 +87,15 @@ def stacks_of(snapshot: Snapshot, root_name: str) -> Stacks:
     broken: dict[str, StackError] = {}
     for path, files in sorted(compose_files.items()):
         stack_files = owned[path]
-        documents = tuple(_contents(snapshot, each) for each in files)
-        model = _cached_model(documents, _included(snapshot, path, files))
+        dead = [each for each in files if each in snapshot.dead_links]
+        if dead:
+            model: Result[ComposeModel, str] = Failure(
+                f"{dead[0]} is a symbolic link to {snapshot.dead_links[dead[0]]}, which is "
+                "not a file of the repository"
+            )
+        else:
+            documents = tuple(_contents(snapshot, each) for each in files)
+            model = _cached_model(documents, _included(snapshot, path, files))
         references = model.map(lambda found: found.references).value_or(())
         if references:
             stack_files = {**stack_files, **outside.named_by(path, references)}

@@ -8,17 +8,23 @@ may hold a URL goes through :func:`redacted`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import final
 from urllib.parse import unquote, urlsplit
 
 import pygit2
-from pygit2.enums import CheckoutStrategy, CredentialType, FileStatus, ObjectType
+from pygit2.enums import CheckoutStrategy, CredentialType, FileMode, FileStatus
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.plan import CheckFailure
-from gitops_compose.core.snapshot import Snapshot, contents_needed
+from gitops_compose.core.snapshot import (
+    ROOT,
+    Snapshot,
+    contents_needed,
+    directory_of,
+    repository_path,
+)
 
 _CLEAN = {FileStatus.CURRENT, FileStatus.IGNORED}
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
@@ -123,13 +129,10 @@ class GitRepository:
 
     def snapshot(self, commit: str) -> Snapshot:
         """Every file of a commit by blob id, with the contents the core reads."""
-        tree = self._repository[commit].peel(pygit2.Tree)
-        blobs: dict[str, str] = {}
-        _list_tree(self._repository, tree, "", blobs)
-        snapshot = Snapshot(commit=commit, blobs=blobs)
+        snapshot = _listing(commit, self._repository[commit].peel(pygit2.Tree))
         while needed := contents_needed(snapshot):
-            read = {blobs[each]: self._blob_data(blobs[each]) for each in needed}
-            snapshot = Snapshot(commit=commit, blobs=blobs, contents={**snapshot.contents, **read})
+            read = {snapshot.blobs[each]: self._blob_data(snapshot.blobs[each]) for each in needed}
+            snapshot = replace(snapshot, contents={**snapshot.contents, **read})
         return snapshot
 
     def _blob_data(self, blob_id: str) -> bytes:
@@ -148,16 +151,70 @@ class GitRepository:
         return Success(None)
 
 
+# Symbolic links, as git stores them: a blob holding the target path.
+_LINK = FileMode.LINK
+# A chain of links longer than this is taken for a loop.
+_MAX_LINK_HOPS = 8
+
+
+def _listing(commit: str, root: pygit2.Tree) -> Snapshot:
+    """Every file of a tree by path, a symbolic link as the file it points to.
+
+    Compose reads through links on disk (``staging/compose.yaml -> ../production/compose.yaml``,
+    a linked directory of shared config), so the core must see the target's content. A link
+    that leaves the repository, points nowhere or loops stays what git holds (the target's
+    name) and is listed as dead.
+    """
+    files: dict[str, str] = {}
+    links: dict[str, bytes] = {}
+    _list_tree(root, "", files, links)
+    dead: dict[str, str] = {}
+    for path, text in links.items():
+        target = _link_target(root, path, text)
+        if isinstance(target, pygit2.Tree):
+            del files[path]  # the files below it stand for it
+            # Links inside a linked directory go to files only, so link loops cannot recur.
+            inner: dict[str, bytes] = {}
+            _list_tree(target, f"{path}/", files, inner)
+            for inner_path, inner_text in inner.items():
+                found = _link_target(root, inner_path, inner_text)
+                if isinstance(found, pygit2.Blob):
+                    files[inner_path] = str(found.id)
+        elif isinstance(target, pygit2.Blob):
+            files[path] = str(target.id)
+        else:
+            dead[path] = text.decode(errors="replace")
+    return Snapshot(commit=commit, blobs=files, dead_links=dead)
+
+
 def _list_tree(
-    repository: pygit2.Repository, tree: pygit2.Tree, prefix: str, into: dict[str, str]
+    tree: pygit2.Tree, prefix: str, files: dict[str, str], links: dict[str, bytes]
 ) -> None:
     for entry in tree:
         path = f"{prefix}{entry.name}"
-        if entry.type == ObjectType.TREE:
-            _list_tree(repository, repository[entry.id].peel(pygit2.Tree), f"{path}/", into)
-        elif entry.type == ObjectType.BLOB:
-            into[path] = str(entry.id)
+        if isinstance(entry, pygit2.Tree):
+            _list_tree(entry, f"{path}/", files, links)
+        elif isinstance(entry, pygit2.Blob):
+            files[path] = str(entry.id)
+            if entry.filemode == _LINK:
+                links[path] = entry.data
         # A submodule (a commit entry) has no files here to deploy.
+
+
+def _link_target(root: pygit2.Tree, path: str, text: bytes) -> pygit2.Object | None:
+    """The blob or tree a link at ``path`` ends at, inside the repository, or None."""
+    for _ in range(_MAX_LINK_HOPS):
+        target = repository_path(directory_of(path), text.decode(errors="replace"))
+        if target is None or target == ROOT:
+            return None
+        try:
+            found = root[target]
+        except KeyError:
+            return None
+        if not (isinstance(found, pygit2.Blob) and found.filemode == _LINK):
+            return found
+        path, text = target, found.data
+    return None
 
 
 class _Callbacks(pygit2.RemoteCallbacks):

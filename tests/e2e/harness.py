@@ -149,6 +149,12 @@ class Pusher:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
 
+    def link(self, relpath: str, target: str) -> None:
+        """A symbolic link at relpath to target (relative to the link's directory)."""
+        link = self.path / relpath
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(target)
+
     def remove(self, relpath: str) -> None:
         git(self.path, "rm", "-r", "-q", "--", relpath)
 

@@ -177,6 +177,36 @@ def test_stack_of_included_files_alone_is_deployed_and_follows_them(world: World
     assert running(world, "proxy")
 
 
+def test_stack_whose_compose_file_is_a_link_runs_its_target_with_its_own_env(
+    world: World,
+) -> None:
+    world.pusher.write(
+        "production/compose.yaml",
+        stack_yaml(extra="environment:\n  GREETING: ${GREETING}"),
+    )
+    world.pusher.write("production/.env", "GREETING=prod\n")
+    world.pusher.link("staging/compose.yaml", "../production/compose.yaml")
+    world.pusher.write("staging/.env", "GREETING=staging\n")
+    world.pusher.commit_and_push("staging shares production's compose file")
+    first = once(world)
+    assert first.returncode == 0, first.stderr
+    assert world.exec("staging", "app", "echo $GREETING").strip() == "staging"
+    assert world.exec("production", "app", "echo $GREETING").strip() == "prod"
+
+    world.pusher.write(
+        "production/compose.yaml",
+        stack_yaml(image=IMAGE_V2, extra="environment:\n  GREETING: ${GREETING}"),
+    )
+    world.pusher.commit_and_push("image bump for both")
+    done = once(world)
+
+    assert done.returncode == 0, done.stderr
+    for stack in ("production", "staging"):
+        [restart] = stack_events(done, stack)
+        assert restart["reason"] == f"changed: {stack}/compose.yaml"
+        assert world.exec(stack, "app", "cat /VERSION").strip() == "2"
+
+
 def test_removed_stack_is_brought_down_and_keeps_its_volume(world: World) -> None:
     world.pusher.write(
         "db/compose.yaml",

@@ -1,11 +1,22 @@
 """What the core reads from a Compose file: name, services it starts, gitops.* labels, files."""
 
+import json
+import string
 from textwrap import dedent
 
 import pytest
-from returns.result import Failure
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from returns.result import Failure, Success
 
-from gitops_compose.core.compose_file import ComposeModel, Role, Service, compose_model
+from gitops_compose.core.compose_file import (
+    ComposeModel,
+    Included,
+    Role,
+    Service,
+    compose_model,
+    include_entries,
+)
 
 
 def model(*documents: str) -> ComposeModel:
@@ -218,3 +229,61 @@ def test_an_override_file_adds_the_files_it_names() -> None:
 def test_a_file_of_includes_alone_is_a_stack_whose_services_come_from_them() -> None:
     found = model("include:\n  - ../lib/proxy.yaml\n")
     assert (found.services, found.includes, found.references) == ((), True, ("../lib/proxy.yaml",))
+
+
+# Compose-shaped documents whose every part may also be any JSON value (JSON is YAML, for
+# printable text: YAML refuses some control characters that JSON escapes).
+TEXT = st.text(alphabet=string.ascii_letters + string.digits + "-_./$~: ", max_size=6)
+JUNK = st.recursive(
+    st.none() | st.booleans() | st.integers() | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner),
+    max_leaves=10,
+)
+PATHS = st.sampled_from(
+    ["./a.env", "../shared/b.env", "/etc/c", "~/d", "${DIR}/e", "", "data", "../../f", "."]
+)
+MOUNTS = st.one_of(
+    st.builds("{}:/target{}".format, PATHS, st.sampled_from(["", ":ro"])),
+    st.fixed_dictionaries({"type": st.sampled_from(["bind", "volume"]), "source": PATHS}),
+    JUNK,
+)
+SERVICE = st.fixed_dictionaries(
+    {"image": st.just("registry.local/x:1")},
+    optional={
+        "env_file": st.one_of(PATHS, st.lists(PATHS | st.fixed_dictionaries({"path": PATHS}))),
+        "volumes": st.lists(MOUNTS, max_size=3),
+        "extends": st.fixed_dictionaries({"file": PATHS}) | JUNK,
+        "labels": st.dictionaries(st.sampled_from(["gitops.ignore", "a"]), JUNK, max_size=2),
+    },
+)
+FILES = st.dictionaries(TEXT.filter(bool), st.fixed_dictionaries({"file": PATHS}) | JUNK)
+DOCUMENTS = st.fixed_dictionaries(
+    {
+        "services": st.dictionaries(
+            TEXT.filter(bool), st.one_of(SERVICE, SERVICE, SERVICE, JUNK), max_size=3
+        )
+    },
+    optional={
+        "include": st.lists(PATHS | st.fixed_dictionaries({"path": PATHS, "env_file": PATHS})),
+        "configs": FILES,
+        "secrets": FILES,
+        "name": st.one_of(st.just("shop"), st.just("shop"), st.sampled_from(["", "${X}"]), JUNK),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(DOCUMENTS, DOCUMENTS, DOCUMENTS, JUNK), min_size=1, max_size=3))
+def test_any_document_gives_a_model_or_a_reason_never_an_exception(
+    documents: list[object],
+) -> None:
+    raws = [json.dumps(each).encode() for each in documents]
+    result = compose_model(raws[:1], [Included("lib/x.yaml", "../lib", raw) for raw in raws[1:]])
+    if isinstance(result, Success):
+        # Only paths of the repository's kind: relative, no variables.
+        assert all(
+            isinstance(each, str) and each and "$" not in each and each[0] not in "/~"
+            for each in result.unwrap().references
+        )
+    for raw in raws:
+        assert all(isinstance(each, str) for each in include_entries(raw))

@@ -213,7 +213,8 @@ def _included(
     """The Compose files a stack's files include, and those they include, each once.
 
     An include that names no file of the commit (outside the repository, a variable, not
-    committed) is left to Compose, which reads it from the host or fails on its own.
+    committed, a link to a host file) is left to Compose, which reads it from the host or
+    fails on its own.
     """
     up = "" if stack == ROOT else "../" * (stack.count("/") + 1)
     found: list[Included] = []
@@ -224,6 +225,8 @@ def _included(
         for entry in include_entries(_contents(snapshot, path)):
             target = repository_path(directory_of(path), entry)
             if target is None or target in seen or target not in snapshot.blobs:
+                continue
+            if target in snapshot.dead_links:
                 continue
             seen.add(target)
             queue.append(target)

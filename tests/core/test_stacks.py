@@ -1,12 +1,14 @@
 """Which directories are stacks, which files each owns, and what its project is called."""
 
+from dataclasses import replace
+
 import pytest
 
 from gitops_compose.core.compose_file import Role
 from gitops_compose.core.snapshot import Snapshot, contents_needed
-from gitops_compose.core.stack import project_name
+from gitops_compose.core.stack import project_name, stacks_of
 
-from .builders import ROOT_NAME, blob_id, compose, stacks
+from .builders import ROOT_NAME, blob_id, compose, repo, stacks
 
 MY_APP = {
     "README.md": "# infra\n",
@@ -332,3 +334,10 @@ def test_the_shell_is_asked_for_included_files_round_by_round() -> None:
         read = {blob_id(INCLUDES[path]): INCLUDES[path].encode() for path in needed}
         snapshot = Snapshot("c", snapshot.blobs, {**snapshot.contents, **read})
     assert rounds == [{"proxy/compose.yaml"}, {"lib/proxy.yaml"}, {"lib/tls.yaml"}]
+
+
+def test_an_included_link_to_a_host_file_is_left_to_compose() -> None:
+    snapshot = repo(INCLUDES)
+    linked = replace(snapshot, dead_links={"lib/tls.yaml": "/etc/compose/tls.yaml"})
+    proxy = stacks_of(linked, ROOT_NAME).valid["proxy"]
+    assert [each.name for each in proxy.services] == ["proxy"]

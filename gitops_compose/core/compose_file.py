@@ -56,7 +56,8 @@ class ComposeModel:
     role: Role
     # Paths relative to the stack's directory that Compose reads when it starts the stack
     # (env files, bind-mount sources, config and secret files, included and extended
-    # files), as written; a path with a variable in it cannot be known without Docker.
+    # files, build contexts), as written; a path with a variable in it cannot be known
+    # without Docker.
     references: tuple[str, ...] = ()
     # Whether it includes other Compose files (``include:``): their services are not in
     # ``services``, and a file may consist of includes alone.
@@ -238,6 +239,7 @@ def _references(document: Mapping[str, Any]) -> Iterator[str]:
         extends = body.get("extends")
         if isinstance(extends, dict):
             yield from _relative([extends.get("file")])
+        yield from _relative([_build_context(body.get("build"))])
         for volume in _listed(body.get("volumes")):
             yield from _relative([_bind_source(volume)])
 
@@ -247,6 +249,12 @@ def _listed(value: object) -> list[object]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
+
+
+def _build_context(build: object) -> object:
+    context = build.get("context", ".") if isinstance(build, dict) else build
+    # A remote context (a git URL) is not a file of the repository.
+    return None if isinstance(context, str) and "://" in context else context
 
 
 def _bind_source(volume: object) -> object:

@@ -109,7 +109,8 @@ class ComposeHost:
                 return [*where, "up", "--detach", "--remove-orphans"]
             case Verb.RESTART:
                 # Recreate even when Compose sees no change in the config: a changed mounted
-                # file does not show in it.
+                # file does not show in it. Build again, or Compose keeps the image it built
+                # from the old Dockerfile (a no-op for services without build:).
                 return [
                     *where,
                     "up",
@@ -117,6 +118,7 @@ class ComposeHost:
                     "--remove-orphans",
                     "--pull",
                     "always",
+                    "--build",
                     "--force-recreate",
                 ]
 

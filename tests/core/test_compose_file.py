@@ -287,3 +287,16 @@ def test_any_document_gives_a_model_or_a_reason_never_an_exception(
         )
     for raw in raws:
         assert all(isinstance(each, str) for each in include_entries(raw))
+
+
+def test_local_build_contexts_are_files_compose_reads_and_remote_ones_are_not() -> None:
+    found = model(
+        """
+services:
+  api: {build: ../src/api}
+  web: {build: {context: ../src/web, dockerfile: Dockerfile.prod}}
+  worker: {build: {dockerfile: Dockerfile.worker}}
+  docs: {build: "https://git.example.com/docs.git#main"}
+"""
+    )
+    assert found.references == ("../src/api", "../src/web", ".")

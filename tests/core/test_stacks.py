@@ -341,3 +341,13 @@ def test_an_included_link_to_a_host_file_is_left_to_compose() -> None:
     linked = replace(snapshot, dead_links={"lib/tls.yaml": "/etc/compose/tls.yaml"})
     proxy = stacks_of(linked, ROOT_NAME).valid["proxy"]
     assert [each.name for each in proxy.services] == ["proxy"]
+
+
+def test_an_edit_in_a_build_context_outside_the_stack_changes_it() -> None:
+    files = {
+        "api/compose.yaml": compose(api={"build": "../src"}),
+        "src/Dockerfile": "FROM busybox\n",
+        "src/main.py": "print(1)\n",
+        "db/compose.yaml": compose("db"),
+    }
+    assert changed_stacks(files, edited("src/main.py", "print(2)\n", files)) == {"api"}

@@ -281,7 +281,7 @@ class World:
         return done
 
     def _ids(self, kind: str, *filters: str) -> list[str]:
-        """ids of containers (kind 'ps'), volumes or networks matching the filters."""
+        """ids of containers (kind 'ps'), volumes, networks or images matching the filters."""
         args = ["ps", "-a", "-q"] if kind == "ps" else [kind, "ls", "-q"]
         for f in filters:
             args += ["--filter", f]
@@ -345,7 +345,8 @@ class World:
         return mine - foreign
 
     def cleanup(self) -> None:
-        """Remove this test's compose projects: containers, volumes, networks. Nothing else."""
+        """Remove this test's compose projects: containers, volumes, networks and the images
+        Compose built for them (else the next run would start the old build). Nothing else."""
         for project in sorted(self.projects()):
             label = f"label={PROJECT_LABEL}={project}"
             if ids := self._ids("ps", label):
@@ -354,6 +355,8 @@ class World:
                 self.docker("volume", "rm", "-f", *ids)
             if ids := self._ids("network", label):
                 self.docker("network", "rm", *ids)
+            if ids := self._ids("image", label):
+                self.docker("image", "rm", "-f", *sorted(set(ids)))
 
 
 def metric_samples(exposition: str) -> dict[str, float]:

@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from .harness import IMAGE_V2, MISSING_IMAGE, World, metric_samples, stack_yaml
+from .harness import IMAGE_V1, IMAGE_V2, MISSING_IMAGE, World, metric_samples, stack_yaml
 
 LAYOUT = ("app", "my_app/production", "my_app/staging", "other/production")
 
@@ -205,6 +205,28 @@ def test_stack_whose_compose_file_is_a_link_runs_its_target_with_its_own_env(
         [restart] = stack_events(done, stack)
         assert restart["reason"] == f"changed: {stack}/compose.yaml"
         assert world.exec(stack, "app", "cat /VERSION").strip() == "2"
+
+
+def test_edit_of_a_dockerfile_in_a_build_context_rebuilds_and_recreates(world: World) -> None:
+    world.pusher.write("src/Dockerfile", f"FROM {IMAGE_V1}\nENV BUILT=one\n")
+    world.pusher.write(
+        "api/compose.yaml",
+        "services:\n  app:\n    build: ../src\n    network_mode: none\n    init: true\n"
+        "    command: [sleep, '3600']\n",
+    )
+    world.pusher.commit_and_push("api built from src")
+    first = once(world)
+    assert first.returncode == 0, first.stderr
+    assert world.exec("api", "app", "echo $BUILT").strip() == "one"
+
+    world.pusher.write("src/Dockerfile", f"FROM {IMAGE_V1}\nENV BUILT=two\n")
+    world.pusher.commit_and_push("new build")
+    done = once(world)
+
+    assert done.returncode == 0, done.stderr
+    [restart] = stack_events(done, "api")
+    assert restart["reason"] == "changed: src/Dockerfile"
+    assert world.exec("api", "app", "echo $BUILT").strip() == "two"
 
 
 def test_removed_stack_is_brought_down_and_keeps_its_volume(world: World) -> None:

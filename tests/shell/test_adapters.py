@@ -63,6 +63,7 @@ def test_a_changed_stack_is_pulled_and_recreated() -> None:
         "--remove-orphans",
         "--pull",
         "always",
+        "--build",
         "--force-recreate",
     ]
 

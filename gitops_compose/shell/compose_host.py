@@ -18,7 +18,7 @@ from typing import final
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.outcome import Outcome
-from gitops_compose.core.plan import StackAction, Verb
+from gitops_compose.core.plan import Phase, StackAction, Verb
 from gitops_compose.core.runtime import Container, HostState
 
 _PROJECT = "com.docker.compose.project"
@@ -105,7 +105,12 @@ class ComposeHost:
             case Verb.STOP:
                 # Without --volumes: a removed stack's data stays on the host.
                 return [*where, "down", "--remove-orphans"]
+            case Verb.START if action.phase is Phase.ADD:
+                # A new stack may find an image Compose built for it long ago (images
+                # outlive a removal): build, so it starts from its current Dockerfile.
+                return [*where, "up", "--detach", "--remove-orphans", "--build"]
             case Verb.START:
+                # Starting what stopped: what Compose sees unchanged stays as it is.
                 return [*where, "up", "--detach", "--remove-orphans"]
             case Verb.RESTART:
                 # Recreate even when Compose sees no change in the config: a changed mounted

@@ -207,7 +207,7 @@ def test_stack_whose_compose_file_is_a_link_runs_its_target_with_its_own_env(
         assert world.exec(stack, "app", "cat /VERSION").strip() == "2"
 
 
-def test_edit_of_a_dockerfile_in_a_build_context_rebuilds_and_recreates(world: World) -> None:
+def test_a_build_stack_runs_its_current_dockerfile_after_an_edit_and_a_return(world: World) -> None:
     world.pusher.write("src/Dockerfile", f"FROM {IMAGE_V1}\nENV BUILT=one\n")
     world.pusher.write(
         "api/compose.yaml",
@@ -227,6 +227,19 @@ def test_edit_of_a_dockerfile_in_a_build_context_rebuilds_and_recreates(world: W
     [restart] = stack_events(done, "api")
     assert restart["reason"] == "changed: src/Dockerfile"
     assert world.exec("api", "app", "echo $BUILT").strip() == "two"
+
+    # Removed, the stack leaves its image behind; added again, it is built anew.
+    api = world.pusher.path / "api/compose.yaml"
+    compose_text = api.read_text()
+    world.pusher.remove("api")
+    world.pusher.commit_and_push("no api")
+    assert once(world).returncode == 0
+    world.pusher.write("api/compose.yaml", compose_text)
+    world.pusher.write("src/Dockerfile", f"FROM {IMAGE_V1}\nENV BUILT=three\n")
+    world.pusher.commit_and_push("api is back")
+    back = once(world)
+    assert back.returncode == 0, back.stderr
+    assert world.exec("api", "app", "echo $BUILT").strip() == "three"
 
 
 def test_removed_stack_is_brought_down_and_keeps_its_volume(world: World) -> None:

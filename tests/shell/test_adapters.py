@@ -10,10 +10,14 @@ from gitops_compose.shell.compose_host import ComposeHost, parse_ps
 from gitops_compose.shell.git_repository import redacted
 
 
-def action(verb: Verb, files: tuple[str, ...] = ("my_app/production/compose.yaml",)) -> StackAction:
+def action(
+    verb: Verb,
+    files: tuple[str, ...] = ("my_app/production/compose.yaml",),
+    phase: Phase = Phase.UPDATE,
+) -> StackAction:
     return StackAction(
         verb=verb,
-        phase=Phase.UPDATE,
+        phase=phase,
         stack="my_app/production",
         project="my_app-production",
         compose_files=files,
@@ -69,7 +73,22 @@ def test_a_changed_stack_is_pulled_and_recreated() -> None:
 
 
 def test_a_start_keeps_containers_compose_sees_unchanged() -> None:
-    assert HOST.command(action(Verb.START)) == [*WHERE, "up", "--detach", "--remove-orphans"]
+    assert HOST.command(action(Verb.START, phase=Phase.HEAL)) == [
+        *WHERE,
+        "up",
+        "--detach",
+        "--remove-orphans",
+    ]
+
+
+def test_a_new_stack_is_built_rather_than_started_from_an_old_build() -> None:
+    assert HOST.command(action(Verb.START, phase=Phase.ADD)) == [
+        *WHERE,
+        "up",
+        "--detach",
+        "--remove-orphans",
+        "--build",
+    ]
 
 
 def test_docker_ps_lines_become_containers_by_project() -> None:

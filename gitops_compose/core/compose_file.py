@@ -62,6 +62,8 @@ class ComposeModel:
     # Whether it includes other Compose files (``include:``): their services are not in
     # ``services``, and a file may consist of includes alone.
     includes: bool = False
+    # Whether a service's image is built here rather than pulled (see _built_here).
+    builds: bool = False
 
 
 @final
@@ -121,6 +123,7 @@ def compose_model(
             role=_role(services),
             references=tuple(references),
             includes=includes,
+            builds=any(_built_here(body) for body in services.values()),
         )
     )
 
@@ -162,6 +165,17 @@ def _label_value(value: object) -> str:
 
 def _is_true(labels: Mapping[str, str], key: str) -> bool:
     return labels.get(key, "").strip().lower() == "true"
+
+
+def _built_here(body: Mapping[str, Any]) -> bool:
+    """A service whose image only a build can give: ``build:`` and nothing to pull.
+
+    With an ``image:`` as well, Compose pulls it, as deploys from a registry expect; the
+    build section is then for development, unless ``pull_policy: build`` says otherwise.
+    """
+    if not body.get("build"):
+        return False
+    return not body.get("image") or body.get("pull_policy") == "build"
 
 
 def _role(services: Mapping[str, Mapping[str, Any]]) -> Role:

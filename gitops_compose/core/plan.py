@@ -49,6 +49,8 @@ class StackAction:
     commit: str
     fingerprint: str
     reason: str
+    # Whether Compose must build images for it: starts of new or changed stacks do.
+    build: bool = False
 
 
 @final
@@ -331,6 +333,7 @@ def _action(verb: Verb, phase: Phase, stack: Stack, commit: str, reason: str) ->
         commit=commit,
         fingerprint=stack.fingerprint,
         reason=reason,
+        build=stack.builds and phase in (Phase.ADD, Phase.UPDATE),
     )
 
 

@@ -54,6 +54,8 @@ class Stack:
     services: tuple[Service, ...]
     # Services of included Compose files are not in ``services``; see runtime.
     includes: bool = False
+    # Whether Compose must build an image of it (a service with build: and no image).
+    builds: bool = False
 
 
 @final
@@ -269,6 +271,7 @@ def _stack_or_error(
                 role=found.role,
                 services=found.services,
                 includes=found.includes,
+                builds=found.builds,
             )
         case Failure(reason), _:
             return StackError(path, project.value_or(None), reason, files, fingerprint)

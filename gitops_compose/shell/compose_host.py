@@ -18,7 +18,7 @@ from typing import final
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.outcome import Outcome
-from gitops_compose.core.plan import Phase, StackAction, Verb
+from gitops_compose.core.plan import StackAction, Verb
 from gitops_compose.core.runtime import Container, HostState
 
 _PROJECT = "com.docker.compose.project"
@@ -101,21 +101,19 @@ class ComposeHost:
             where += ["--project-directory", str(directory)]
             for each in action.compose_files:
                 where += ["--file", str(self._workdir / each)]
+        build = ["--build"] if action.build else []
         match action.verb:
             case Verb.STOP:
                 # Without --volumes: a removed stack's data stays on the host.
                 return [*where, "down", "--remove-orphans"]
-            case Verb.START if action.phase is Phase.ADD:
-                # A new stack may find an image Compose built for it long ago (images
-                # outlive a removal): build, so it starts from its current Dockerfile.
-                return [*where, "up", "--detach", "--remove-orphans", "--build"]
             case Verb.START:
-                # Starting what stopped: what Compose sees unchanged stays as it is.
-                return [*where, "up", "--detach", "--remove-orphans"]
+                # A new stack may find an image Compose built for it long ago (images
+                # outlive a removal): the plan asks for a build then.
+                return [*where, "up", "--detach", "--remove-orphans", *build]
             case Verb.RESTART:
                 # Recreate even when Compose sees no change in the config: a changed mounted
-                # file does not show in it. Build again, or Compose keeps the image it built
-                # from the old Dockerfile (a no-op for services without build:).
+                # file does not show in it. A changed Dockerfile does not either: without
+                # --build, Compose would keep the image it built before.
                 return [
                     *where,
                     "up",
@@ -123,7 +121,7 @@ class ComposeHost:
                     "--remove-orphans",
                     "--pull",
                     "always",
-                    "--build",
+                    *build,
                     "--force-recreate",
                 ]
 

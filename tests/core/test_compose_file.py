@@ -300,3 +300,17 @@ services:
 """
     )
     assert found.references == ("../src/api", "../src/web", ".")
+
+
+@pytest.mark.parametrize(
+    ("service", "builds"),
+    [
+        ("{build: .}", True),
+        ("{build: {context: ../src}}", True),
+        ("{build: ., image: registry.local/app:1}", False),  # pulled, as deploys expect
+        ("{build: ., image: app:dev, pull_policy: build}", True),
+        ("{image: registry.local/app:1}", False),
+    ],
+)
+def test_a_stack_builds_here_when_a_service_has_nothing_to_pull(service: str, builds: bool) -> None:
+    assert model(f"services: {{app: {service}}}").builds is builds

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 from returns.result import Failure
 
-from gitops_compose.core.plan import FastForward, Phase, Problem, Skip, Verb, plan
+from gitops_compose.core.plan import FastForward, Phase, Problem, Skip, StackAction, Verb, plan
 from gitops_compose.core.status import StackStatus, Status
 
 from .builders import all_running, compose, exited, facts, planned, stacks, steps, up
@@ -409,3 +409,19 @@ def test_phases_group_independent_actions_in_order() -> None:
     ]
     assert isinstance(groups[1][0], FastForward)
     assert found.stack_actions == (*groups[0], *groups[2])
+
+
+def test_new_and_changed_stacks_that_build_here_are_built_and_healed_ones_are_not() -> None:
+    built = {"api/compose.yaml": "services:\n  api:\n    build: .\n", "api/Dockerfile": "FROM x\n"}
+    new = planned(facts({}, built))
+    changed = planned(facts(built, {**built, "api/Dockerfile": "FROM y\n"}))
+    healed = planned(facts(built, built, host={}, full_pass=True))
+    assert [(a.verb, a.build) for a in new.actions if isinstance(a, StackAction)] == [
+        (Verb.START, True)
+    ]
+    assert [(a.verb, a.build) for a in changed.actions if isinstance(a, StackAction)] == [
+        (Verb.RESTART, True)
+    ]
+    assert [(a.verb, a.build) for a in healed.actions if isinstance(a, StackAction)] == [
+        (Verb.START, False)
+    ]

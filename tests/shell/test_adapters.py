@@ -14,6 +14,7 @@ def action(
     verb: Verb,
     files: tuple[str, ...] = ("my_app/production/compose.yaml",),
     phase: Phase = Phase.UPDATE,
+    build: bool = False,
 ) -> StackAction:
     return StackAction(
         verb=verb,
@@ -24,6 +25,7 @@ def action(
         commit="c",
         fingerprint="f",
         reason="r",
+        build=build,
     )
 
 
@@ -67,6 +69,18 @@ def test_a_changed_stack_is_pulled_and_recreated() -> None:
         "--remove-orphans",
         "--pull",
         "always",
+        "--force-recreate",
+    ]
+
+
+def test_a_changed_stack_with_images_built_here_is_built_again() -> None:
+    assert HOST.command(action(Verb.RESTART, build=True)) == [
+        *WHERE,
+        "up",
+        "--detach",
+        "--remove-orphans",
+        "--pull",
+        "always",
         "--build",
         "--force-recreate",
     ]
@@ -81,8 +95,8 @@ def test_a_start_keeps_containers_compose_sees_unchanged() -> None:
     ]
 
 
-def test_a_new_stack_is_built_rather_than_started_from_an_old_build() -> None:
-    assert HOST.command(action(Verb.START, phase=Phase.ADD)) == [
+def test_a_start_the_plan_wants_built_builds() -> None:
+    assert HOST.command(action(Verb.START, phase=Phase.ADD, build=True)) == [
         *WHERE,
         "up",
         "--detach",

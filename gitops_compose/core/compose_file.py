@@ -253,7 +253,8 @@ def _references(document: Mapping[str, Any]) -> Iterator[str]:
         extends = body.get("extends")
         if isinstance(extends, dict):
             yield from _relative([extends.get("file")])
-        yield from _relative([_build_context(body.get("build"))])
+        if _built_here(body):  # else the image is pulled and the context changes nothing
+            yield from _relative([_build_context(body.get("build"))])
         for volume in _listed(body.get("volumes")):
             yield from _relative([_bind_source(volume)])
 

@@ -289,7 +289,7 @@ def test_any_document_gives_a_model_or_a_reason_never_an_exception(
         assert all(isinstance(each, str) for each in include_entries(raw))
 
 
-def test_local_build_contexts_are_files_compose_reads_and_remote_ones_are_not() -> None:
+def test_local_contexts_of_images_built_here_are_files_compose_reads() -> None:
     found = model(
         """
 services:
@@ -297,8 +297,10 @@ services:
   web: {build: {context: ../src/web, dockerfile: Dockerfile.prod}}
   worker: {build: {dockerfile: Dockerfile.worker}}
   docs: {build: "https://git.example.com/docs.git#main"}
+  app: {build: ../src/app, image: registry.local/app:1}
 """
     )
+    # app's image is pulled: its build context changes nothing on this host.
     assert found.references == ("../src/api", "../src/web", ".")
 
 

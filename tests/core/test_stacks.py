@@ -345,7 +345,7 @@ def test_an_included_link_to_a_host_file_is_left_to_compose() -> None:
 
 def test_an_edit_in_a_build_context_outside_the_stack_changes_it() -> None:
     files = {
-        "api/compose.yaml": compose(api={"build": "../src"}),
+        "api/compose.yaml": "services:\n  api:\n    build: ../src\n",
         "src/Dockerfile": "FROM busybox\n",
         "src/main.py": "print(1)\n",
         "db/compose.yaml": compose("db"),

@@ -180,6 +180,8 @@ def _listing(commit: str, root: pygit2.Tree) -> Snapshot:
                 found = _link_target(root, inner_path, inner_text)
                 if isinstance(found, pygit2.Blob):
                     files[inner_path] = str(found.id)
+                elif found is None:
+                    dead[inner_path] = inner_text.decode(errors="replace")
         elif isinstance(target, pygit2.Blob):
             files[path] = str(target.id)
         else:

@@ -64,13 +64,15 @@ def test_a_linked_directory_holds_the_files_of_its_target(tmp_path: Path) -> Non
     at = commit(
         work,
         {"base/compose.yaml": COMPOSE, "base/config/site.conf": "listen 80\n"},
-        {"mirror": "base"},
+        {"mirror": "base", "lost/compose.yaml": "gone.yaml", "echo": "lost"},
     )
 
     found = read(work, at)
 
     assert set(found.valid) == {"base", "mirror"}
     assert set(found.valid["mirror"].files) == {"mirror/compose.yaml", "mirror/config/site.conf"}
+    # A dead link seen through a linked directory is named as such too.
+    assert "echo/compose.yaml is a symbolic link to gone.yaml" in found.broken["echo"].reason
 
 
 def test_links_that_leave_the_repository_point_nowhere_or_loop_break_only_their_stack(

@@ -211,7 +211,23 @@ def sshd_problem() -> str | None:
     return None
 
 
-class SshServer:
+class _ChildProcess:
+    """A helper program the test started; leaving the ``with`` block stops it."""
+
+    _process: subprocess.Popen[bytes] | None = None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._process is not None:
+            _stop(self._process)
+            self._process = None
+
+
+class SshServer(_ChildProcess):
     """sshd on 127.0.0.1:PORT for the current user, key authentication only.
 
     ``host_key`` is the server's private host key (``host_key.pub`` its public half), so a
@@ -226,7 +242,6 @@ class SshServer:
         self.authorized_keys.write_text(client_public_key.read_text())
         self.stderr_path = directory / "sshd.log"
         self.port = 0
-        self._process: subprocess.Popen[bytes] | None = None
 
     def _config(self, port: int) -> Path:
         config = self.dir / "sshd_config"
@@ -282,16 +297,6 @@ class SshServer:
     def log(self) -> str:
         return self.stderr_path.read_text(errors="replace")
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._process is not None:
-            _stop(self._process)
-            self._process = None
-
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = 10) -> bool:
     deadline = time.monotonic() + seconds
@@ -315,13 +320,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
-class SshAgent:
+class SshAgent(_ChildProcess):
     """``ssh-agent`` in the foreground on its own socket; ``env`` points a client at it."""
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.socket = directory / "agent.sock"
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def env(self) -> Mapping[str, str]:
@@ -350,13 +354,3 @@ class SshAgent:
                 raise RuntimeError("ssh-agent did not create its socket")
             time.sleep(0.02)
         return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._process is not None:
-            _stop(self._process)
-            self._process = None

@@ -56,6 +56,19 @@ def compose(*services: str, name: str | None = None, **bodies: Mapping[str, Any]
     return yaml.safe_dump(document, sort_keys=False)
 
 
+# The repository of the product's examples: two stacks of one app, and the tool's own.
+CONTROLLER = compose(agent={"labels": {"gitops.controller": True}})
+MY_APP = {
+    "README.md": "# infra\n",
+    "my_app/production/compose.yaml": compose("web", "db"),
+    "my_app/production/.env": "TAG=1.4\n",
+    "my_app/production/config/nginx/site.conf": "server { listen 80; }\n",
+    "my_app/staging/compose.yaml": compose("web", "db"),
+    "my_app/staging/.env": "TAG=1.5-rc1\n",
+    "gitops/compose.yaml": CONTROLLER,
+}
+
+
 def up(*services: str) -> tuple[Container, ...]:
     """One running container per service."""
     return tuple(Container(service, "running") for service in services)

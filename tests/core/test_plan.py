@@ -7,19 +7,19 @@ from returns.result import Failure
 from gitops_compose.core.plan import FastForward, Phase, Problem, Skip, StackAction, Verb, plan
 from gitops_compose.core.status import StackStatus, Status
 
-from .builders import all_running, compose, exited, facts, planned, stacks, steps, up
+from .builders import (
+    MY_APP,
+    all_running,
+    compose,
+    exited,
+    facts,
+    planned,
+    stacks,
+    steps,
+    up,
+)
 
-CONTROLLER = compose(agent={"labels": {"gitops.controller": True}})
 IGNORED = compose(toy={"labels": ["gitops.ignore=true"]})
-MY_APP = {
-    "README.md": "# infra\n",
-    "my_app/production/compose.yaml": compose("web", "db"),
-    "my_app/production/.env": "TAG=1.4\n",
-    "my_app/production/config/nginx/site.conf": "server { listen 80; }\n",
-    "my_app/staging/compose.yaml": compose("web", "db"),
-    "my_app/staging/.env": "TAG=1.5-rc1\n",
-    "gitops/compose.yaml": CONTROLLER,
-}
 BROKEN = "services:\n  web: [\n"
 
 

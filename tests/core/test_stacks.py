@@ -8,17 +8,7 @@ from gitops_compose.core.compose_file import Role
 from gitops_compose.core.snapshot import Snapshot, contents_needed
 from gitops_compose.core.stack import project_name, stacks_of
 
-from .builders import ROOT_NAME, blob_id, compose, repo, stacks
-
-MY_APP = {
-    "README.md": "# infra\n",
-    "my_app/production/compose.yaml": compose("web", "db"),
-    "my_app/production/.env": "TAG=1.4\n",
-    "my_app/production/config/nginx/site.conf": "server { listen 80; }\n",
-    "my_app/staging/compose.yaml": compose("web", "db"),
-    "my_app/staging/.env": "TAG=1.5-rc1\n",
-    "gitops/compose.yaml": compose(agent={"labels": {"gitops.controller": "true"}}),
-}
+from .builders import MY_APP, ROOT_NAME, blob_id, compose, repo, stacks
 
 
 def edited(path: str, text: str, files: dict[str, str] = MY_APP) -> dict[str, str]:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
+from posixpath import normpath
 from typing import Any, final
 
 import yaml
@@ -48,6 +49,41 @@ class Service:
     one_shot: bool = False
 
 
+class ResourceKind(Enum):
+    NETWORK = "network"
+    VOLUME = "volume"
+
+
+@final
+@dataclass(frozen=True, slots=True, order=True)
+class Resource:
+    """A network or volume as Docker names it: what stacks share between them."""
+
+    kind: ResourceKind
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.value} {self.name}"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Declared:
+    """A top-level network or volume of a Compose file."""
+
+    kind: ResourceKind
+    key: str
+    name: str | None
+    external: bool
+
+    def resource(self, project: str) -> Resource:
+        """The name Docker gives it: ``name:``, else the key for an external one, else
+        ``<project>_<key>``, as Compose does."""
+        if self.name is not None:
+            return Resource(self.kind, self.name)
+        return Resource(self.kind, self.key if self.external else f"{project}_{self.key}")
+
+
 @final
 @dataclass(frozen=True, slots=True)
 class ComposeModel:
@@ -64,6 +100,12 @@ class ComposeModel:
     includes: bool = False
     # Whether a service's image is built here rather than pulled (see _built_here).
     builds: bool = False
+    # Top-level networks and volumes, and whether some service is on the default network
+    # (which Compose creates as ``<project>_default`` unless declared otherwise).
+    declared: tuple[Declared, ...] = ()
+    default_network: bool = False
+    # Stacks (repository paths) this one starts after: ``x-gitops: {depends_on: [...]}``.
+    depends_on: tuple[str, ...] = ()
 
 
 @final
@@ -87,6 +129,8 @@ def compose_model(
     name: str | None = None
     services: dict[str, dict[str, Any]] = {}
     references: dict[str, None] = {}  # ordered and without repeats
+    declared: dict[tuple[ResourceKind, str], Declared] = {}
+    depends_on: tuple[str, ...] = ()
     includes = False
     sources = [(raw, ".", "") for raw in documents]
     sources += [(each.raw, each.base, f" in {each.path}") for each in included]
@@ -100,6 +144,12 @@ def compose_model(
             if not isinstance(parsed["name"], str) or not parsed["name"]:
                 return Failure("invalid compose file: name must be a non-empty string")
             name = parsed["name"]
+        if not where and "x-gitops" in parsed:
+            found = _depends_on(parsed["x-gitops"])
+            if isinstance(found, str):
+                return Failure(found)
+            depends_on = found
+        declared.update(_declared(parsed))
         section = parsed.get("services") or {}
         if not isinstance(section, dict):
             return Failure(f"invalid compose file: services must be a mapping{where}")
@@ -124,8 +174,51 @@ def compose_model(
             references=tuple(references),
             includes=includes,
             builds=any(_built_here(body) for body in services.values()),
+            declared=tuple(declared.values()),
+            default_network=any(_on_default_network(body) for body in services.values()),
+            depends_on=depends_on,
         )
     )
+
+
+def _declared(document: Mapping[str, Any]) -> Iterator[tuple[tuple[ResourceKind, str], Declared]]:
+    for kind, section in ((ResourceKind.NETWORK, "networks"), (ResourceKind.VOLUME, "volumes")):
+        definitions = document.get(section)
+        if not isinstance(definitions, dict):
+            continue
+        for key, found in definitions.items():
+            body = found if isinstance(found, dict) else {}
+            external = body.get("external")
+            name = body.get("name")
+            if isinstance(external, dict):  # the old form: external: {name: proxy}
+                name = external.get("name", name)
+            yield (
+                (kind, str(key)),
+                Declared(
+                    kind,
+                    str(key),
+                    name if isinstance(name, str) and name and "$" not in name else None,
+                    bool(external),
+                ),
+            )
+
+
+def _on_default_network(body: Mapping[str, Any]) -> bool:
+    if body.get("network_mode"):
+        return False
+    networks = body.get("networks")
+    return not networks or "default" in networks
+
+
+def _depends_on(section: object) -> tuple[str, ...] | str:
+    """``x-gitops: {depends_on: [reverse_proxy, db/main]}``: repository paths of stacks."""
+    problem = "invalid x-gitops: depends_on must be a list of stack paths"
+    if not isinstance(section, dict):
+        return "invalid x-gitops: must be a mapping"
+    listed = _listed(section.get("depends_on"))
+    if not all(isinstance(each, str) and each.strip() for each in listed):
+        return problem
+    return tuple(normpath(str(each).strip().strip("/")) for each in listed)
 
 
 # libyaml's loader where PyYAML was built with it (8x faster), the pure one elsewhere, as

@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import final
 
+from gitops_compose.core.action import StackAction, Verb
 from gitops_compose.core.compose_file import Role
-from gitops_compose.core.plan import Plan, StackAction, Verb
+from gitops_compose.core.plan import Plan
 from gitops_compose.core.stack import Stacks
 from gitops_compose.core.status import StackStatus, Status, retry_delay
 
@@ -28,6 +29,9 @@ class Outcome:
     action: StackAction
     # Compose's own message when the action failed; None when it succeeded.
     error: str | None = None
+    # The stack whose failure in this check kept this action from starting: it was never
+    # tried, and is retried together with that stack.
+    blocked_by: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -124,6 +128,12 @@ def statuses_after(
                 attempted = deploys[action.stack].fingerprint
                 stuck[action.stack] = replace(statuses[action.stack], attempted=attempted)
     statuses.update(stuck)
+    for outcome in outcomes:
+        # Retried when the stack it waited for is: both are due at once, in order.
+        blocker = statuses.get(outcome.blocked_by or "")
+        mine = statuses.get(outcome.action.stack)
+        if blocker is not None and mine is not None and blocker.retry_at is not None:
+            statuses[outcome.action.stack] = replace(mine, retry_at=blocker.retry_at)
     # A failed removal whose project another stack now uses is over: that stack owns it.
     owners = {stack.project: path for path, stack in desired.valid.items()}
     return {

@@ -1,67 +1,59 @@
-"""The reconcile plan: from the facts of one check to ordered actions, each with its reason.
+"""The reconcile plan: from the facts of one check to actions, each with its cause and order.
 
-Order follows the check itself: stop what was removed (with the local files, before they
-disappear), fast-forward, start what is new, pull and recreate what changed, start what is
-not running. Actions of one phase are independent of each other, so a runner may carry them
-out in any order or at once; a stack that did not change and runs never appears.
+A check stops what was removed (with the local files, before they disappear), fast-forwards,
+starts what is new, pulls and recreates what changed, and starts what is not running. Each
+action names the stacks it comes after (see order): starts after what they depend on,
+stops before what they use. A stack that did not change and runs never appears.
+
+What was deployed is read from the saved state, stack by stack, so a check that was killed
+or stopped half-way is finished by the next one: a stack the state has no record of is
+looked at on the host, and a recorded stack that is gone from both commits is stopped by
+its project name.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from enum import Enum, IntEnum
+from dataclasses import dataclass, field, replace
 from typing import final
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.compose_file import Role
+from gitops_compose.core.action import (
+    Action,
+    Cause,
+    Changed,
+    FastForward,
+    New,
+    NotRunning,
+    Phase,
+    Removed,
+    Renamed,
+    Retried,
+    Retry,
+    StackAction,
+    Verb,
+)
+from gitops_compose.core.compose_file import Resource, Role
+from gitops_compose.core.order import Order, order_of
 from gitops_compose.core.runtime import HostState, not_running_reason
 from gitops_compose.core.stack import Stack, StackError, Stacks
 from gitops_compose.core.status import StackStatus, Status
 
-
-class Phase(IntEnum):
-    REMOVE = 1
-    FAST_FORWARD = 2
-    ADD = 3
-    UPDATE = 4
-    HEAL = 5
-
-
-class Verb(Enum):
-    STOP = "stop"
-    START = "start"
-    # Pull images and recreate every container, so changed mounted files take effect.
-    RESTART = "restart"
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class StackAction:
-    verb: Verb
-    phase: Phase
-    stack: str
-    project: str
-    # Empty for a stop by project name alone, when no valid files are left to name.
-    compose_files: tuple[str, ...]
-    # The commit whose files the action uses: local for stops, remote for the rest.
-    commit: str
-    fingerprint: str
-    reason: str
-    # Whether Compose must build images for it: starts of new or changed stacks do.
-    build: bool = False
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class FastForward:
-    source: str
-    target: str
-    phase: Phase = Phase.FAST_FORWARD
-
-
-Action = StackAction | FastForward
+__all__ = [
+    "Action",
+    "CheckFailure",
+    "Facts",
+    "FastForward",
+    "Phase",
+    "Plan",
+    "Problem",
+    "Skip",
+    "StackAction",
+    "Verb",
+    "plan",
+]
 
 
 @final
@@ -109,10 +101,12 @@ class Facts:
     # Start stacks that are not running on every check, not only when the remote changed.
     self_heal: bool = False
     # Saved status of each stack (what was last deployed, failures to retry); a stack
-    # with none counts as deployed from the local HEAD.
+    # with none counts as deployed from the local HEAD if it runs.
     statuses: Mapping[str, StackStatus] = field(default_factory=dict)
     # Unix seconds, for retries that wait.
     now: float = 0.0
+    # The host's networks and volumes; None when not looked at (see Plan.needs_resources).
+    resources: frozenset[Resource] | None = None
 
 
 @final
@@ -125,6 +119,12 @@ class Plan:
     problems: tuple[Problem, ...]
     # Failed stacks waiting for their next try.
     waits: tuple[Skip, ...] = ()
+    # Stacks whose actions cannot start: an external network or volume that no stack
+    # creates and the host lacks. Stack path -> why.
+    blocked: Mapping[str, str] = field(default_factory=dict)
+    # Whether some action's stack uses an external network or volume that no stack
+    # creates, and the host's were not looked at.
+    needs_resources: bool = False
 
     @property
     def stack_actions(self) -> tuple[StackAction, ...]:
@@ -136,7 +136,7 @@ class Plan:
         return not self.actions and not self.problems and not self.waits
 
     def phases(self) -> tuple[tuple[Action, ...], ...]:
-        """Groups to run one after another; the actions inside one group are independent."""
+        """The actions by phase, in the order they run when nothing depends on anything."""
         groups: dict[Phase, list[Action]] = {}
         for action in self.actions:
             groups.setdefault(action.phase, []).append(action)
@@ -152,28 +152,116 @@ def plan(facts: Facts) -> Result[Plan, CheckFailure]:
                 "nothing was changed"
             )
         )
+    order = order_of(facts.remote)
     stops = tuple(_stops(facts))
-    deploys = tuple(_deploys(facts))
-    touched = {action.stack for action in deploys}
-    heals = tuple(_heals(facts, touched, stops))
+    starts = _starts(facts, order, stops)
     fast_forward: tuple[Action, ...] = ()
     if facts.local.commit != facts.remote.commit:
         fast_forward = (FastForward(source=facts.local.commit, target=facts.remote.commit),)
-    actions = sorted((*stops, *fast_forward, *deploys, *heals), key=_order)
+    stops = _ordered_stops(stops, order_of(facts.local))
+    actions = _in_order((*stops, *fast_forward, *starts))
+    unowned = {
+        each.stack: order.unowned[each.stack] for each in starts if each.stack in order.unowned
+    }
+    blocked: dict[str, str] = {}
+    if facts.resources is not None:
+        for path, resources in unowned.items():
+            lacking = sorted(resources - facts.resources)
+            if lacking:
+                blocked[path] = _lacking(lacking)
     return Success(
         Plan(
             local=facts.local.commit,
             remote=facts.remote.commit,
             actions=tuple(actions),
             skips=tuple(_skips(facts.remote)),
-            problems=tuple(_problems(facts.remote)),
+            problems=tuple(_problems(facts.remote, order)),
             waits=tuple(_waits(facts)),
+            blocked=blocked,
+            needs_resources=bool(unowned) and facts.resources is None,
         )
     )
 
 
+def _lacking(resources: list[Resource]) -> str:
+    shown = ", ".join(str(each) for each in resources)
+    return f"{shown} is external, but no stack creates it and the host has none"
+
+
 def _order(action: Action) -> tuple[int, str]:
     return (action.phase, action.stack if isinstance(action, StackAction) else "")
+
+
+def _in_order(actions: tuple[Action, ...]) -> list[Action]:
+    """By phase, then path; but each action after those it names (``after``), so the plan
+    reads in the order one job at a time would run it."""
+    stops = {a.stack: a for a in actions if isinstance(a, StackAction) and a.verb is Verb.STOP}
+    starts = {a.stack: a for a in actions if isinstance(a, StackAction) and a.verb is not Verb.STOP}
+    waiting_for: dict[Action, int] = {}
+    followers: dict[Action, list[Action]] = {}
+    for action in actions:
+        if not isinstance(action, StackAction):
+            continue
+        group = stops if action.verb is Verb.STOP else starts
+        firsts = [group[path] for path in action.after if path in group]
+        waiting_for[action] = len(firsts)
+        for first in firsts:
+            followers.setdefault(first, []).append(action)
+    ready = [(_order(a), index, a) for index, a in enumerate(actions) if not waiting_for.get(a)]
+    heapq.heapify(ready)
+    ordered: list[Action] = []
+    while ready:
+        _, _, action = heapq.heappop(ready)
+        ordered.append(action)
+        for follower in followers.get(action, ()):
+            waiting_for[follower] -= 1
+            if not waiting_for[follower]:
+                heapq.heappush(ready, (_order(follower), actions.index(follower), follower))
+    return ordered + [each for each in actions if each not in ordered]  # none, without cycles
+
+
+def _starts(facts: Facts, order: Order, stops: tuple[StackAction, ...]) -> tuple[StackAction, ...]:
+    """Deploys and heals, each after the stacks it depends on that this plan acts on.
+
+    A failed stack waiting for its retry is tried together with a dependency this plan
+    acts on: it could not have started before that dependency did.
+    """
+    released: set[str] = set()
+    while True:
+        deploys = tuple(_deploys(facts, order, released))
+        touched = {action.stack for action in deploys}
+        acted = touched | {each.stack for each in _heals(facts, order, touched, stops, released)}
+        more = {
+            path
+            for path, needs in order.needs.items()
+            if path not in acted and needs & acted and _held(facts, path)
+        } - released
+        if not more:
+            break
+        released |= more
+    heals = tuple(_heals(facts, order, touched, stops, released))
+    acting = {action.stack for action in (*deploys, *heals)}
+    return tuple(
+        replace(action, after=tuple(sorted(order.needs.get(action.stack, frozenset()) & acting)))
+        for action in (*deploys, *heals)
+    )
+
+
+def _ordered_stops(stops: tuple[StackAction, ...], local: Order) -> tuple[StackAction, ...]:
+    """A stack stops before the stacks it uses: each stop comes after its users' stops."""
+    # Stacks in a cycle (local.problems) are not ordered, so every stop can run.
+    stopping = {action.stack for action in stops} - local.problems.keys()
+    users: dict[str, set[str]] = {}
+    for path, needs in local.needs.items():
+        if path in stopping:
+            for each in needs & stopping:
+                users.setdefault(each, set()).add(path)
+    return tuple(
+        replace(action, after=tuple(sorted(users.get(action.stack, ()))))
+        if action.stack in users
+        else action
+        for action in stops
+    )
 
 
 def _stops(facts: Facts) -> Iterator[StackAction]:
@@ -184,14 +272,15 @@ def _stops(facts: Facts) -> Iterator[StackAction]:
         if path in remote.broken:
             # Its name cannot be read from a file that does not parse: keep what runs.
             continue
+        cause: Cause
         if path in remote.valid:
             renamed = remote.valid[path].project
             if renamed == stack.project:
                 continue
-            reason = f"project renamed to {renamed}"
+            cause = Renamed(old=stack.project, new=renamed, stopping_old=True)
         else:
-            reason = f"removed from {facts.branch}"
-        yield _action(Verb.STOP, Phase.REMOVE, stack, local.commit, reason)
+            cause = Removed(facts.branch)
+        yield _action(Verb.STOP, Phase.REMOVE, stack, local.commit, cause)
     # A project some stack uses again (moved, or named alike) is not for a removal to stop.
     in_use = {each.project for each in remote.valid.values()}
     for path, error in local.broken.items():
@@ -201,11 +290,12 @@ def _stops(facts: Facts) -> Iterator[StackAction]:
         if project is None or project in in_use or path in remote.broken:
             continue
         if path not in remote.valid:
-            reason = f"removed from {facts.branch}"
+            cause = Removed(facts.branch)
         else:
             # As for a valid stack: a new project name stops the old one, whatever its role.
-            reason = f"project renamed to {remote.valid[path].project}"
-        yield _stop_by_project(path, project, local.commit, error.fingerprint, reason)
+            new = remote.valid[path].project
+            cause = Renamed(old=project, new=new, stopping_old=True)
+        yield _stop_by_project(path, project, local.commit, error.fingerprint, cause)
     for path, stack in remote.valid.items():
         # A rename whose stop failed before: the old project still runs, named only in the
         # saved status once the fast-forward is done.
@@ -221,63 +311,78 @@ def _stops(facts: Facts) -> Iterator[StackAction]:
             continue  # the loops above stop it, or another stack runs that project now
         if record.status is not Status.ERROR or record.retry_at is None or _held(facts, path):
             continue
-        reason = f"retry stopping the old project (attempt {record.failures + 1})"
-        yield _stop_by_project(path, record.project, local.commit, record.attempted or "", reason)
+        cause = Retry(Retried.OLD_PROJECT, record.failures + 1)
+        yield _stop_by_project(path, record.project, local.commit, record.attempted or "", cause)
     for path, record in facts.statuses.items():
-        # A removal that failed before: its files may be gone, so it goes by project name.
+        # A stack the state records that neither commit has any more: a failed removal, a
+        # check that died after the fast-forward, or history rewritten away. Its files may
+        # be gone, so it goes by project name.
         gone = all(path not in each.valid and path not in each.broken for each in (local, remote))
-        if record.status is not Status.REMOVAL_FAILED or not gone or record.project is None:
+        if not gone or record.project is None or record.project in in_use:
             continue
-        if record.project in in_use:
-            continue
-        if record.retry_at is None or _held(facts, path):
-            continue
-        reason = f"retry removal (attempt {record.failures + 1})"
-        yield _stop_by_project(path, record.project, local.commit, record.attempted or "", reason)
+        if record.status is Status.REMOVAL_FAILED:
+            if record.retry_at is None or _held(facts, path):
+                continue
+            cause = Retry(Retried.REMOVAL, record.failures + 1)
+        else:
+            cause = Removed(facts.branch)
+        fingerprint = record.attempted or record.fingerprint or ""
+        yield _stop_by_project(path, record.project, local.commit, fingerprint, cause)
 
 
-def _deploys(facts: Facts) -> Iterator[StackAction]:
+def _deploys(facts: Facts, order: Order, released: set[str]) -> Iterator[StackAction]:
     """Start what is new, restart what changed since it was deployed, retry what failed."""
     local, remote = facts.local, facts.remote
     for path, stack in remote.valid.items():
         record = facts.statuses.get(path)
-        if stack.role is not Role.DEPLOY or _held(facts, path):
+        if stack.role is not Role.DEPLOY or path in order.problems:
+            continue
+        if path not in released and _held(facts, path):
             continue
         before = local.valid.get(path)
         baseline = record.fingerprint if record is not None else _fingerprint(local, path)
-        retry = _retry_reason(record, stack.fingerprint)
+        retry = _retry(record, stack.fingerprint)
         if before is not None and before.project != stack.project:
-            reason = f"renamed from {before.project}"
-            yield _action(Verb.START, Phase.ADD, stack, remote.commit, reason)
+            cause: Cause = Renamed(old=before.project, new=stack.project, stopping_old=False)
+            yield _action(Verb.START, Phase.ADD, stack, remote.commit, cause)
         elif baseline is None:
-            yield _action(Verb.START, Phase.ADD, stack, remote.commit, retry or "new")
+            yield _action(Verb.START, Phase.ADD, stack, remote.commit, retry or New())
         elif baseline != stack.fingerprint:
-            reason = retry or _change_reason(_files(local, path), stack.files, record is not None)
-            yield _action(Verb.RESTART, Phase.UPDATE, stack, remote.commit, reason)
+            cause = retry or _changed(_files(local, path), stack.files, record is not None)
+            yield _action(Verb.RESTART, Phase.UPDATE, stack, remote.commit, cause)
         elif retry is not None:
             yield _action(Verb.START, Phase.HEAL, stack, remote.commit, retry)
 
 
 def _heals(
-    facts: Facts, touched: set[str], stops: tuple[StackAction, ...]
+    facts: Facts,
+    order: Order,
+    touched: set[str],
+    stops: tuple[StackAction, ...],
+    released: set[str],
 ) -> Iterator[StackAction]:
     # A stack stopped by hand stays stopped until the remote changes, as the seed does,
-    # unless this is the first pass or self-healing was asked for.
+    # unless this is the first pass or self-healing was asked for. A stack the state has
+    # no record of was never seen settled: it is looked at on every check.
     changed = facts.local.commit != facts.remote.commit
+    everything = facts.full_pass or facts.self_heal or changed
     # A project this plan stops with one path that another path still deploys.
     stopped = {action.project: action.stack for action in stops}
-    if facts.host is None or not (facts.full_pass or facts.self_heal or changed):
+    if facts.host is None:
         return
     for path, stack in facts.remote.valid.items():
-        if stack.role is not Role.DEPLOY or path in touched or _held(facts, path):
+        if stack.role is not Role.DEPLOY or path in touched or path in order.problems:
             continue
-        reason = not_running_reason(stack, facts.host.get(stack.project, ()))
-        if reason is None and stack.project in stopped:
-            reason = f"project {stack.project} stopped with {stopped[stack.project]}"
-        if reason is not None:
-            yield _action(
-                Verb.START, Phase.HEAL, stack, facts.remote.commit, f"not running: {reason}"
-            )
+        if not everything and path in facts.statuses:
+            continue
+        if path not in released and _held(facts, path):
+            continue
+        seen = not_running_reason(stack, facts.host.get(stack.project, ()))
+        if seen is None and stack.project in stopped:
+            seen = f"project {stack.project} stopped with {stopped[stack.project]}"
+        if seen is not None:
+            cause = NotRunning(seen)
+            yield _action(Verb.START, Phase.HEAL, stack, facts.remote.commit, cause)
 
 
 def _held(facts: Facts, path: str) -> bool:
@@ -292,11 +397,11 @@ def _held(facts: Facts, path: str) -> bool:
     return fingerprint is not None and record.held(fingerprint, facts.now)
 
 
-def _retry_reason(record: StackStatus | None, fingerprint: str) -> str | None:
+def _retry(record: StackStatus | None, fingerprint: str) -> Retry | None:
     if record is None or record.retry_at is None or record.attempted != fingerprint:
         return None
-    what = "removal" if record.status is Status.REMOVAL_FAILED else "error"
-    return f"retry after {what} (attempt {record.failures + 1})"
+    of = Retried.REVIVAL if record.status is Status.REMOVAL_FAILED else Retried.DEPLOYMENT
+    return Retry(of, record.failures + 1)
 
 
 def _waits(facts: Facts) -> list[Skip]:
@@ -318,12 +423,20 @@ def _skips(remote: Stacks) -> list[Skip]:
     return sorted(skips, key=lambda each: each.stack)
 
 
-def _problems(remote: Stacks) -> Iterator[Problem]:
-    for path, error in sorted(remote.broken.items()):
-        yield Problem(stack=path, project=error.project, reason=error.reason)
+def _problems(remote: Stacks, order: Order) -> Iterator[Problem]:
+    found = [
+        Problem(stack=path, project=error.project, reason=error.reason)
+        for path, error in remote.broken.items()
+    ]
+    found += [
+        Problem(stack=path, project=remote.valid[path].project, reason=reason)
+        for path, reason in order.problems.items()
+        if remote.valid[path].role is Role.DEPLOY
+    ]
+    yield from sorted(found, key=lambda each: each.stack)
 
 
-def _action(verb: Verb, phase: Phase, stack: Stack, commit: str, reason: str) -> StackAction:
+def _action(verb: Verb, phase: Phase, stack: Stack, commit: str, cause: Cause) -> StackAction:
     return StackAction(
         verb=verb,
         phase=phase,
@@ -332,13 +445,13 @@ def _action(verb: Verb, phase: Phase, stack: Stack, commit: str, reason: str) ->
         compose_files=stack.compose_files,
         commit=commit,
         fingerprint=stack.fingerprint,
-        reason=reason,
+        cause=cause,
         build=stack.builds and phase in (Phase.ADD, Phase.UPDATE),
     )
 
 
 def _stop_by_project(
-    path: str, project: str, commit: str, fingerprint: str, reason: str
+    path: str, project: str, commit: str, fingerprint: str, cause: Cause
 ) -> StackAction:
     """A stop with no valid files to name: Compose finds the project by its labels."""
     return StackAction(
@@ -349,7 +462,7 @@ def _stop_by_project(
         compose_files=(),
         commit=commit,
         fingerprint=fingerprint,
-        reason=reason,
+        cause=cause,
     )
 
 
@@ -363,13 +476,10 @@ def _files(stacks: Stacks, path: str) -> Mapping[str, str]:
     return {} if found is None else found.files
 
 
-def _change_reason(before: Mapping[str, str], after: Mapping[str, str], from_state: bool) -> str:
+def _changed(before: Mapping[str, str], after: Mapping[str, str], from_state: bool) -> Changed:
     changed = sorted(
         path for path in before.keys() | after.keys() if before.get(path) != after.get(path)
     )
-    if not changed:
-        # Same files as the local HEAD, yet not what was last deployed: a retry.
-        return "changed since the last deployment" if from_state else "changed"
-    shown = ", ".join(changed[:3])
-    more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-    return f"changed: {shown}{more}"
+    # No file differs from the local HEAD, yet it is not what was last deployed: a retry,
+    # or a check that ended before it got there.
+    return Changed(files=tuple(changed), since_deployment=from_state)

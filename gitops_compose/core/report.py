@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops_compose.core.plan import FastForward, Plan, StackAction
+from gitops_compose.core.action import FastForward, StackAction, Verb
+from gitops_compose.core.plan import Plan
 from gitops_compose.core.state import State, active_counts
 
 DOCUMENT_VERSION = 1
@@ -17,7 +18,17 @@ DOCUMENT_VERSION = 1
 
 def plan_document(plan: Plan, branch: str) -> dict[str, Any]:
     fast_forward = next((each for each in plan.actions if isinstance(each, FastForward)), None)
-    stacks: list[dict[str, Any]] = [_action_entry(each) for each in plan.stack_actions]
+    stacks: list[dict[str, Any]] = [
+        _action_entry(each)
+        if each.stack not in plan.blocked or each.verb is Verb.STOP
+        else {
+            "stack": each.stack,
+            "project": each.project,
+            "action": "error",
+            "reason": plan.blocked[each.stack],
+        }
+        for each in plan.stack_actions
+    ]
     stacks += [
         {"stack": s.stack, "project": s.project, "action": "skip", "reason": s.reason}
         for s in plan.skips
@@ -46,13 +57,17 @@ def plan_document(plan: Plan, branch: str) -> dict[str, Any]:
 
 
 def plan_lines(plan: Plan, branch: str) -> list[str]:
-    """``restart my_app/production (changed: my_app/production/.env)``, one per stack."""
+    """``restart my_app/production (changed: my_app/production/.env)``, one per stack, in
+    the order they start; a stack that waits for others names them: ``after reverse_proxy``.
+    """
     document = plan_document(plan, branch)
     lines = []
     if document["fast_forward"] is not None:
         lines.append(f"fast-forward {plan.local[:12]} -> {plan.remote[:12]} ({branch})")
     for entry in document["stacks"]:
-        lines.append(f"{entry['action']:<8} {entry['stack']} ({entry['reason']})")
+        after = entry.get("after")
+        waits = f" after {', '.join(after)}" if after else ""
+        lines.append(f"{entry['action']:<8} {entry['stack']} ({entry['reason']}){waits}")
     if plan.in_sync:
         lines.append(f"in sync at {plan.remote[:12]} ({branch})")
     return lines
@@ -127,9 +142,12 @@ def _action_entry(action: StackAction) -> dict[str, Any]:
         "stack": action.stack,
         "project": action.project,
         "action": action.verb.value,
+        "kind": action.kind.value,
         "reason": action.reason,
         "phase": action.phase.name.lower().replace("_", "-"),
         "commit": action.commit,
+        # The stacks whose actions this one waits for (a stop: the stacks that use it).
+        "after": list(action.after),
     }
 
 

@@ -27,6 +27,8 @@ from gitops_compose.core.compose_file import (
     OVERRIDE_FILE_NAMES,
     ComposeModel,
     Included,
+    Resource,
+    ResourceKind,
     Role,
     Service,
     compose_model,
@@ -56,6 +58,11 @@ class Stack:
     includes: bool = False
     # Whether Compose must build an image of it (a service with build: and no image).
     builds: bool = False
+    # Networks and volumes it makes, and those it needs made by others (external: true).
+    creates: frozenset[Resource] = frozenset()
+    uses: frozenset[Resource] = frozenset()
+    # Stacks it starts after, as its Compose file says (x-gitops: depends_on).
+    depends_on: tuple[str, ...] = ()
 
 
 @final
@@ -272,11 +279,24 @@ def _stack_or_error(
                 services=found.services,
                 includes=found.includes,
                 builds=found.builds,
+                creates=_created(found, name),
+                uses=frozenset(each.resource(name) for each in found.declared if each.external),
+                depends_on=found.depends_on,
             )
         case Failure(reason), _:
             return StackError(path, project.value_or(None), reason, files, fingerprint)
         case _:
             return StackError(path, None, project.failure(), files, fingerprint)
+
+
+def _created(model: ComposeModel, project: str) -> frozenset[Resource]:
+    created = {each.resource(project) for each in model.declared if not each.external}
+    declares_default = any(
+        each.kind is ResourceKind.NETWORK and each.key == "default" for each in model.declared
+    )
+    if model.default_network and not declares_default:
+        created.add(Resource(ResourceKind.NETWORK, f"{project}_default"))
+    return frozenset(created)
 
 
 def _without_name_clashes(stacks: Stacks) -> Stacks:

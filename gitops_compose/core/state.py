@@ -42,6 +42,9 @@ class State:
     stacks: Mapping[str, StackStatus] = field(default_factory=dict)
     # The remote head the last check saw: what every stack should be at.
     desired_commit: str | None = None
+    # The remote head of the last check that carried out everything it planned. Until a
+    # check gets that far (one was killed, or stopped by a signal), the next one plans.
+    settled_commit: str | None = None
 
 
 def counted(state: State, ok: bool, now: float, tally: Tally | None) -> State:
@@ -81,6 +84,7 @@ def state_to_json(state: State) -> str:
         "version": STATE_VERSION,
         "full_pass_done": state.full_pass_done,
         "desired_commit": state.desired_commit,
+        "settled_commit": state.settled_commit,
         "counters": {name: getattr(state.counters, name) for name in Counters.__dataclass_fields__},
         "stacks": {
             path: {
@@ -127,6 +131,7 @@ def _state(document: Mapping[str, Any]) -> State:
     return State(
         full_pass_done=bool(document.get("full_pass_done", False)),
         desired_commit=_optional(document.get("desired_commit"), str),
+        settled_commit=_optional(document.get("settled_commit"), str),
         counters=Counters(
             **{
                 name: type(getattr(Counters(), name))(counters.get(name, 0))

@@ -1,34 +1,51 @@
-"""One check: gather the facts, ask the core for a plan, carry it out, settle the statuses.
+"""The loop that drives one check: it answers what the core asks, and decides nothing.
 
-The runner sees the world through two small protocols, the repository and the host, so the
-same code drives the real clone and Docker engine and the models in the unit tests.
+The core (core/check.py) says what to look at and which actions may run now; this loop
+gathers through two small protocols, the repository and the host, starts the actions on
+workers (several at once), feeds each outcome back and reports what happened. The same
+loop drives the real clone and Docker engine, the models in the unit tests and the
+hypothesis state machine; only the workers differ in how results come back.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, final
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.outcome import Outcome, StackStatus, Tally, statuses_after, tally
-from gitops_compose.core.plan import (
-    CheckFailure,
-    Facts,
-    FastForward,
-    Plan,
-    StackAction,
-    plan,
+from gitops_compose.core.action import Action, FastForward, StackAction
+from gitops_compose.core.check import (
+    AwaitOutcome,
+    Check,
+    CheckReport,
+    CheckSettings,
+    Clone,
+    Finished,
+    Heads,
+    LookAtClone,
+    LookAtHost,
+    LookAtResources,
+    Moved,
+    NotStarted,
+    Planned,
+    ReadCommits,
+    Request,
+    Settled,
+    Start,
+    begin,
 )
+from gitops_compose.core.compose_file import Resource
+from gitops_compose.core.outcome import Outcome, StackStatus
+from gitops_compose.core.plan import CheckFailure, Plan
 from gitops_compose.core.runtime import HostState
 from gitops_compose.core.snapshot import Snapshot
-from gitops_compose.core.stack import Stacks, stacks_of
-from gitops_compose.core.state import State, counted, retry_due
+from gitops_compose.core.state import State
 from gitops_compose.shell import log
-from gitops_compose.shell.git_repository import Heads
 
 
 class Repository(Protocol):
@@ -42,125 +59,181 @@ class Repository(Protocol):
 
 
 class Host(Protocol):
+    def compose_problem(self) -> str | None:
+        """Why no Compose command can run here, asked once before the first one."""
+        ...
+
     def state(self) -> Result[HostState, str]: ...
+    def resources(self) -> Result[frozenset[Resource], str]: ...
     def carry_out(self, action: StackAction) -> Outcome: ...
 
 
-@final
-@dataclass(frozen=True, slots=True)
-class Settings:
-    branch: str
-    self_heal: bool = False
+class Workers(Protocol):
+    """Carries actions out, several at once; results come back as they finish."""
+
+    def start(self, action: Action) -> None: ...
+    def next_done(self) -> tuple[Finished, float]:
+        """The next result to finish, and how long it took in seconds (blocks)."""
+        ...
+
+
+class ComposeUnavailable(Exception):
+    """No Compose v2 to run the first Compose command with; nothing was started."""
+
+
+def carry_out(repository: Repository, host: Host, action: Action) -> Finished:
+    if isinstance(action, FastForward):
+        moved = repository.fast_forward(action.target)
+        return Moved(action, moved.swap().value_or(None))
+    return host.carry_out(action)
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class CheckReport:
-    failure: CheckFailure | None
-    # What the next check starts from.
-    state: State
-    plan: Plan | None = None
-    outcomes: tuple[Outcome, ...] = ()
-    # None when the check touched nothing and settled no status.
-    tally: Tally | None = None
+class ThreadWorkers:
+    """Each action on a thread of its own, at most ``jobs`` at once (the core keeps to that
+    too); Compose commands are subprocesses, so threads wait, they do not compute."""
 
-    @property
-    def ok(self) -> bool:
-        """The check and every stack operation succeeded, and no stack is broken."""
-        return self.failure is None and (self.tally is None or self.tally.all_ok)
+    def __init__(
+        self, repository: Repository, host: Host, jobs: int, clock: Callable[[], float]
+    ) -> None:
+        self._repository, self._host, self._clock = repository, host, clock
+        self._pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="action")
+        self._done: queue.SimpleQueue[tuple[Finished, float]] = queue.SimpleQueue()
+
+    def start(self, action: Action) -> None:
+        self._pool.submit(self._run, action)
+
+    def _run(self, action: Action) -> None:
+        started = self._clock()
+        result: Finished
+        try:
+            result = carry_out(self._repository, self._host, action)
+        except Exception as error:  # a bug must not leave the check waiting for ever
+            message = f"internal error: {type(error).__name__}: {error}"
+            if isinstance(action, FastForward):
+                result = Moved(action, message)
+            else:
+                result = Outcome(action, message)
+        self._done.put((result, self._clock() - started))
+
+    def next_done(self) -> tuple[Finished, float]:
+        return self._done.get()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
-def prepare(
-    repository: Repository,
-    host: Host,
-    state: State,
-    settings: Settings,
-    now: float,
-    *,
-    always: bool = False,
-) -> Result[tuple[Heads, Facts | None], CheckFailure]:
-    """The facts of a check, or why it must stop before anything is touched.
+@final
+class InlineWorkers:
+    """Carries each action out when it starts; hands results back in the order ``pick``
+    chooses among those waiting (first come by default). For models and tests."""
 
-    Facts are None when the remote did not move and there is nothing else to do (no first
-    pass, no self-healing, no retry due): such a check reads no tree and runs no Docker
-    command.
-    """
-    branch = repository.check_branch()
-    if isinstance(branch, Failure):
-        return branch
-    dirty = repository.dirty_paths()
-    if dirty:
-        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-        return Failure(
-            CheckFailure(
-                f"the working tree has changes not in git: {shown}; commit, remove or "
-                ".gitignore them (gitops-compose never discards them)"
-            )
-        )
-    fetched = repository.fetch()
-    if isinstance(fetched, Failure):
-        return fetched
-    heads = fetched.unwrap()
-    full_pass = not state.full_pass_done
-    moved = heads.local != heads.remote
-    due = retry_due(state.stacks, now)
-    if not (always or moved or full_pass or settings.self_heal or due):
-        return Success((heads, None))
-    if not heads.remote_descends:
-        # The plan refuses rewritten history before it looks at any stack: read no tree.
-        local, remote = Stacks(heads.local, {}, {}), Stacks(heads.remote, {}, {})
-    else:
-        local = stacks_of(repository.snapshot(heads.local), repository.name)
-        remote = (
-            local if not moved else stacks_of(repository.snapshot(heads.remote), repository.name)
-        )
-    host_state: HostState | None = None
-    # Only starting what is not running needs the containers; a retry alone does not.
-    if heads.remote_descends and (always or moved or full_pass or settings.self_heal):
-        found = host.state()
-        if isinstance(found, Failure):
-            return Failure(CheckFailure(f"reading the containers failed: {found.failure()}"))
-        host_state = found.unwrap()
-    facts = Facts(
-        local=local,
-        remote=remote,
-        branch=settings.branch,
-        remote_descends=heads.remote_descends,
-        host=host_state,
-        full_pass=full_pass,
-        self_heal=settings.self_heal,
-        statuses=state.stacks,
-        now=now,
-    )
-    return Success((heads, facts))
+    def __init__(
+        self,
+        repository: Repository,
+        host: Host,
+        pick: Callable[[int], int] = lambda waiting: 0,
+    ) -> None:
+        self._repository, self._host, self._pick = repository, host, pick
+        self._waiting: list[Finished] = []
+
+    def start(self, action: Action) -> None:
+        self._waiting.append(carry_out(self._repository, self._host, action))
+
+    def next_done(self) -> tuple[Finished, float]:
+        return self._waiting.pop(self._pick(len(self._waiting))), 0.0
 
 
 def run_check(
     repository: Repository,
     host: Host,
     state: State,
-    settings: Settings,
+    settings: CheckSettings,
     *,
     now: Callable[[], float] = time.time,
     clock: Callable[[], float] = time.monotonic,
+    workers: Workers | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> CheckReport:
-    started, at = clock(), now()
-    prepared = prepare(repository, host, state, settings, at)
-    if isinstance(prepared, Failure):
-        failed = counted(state, False, now(), None)
-        return _finish(CheckReport(prepared.failure(), failed), clock() - started)
-    heads, facts = prepared.unwrap()
-    seen = replace(state, desired_commit=heads.remote)
-    if facts is None:
-        return _finish(
-            CheckReport(None, counted(seen, True, now(), None)), clock() - started, heads
-        )
-    planned = plan(facts)
-    if isinstance(planned, Failure):
-        failed = counted(seen, False, now(), None)
-        return _finish(CheckReport(planned.failure(), failed), clock() - started, heads)
-    the_plan = planned.unwrap()
-    for problem in the_plan.problems:
+    """One check from ``state``; the report holds the state the next check starts from.
+
+    ``stopping`` is asked between steps: once it says yes, running actions finish and no
+    new one starts. Raises ComposeUnavailable before the first Compose command when there
+    is no Compose v2.
+    """
+    started = clock()
+    own = workers is None
+    threads = ThreadWorkers(repository, host, settings.jobs, clock) if own else None
+    runner: Workers = threads if threads is not None else workers  # type: ignore[assignment]
+    check = begin(state, settings, now())
+    compose_checked = False
+    try:
+        while True:
+            if stopping() and not check.stopping:
+                check = check.stop()
+            check, request = check.next(now())
+            match request:
+                case Settled(report):
+                    _log_status_changes(state.stacks, report.state.stacks)
+                    return _finish(report, clock() - started)
+                case Planned(plan):
+                    _log_problems(plan)
+                case NotStarted(outcomes):
+                    for outcome in outcomes:
+                        _log_outcome(outcome, 0.0)
+                case Start(actions):
+                    if not compose_checked and any(isinstance(a, StackAction) for a in actions):
+                        problem = host.compose_problem()
+                        if problem is not None:
+                            raise ComposeUnavailable(problem)
+                        compose_checked = True
+                    for action in actions:
+                        runner.start(action)
+                case AwaitOutcome():
+                    result, seconds = runner.next_done()
+                    _log_result(result, seconds)
+                    check = check.finished(result)
+                case _:
+                    check = look(check, request, repository, host)
+    finally:
+        if threads is not None:
+            threads.close()
+
+
+def plan_now(
+    repository: Repository, host: Host, state: State, settings: CheckSettings, now: float
+) -> Result[Plan, CheckFailure]:
+    """What a check would do now, from the same conversation, stopped once it is planned."""
+    check = begin(state, settings, now)
+    while True:
+        check, request = check.next(now)
+        match request:
+            case Planned(plan):
+                return Success(plan)
+            case Settled(report):
+                return Failure(report.failure or CheckFailure("nothing to plan"))
+            case _:
+                check = look(check, request, repository, host)
+
+
+def look(check: Check, request: Request, repository: Repository, host: Host) -> Check:
+    """Answer what the core asks to look at."""
+    match request:
+        case LookAtClone():
+            # The fetch never touches the working tree: it is safe whatever the tree holds.
+            fetched = repository.check_branch().bind(lambda _: repository.fetch())
+            return check.clone_seen(Clone(dirty=tuple(repository.dirty_paths()), fetched=fetched))
+        case ReadCommits(commits):
+            return check.commits_read({each: repository.snapshot(each) for each in commits})
+        case LookAtHost():
+            return check.host_seen(host.state())
+        case LookAtResources():
+            return check.resources_seen(host.resources())
+    raise AssertionError(f"not a look: {request}")
+
+
+def _log_problems(plan: Plan) -> None:
+    for problem in plan.problems:
         log.event(
             "stack",
             logging.ERROR,
@@ -170,42 +243,14 @@ def run_check(
             outcome="error",
             error=problem.reason,
         )
-    outcomes, failure = _carry_out(the_plan, repository, host, clock)
-    # Until the fast-forward happened, the host runs what the local HEAD describes.
-    desired = facts.remote if failure is None else facts.local
-    settled = statuses_after(state.stacks, the_plan, outcomes, desired, at)
-    _log_status_changes(state.stacks, settled)
-    counts = tally(the_plan, outcomes, settled)
-    after = replace(seen, stacks=settled, full_pass_done=state.full_pass_done or failure is None)
-    report = CheckReport(
-        failure=failure,
-        # The check's times are when it ended, as its log line is written then.
-        state=counted(after, failure is None, now(), counts),
-        plan=the_plan,
-        outcomes=outcomes,
-        tally=counts,
-    )
-    return _finish(report, clock() - started, heads)
 
 
-def _carry_out(
-    the_plan: Plan, repository: Repository, host: Host, clock: Callable[[], float]
-) -> tuple[tuple[Outcome, ...], CheckFailure | None]:
-    outcomes: list[Outcome] = []
-    for phase in the_plan.phases():
-        for action in phase:
-            started = clock()
-            if isinstance(action, FastForward):
-                moved = repository.fast_forward(action.target)
-                if isinstance(moved, Failure):
-                    # Without the new files nothing after this point can be deployed.
-                    return tuple(outcomes), CheckFailure(moved.failure())
-                log.event("fast-forward", source=action.source[:12], target=action.target[:12])
-                continue
-            outcome = host.carry_out(action)
-            outcomes.append(outcome)
-            _log_outcome(outcome, clock() - started)
-    return tuple(outcomes), None
+def _log_result(result: Finished, seconds: float) -> None:
+    if isinstance(result, Outcome):
+        _log_outcome(result, seconds)
+    elif result.error is None:
+        action = result.action
+        log.event("fast-forward", source=action.source[:12], target=action.target[:12])
 
 
 def _log_outcome(outcome: Outcome, seconds: float) -> None:
@@ -240,13 +285,10 @@ def _log_status_changes(
         )
 
 
-def _finish(report: CheckReport, seconds: float, heads: Heads | None = None) -> CheckReport:
+def _finish(report: CheckReport, seconds: float) -> CheckReport:
     fields: dict[str, object] = {"outcome": "ok" if report.ok else "error"}
-    if heads is not None:
-        moved = report.failure is None and report.plan is not None
-        # The HEAD the host is at once the check is over, and the remote head it saw.
-        head = heads.remote if moved else heads.local
-        fields |= {"head": head[:12], "remote": heads.remote[:12]}
+    if report.heads is not None and report.head is not None:
+        fields |= {"head": report.head[:12], "remote": report.heads.remote[:12]}
     if report.failure is not None:
         fields["error"] = report.failure.reason
     if report.tally is not None:

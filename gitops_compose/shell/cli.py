@@ -27,6 +27,8 @@ Options:
   --metrics-file PATH         After each check, write the metrics to PATH in the textfile
                               format of node_exporter.
   --compose-timeout SECONDS   Longest a single docker compose call may take [default: 600].
+  --jobs N                    Compose commands run at once, each stack after those it
+                              depends on [default: 4].
   --ssh-key PATH              Private key for an SSH remote (default: ssh-agent).
   --format FORMAT             Output of plan and status: text or json [default: text].
   --log-format FORMAT         text or json [default: text].

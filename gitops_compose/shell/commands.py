@@ -71,6 +71,7 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
         metrics_addr=None if given["--no-metrics"] else _address(str(given["--metrics-addr"])),
         metrics_file=Path(given["--metrics-file"]) if given["--metrics-file"] else None,
         compose_timeout=_seconds("--compose-timeout", given["--compose-timeout"]),
+        jobs=_jobs(given["--jobs"]),
         ssh_key=ssh_key,
         output_format=str(given["--format"]),
         log_format=str(given["--log-format"]),
@@ -86,6 +87,16 @@ def _seconds(option: str, value: object) -> float:
     if not seconds > 0 or seconds == float("inf"):
         raise UsageError(f"{option} must be more than 0 seconds, not {value!r}")
     return seconds
+
+
+MOST_JOBS = 64
+
+
+def _jobs(value: object) -> int:
+    text = str(value)
+    if not text.isdigit() or not 1 <= int(text) <= MOST_JOBS:
+        raise UsageError(f"--jobs takes a whole number from 1 to {MOST_JOBS}, not {text!r}")
+    return int(text)
 
 
 def _address(value: str) -> tuple[str, int]:

@@ -17,8 +17,9 @@ from typing import final
 
 from returns.result import Failure, Result, Success
 
+from gitops_compose.core.action import StackAction, Verb
+from gitops_compose.core.compose_file import Resource, ResourceKind
 from gitops_compose.core.outcome import Outcome
-from gitops_compose.core.plan import StackAction, Verb
 from gitops_compose.core.runtime import Container, HostState
 
 _PROJECT = "com.docker.compose.project"
@@ -44,10 +45,18 @@ _MODEL_CHANGING = frozenset(
 _ERROR_LINES = 12
 
 
-def docker_problem(docker: str) -> str | None:
-    """Why this host cannot run Compose v2 through ``docker``, or None."""
+def docker_missing(docker: str) -> str | None:
+    """Why there is no ``docker`` command to run, or None: no subprocess, so it is cheap."""
     if shutil.which(docker) is None:
         return f"no {docker!r} command on PATH; install Docker's CLI"
+    return None
+
+
+def compose_problem(docker: str) -> str | None:
+    """Why this host cannot run Compose v2 through ``docker``, or None."""
+    missing = docker_missing(docker)
+    if missing is not None:
+        return missing
     try:
         found = subprocess.run(
             [docker, "compose", "version", "--short"],
@@ -71,6 +80,16 @@ class ComposeHost:
         self._docker = docker
         self._workdir = workdir
         self._timeout = timeout
+        self._compose_found = False
+
+    def compose_problem(self) -> str | None:
+        """Asked before the first Compose command of a check, not before: a check that runs
+        none (the usual one) pays nothing for it. Once found, it is not asked again."""
+        if self._compose_found:
+            return None
+        problem = compose_problem(self._docker)
+        self._compose_found = problem is None
+        return problem
 
     def state(self) -> Result[HostState, str]:
         """Every Compose project's containers, from a single ``docker ps``."""
@@ -89,6 +108,18 @@ class ComposeHost:
             timeout=min(self._timeout, 120),
         )
         return found.map(parse_ps)
+
+    def resources(self) -> Result[frozenset[Resource], str]:
+        """The host's networks and volumes by name: one call for each kind."""
+        found: set[Resource] = set()
+        for kind in ResourceKind:
+            listed = self._run(
+                [kind.value, "ls", "--format", "{{.Name}}"], timeout=min(self._timeout, 120)
+            )
+            if isinstance(listed, Failure):
+                return listed
+            found |= {Resource(kind, name) for name in listed.unwrap().split()}
+        return Success(frozenset(found))
 
     def carry_out(self, action: StackAction) -> Outcome:
         found = self._run(self.command(action), timeout=self._timeout)

@@ -13,19 +13,20 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
-from typing import final
+from typing import TYPE_CHECKING, final
 
 from returns.result import Failure, Result
 
-from gitops_compose.core.plan import CheckFailure, Plan, plan
-from gitops_compose.core.report import status_document
-from gitops_compose.core.state import State
+from gitops_compose.core.check import CheckReport, CheckSettings
+from gitops_compose.core.plan import CheckFailure, Plan
 from gitops_compose.shell import log
-from gitops_compose.shell.check import CheckReport, Settings, prepare, run_check
-from gitops_compose.shell.compose_host import ComposeHost, docker_problem
+from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
+from gitops_compose.shell.compose_host import ComposeHost, docker_missing
 from gitops_compose.shell.git_repository import GitRepository, open_repository
-from gitops_compose.shell.metrics import StateMetrics, serve
 from gitops_compose.shell.state_file import Busy, check_lock, load_state, save_state
+
+if TYPE_CHECKING:
+    from gitops_compose.shell.metrics import StateMetrics
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 DOCKER = "docker"
@@ -48,6 +49,7 @@ class Options:
     metrics_addr: tuple[str, int] | None
     metrics_file: Path | None
     compose_timeout: float
+    jobs: int
     ssh_key: Path | None
     output_format: str
     log_format: str
@@ -71,9 +73,22 @@ def open_clone(options: Options) -> GitRepository:
 
 
 def require_docker() -> None:
-    problem = docker_problem(DOCKER)
+    """A ``docker`` command to run; Compose itself is asked for before its first command."""
+    problem = docker_missing(DOCKER)
     if problem is not None:
         raise UsageError(problem)
+
+
+def settings_of(
+    repository: GitRepository, options: Options, *, always: bool = False
+) -> CheckSettings:
+    return CheckSettings(
+        branch=repository.branch,
+        root_name=repository.name,
+        self_heal=options.self_heal,
+        jobs=options.jobs,
+        always=always,
+    )
 
 
 def planned(repository: GitRepository, options: Options) -> Result[Plan, CheckFailure]:
@@ -82,13 +97,8 @@ def planned(repository: GitRepository, options: Options) -> Result[Plan, CheckFa
     if warning is not None:
         log.event("state", logging.WARNING, warning=warning)
     host = ComposeHost(DOCKER, repository.workdir, options.compose_timeout)
-    settings = Settings(branch=repository.branch, self_heal=options.self_heal)
-    prepared = prepare(repository, host, state, settings, time.time(), always=True)
-    if isinstance(prepared, Failure):
-        return prepared
-    _, facts = prepared.unwrap()
-    assert facts is not None  # always=True gathers them
-    return plan(facts)
+    settings = settings_of(repository, options, always=True)
+    return plan_now(repository, host, state, settings, time.time())
 
 
 @final
@@ -98,11 +108,12 @@ class Job:
 
     repository: GitRepository
     host: ComposeHost
-    settings: Settings
+    settings: CheckSettings
     state_dir: Path
     options: Options
+    stop: threading.Event
 
-    def check(self, metrics: StateMetrics, *, full_pass: bool = False) -> CheckReport:
+    def check(self, metrics: StateMetrics | None, *, full_pass: bool = False) -> CheckReport:
         """One check under the lock; raises Busy at once when another holds it."""
         with check_lock(self.state_dir):
             state, warning = load_state(self.state_dir)
@@ -110,11 +121,20 @@ class Job:
                 log.event("state", logging.WARNING, warning=warning)
             if full_pass:
                 state = replace(state, full_pass_done=False)
-            report = run_check(self.repository, self.host, state, self.settings)
+            try:
+                report = run_check(
+                    self.repository, self.host, state, self.settings, stopping=self.stop.is_set
+                )
+            except ComposeUnavailable as problem:
+                raise UsageError(str(problem)) from None
             save_state(self.state_dir, report.state)
-        metrics.state = report.state
+        if metrics is not None:
+            metrics.state = report.state
         if self.options.metrics_file is not None:
-            metrics.write_textfile(self.options.metrics_file)
+            # Only loaded when asked for: a check alone needs no metrics code.
+            from gitops_compose.shell.metrics import StateMetrics  # noqa: PLC0415
+
+            (metrics or StateMetrics(report.state)).write_textfile(self.options.metrics_file)
         return report
 
 
@@ -124,15 +144,18 @@ def deploy(options: Options) -> int:
     job = Job(
         repository=repository,
         host=ComposeHost(DOCKER, repository.workdir, options.compose_timeout),
-        settings=Settings(branch=repository.branch, self_heal=options.self_heal),
+        settings=settings_of(repository, options),
         state_dir=options.state_directory(repository),
         options=options,
+        stop=_stop_on_signals(),
     )
     if options.once:
-        # The check loads the state itself, under the lock.
-        metrics = StateMetrics(State())
-        # No HTTP for a single check: the process is gone before a scrape could come.
-        return EXIT_OK if job.check(metrics).ok else EXIT_FAILED
+        # The check loads the state itself, under the lock. No HTTP for a single check:
+        # the process is gone before a scrape could come.
+        return EXIT_OK if job.check(None).ok else EXIT_FAILED
+    from gitops_compose.core.report import status_document  # noqa: PLC0415
+    from gitops_compose.shell.metrics import StateMetrics, serve  # noqa: PLC0415
+
     # /status and /metrics show the saved state until the first check is done.
     metrics = StateMetrics(load_state(job.state_dir, set_aside=False)[0])
     if options.metrics_addr is not None:
@@ -144,7 +167,7 @@ def deploy(options: Options) -> int:
                 f"cannot serve metrics on {address}:{port}: {error.strerror or error}; "
                 "pass another --metrics-addr or --no-metrics"
             ) from None
-    stop = _stop_on_signals()
+    stop = job.stop
     log.event(
         "started",
         repo=str(repository.workdir),
@@ -156,8 +179,8 @@ def deploy(options: Options) -> int:
     # run and does not is started. Runs of --once follow the state: one full pass, ever.
     full_pass = True
     while not stop.is_set():
-        # A check runs to its end even when a signal arrives: stopping half-way could leave
-        # a fast-forwarded tree whose changes were never deployed.
+        # A signal lets the running actions finish and starts no new one; the next check,
+        # of this process or the next, finishes what is left (see core/check).
         try:
             report = job.check(metrics, full_pass=full_pass)
             full_pass = full_pass and not report.state.full_pass_done

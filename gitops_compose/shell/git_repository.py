@@ -8,7 +8,7 @@ may hold a URL goes through :func:`redacted`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import final
 from urllib.parse import unquote, urlsplit
@@ -17,6 +17,7 @@ import pygit2
 from pygit2.enums import CheckoutStrategy, CredentialType, FileMode, FileStatus
 from returns.result import Failure, Result, Success
 
+from gitops_compose.core.check import Heads
 from gitops_compose.core.plan import CheckFailure
 from gitops_compose.core.snapshot import (
     ROOT,
@@ -46,15 +47,6 @@ def open_repository(path: Path) -> Result[pygit2.Repository, str]:
     if repository.is_bare:
         return Failure(f"{path} is a bare repository; gitops-compose needs a working tree")
     return Success(repository)
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class Heads:
-    local: str
-    remote: str
-    # Whether the local HEAD is the remote head or one of its ancestors.
-    remote_descends: bool
 
 
 @final

@@ -319,12 +319,32 @@ def test_full_pass_starts_stacks_that_are_not_fully_running_with_the_reason() ->
 
 def test_stack_stopped_by_hand_stays_stopped_until_something_changes() -> None:
     host = {"my_app-production": up("web", "db")}
-    quiet = planned(facts(MY_APP, host=host))
-    healing = planned(facts(MY_APP, host=host, self_heal=True))
+    deployed = {path: each.fingerprint for path, each in stacks(MY_APP).valid.items()}
+    quiet = planned(facts(MY_APP, host=host, deployed=deployed))
+    healing = planned(facts(MY_APP, host=host, self_heal=True, deployed=deployed))
     changed = planned(facts(MY_APP, {**MY_APP, "README.md": "# v2\n"}, host=host))
     assert quiet.actions == ()
     assert steps(healing) == ["start my_app/staging: not running: no containers"]
     assert steps(changed) == ["fast-forward", "start my_app/staging: not running: no containers"]
+
+
+def test_a_stack_the_state_has_no_record_of_is_started_when_it_does_not_run() -> None:
+    # A check that died after the fast-forward never recorded the stacks it had not
+    # started yet: the next one starts them, without a push or a full pass.
+    host = {"my_app-production": up("web", "db")}
+    deployed = {"my_app/production": stacks(MY_APP).valid["my_app/production"].fingerprint}
+    found = planned(facts(MY_APP, host=host, deployed=deployed))
+    assert steps(found) == ["start my_app/staging: not running: no containers"]
+
+
+def test_a_recorded_stack_gone_from_both_commits_is_stopped_by_its_project_name() -> None:
+    # History rewritten away, or a check that died after the fast-forward: the state still
+    # records the stack, the files are gone, its project may still run.
+    statuses = {"old/app": StackStatus("old-app", Status.OK, fingerprint="f", commit="c")}
+    found = planned(facts(MY_APP, statuses=statuses))
+    stop = found.stack_actions[0]
+    assert steps(found) == ["stop old/app: removed from main"]
+    assert (stop.project, stop.compose_files) == ("old-app", ())
 
 
 def test_unknown_host_state_starts_nothing_for_not_running() -> None:

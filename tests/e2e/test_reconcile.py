@@ -34,7 +34,7 @@ def statuses(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
 
 
 def stack_commands(world: World) -> list[str]:
-    """Compose calls that act on stacks; the start-up `compose version` probe only reads."""
+    """Compose calls that act on stacks; the `compose version` probe only reads."""
     return [call for call in world.compose_calls() if not call.startswith("compose version")]
 
 

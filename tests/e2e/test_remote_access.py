@@ -36,7 +36,7 @@ def check_events(done: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]
 
 
 def stack_commands(world: World) -> list[str]:
-    """Compose calls that act on stacks; the start-up `compose version` probe only reads."""
+    """Compose calls that act on stacks; the `compose version` probe only reads."""
     return [call for call in world.compose_calls() if not call.startswith("compose version")]
 
 

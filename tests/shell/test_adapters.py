@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitops_compose.core.plan import Phase, StackAction, Verb
+from gitops_compose.core.action import New, Phase, StackAction, Verb
 from gitops_compose.core.runtime import Container
 from gitops_compose.shell.compose_host import ComposeHost, parse_ps
 from gitops_compose.shell.git_repository import redacted
@@ -24,7 +24,7 @@ def action(
         compose_files=files,
         commit="c",
         fingerprint="f",
-        reason="r",
+        cause=New(),
         build=build,
     )
 

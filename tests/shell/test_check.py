@@ -1,100 +1,35 @@
-"""The check runner against models of the repository and the host (no git, no Docker)."""
+"""The check loop against models of the repository and the host (no git, no Docker)."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-
-from returns.result import Failure, Result, Success
-
-from gitops_compose.core.outcome import Outcome, Status
-from gitops_compose.core.plan import CheckFailure, StackAction, Verb
-from gitops_compose.core.runtime import Container, HostState
-from gitops_compose.core.snapshot import Snapshot
+from gitops_compose.core.action import Action, FastForward
+from gitops_compose.core.check import CheckReport, CheckSettings, Finished
+from gitops_compose.core.outcome import Status
+from gitops_compose.core.runtime import Container
 from gitops_compose.core.state import State
-from gitops_compose.shell.check import CheckReport, Settings, run_check
-from gitops_compose.shell.git_repository import Heads
+from gitops_compose.shell.check import InlineWorkers, run_check
 
-from ..core.builders import read_as_the_shell_does
+from ..models import INJECTED, ModelHost, ModelRepository
 
 STACK = "services:\n  web:\n    image: busybox\n"
 
 
-def blob(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
-
-
-@dataclass
-class ModelRepository:
-    commits: dict[str, Mapping[str, str]]
-    local: str
-    remote: str
-    dirty: list[str] = field(default_factory=list)
-    fast_forward_error: str | None = None
-    snapshots_read: list[str] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return "deploy"
-
-    def check_branch(self) -> Result[None, CheckFailure]:
-        return Success(None)
-
-    def dirty_paths(self) -> list[str]:
-        return self.dirty
-
-    def fetch(self) -> Result[Heads, CheckFailure]:
-        order = list(self.commits)
-        descends = order.index(self.local) <= order.index(self.remote)
-        return Success(Heads(self.local, self.remote, descends))
-
-    def snapshot(self, commit: str) -> Snapshot:
-        self.snapshots_read.append(commit)
-        files = self.commits[commit]
-        blobs = {path: blob(text) for path, text in files.items()}
-        return read_as_the_shell_does(Snapshot(commit=commit, blobs=blobs), files)
-
-    def fast_forward(self, target: str) -> Result[None, str]:
-        if self.fast_forward_error is not None:
-            return Failure(self.fast_forward_error)
-        self.local = target
-        return Success(None)
-
-
-@dataclass
-class ModelHost:
-    running: dict[str, tuple[Container, ...]] = field(default_factory=dict)
-    failing: set[str] = field(default_factory=set)
-    done: list[tuple[str, str]] = field(default_factory=list)
-    looked: int = 0
-
-    def state(self) -> Result[HostState, str]:
-        self.looked += 1
-        return Success(dict(self.running))
-
-    def carry_out(self, action: StackAction) -> Outcome:
-        self.done.append((action.verb.value, action.project))
-        if action.project in self.failing:
-            return Outcome(action, error="exit 1: boom")
-        if action.verb is Verb.STOP:
-            self.running.pop(action.project, None)
-        else:
-            self.running[action.project] = (Container("web", "running"),)
-        return Outcome(action)
-
-
 def check(
-    repo: ModelRepository, host: ModelHost, state: State | None = None, now: float = 1000.0
+    repo: ModelRepository,
+    host: ModelHost,
+    state: State | None = None,
+    now: float = 1000.0,
+    jobs: int = 4,
 ) -> tuple[CheckReport, State]:
-    report = run_check(repo, host, state or State(), Settings(branch="main"), now=lambda: now)
+    settings = CheckSettings(branch="main", root_name=repo.name, jobs=jobs)
+    report = run_check(repo, host, state or State(), settings, now=lambda: now)
     return report, report.state
 
 
 def test_first_check_starts_what_is_not_running_and_adopts_what_runs() -> None:
     files = {"a/compose.yaml": STACK, "b/compose.yaml": STACK}
     repo = ModelRepository({"c1": files}, "c1", "c1")
-    host = ModelHost(running={"a": (Container("web", "running"),)})
+    host = ModelHost(repo, running={"a": (Container("web", "running"),)})
 
     report, memory = check(repo, host)
 
@@ -108,7 +43,7 @@ def test_first_check_starts_what_is_not_running_and_adopts_what_runs() -> None:
 
 def test_unchanged_remote_after_the_first_pass_reads_nothing_and_touches_nothing() -> None:
     repo = ModelRepository({"c1": {"a/compose.yaml": STACK}}, "c1", "c1")
-    host = ModelHost()
+    host = ModelHost(repo)
     _, memory = check(repo, host)
     host.done.clear()
     repo.snapshots_read.clear()
@@ -130,7 +65,7 @@ def test_dirty_tree_ends_the_check_before_the_fetch_is_used() -> None:
         "c2",
         dirty=["a/notes.txt"],
     )
-    host = ModelHost()
+    host = ModelHost(repo)
 
     report, memory = check(repo, host)
 
@@ -152,7 +87,8 @@ def test_failed_fast_forward_stops_after_the_removals_and_keeps_the_old_stacks()
         fast_forward_error="disk full",
     )
     host = ModelHost(
-        running={"old": (Container("web", "running"),), "keep": (Container("web", "running"),)}
+        repo,
+        running={"old": (Container("web", "running"),), "keep": (Container("web", "running"),)},
     )
     report, memory = check(repo, host, State(full_pass_done=True))
 
@@ -164,7 +100,7 @@ def test_failed_fast_forward_stops_after_the_removals_and_keeps_the_old_stacks()
 def test_one_failing_stack_does_not_stop_the_others_and_fails_the_check() -> None:
     files = {"bad/compose.yaml": STACK, "good/compose.yaml": STACK}
     repo = ModelRepository({"c1": {}, "c2": files}, "c1", "c2")
-    host = ModelHost(failing={"bad"})
+    host = ModelHost(repo, failing={"bad"})
 
     report, memory = check(repo, host, State(full_pass_done=True))
 
@@ -172,7 +108,7 @@ def test_one_failing_stack_does_not_stop_the_others_and_fails_the_check() -> Non
     assert report.failure is None
     assert sorted(host.done) == [("start", "bad"), ("start", "good")]
     assert memory.stacks["bad"].status is Status.ERROR
-    assert memory.stacks["bad"].error == "exit 1: boom"
+    assert memory.stacks["bad"].error == INJECTED
     assert memory.stacks["good"].status is Status.OK
     assert report.tally.deployments_failed == 1
     assert report.tally.deployments_ok == 1
@@ -181,7 +117,7 @@ def test_one_failing_stack_does_not_stop_the_others_and_fails_the_check() -> Non
 def test_rewritten_history_reads_no_tree_and_touches_nothing() -> None:
     # The remote moved back to c1: the local HEAD c2 is not one of its ancestors.
     repo = ModelRepository({"c1": {}, "c2": {"a/compose.yaml": STACK}}, "c2", "c1")
-    host = ModelHost()
+    host = ModelHost(repo)
 
     report, state = check(repo, host, State(full_pass_done=True))
 
@@ -195,7 +131,7 @@ def test_rewritten_history_reads_no_tree_and_touches_nothing() -> None:
 def test_a_due_retry_alone_runs_the_retry_without_reading_the_containers() -> None:
     files = {"a/compose.yaml": STACK}
     repo = ModelRepository({"c1": {}, "c2": files}, "c1", "c2")
-    host = ModelHost(failing={"a"})
+    host = ModelHost(repo, failing={"a"})
     _, failed = check(repo, host, State(full_pass_done=True), now=1000.0)
     host.failing.clear()
     looked = host.looked
@@ -206,3 +142,145 @@ def test_a_due_retry_alone_runs_the_retry_without_reading_the_containers() -> No
     assert host.done[-1] == ("start", "a")
     assert host.looked == looked
     assert state.stacks["a"].status is Status.OK
+
+
+# --- order, failures that block, parallel, a stop asked for -----------------------------------
+
+PROXY = (
+    "services:\n  proxy:\n    image: busybox\n    networks: [proxy]\n"
+    "networks:\n  proxy:\n    name: proxy\n"
+)
+USER = (
+    "services:\n  web:\n    image: busybox\n    networks: [proxy]\n"
+    "networks:\n  proxy:\n    external: true\n    name: proxy\n"
+)
+WITH_PROXY = {
+    "reverse_proxy/compose.yaml": PROXY,
+    "app/compose.yaml": USER,
+    "blog/compose.yaml": USER,
+}
+
+
+def test_stacks_start_after_the_stack_that_creates_their_network() -> None:
+    repo = ModelRepository({"c1": {}, "c2": WITH_PROXY}, "c1", "c2")
+    host = ModelHost(repo)
+
+    report, _ = check(repo, host, State(full_pass_done=True), jobs=1)
+
+    assert report.ok
+    assert host.done == [("start", "reverse_proxy"), ("start", "app"), ("start", "blog")]
+
+
+def test_a_failed_dependency_keeps_its_users_from_starting_and_they_retry_with_it() -> None:
+    repo = ModelRepository({"c1": {}, "c2": WITH_PROXY}, "c1", "c2")
+    host = ModelHost(repo, failing={"reverse_proxy"})
+
+    report, state = check(repo, host, State(full_pass_done=True), now=1000.0)
+
+    assert host.done == [("start", "reverse_proxy")]
+    for user in ("app", "blog"):
+        record = state.stacks[user]
+        assert record.status is Status.ERROR
+        assert record.error == "waiting for reverse_proxy, which failed"
+        assert record.retry_at == state.stacks["reverse_proxy"].retry_at
+    assert report.tally is not None
+    assert report.tally.deployments_failed == 3
+
+    host.failing.clear()
+    report, state = check(repo, host, state, now=1000.0 + 61)
+
+    assert report.ok
+    assert host.done[1:] == [("start", "reverse_proxy"), ("start", "app"), ("start", "blog")]
+    assert {path: each.status for path, each in state.stacks.items()} == dict.fromkeys(
+        ("reverse_proxy", "app", "blog"), Status.OK
+    )
+
+
+def test_a_user_whose_retry_waits_is_retried_as_soon_as_its_dependency_changes() -> None:
+    fixed = {**WITH_PROXY, "reverse_proxy/.env": "FIXED=1\n"}
+    repo = ModelRepository({"c1": {}, "c2": WITH_PROXY, "c3": fixed}, "c1", "c2")
+    host = ModelHost(repo, failing={"reverse_proxy"})
+    _, state = check(repo, host, State(full_pass_done=True), now=1000.0)
+    host.failing.clear()
+    repo.remote = "c3"
+
+    report, state = check(repo, host, state, now=1010.0)
+
+    assert report.ok
+    assert host.done[1:] == [("restart", "reverse_proxy"), ("start", "app"), ("start", "blog")]
+
+
+def test_at_most_jobs_actions_run_at_once_and_the_fast_forward_runs_alone() -> None:
+    files = {f"s{n}/compose.yaml": STACK for n in range(6)}
+    old = {"gone/compose.yaml": STACK}
+    repo = ModelRepository({"c1": old, "c2": files}, "c1", "c2")
+    host = ModelHost(repo, running={"gone": (Container("web", "running"),)})
+    workers = RecordingWorkers(repo, host)
+
+    report = run_check(
+        repo,
+        host,
+        State(full_pass_done=True),
+        CheckSettings(branch="main", root_name=repo.name, jobs=2),
+        workers=workers,
+    )
+
+    assert report.ok
+    assert max(workers.widths) == 2
+    # The stop, then the fast-forward alone, then the starts two at a time.
+    assert workers.batches[0] == ["stop gone"]
+    assert workers.batches[1] == ["fast-forward"]
+    assert all("fast-forward" not in batch for batch in workers.batches[2:])
+    assert sorted(host.done[1:]) == [("start", f"s{n}") for n in range(6)]
+
+
+def test_a_stop_request_finishes_what_runs_starts_nothing_and_the_next_check_finishes() -> None:
+    files = {f"s{n}/compose.yaml": STACK for n in range(4)}
+    repo = ModelRepository({"c1": {}, "c2": files}, "c1", "c2")
+    host = ModelHost(repo)
+    settings = CheckSettings(branch="main", root_name=repo.name, jobs=1)
+
+    stopped = run_check(
+        repo, host, State(full_pass_done=True), settings, stopping=lambda: len(host.done) >= 2
+    )
+
+    assert stopped.failure is not None
+    assert "left for the next check" in stopped.failure.reason
+    assert len(host.done) == 2
+    assert repo.local == "c2"  # the fast-forward was done: only the check can finish it
+
+    report = run_check(repo, host, stopped.state, settings)
+
+    assert report.ok
+    assert sorted(host.done) == [("start", f"s{n}") for n in range(4)]
+    assert set(report.state.stacks) == {f"s{n}" for n in range(4)}
+
+
+class RecordingWorkers:
+    """Runs actions as InlineWorkers does and records what was running at each start."""
+
+    def __init__(self, repo: ModelRepository, host: ModelHost) -> None:
+        self._inner = InlineWorkers(repo, host)
+        self._running = 0
+        self.widths: list[int] = []
+        self.batches: list[list[str]] = []
+        self._batch: list[str] | None = None
+
+    def start(self, action: Action) -> None:
+        self._running += 1
+        self.widths.append(self._running)
+        name = (
+            "fast-forward"
+            if isinstance(action, FastForward)
+            else f"{action.verb.value} {action.stack}"
+        )
+        if self._batch is None:
+            self._batch = []
+            self.batches.append(self._batch)
+        self._batch.append(name)
+        self._inner.start(action)
+
+    def next_done(self) -> tuple[Finished, float]:
+        self._running -= 1
+        self._batch = None
+        return self._inner.next_done()

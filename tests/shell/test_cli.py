@@ -72,16 +72,56 @@ def test_no_docker_on_path_exits_2(tmp_path: Path) -> None:
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-def test_no_compose_v2_exits_2(tmp_path: Path) -> None:
-    committed_repository(tmp_path / "repo")
+def cloned_repository(tmp_path: Path, files: dict[str, str]) -> Path:
+    """A host clone of an origin whose one commit on main holds ``files``."""
+    work = tmp_path / "work"
+    committed_repository(work)
+    for name, text in files.items():
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text(text)
+    identity = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "-C", str(work), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(work), *identity, "commit", "-q", "-m", "y"], check=True)
+    subprocess.run(
+        ["git", "clone", "-q", "--bare", str(work), str(tmp_path / "origin")], check=True
+    )
+    subprocess.run(
+        ["git", "clone", "-q", str(tmp_path / "origin"), str(tmp_path / "host")], check=True
+    )
+    return tmp_path / "host"
+
+
+def docker_without_compose(tmp_path: Path) -> str:
+    """A PATH whose docker lists no containers and has no compose plugin."""
     fake = tmp_path / "bin" / "docker"
     fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\necho \"docker: 'compose' is not a docker command.\" >&2\nexit 1\n")
+    fake.write_text(
+        "#!/bin/sh\n"
+        'echo "$*" >> "$(dirname "$0")/calls"\n'
+        '[ "$1" = compose ] || exit 0\n'
+        "echo \"docker: 'compose' is not a docker command.\" >&2\nexit 1\n"
+    )
     fake.chmod(0o755)
-    done = run("--once", "--repo", str(tmp_path / "repo"), path=f"{fake.parent}:/usr/bin:/bin")
+    return f"{fake.parent}:/usr/bin:/bin"
+
+
+def test_no_compose_v2_exits_2_before_the_first_compose_command(tmp_path: Path) -> None:
+    host = cloned_repository(tmp_path, {"app/compose.yaml": "services:\n  web:\n    image: x\n"})
+    done = run("--once", "--repo", str(host), path=docker_without_compose(tmp_path))
     assert done.returncode == 2
     assert "Docker Compose v2 is required" in done.stderr
     assert "'compose' is not a docker command" in done.stderr
+    assert "Traceback" not in done.stderr
+    calls = (tmp_path / "bin" / "calls").read_text().splitlines()
+    assert [each for each in calls if each.startswith("compose")] == ["compose version --short"]
+
+
+def test_a_check_that_runs_no_compose_command_needs_no_compose(tmp_path: Path) -> None:
+    host = cloned_repository(tmp_path, {"README.md": "no stacks yet\n"})
+    done = run("--once", "--repo", str(host), path=docker_without_compose(tmp_path))
+    assert done.returncode == 0, done.stderr
+    calls = (tmp_path / "bin" / "calls").read_text().splitlines()
+    assert not [each for each in calls if each.startswith("compose")]
 
 
 def test_version_and_help() -> None:

@@ -1,0 +1,170 @@
+"""What a check may do to a stack, and why: each action carries its cause as a type.
+
+The cause is the action's meaning (new, changed, renamed, removed, retry, not running); the
+reason people read in the log, ``plan`` and ``status`` is rendered from it and never parsed
+back. The fast-forward of the clone is an action too: the barrier between the stops and the
+rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum, IntEnum
+from typing import final
+
+
+class Phase(IntEnum):
+    """Where an action stands in a check; order between stacks refines it (see schedule)."""
+
+    REMOVE = 1
+    FAST_FORWARD = 2
+    ADD = 3
+    UPDATE = 4
+    HEAL = 5
+
+
+class Verb(Enum):
+    STOP = "stop"
+    START = "start"
+    # Pull images and recreate every container, so changed mounted files take effect.
+    RESTART = "restart"
+
+
+class Kind(Enum):
+    NEW = "new"
+    CHANGED = "changed"
+    RENAMED = "renamed"
+    REMOVED = "removed"
+    RETRY = "retry"
+    NOT_RUNNING = "not running"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class New:
+    kind = Kind.NEW
+
+    @property
+    def reason(self) -> str:
+        return "new"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """Files that differ from what was last deployed (empty: not known which)."""
+
+    files: tuple[str, ...] = ()
+    # Whether the comparison was with the saved state rather than the local HEAD.
+    since_deployment: bool = False
+    kind = Kind.CHANGED
+
+    @property
+    def reason(self) -> str:
+        if not self.files:
+            return "changed since the last deployment" if self.since_deployment else "changed"
+        shown = ", ".join(self.files[:3])
+        more = f" and {len(self.files) - 3} more" if len(self.files) > 3 else ""
+        return f"changed: {shown}{more}"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Renamed:
+    """The stack's project name changed: the old project stops, the new one starts."""
+
+    old: str
+    new: str
+    # True on the stop of the old project, False on the start of the new one.
+    stopping_old: bool
+    kind = Kind.RENAMED
+
+    @property
+    def reason(self) -> str:
+        return f"project renamed to {self.new}" if self.stopping_old else f"renamed from {self.old}"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Removed:
+    branch: str
+    kind = Kind.REMOVED
+
+    @property
+    def reason(self) -> str:
+        return f"removed from {self.branch}"
+
+
+class Retried(Enum):
+    """What failed before and is tried again."""
+
+    DEPLOYMENT = "after error"
+    REVIVAL = "after removal"  # a stack whose removal failed is wanted again
+    REMOVAL = "removal"
+    OLD_PROJECT = "stopping the old project"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Retry:
+    of: Retried
+    attempt: int
+    kind = Kind.RETRY
+
+    @property
+    def reason(self) -> str:
+        return f"retry {self.of.value} (attempt {self.attempt})"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class NotRunning:
+    """What was seen on the host: ``db exited 1``, ``no containers``."""
+
+    seen: str
+    kind = Kind.NOT_RUNNING
+
+    @property
+    def reason(self) -> str:
+        return f"not running: {self.seen}"
+
+
+Cause = New | Changed | Renamed | Removed | Retry | NotRunning
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StackAction:
+    verb: Verb
+    phase: Phase
+    stack: str
+    project: str
+    # Empty for a stop by project name alone, when no valid files are left to name.
+    compose_files: tuple[str, ...]
+    # The commit whose files the action uses: local for stops, remote for the rest.
+    commit: str
+    fingerprint: str
+    cause: Cause
+    # Whether Compose must build images for it: starts of new or changed stacks do.
+    build: bool = False
+    # Stacks whose actions of this check must be done first (see schedule).
+    after: tuple[str, ...] = ()
+
+    @property
+    def reason(self) -> str:
+        return self.cause.reason
+
+    @property
+    def kind(self) -> Kind:
+        return self.cause.kind
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class FastForward:
+    source: str
+    target: str
+    phase: Phase = Phase.FAST_FORWARD
+
+
+Action = StackAction | FastForward

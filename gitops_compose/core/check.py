@@ -1,0 +1,457 @@
+"""One check as a conversation between the core and the shell, in the manner of h11.
+
+The core says what to look at and which actions may run now; the shell gathers, carries
+the actions out (several at once) and reports each outcome back; the core decides what
+follows and, at the end, how the check settles: statuses, counters, and what the next
+check starts from. The shell decides nothing::
+
+    check = begin(state, settings, now())
+    while True:
+        check, request = check.next(now())
+        match request:
+            case LookAtClone(): check = check.clone_seen(...)
+            case ReadCommits(commits): check = check.commits_read(...)
+            case LookAtHost(): check = check.host_seen(...)
+            case LookAtResources(): check = check.resources_seen(...)
+            case Planned(plan) | NotStarted(outcomes): report them
+            case Start(actions): start each; later check = check.finished(...)
+            case AwaitOutcome(): wait for one; check = check.finished(...)
+            case Settled(report): return report
+
+Every value here is immutable: each step returns a new check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from enum import Enum, auto
+from typing import final
+
+from returns.result import Failure, Result
+
+from gitops_compose.core.action import Action, FastForward, StackAction
+from gitops_compose.core.compose_file import Resource, Role
+from gitops_compose.core.outcome import Outcome, Tally, statuses_after, tally
+from gitops_compose.core.plan import CheckFailure, Facts, Plan, plan
+from gitops_compose.core.runtime import HostState
+from gitops_compose.core.schedule import Schedule, schedule_of
+from gitops_compose.core.snapshot import Snapshot
+from gitops_compose.core.stack import Stacks, stacks_of
+from gitops_compose.core.state import State, counted, retry_due
+
+# --- what the shell tells the core ----------------------------------------------------------
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Heads:
+    local: str
+    remote: str
+    # Whether the local HEAD is the remote head or one of its ancestors.
+    remote_descends: bool
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Clone:
+    """The host's clone as the shell found it, the fetch included."""
+
+    # Tracked changes and untracked files git does not ignore.
+    dirty: tuple[str, ...]
+    # The heads after the fetch; or HEAD not on the followed branch, or the fetch failed.
+    fetched: Result[Heads, CheckFailure]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """What the fast-forward did: None, or why it failed."""
+
+    action: FastForward
+    error: str | None = None
+
+
+Finished = Outcome | Moved
+
+
+# --- what the core asks of the shell --------------------------------------------------------
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LookAtClone:
+    """Check the branch and the working tree, and fetch."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ReadCommits:
+    """The snapshots of these commits (see snapshot.contents_needed)."""
+
+    commits: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LookAtHost:
+    """Every Compose project's containers."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LookAtResources:
+    """The host's networks and volumes, by name."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """The plan is made; what follows carries it out. Problems are to be reported now."""
+
+    plan: Plan
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Start each of these now; report each result with ``finished``."""
+
+    actions: tuple[Action, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class AwaitOutcome:
+    """Nothing more may start: report the next action that finishes."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class NotStarted:
+    """Actions the core gave up without starting them (a dependency failed, or a network
+    or volume they need is missing): to be reported like outcomes."""
+
+    outcomes: tuple[Outcome, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Settled:
+    report: CheckReport
+
+
+Request = (
+    LookAtClone
+    | ReadCommits
+    | LookAtHost
+    | LookAtResources
+    | Planned
+    | Start
+    | AwaitOutcome
+    | NotStarted
+    | Settled
+)
+
+
+# --- the check ------------------------------------------------------------------------------
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class CheckSettings:
+    branch: str
+    # What Compose would call a stack at the repository root: the clone directory's name.
+    root_name: str
+    self_heal: bool = False
+    # Compose commands at once.
+    jobs: int = 4
+    # Plan even when nothing moved, and read the host (the plan command).
+    always: bool = False
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    failure: CheckFailure | None
+    # What the next check starts from.
+    state: State
+    heads: Heads | None = None
+    plan: Plan | None = None
+    outcomes: tuple[Outcome, ...] = ()
+    # None when the check touched nothing and settled no status.
+    tally: Tally | None = None
+    # Actions a stop request left for the next check.
+    left: tuple[Action, ...] = ()
+    # The commit the clone is at once the check is over.
+    head: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The check and every stack operation succeeded, and no stack is broken."""
+        return self.failure is None and (self.tally is None or self.tally.all_ok)
+
+
+class _Stage(Enum):
+    CLONE = auto()
+    IDLE = auto()
+    COMMITS = auto()
+    HOST = auto()
+    RESOURCES = auto()
+    PLANNED = auto()
+    RUNNING = auto()
+    SETTLED = auto()
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Check:
+    state: State
+    settings: CheckSettings
+    # When the check began (Unix seconds): the time retries are measured against.
+    began: float
+    stage: _Stage = _Stage.CLONE
+    heads: Heads | None = None
+    local: Stacks | None = None
+    remote: Stacks | None = None
+    host: HostState | None = None
+    resources: frozenset[Resource] | None = None
+    plan: Plan | None = None
+    schedule: Schedule | None = None
+    outcomes: tuple[Outcome, ...] = ()
+    failure: CheckFailure | None = None
+    # A stop was asked for: running actions finish, no new one starts.
+    stopping: bool = False
+    report: CheckReport | None = None
+
+    # -- the next request ------------------------------------------------------------------
+
+    def next(self, now: float) -> tuple[Check, Request]:
+        """What the shell is to do next; ``now`` stamps the check if it settles."""
+        if self.failure is not None and self.stage is not _Stage.RUNNING:
+            return self._settle(now)
+        match self.stage:
+            case _Stage.CLONE:
+                return self, LookAtClone()
+            case _Stage.IDLE:
+                return self._settle(now)
+            case _Stage.COMMITS:
+                assert self.heads is not None
+                commits = dict.fromkeys((self.heads.local, self.heads.remote))
+                return self, ReadCommits(tuple(commits))
+            case _Stage.HOST:
+                return self, LookAtHost()
+            case _Stage.RESOURCES:
+                return self, LookAtResources()
+            case _Stage.PLANNED:
+                assert self.plan is not None
+                schedule = schedule_of(self.plan.actions, self.plan.blocked, self.settings.jobs)
+                return replace(self, stage=_Stage.RUNNING, schedule=schedule), Planned(self.plan)
+            case _Stage.RUNNING:
+                return self._run(now)
+            case _Stage.SETTLED:
+                assert self.report is not None
+                return self, Settled(self.report)
+
+    def _run(self, now: float) -> tuple[Check, Request]:
+        schedule = self.schedule
+        assert schedule is not None
+        if not self.stopping:
+            schedule, given_up = schedule.given_up()
+            if given_up:
+                check = replace(self, schedule=schedule, outcomes=(*self.outcomes, *given_up))
+                return check, NotStarted(given_up)
+            schedule, startable = schedule.startable()
+            if startable:
+                return replace(self, schedule=schedule), Start(startable)
+        if schedule.busy:
+            return self, AwaitOutcome()
+        return self._settle(now)
+
+    # -- what the shell reports ------------------------------------------------------------
+
+    def clone_seen(self, clone: Clone) -> Check:
+        if clone.dirty:
+            shown = ", ".join(clone.dirty[:5])
+            if len(clone.dirty) > 5:
+                shown += f" and {len(clone.dirty) - 5} more"
+            return self._failed(
+                CheckFailure(
+                    f"the working tree has changes not in git: {shown}; commit, remove or "
+                    ".gitignore them (gitops-compose never discards them)"
+                )
+            )
+        if isinstance(clone.fetched, Failure):
+            return self._failed(clone.fetched.failure())
+        heads = clone.fetched.unwrap()
+        seen = replace(self, heads=heads)
+        if not heads.remote_descends:
+            # The plan refuses rewritten history before it looks at any stack: read no tree.
+            return seen._planned(Stacks(heads.local, {}, {}), Stacks(heads.remote, {}, {}))
+        if not seen._work_to_do():
+            return replace(seen, stage=_Stage.IDLE)
+        return replace(seen, stage=_Stage.COMMITS)
+
+    def commits_read(self, snapshots: Mapping[str, Snapshot]) -> Check:
+        assert self.heads is not None
+        local = stacks_of(snapshots[self.heads.local], self.settings.root_name)
+        remote = (
+            local
+            if self.heads.remote == self.heads.local
+            else stacks_of(snapshots[self.heads.remote], self.settings.root_name)
+        )
+        if self._host_needed(remote):
+            return replace(self, local=local, remote=remote, stage=_Stage.HOST)
+        return self._planned(local, remote)
+
+    def host_seen(self, found: Result[HostState, str]) -> Check:
+        if isinstance(found, Failure):
+            return self._failed(CheckFailure(f"reading the containers failed: {found.failure()}"))
+        assert self.local is not None
+        assert self.remote is not None
+        return replace(self, host=found.unwrap())._planned(self.local, self.remote)
+
+    def resources_seen(self, found: Result[frozenset[Resource], str]) -> Check:
+        if isinstance(found, Failure):
+            reason = found.failure()
+            return self._failed(CheckFailure(f"reading the networks and volumes failed: {reason}"))
+        assert self.local is not None
+        assert self.remote is not None
+        return replace(self, resources=found.unwrap())._planned(self.local, self.remote)
+
+    def finished(self, result: Finished) -> Check:
+        assert self.schedule is not None
+        match result:
+            case Moved(action, error):
+                schedule = self.schedule.settled(action, error is None)
+                failure = None if error is None else CheckFailure(error)
+                return replace(self, schedule=schedule, failure=self.failure or failure)
+            case Outcome():
+                schedule = self.schedule.settled(result.action, result.ok)
+                return replace(self, schedule=schedule, outcomes=(*self.outcomes, result))
+
+    def stop(self) -> Check:
+        """A stop was asked for (SIGTERM): what runs finishes, nothing new starts."""
+        return replace(self, stopping=True)
+
+    # -- decisions -------------------------------------------------------------------------
+
+    def _work_to_do(self) -> bool:
+        """Whether to read the trees: the remote moved, a check before did not get to its
+        end, this is a full pass, healing is asked for, or a failed stack's retry is due."""
+        assert self.heads is not None
+        state, settings = self.state, self.settings
+        return (
+            settings.always
+            or self.heads.local != self.heads.remote
+            or state.settled_commit != self.heads.remote
+            or not state.full_pass_done
+            or settings.self_heal
+            or retry_due(state.stacks, self.began)
+        )
+
+    def _host_needed(self, remote: Stacks) -> bool:
+        """Only starting what is not running needs the containers; a retry alone does not,
+        unless a stack the state has no record of is to be looked at."""
+        assert self.heads is not None
+        state, settings = self.state, self.settings
+        unrecorded = any(
+            path not in state.stacks
+            for path, stack in remote.valid.items()
+            if stack.role is Role.DEPLOY
+        )
+        return (
+            settings.always
+            or self.heads.local != self.heads.remote
+            or not state.full_pass_done
+            or settings.self_heal
+            or unrecorded
+        )
+
+    def _planned(self, local: Stacks, remote: Stacks) -> Check:
+        assert self.heads is not None
+        facts = Facts(
+            local=local,
+            remote=remote,
+            branch=self.settings.branch,
+            remote_descends=self.heads.remote_descends,
+            host=self.host,
+            full_pass=not self.state.full_pass_done,
+            self_heal=self.settings.self_heal,
+            statuses=self.state.stacks,
+            now=self.began,
+            resources=self.resources,
+        )
+        planned = plan(facts)
+        if isinstance(planned, Failure):
+            return self._failed(planned.failure())
+        found = planned.unwrap()
+        check = replace(self, local=local, remote=remote, plan=found)
+        if found.needs_resources:
+            return replace(check, stage=_Stage.RESOURCES)
+        return replace(check, stage=_Stage.PLANNED)
+
+    def _failed(self, failure: CheckFailure) -> Check:
+        return replace(self, failure=failure)
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def _settle(self, now: float) -> tuple[Check, Request]:
+        state, heads = self.state, self.heads
+        if heads is not None:
+            state = replace(state, desired_commit=heads.remote)
+        if self.plan is None or self.schedule is None or heads is None:
+            # Ended before anything was touched, or nothing to do.
+            ok = self.failure is None
+            head = None if heads is None else heads.local
+            report = CheckReport(self.failure, counted(state, ok, now, None), heads, head=head)
+            return self._with(report)
+        schedule = self.schedule
+        left = schedule.left()
+        failure = self.failure
+        if failure is None and left:
+            failure = CheckFailure(
+                f"stopped before the end; {len(left)} action(s) left for the next check"
+            )
+        moved = not schedule.fast_forward_failed() and not any(
+            isinstance(each, FastForward) for each in left
+        )
+        # Until the fast-forward happened, the host runs what the local HEAD describes.
+        assert self.local is not None
+        assert self.remote is not None
+        desired = self.remote if moved else self.local
+        settled = statuses_after(self.state.stacks, self.plan, self.outcomes, desired, self.began)
+        for action in left if moved else ():
+            # Never tried, though the clone moved on: the stack stays as the state knew it
+            # (or unknown), so the next check acts on it.
+            if isinstance(action, StackAction):
+                before = self.state.stacks.get(action.stack)
+                if before is None:
+                    settled.pop(action.stack, None)
+                else:
+                    settled[action.stack] = before
+        counts = tally(self.plan, self.outcomes, settled)
+        after = replace(
+            state,
+            stacks=settled,
+            full_pass_done=state.full_pass_done or failure is None,
+            settled_commit=heads.remote if failure is None else state.settled_commit,
+        )
+        report = CheckReport(
+            failure=failure,
+            state=counted(after, failure is None, now, counts),
+            heads=heads,
+            plan=self.plan,
+            outcomes=self.outcomes,
+            tally=counts,
+            left=left,
+            head=heads.remote if moved else heads.local,
+        )
+        return self._with(report)
+
+    def _with(self, report: CheckReport) -> tuple[Check, Request]:
+        return replace(self, stage=_Stage.SETTLED, report=report), Settled(report)
+
+
+def begin(state: State, settings: CheckSettings, now: float) -> Check:
+    return Check(state=state, settings=settings, began=now)

@@ -1,0 +1,124 @@
+"""Models of the repository and the host behind the check loop's protocols (no git, no Docker).
+
+The same models serve the loop's unit tests and the hypothesis state machine, which run the
+real loop (shell/check.run_check) on them. The host is a dict ``project -> containers``; a
+start gives every service the stack starts one fresh container (running, or exited 0 for a
+one-shot service), a stop removes the project's containers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from returns.result import Failure, Result, Success
+
+from gitops_compose.core.action import StackAction, Verb
+from gitops_compose.core.check import Heads
+from gitops_compose.core.compose_file import Resource
+from gitops_compose.core.outcome import Outcome
+from gitops_compose.core.plan import CheckFailure
+from gitops_compose.core.runtime import Container, HostState
+from gitops_compose.core.snapshot import Snapshot
+from gitops_compose.core.stack import Stack, stacks_of
+
+from .core.builders import ROOT_NAME, read_as_the_shell_does
+
+INJECTED = "injected failure: pull access denied"
+
+
+def blob(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+@dataclass
+class ModelRepository:
+    """Commits by name, in the order of history; ``local`` is HEAD, ``remote`` the fetch."""
+
+    commits: dict[str, Mapping[str, str]]
+    local: str
+    remote: str
+    dirty: list[str] = field(default_factory=list)
+    fast_forward_error: str | None = None
+    snapshots_read: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return ROOT_NAME
+
+    def check_branch(self) -> Result[None, CheckFailure]:
+        return Success(None)
+
+    def dirty_paths(self) -> list[str]:
+        return self.dirty
+
+    def fetch(self) -> Result[Heads, CheckFailure]:
+        order = list(self.commits)
+        descends = order.index(self.local) <= order.index(self.remote)
+        return Success(Heads(self.local, self.remote, descends))
+
+    def snapshot(self, commit: str) -> Snapshot:
+        self.snapshots_read.append(commit)
+        files = self.commits[commit]
+        blobs = {path: blob(text) for path, text in files.items()}
+        return read_as_the_shell_does(Snapshot(commit=commit, blobs=blobs), files)
+
+    def fast_forward(self, target: str) -> Result[None, str]:
+        if self.fast_forward_error is not None:
+            return Failure(self.fast_forward_error)
+        self.local = target
+        return Success(None)
+
+    def stack(self, commit: str, path: str) -> Stack:
+        return stacks_of(self.snapshot(commit), ROOT_NAME).valid[path]
+
+
+@dataclass
+class ModelHost:
+    """``repository`` gives the stacks an action starts; actions on ``failing`` projects or
+    stack paths fail and leave the host as it was."""
+
+    repository: ModelRepository
+    running: dict[str, tuple[Container, ...]] = field(default_factory=dict)
+    failing: set[str] = field(default_factory=set)
+    networks: set[str] = field(default_factory=set)
+    done: list[tuple[str, str]] = field(default_factory=list)
+    looked: int = 0
+    compose_missing: str | None = None
+
+    def compose_problem(self) -> str | None:
+        return self.compose_missing
+
+    def state(self) -> Result[HostState, str]:
+        self.looked += 1
+        return Success(dict(self.running))
+
+    def resources(self) -> Result[frozenset[Resource], str]:
+        from gitops_compose.core.compose_file import ResourceKind  # noqa: PLC0415
+
+        return Success(frozenset(Resource(ResourceKind.NETWORK, each) for each in self.networks))
+
+    def carry_out(self, action: StackAction) -> Outcome:
+        self.done.append((action.verb.value, action.stack))
+        if action.project in self.failing or action.stack in self.failing:
+            return Outcome(action, error=INJECTED)
+        if action.verb is Verb.STOP:
+            self.running.pop(action.project, None)
+            return Outcome(action)
+        stack = self.repository.stack(action.commit, action.stack)
+        fresh = containers_for(stack)
+        if fresh:
+            self.running[action.project] = fresh
+        else:
+            self.running.pop(action.project, None)
+        self.networks |= {each.name for each in stack.creates}
+        return Outcome(action)
+
+
+def containers_for(stack: Stack) -> tuple[Container, ...]:
+    return tuple(
+        Container(each.name, "exited", 0) if each.one_shot else Container(each.name, "running")
+        for each in stack.services
+        if each.expected
+    )

@@ -21,7 +21,7 @@ from gitops_compose.core.outcome import Outcome
 from gitops_compose.core.plan import CheckFailure
 from gitops_compose.core.runtime import Container, HostState
 from gitops_compose.core.snapshot import Snapshot
-from gitops_compose.core.stack import Stack, stacks_of
+from gitops_compose.core.stack import Stack, Stacks, stacks_of
 
 from .core.builders import ROOT_NAME, read_as_the_shell_does
 
@@ -42,6 +42,7 @@ class ModelRepository:
     dirty: list[str] = field(default_factory=list)
     fast_forward_error: str | None = None
     snapshots_read: list[str] = field(default_factory=list)
+    _stacks: dict[str, Stacks] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -71,13 +72,18 @@ class ModelRepository:
         return Success(None)
 
     def stack(self, commit: str, path: str) -> Stack:
-        return stacks_of(self.snapshot(commit), ROOT_NAME).valid[path]
+        if commit not in self._stacks:
+            files = self.commits[commit]
+            blobs = {each: blob(text) for each, text in files.items()}
+            snapshot = read_as_the_shell_does(Snapshot(commit=commit, blobs=blobs), files)
+            self._stacks[commit] = stacks_of(snapshot, ROOT_NAME)
+        return self._stacks[commit].valid[path]
 
 
 @dataclass
 class ModelHost:
-    """``repository`` gives the stacks an action starts; actions on ``failing`` projects or
-    stack paths fail and leave the host as it was."""
+    """``repository`` gives the stacks an action starts; actions on the stack paths in
+    ``failing`` fail and leave the host as it was."""
 
     repository: ModelRepository
     running: dict[str, tuple[Container, ...]] = field(default_factory=dict)
@@ -101,7 +107,7 @@ class ModelHost:
 
     def carry_out(self, action: StackAction) -> Outcome:
         self.done.append((action.verb.value, action.stack))
-        if action.project in self.failing or action.stack in self.failing:
+        if action.stack in self.failing:
             return Outcome(action, error=INJECTED)
         if action.verb is Verb.STOP:
             self.running.pop(action.project, None)

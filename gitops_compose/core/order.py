@@ -4,7 +4,8 @@ A stack depends on another when it uses, as ``external: true``, a network or vol
 the other creates (matched by the name Docker gives it), and when its Compose file says so
 with ``x-gitops: {depends_on: [reverse_proxy]}``. It starts after the stacks it depends on
 and stops before them. A cycle, or a ``depends_on`` naming no stack, is an error for the
-stacks involved alone.
+stacks involved alone. Only deployed stacks depend on others: the tool's own and ignored
+stacks are never acted on.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import final
 
-from gitops_compose.core.compose_file import Resource
+from gitops_compose.core.compose_file import Resource, Role
 from gitops_compose.core.stack import Stacks
 
 
@@ -43,7 +44,9 @@ def order_of(stacks: Stacks) -> Order:
     problems: dict[str, str] = {}
     unowned: dict[str, frozenset[Resource]] = {}
     for path, stack in stacks.valid.items():
-        if not (stack.uses or stack.depends_on):
+        # The tool's own and ignored stacks are never acted on: nothing waits for them,
+        # though they may create what others use.
+        if stack.role is not Role.DEPLOY or not (stack.uses or stack.depends_on):
             continue
         wanted: set[str] = set()
         missing = set()

@@ -152,13 +152,13 @@ def plan(facts: Facts) -> Result[Plan, CheckFailure]:
                 "nothing was changed"
             )
         )
-    order = order_of(facts.remote)
-    stops = tuple(_stops(facts))
+    order, local_order = order_of(facts.remote), order_of(facts.local)
+    stops = tuple(_stops(facts, order, local_order))
     starts = _starts(facts, order, stops)
     fast_forward: tuple[Action, ...] = ()
     if facts.local.commit != facts.remote.commit:
         fast_forward = (FastForward(source=facts.local.commit, target=facts.remote.commit),)
-    stops = _ordered_stops(stops, order_of(facts.local))
+    stops = _ordered_stops(stops, local_order)
     actions = _in_order((*stops, *fast_forward, *starts))
     unowned = {
         each.stack: order.unowned[each.stack] for each in starts if each.stack in order.unowned
@@ -264,13 +264,14 @@ def _ordered_stops(stops: tuple[StackAction, ...], local: Order) -> tuple[StackA
     )
 
 
-def _stops(facts: Facts) -> Iterator[StackAction]:
+def _stops(facts: Facts, order: Order, local_order: Order) -> Iterator[StackAction]:
     local, remote = facts.local, facts.remote
     for path, stack in local.valid.items():
-        if stack.role is not Role.DEPLOY:
+        if stack.role is not Role.DEPLOY or path in local_order.problems:
             continue  # the tool's own and ignored stacks are never stopped
-        if path in remote.broken:
-            # Its name cannot be read from a file that does not parse: keep what runs.
+        if path in remote.broken or path in order.problems:
+            # It cannot be deployed as it is now: keep what runs until it is fixed. (The
+            # name of a file that does not parse cannot even be read.)
             continue
         cause: Cause
         if path in remote.valid:
@@ -283,11 +284,17 @@ def _stops(facts: Facts) -> Iterator[StackAction]:
         yield _action(Verb.STOP, Phase.REMOVE, stack, local.commit, cause)
     # A project some stack uses again (moved, or named alike) is not for a removal to stop.
     in_use = {each.project for each in remote.valid.values()}
-    for path, error in local.broken.items():
+    # Stacks the local HEAD could not deploy: what runs of them runs as the state says.
+    undeployable = {
+        path: (error.project, error.fingerprint) for path, error in local.broken.items()
+    }
+    for path in local_order.problems:
+        undeployable[path] = (local.valid[path].project, local.valid[path].fingerprint)
+    for path, (known, fingerprint) in undeployable.items():
         # The saved status knows the project a broken file hides (a declared name:).
         record = facts.statuses.get(path)
-        project = record.project if record is not None and record.project else error.project
-        if project is None or project in in_use or path in remote.broken:
+        project = record.project if record is not None and record.project else known
+        if project is None or project in in_use or path in remote.broken or path in order.problems:
             continue
         if path not in remote.valid:
             cause = Removed(facts.branch)
@@ -295,7 +302,7 @@ def _stops(facts: Facts) -> Iterator[StackAction]:
             # As for a valid stack: a new project name stops the old one, whatever its role.
             new = remote.valid[path].project
             cause = Renamed(old=project, new=new, stopping_old=True)
-        yield _stop_by_project(path, project, local.commit, error.fingerprint, cause)
+        yield _stop_by_project(path, project, local.commit, fingerprint, cause)
     for path, stack in remote.valid.items():
         # A rename whose stop failed before: the old project still runs, named only in the
         # saved status once the fast-forward is done.
@@ -304,6 +311,7 @@ def _stops(facts: Facts) -> Iterator[StackAction]:
             record is None
             or record.project in (None, stack.project)
             or stack.role is not Role.DEPLOY
+            or path in order.problems
         ):
             continue
         before = local.valid.get(path)
@@ -431,7 +439,6 @@ def _problems(remote: Stacks, order: Order) -> Iterator[Problem]:
     found += [
         Problem(stack=path, project=remote.valid[path].project, reason=reason)
         for path, reason in order.problems.items()
-        if remote.valid[path].role is Role.DEPLOY
     ]
     yield from sorted(found, key=lambda each: each.stack)
 

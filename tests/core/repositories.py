@@ -25,6 +25,8 @@ NAMES = ("shop", "app-prod", "stage")
 SERVICES = ("web", "db", "worker", "migrate")
 # A file outside every stack directory that stacks may name (env_file: ../shared/common.env).
 SHARED_ENV = "shared/common.env"
+# A network one stack may create and others use as external: an order between stacks.
+SHARED_NETWORK = "shared_net"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class StackSpec:
     config: str | None = None
     # Whether its first service reads SHARED_ENV.
     shared_env: bool = False
+    # Whether it creates the network SHARED_NETWORK, or uses it as external.
+    network: Literal["none", "creates", "uses"] = "none"
+    # Stacks it starts after (x-gitops: depends_on): possibly none of the repository.
+    depends_on: tuple[str, ...] = ()
 
     def edited(self, **changes: Any) -> StackSpec:
         return replace(self, **changes)
@@ -96,6 +102,12 @@ def _compose_text(path: str, spec: StackSpec) -> str:
         first = next(iter(services.values()))
         first["labels"] = [f"{key}=true"] if spec.labels_as_list else {key: True}
     document: dict[str, Any] = {"services": services}
+    if spec.network != "none":
+        next(iter(services.values()))["networks"] = ["shared"]
+        external = {"external": True} if spec.network == "uses" else {}
+        document["networks"] = {"shared": {"name": SHARED_NETWORK, **external}}
+    if spec.depends_on:
+        document["x-gitops"] = {"depends_on": list(spec.depends_on)}
     if spec.name is not None:
         document = {"name": spec.name, **document}
     # JSON is YAML too, and much quicker to write than yaml.safe_dump.
@@ -133,6 +145,10 @@ specs = st.builds(
     env=st.sampled_from(("TAG=1\n", "TAG=2\n")),
     config=st.sampled_from((None, "listen 80;\n", "listen 81;\n")),
     shared_env=st.booleans(),
+    network=st.sampled_from(("none", "creates", "uses", "uses")),
+    depends_on=st.one_of(
+        st.just(()), st.just(()), st.just(()), st.lists(paths, max_size=1).map(tuple)
+    ),
 )
 
 repositories = st.dictionaries(paths, specs, max_size=6)
@@ -153,6 +169,7 @@ def successors(draw: st.DrawFn, before: dict[str, StackSpec]) -> dict[str, Stack
                     "tag",
                     "config",
                     "shared",
+                    "network",
                     "break",
                     "fix",
                     "name",
@@ -173,6 +190,9 @@ def successors(draw: st.DrawFn, before: dict[str, StackSpec]) -> dict[str, Stack
                 after[path] = spec.edited(config=(spec.config or "") + "gzip on;\n")
             case "shared":
                 after[path] = spec.edited(shared_env=not spec.shared_env)
+            case "network":
+                network = draw(st.sampled_from(("none", "creates", "uses")))
+                after[path] = spec.edited(network=network)
             case "break" | "fix":
                 after[path] = spec.edited(broken=change == "break")
             case "name":

@@ -6,7 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure
 
+from gitops_compose.core.action import FastForward, Phase
 from gitops_compose.core.compose_file import Role
+from gitops_compose.core.order import order_of
 from gitops_compose.core.plan import Facts, Verb, plan
 from gitops_compose.core.stack import Stacks
 
@@ -40,6 +42,7 @@ def deployable(found: Stacks) -> dict[str, str]:
 def stale_projects(facts: Facts) -> dict[str, str]:
     """Stack path -> project that must not run any more: removed, or renamed.
 
+    A stack that cannot be deployed remotely (broken, or in a cycle) keeps what runs of it.
     A stack broken locally and still present remotely is left out: its compose file did not
     parse, so the name it ran under is unknown (a known limit: fixed and renamed in one
     push, the old project keeps running).
@@ -57,6 +60,7 @@ def stale_projects(facts: Facts) -> dict[str, str]:
         for path, project in before.items()
         if project not in wanted
         and path not in remote.broken
+        and path not in order_of(remote).problems
         and (path not in remote.valid or remote.valid[path].project != project)
     }
 
@@ -99,11 +103,13 @@ def test_after_a_full_pass_exactly_the_desired_stacks_run(
     assert facts.host is not None
     paths = sorted(facts.local.valid.keys() | facts.local.broken.keys() | facts.remote.valid.keys())
     failures = data.draw(st.sets(st.sampled_from(paths)) if paths else st.just(set()))
-    after, _ = apply(planned(facts), facts.host, facts.remote, failures)
+    found = planned(facts)
+    after, _ = apply(found, facts.host, facts.remote, failures)
+    problems = {each.stack for each in found.problems}
     down = [
         path
         for path, stack in facts.remote.valid.items()
-        if stack.role is Role.DEPLOY and path not in failures and not is_up(after, stack)
+        if stack.role is Role.DEPLOY and path not in failures | problems and not is_up(after, stack)
     ]
     still_up = [
         project
@@ -178,18 +184,36 @@ def test_the_controller_and_ignored_stacks_are_never_acted_on(facts: Facts) -> N
 
 @SETTINGS
 @given(checks())
-def test_every_broken_stack_is_a_problem_and_blocks_nothing_else(facts: Facts) -> None:
+def test_every_broken_or_unordered_stack_is_a_problem_and_blocks_nothing_else(
+    facts: Facts,
+) -> None:
     found = planned(facts)
-    assert [each.stack for each in found.problems] == sorted(facts.remote.broken)
+    unordered = order_of(facts.remote).problems.keys()
+    assert all(facts.remote.valid[path].role is Role.DEPLOY for path in unordered)
+    problems = [each.stack for each in found.problems]
+    assert problems == sorted(facts.remote.broken.keys() | unordered)
     started = {each.stack for each in found.stack_actions if each.verb is not Verb.STOP}
-    assert not started & facts.remote.broken.keys()
+    assert not started & set(problems)
 
 
 @SETTINGS
 @given(checks())
-def test_actions_come_in_phase_order(facts: Facts) -> None:
-    phases = [action.phase for action in planned(facts).actions]
-    assert phases == sorted(phases)
+def test_stops_come_first_then_the_fast_forward_and_each_action_after_those_it_names(
+    facts: Facts,
+) -> None:
+    actions = planned(facts).actions
+    phases = [action.phase for action in actions]
+    assert phases[: phases.count(Phase.REMOVE)] == [Phase.REMOVE] * phases.count(Phase.REMOVE)
+    seen: set[tuple[bool, str]] = set()
+    for action in actions:
+        if isinstance(action, FastForward):
+            assert all(
+                each.phase is not Phase.REMOVE for each in actions[actions.index(action) :][1:]
+            )
+            continue
+        stop = action.verb is Verb.STOP
+        assert {(stop, each) for each in action.after} <= seen
+        seen.add((stop, action.stack))
 
 
 @settings(max_examples=30, deadline=None)

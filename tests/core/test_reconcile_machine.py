@@ -1,7 +1,9 @@
-"""Random histories of commits, hand-stopped stacks and failing actions against a model host.
+"""Random histories of commits, hand-stopped stacks, failing actions and dying checks.
 
-Each check plans from the checked-out commit to the remote head, carries the plan out on
-the model with injected failures, settles the statuses and checks what a user would see.
+Each check runs the real loop (shell/check.run_check, driving core/check) on the models of
+the repository and the host, with injected failures, any number of jobs and results coming
+back in any order, then checks what a user would see. A check may also die after any
+action, like a kill -9: nothing it learnt is saved, and the next check must converge.
 
 A known limit the checks allow: when the stop of a stack's old project fails and the
 stack is then labelled gitops.ignore (or becomes the tool's own) under a new name in the
@@ -11,18 +13,26 @@ no longer managed.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
+from gitops_compose.core.action import StackAction
+from gitops_compose.core.check import CheckReport, CheckSettings
 from gitops_compose.core.compose_file import Role
-from gitops_compose.core.outcome import Outcome, StackStatus, Status, statuses_after, tally
+from gitops_compose.core.order import order_of
+from gitops_compose.core.outcome import Outcome, StackStatus, Status
 from gitops_compose.core.plan import Facts, Verb
 from gitops_compose.core.runtime import Container
 from gitops_compose.core.stack import Stacks
+from gitops_compose.core.state import State
+from gitops_compose.shell.check import InlineWorkers, run_check
 
-from .builders import BRANCH, planned, stacks
-from .host_model import Host, apply, is_up
+from ..models import ModelHost, ModelRepository
+from .builders import BRANCH, ROOT_NAME, planned, stacks
+from .host_model import Host, is_up
 from .repositories import NAMES, StackSpec, paths, render, specs
 
 UNMANAGED = "unmanaged"
@@ -38,14 +48,35 @@ EDITS = (
 )
 
 
+class Died(Exception):
+    """The process was killed after an action."""
+
+
+class DyingHost(ModelHost):
+    """The model host, recording each action with its result; it may die after some."""
+
+    def __init__(self, *args: object, dies_after: int | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.dies_after = dies_after
+        self.log: list[tuple[StackAction, bool]] = []
+
+    def carry_out(self, action: StackAction) -> Outcome:
+        if self.dies_after is not None and len(self.log) >= self.dies_after:
+            raise Died
+        outcome = super().carry_out(action)
+        self.log.append((action, outcome.ok))
+        return outcome
+
+
 class Reconcile(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.specs: dict[str, StackSpec] = {}  # the remote head
-        self.checked_out = stacks(render({}))  # the local HEAD
+        self.repo = ModelRepository({"c0": render({})}, "c0", "c0")
         self.host: Host = {UNMANAGED: (Container("app", "running"),)}
+        self.state = State()
         self.statuses: dict[str, StackStatus] = {}
-        self.first_check = True
+        self.networks: set[str] = set()
         self.now = 1_000_000.0
         # Stack paths whose last action failed; projects whose stop failed.
         self.failed: set[str] = set()
@@ -128,37 +159,83 @@ class Reconcile(RuleBasedStateMachine):
     def check_an_hour_later(self, data: st.DataObject) -> None:
         self._check(full_pass=False, self_heal=False, wait=3600.0, data=data)
 
-    def _check(self, full_pass: bool, self_heal: bool, wait: float, data: st.DataObject) -> None:
+    @rule(dies_after=st.integers(0, 6), data=st.data())
+    def check_and_die_after_an_action(self, dies_after: int, data: st.DataObject) -> None:
+        """Killed after some actions: the host and the clone keep what was done, the state
+        does not (it is saved when a check ends)."""
+        self._check(full_pass=False, self_heal=False, wait=30.0, data=data, dies_after=dies_after)
+
+    def _commit(self) -> str:
+        """The remote head: a new commit when the files changed."""
+        files = render(self.specs)
+        last = list(self.repo.commits)[-1]
+        if self.repo.commits[last] != files:
+            last = f"c{len(self.repo.commits)}"
+            self.repo.commits[last] = files
+        self.repo.remote = last
+        return last
+
+    def _check(
+        self,
+        full_pass: bool,
+        self_heal: bool,
+        wait: float,
+        data: st.DataObject,
+        dies_after: int | None = None,
+    ) -> None:
         self.now += wait
-        full_pass = full_pass or self.first_check
-        remote = stacks(render(self.specs))
+        local = stacks(self.repo.commits[self.repo.local])
+        remote = stacks(self.repo.commits[self._commit()])
+        known = sorted(local.valid.keys() | local.broken.keys() | remote.valid.keys())
+        failures = data.draw(st.sets(st.sampled_from(known)) if known else st.just(set()))
+        host = DyingHost(
+            self.repo, running=dict(self.host), failing=failures, dies_after=dies_after
+        )
+        host.networks = set(self.networks)
+        jobs = data.draw(st.sampled_from((1, 2, 4)))
+        workers = InlineWorkers(self.repo, host, pick=lambda n: data.draw(st.integers(0, n - 1)))
+        state = replace(self.state, full_pass_done=False) if full_pass else self.state
+        settings = CheckSettings(BRANCH, ROOT_NAME, self_heal=self_heal, jobs=jobs)
+        try:
+            report = run_check(
+                self.repo, host, state, settings, now=lambda: self.now, workers=workers
+            )
+        except Died:
+            self.host, self.networks = host.running, host.networks
+            return  # nothing saved: the next check must finish the work
+        self.host, self.networks = host.running, host.networks
+        self.state = report.state
+        self.statuses = dict(report.state.stacks)
         facts = Facts(
-            local=self.checked_out,
+            local=local,
             remote=remote,
             branch=BRANCH,
             remote_descends=True,
-            host=dict(self.host),
-            full_pass=full_pass,
+            host=None,
+            full_pass=not state.full_pass_done,
             self_heal=self_heal,
-            statuses=self.statuses,
-            now=self.now,
         )
-        found = planned(facts)
-        acted_on = sorted({each.stack for each in found.stack_actions})
-        failures = data.draw(st.sets(st.sampled_from(acted_on)) if acted_on else st.just(set()))
-        self.host, outcomes = apply(found, self.host, remote, failures)
-        self.statuses = statuses_after(self.statuses, found, outcomes, remote, self.now)
-        self._remember(facts, outcomes, full_pass or self_heal)
+        # Stacks that cannot be deployed as they are: what ran of them keeps running.
+        problems = remote.broken.keys() | order_of(remote).problems.keys()
+        ran_as = dict(self.last_known)  # the project each stack ran as before this check
+        self._remember(
+            facts, report.outcomes, full_pass or self_heal or not state.full_pass_done, problems
+        )
 
-        self._assert_desired_stacks_run(remote)
-        self._assert_nothing_else_runs(remote)
-        self._assert_statuses(facts)
-        counted = tally(found, outcomes, self.statuses)
-        assert counted.deployments_ok + counted.deployments_failed == len(outcomes)
-        assert sum(counted.active.values()) == len(self.statuses)
+        self._assert_started_only_after_dependencies(host.log)
+        self._assert_desired_stacks_run(remote, problems)
+        self._assert_nothing_else_runs(remote, problems)
+        self._assert_statuses(facts, problems, ran_as)
+        self._assert_counts(report)
         self._assert_planning_again_does_only_what_is_left(remote)
 
-    def _remember(self, facts: Facts, outcomes: tuple[Outcome, ...], looked_at_all: bool) -> None:
+    def _remember(
+        self,
+        facts: Facts,
+        outcomes: tuple[Outcome, ...],
+        looked_at_all: bool,
+        problems: set[str],
+    ) -> None:
         remote = facts.remote
         if looked_at_all or facts.local.commit != remote.commit:
             self.hand_stopped.clear()
@@ -178,47 +255,67 @@ class Reconcile(RuleBasedStateMachine):
             self.left_alone |= {
                 each.project for each in found.valid.values() if each.role is not Role.DEPLOY
             }
-        self.last_known.update({path: each.project for path, each in remote.valid.items()})
-        self.checked_out = remote
-        self.first_check = False
+        self.last_known.update(
+            {path: each.project for path, each in remote.valid.items() if path not in problems}
+        )
 
     # --- what a user would see --------------------------------------------------------------
 
-    def _assert_desired_stacks_run(self, remote: Stacks) -> None:
+    def _assert_started_only_after_dependencies(self, log: list[tuple[StackAction, bool]]) -> None:
+        succeeded: set[str] = set()
+        for action, ok in log:
+            if action.verb is Verb.STOP:
+                continue
+            early = [each for each in action.after if each not in succeeded]
+            assert early == [], f"{action.stack} started before {early} succeeded"
+            if ok:
+                succeeded.add(action.stack)
+
+    def _assert_counts(self, report: CheckReport) -> None:
+        if report.tally is None:
+            return
+        counted = report.tally
+        assert counted.deployments_ok + counted.deployments_failed == len(report.outcomes)
+        assert sum(counted.active.values()) == len(self.statuses)
+
+    def _assert_desired_stacks_run(self, remote: Stacks, problems: set[str]) -> None:
         down = [
             path
             for path, stack in remote.valid.items()
             if stack.role is Role.DEPLOY
+            and path not in problems
             and path not in self.failed
             and stack.project not in self.hand_stopped
             and not is_up(self.host, stack)
         ]
         assert down == [], f"desired stacks not running: {down}"
 
-    def _assert_nothing_else_runs(self, remote: Stacks) -> None:
+    def _assert_nothing_else_runs(self, remote: Stacks, problems: set[str]) -> None:
         wanted = {each.project for each in remote.valid.values()}
-        kept = {self.last_known[path] for path in remote.broken if path in self.last_known}
+        kept = {self.last_known[path] for path in problems if path in self.last_known}
         guessed = {each.project for each in remote.broken.values() if each.project}
         allowed = (wanted | kept | guessed | self.left_alone | self.stop_failed) | {UNMANAGED}
         orphans = sorted(set(self.host) - allowed)
         assert orphans == [], f"projects nobody wants still have containers: {orphans}"
 
-    def _assert_statuses(self, facts: Facts) -> None:
+    def _assert_statuses(self, facts: Facts, problems: set[str], ran_as: dict[str, str]) -> None:
         local, remote, statuses = facts.local, facts.remote, self.statuses
-        for path in remote.broken:
+        for path in remote.broken.keys() | problems:
             assert statuses[path].status is Status.ERROR
         left_alone = set()
         for path, stack in remote.valid.items():
             if stack.role is Role.DEPLOY:
-                assert path in self.failed or statuses[path].status is Status.OK, statuses[path]
+                ok = path in self.failed or path in problems or statuses[path].status is Status.OK
+                assert ok, statuses[path]
             elif path in statuses:
                 # Listed only while a stop of the project it had before failed (a stack
                 # renamed and labelled gitops.ignore in one push); a broken local file
                 # leaves that name to the saved status.
                 assert statuses[path].status is Status.REMOVAL_FAILED
                 assert statuses[path].project != stack.project
-                if path in local.valid:
-                    assert statuses[path].project == local.valid[path].project
+                if path in local.valid and local.commit != remote.commit:
+                    # As the stack ran: a local file in a cycle kept the project before it.
+                    assert statuses[path].project == ran_as.get(path, local.valid[path].project)
                 left_alone.add(path)
         removal_failed = {p for p, s in statuses.items() if s.status is Status.REMOVAL_FAILED}
         present = remote.valid.keys() | remote.broken.keys()

@@ -1,0 +1,199 @@
+"""Order between stacks and parallel apply, on the real engine: a proxy whose network other
+stacks use, and a dozen stacks deployed four at a time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+from .harness import IMAGE_V1, IMAGE_V2, MISSING_IMAGE, World, stack_yaml
+
+
+def once(world: World, *args: str) -> subprocess.CompletedProcess[str]:
+    return world.run("--once", "--log-format", "json", *args)
+
+
+def events(done: subprocess.CompletedProcess[str], name: str) -> list[dict[str, Any]]:
+    found = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    return [each for each in found if each["event"] == name]
+
+
+def running(world: World, project: str) -> bool:
+    found = world.containers(project)
+    return bool(found) and all(c["state"] == "running" for c in found)
+
+
+def on_network(image: str, network: str, *, creates: bool) -> str:
+    external = "" if creates else "\n    external: true"
+    return (
+        f"services:\n  web:\n    image: {image}\n    init: true\n"
+        '    command: ["sh", "-c", "sleep 3600"]\n    networks: [proxy]\n'
+        f"networks:\n  proxy:\n    name: {network}{external}\n"
+    )
+
+
+def push_proxy_and_users(world: World, network: str, proxy_image: str = IMAGE_V1) -> None:
+    # app/ and blog/ come before reverse_proxy/ in path order: only the order between
+    # stacks starts them after the stack that creates their network.
+    world.pusher.write("reverse_proxy/compose.yaml", on_network(proxy_image, network, creates=True))
+    for user in ("app", "blog"):
+        world.pusher.write(f"{user}/compose.yaml", on_network(IMAGE_V1, network, creates=False))
+
+
+def test_users_of_a_network_start_after_its_stack_stop_before_it_and_wait_for_its_fix(
+    world: World,
+) -> None:
+    network = f"e2e-proxy-{world.host.name}"
+    push_proxy_and_users(world, network)
+    world.pusher.commit_and_push("a proxy and two stacks behind it")
+
+    done = once(world)
+
+    assert done.returncode == 0, done.stderr
+    for project in ("reverse_proxy", "app", "blog"):
+        assert running(world, project), project
+    started = [each["stack"] for each in events(done, "stack")]
+    assert started.index("reverse_proxy") < min(started.index("app"), started.index("blog"))
+
+    for path in ("reverse_proxy", "app", "blog"):
+        world.pusher.remove(path)
+    world.pusher.commit_and_push("all three gone")
+    world.clear_calls()
+
+    done = once(world)
+
+    assert done.returncode == 0, done.stderr
+    assert [e["outcome"] for e in events(done, "stack")] == ["ok", "ok", "ok"]
+    downs = [call for call in world.compose_calls() if call.endswith("down --remove-orphans")]
+    assert "reverse_proxy" in downs[-1]
+    for project in ("reverse_proxy", "app", "blog"):
+        assert world.containers(project) == [], project
+    assert world.docker("network", "inspect", network, check=False).returncode != 0
+
+    push_proxy_and_users(world, network, proxy_image=MISSING_IMAGE)
+    world.pusher.commit_and_push("the proxy's image is missing")
+    world.clear_calls()
+
+    done = once(world)
+
+    assert done.returncode == 1
+    outcomes = {e["stack"]: e for e in events(done, "stack")}
+    assert outcomes["reverse_proxy"]["outcome"] == "error"
+    for user in ("app", "blog"):
+        assert outcomes[user]["outcome"] == "error"
+        assert outcomes[user]["error"] == "waiting for reverse_proxy, which failed"
+        assert world.containers(user) == []
+    ups = [call for call in world.compose_calls() if " up " in call]
+    assert len(ups) == 1
+    assert "reverse_proxy" in ups[0]
+    status = json.loads(world.run("status", "--format", "json").stdout)
+    errors = {each["stack"]: each["last_error"] for each in status["stacks"]}
+    assert errors["app"] == errors["blog"] == "waiting for reverse_proxy, which failed"
+
+    push_proxy_and_users(world, network)
+    world.pusher.commit_and_push("the proxy's image is back")
+
+    done = once(world)
+
+    assert done.returncode == 0, done.stderr
+    for project in ("reverse_proxy", "app", "blog"):
+        assert running(world, project), project
+
+
+def test_plan_shows_what_each_stack_waits_for(world: World) -> None:
+    network = f"e2e-proxy-{world.host.name}"
+    push_proxy_and_users(world, network)
+    world.pusher.commit_and_push("a proxy and two stacks behind it")
+
+    text = world.run("plan").stdout.splitlines()
+    document = json.loads(world.run("plan", "--format", "json").stdout)
+
+    assert text[1:] == [
+        "start    reverse_proxy (new)",
+        "start    app (new) after reverse_proxy",
+        "start    blog (new) after reverse_proxy",
+    ]
+    after = {each["stack"]: each["after"] for each in document["stacks"]}
+    assert after == {"reverse_proxy": [], "app": ["reverse_proxy"], "blog": ["reverse_proxy"]}
+
+
+def test_an_external_network_no_stack_creates_and_the_host_lacks_is_an_error_before_up(
+    world: World,
+) -> None:
+    network = f"e2e-nobody-{world.host.name}"
+    world.pusher.write("app/compose.yaml", on_network(IMAGE_V1, network, creates=False))
+    world.pusher.commit_and_push("a stack on a network nobody makes")
+
+    plan = world.run("plan")
+    done = once(world)
+
+    reason = f"network {network} is external, but no stack creates it and the host has none"
+    assert f"error    app ({reason})" in plan.stdout
+    assert done.returncode == 1
+    [outcome] = events(done, "stack")
+    assert outcome["error"] == reason
+    assert not [call for call in world.compose_calls() if " up " in call]
+
+    world.docker("network", "create", network)
+    try:
+        world.pusher.write("app/.env", "AFTER=network\n")
+        world.pusher.commit_and_push("try again")
+        assert once(world).returncode == 0
+        assert running(world, "app")
+    finally:
+        world.cleanup()
+        world.docker("network", "rm", network, check=False)
+
+
+STACKS = [f"s{n:02d}" for n in range(12)]
+
+
+def deploy_twelve(world: World, jobs: str) -> subprocess.CompletedProcess[str]:
+    for path in STACKS:
+        world.pusher.write(f"{path}/compose.yaml", stack_yaml())
+    world.pusher.commit_and_push("twelve stacks")
+    assert once(world, "--jobs", jobs).returncode == 0
+    for path in STACKS:
+        world.pusher.write(f"{path}/compose.yaml", stack_yaml(image=IMAGE_V2))
+    world.pusher.commit_and_push("twelve stacks changed")
+    return once(world, "--jobs", jobs)
+
+
+def settled(world: World) -> dict[str, Any]:
+    """What a user sees once a check is over, less times and commits."""
+    status = json.loads(world.run("status", "--format", "json").stdout)
+    return {
+        "active": status["active"],
+        "deployments": status["deployments"],
+        "checks": {key: status["checks"][key] for key in ("success", "error")},
+        "stacks": {
+            each["stack"]: (each["project"], each["status"], each["failures"], each["last_error"])
+            for each in status["stacks"]
+        },
+        "images": {path: [c["image"] for c in world.containers(path)] for path in STACKS},
+    }
+
+
+def test_twelve_changed_stacks_four_at_a_time_end_as_one_at_a_time(
+    world: World, engine: str, tmp_path_factory: Any
+) -> None:
+    four = deploy_twelve(world, "4")
+    assert four.returncode == 0, four.stderr
+    seen_four = settled(world)
+    lines = [line for line in four.stderr.splitlines() if '"event": "stack"' in line]
+    assert sorted(json.loads(line)["stack"] for line in lines) == STACKS
+    assert all(json.loads(line)["action"] == "restart" for line in lines)
+    world.cleanup()
+
+    one_world = World(tmp_path_factory.mktemp("one-at-a-time"), engine)
+    try:
+        one = deploy_twelve(one_world, "1")
+        assert one.returncode == 0, one.stderr
+        assert settled(one_world) == seen_four
+        # One at a time keeps the plan's order: path order here.
+        order = [each["stack"] for each in events(one, "stack")]
+        assert order == STACKS
+    finally:
+        one_world.cleanup()
+    assert seen_four["images"] == {path: [IMAGE_V2] for path in STACKS}

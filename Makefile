@@ -63,10 +63,23 @@ demo-clean:
 
 # bench-plan: how long the core takes to find the stacks of a commit (cold and warm parse
 # cache) and to plan, for 1,000 and 10,000 stacks (see bench/plan.py); the goal is plan()
-# under 100 ms for 10,000 stacks. `bench` runs every benchmark.
-.PHONY: bench bench-plan
+# under 100 ms for 10,000 stacks.
+# bench-idle: a check with nothing to do on 50 deployed stacks against its I/O floor, in the
+# venv and in gitops.pyz (see bench/idle.py); bench-jobs: 50 changed stacks with --jobs 1, 2,
+# 4 and 8 against a sequential `docker compose up` loop (see bench/jobs.py). Both use the
+# real engine, as `make test` does. BENCH_AGAINST=DIR also times a checkout of another
+# revision (git worktree add DIR REV) in the same run. `bench` runs every benchmark.
+.PHONY: bench bench-plan bench-idle bench-jobs
+BENCH_AGAINST ?=
+AGAINST := $(if $(BENCH_AGAINST),--against $(BENCH_AGAINST),)
 
-bench: bench-plan
+bench: bench-plan bench-startup bench-idle bench-jobs
 
 bench-plan: $(VENV)/.installed
 	$(BIN)/python bench/plan.py
+
+bench-idle: pyz engine
+	$(BIN)/python bench/idle.py $(AGAINST)
+
+bench-jobs: $(VENV)/.installed engine
+	$(BIN)/python bench/jobs.py $(AGAINST)

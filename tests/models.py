@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.action import StackAction, Verb
-from gitops_compose.core.check import Heads
+from gitops_compose.core.check import CheckFailure, Heads
 from gitops_compose.core.compose_file import Resource
 from gitops_compose.core.outcome import Outcome
-from gitops_compose.core.plan import CheckFailure
 from gitops_compose.core.runtime import Container, HostState
 from gitops_compose.core.snapshot import Snapshot
 from gitops_compose.core.stack import Stack, Stacks, stacks_of

@@ -19,6 +19,10 @@ check starts from. The shell decides nothing::
             case Settled(report): return report
 
 Every value here is immutable: each step returns a new check.
+
+A check that finds nothing new reads no tree and needs no planning code: the modules that
+plan, schedule and settle stacks are imported when a check gets that far, so an idle check
+does not pay for creating their classes.
 """
 
 from __future__ import annotations
@@ -26,19 +30,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import Enum, auto
-from typing import final
+from typing import TYPE_CHECKING, TypeAlias, final
 
 from returns.result import Failure, Result
 
-from gitops_compose.core.action import Action, FastForward, StackAction
-from gitops_compose.core.compose_file import Resource, Role
-from gitops_compose.core.outcome import Outcome, Tally, statuses_after, tally
-from gitops_compose.core.plan import CheckFailure, Facts, Plan, plan
-from gitops_compose.core.runtime import HostState
-from gitops_compose.core.schedule import Schedule, schedule_of
-from gitops_compose.core.snapshot import Snapshot
-from gitops_compose.core.stack import Stacks, stacks_of
 from gitops_compose.core.state import State, counted, retry_due
+
+if TYPE_CHECKING:
+    from gitops_compose.core.action import Action, FastForward
+    from gitops_compose.core.compose_file import Resource
+    from gitops_compose.core.outcome import Outcome, Tally
+    from gitops_compose.core.plan import Plan
+    from gitops_compose.core.runtime import HostState
+    from gitops_compose.core.schedule import Schedule
+    from gitops_compose.core.snapshot import Snapshot
+    from gitops_compose.core.stack import Stacks
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class CheckFailure:
+    """Ends a check before anything is touched."""
+
+    reason: str
+
 
 # --- what the shell tells the core ----------------------------------------------------------
 
@@ -72,7 +87,7 @@ class Moved:
     error: str | None = None
 
 
-Finished = Outcome | Moved
+Finished: TypeAlias = "Outcome | Moved"
 
 
 # --- what the core asks of the shell --------------------------------------------------------
@@ -118,6 +133,9 @@ class Start:
     """Start each of these now; report each result with ``finished``."""
 
     actions: tuple[Action, ...]
+    # Whether some of them are Compose commands (not only the fast-forward): before the
+    # first of a check, the shell makes sure there is a Compose v2 to run them with.
+    compose: bool = True
 
 
 @final
@@ -245,6 +263,8 @@ class Check:
                 return self, LookAtResources()
             case _Stage.PLANNED:
                 assert self.plan is not None
+                from gitops_compose.core.schedule import schedule_of  # noqa: PLC0415
+
                 schedule = schedule_of(self.plan.actions, self.plan.blocked, self.settings.jobs)
                 return replace(self, stage=_Stage.RUNNING, schedule=schedule), Planned(self.plan)
             case _Stage.RUNNING:
@@ -263,7 +283,10 @@ class Check:
                 return check, NotStarted(given_up)
             schedule, startable = schedule.startable()
             if startable:
-                return replace(self, schedule=schedule), Start(startable)
+                from gitops_compose.core.action import StackAction  # noqa: PLC0415
+
+                compose = any(isinstance(each, StackAction) for each in startable)
+                return replace(self, schedule=schedule), Start(startable, compose)
         if schedule.busy:
             return self, AwaitOutcome()
         return self._settle(now)
@@ -286,6 +309,8 @@ class Check:
         heads = clone.fetched.unwrap()
         seen = replace(self, heads=heads)
         if not heads.remote_descends:
+            from gitops_compose.core.stack import Stacks  # noqa: PLC0415
+
             # The plan refuses rewritten history before it looks at any stack: read no tree.
             return seen._planned(Stacks(heads.local, {}, {}), Stacks(heads.remote, {}, {}))
         if not seen._work_to_do():
@@ -294,6 +319,8 @@ class Check:
 
     def commits_read(self, snapshots: Mapping[str, Snapshot]) -> Check:
         assert self.heads is not None
+        from gitops_compose.core.stack import stacks_of  # noqa: PLC0415
+
         local = stacks_of(snapshots[self.heads.local], self.settings.root_name)
         remote = (
             local
@@ -321,14 +348,12 @@ class Check:
 
     def finished(self, result: Finished) -> Check:
         assert self.schedule is not None
-        match result:
-            case Moved(action, error):
-                schedule = self.schedule.settled(action, error is None)
-                failure = None if error is None else CheckFailure(error)
-                return replace(self, schedule=schedule, failure=self.failure or failure)
-            case Outcome():
-                schedule = self.schedule.settled(result.action, result.ok)
-                return replace(self, schedule=schedule, outcomes=(*self.outcomes, result))
+        if isinstance(result, Moved):
+            schedule = self.schedule.settled(result.action, result.error is None)
+            failure = None if result.error is None else CheckFailure(result.error)
+            return replace(self, schedule=schedule, failure=self.failure or failure)
+        schedule = self.schedule.settled(result.action, result.ok)
+        return replace(self, schedule=schedule, outcomes=(*self.outcomes, result))
 
     def stop(self) -> Check:
         """A stop was asked for (SIGTERM): what runs finishes, nothing new starts."""
@@ -354,6 +379,8 @@ class Check:
         """Only starting what is not running needs the containers; a retry alone does not,
         unless a stack the state has no record of is to be looked at."""
         assert self.heads is not None
+        from gitops_compose.core.compose_file import Role  # noqa: PLC0415
+
         state, settings = self.state, self.settings
         unrecorded = any(
             path not in state.stacks
@@ -370,6 +397,8 @@ class Check:
 
     def _planned(self, local: Stacks, remote: Stacks) -> Check:
         assert self.heads is not None
+        from gitops_compose.core.plan import Facts, plan  # noqa: PLC0415
+
         facts = Facts(
             local=local,
             remote=remote,
@@ -406,6 +435,9 @@ class Check:
             head = None if heads is None else heads.local
             report = CheckReport(self.failure, counted(state, ok, now, None), heads, head=head)
             return self._with(report)
+        from gitops_compose.core.action import FastForward, StackAction  # noqa: PLC0415
+        from gitops_compose.core.outcome import statuses_after, tally  # noqa: PLC0415
+
         schedule = self.schedule
         left = schedule.left()
         failure = self.failure

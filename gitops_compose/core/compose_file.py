@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 from posixpath import normpath
-from typing import Any, final
+from typing import TYPE_CHECKING, Any, final
 
-import yaml
 from returns.result import Failure, Result, Success
+
+if TYPE_CHECKING:
+    import yaml
 
 # Compose's own precedence (compose-go DefaultFileNames / DefaultOverrideFileNames): the first
 # present file wins, and the first present override file is loaded on top of it.
@@ -221,14 +223,23 @@ def _depends_on(section: object) -> tuple[str, ...] | str:
     return tuple(normpath(str(each).strip().strip("/")) for each in listed)
 
 
-# libyaml's loader where PyYAML was built with it (8x faster), the pure one elsewhere, as
-# inside gitops.pyz; both accept the same documents.
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+@lru_cache(maxsize=1)
+def _loader() -> type[yaml.SafeLoader]:
+    """libyaml's loader where PyYAML was built with it (8x faster), the pure one elsewhere,
+    as inside gitops.pyz; both accept the same documents."""
+    import yaml  # noqa: PLC0415
+
+    found: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return found
 
 
 def _parsed(raw: bytes) -> dict[str, Any] | str:
+    # PyYAML is imported when a Compose file is first read: a check with nothing new to
+    # plan reads none, and pays nothing for it.
+    import yaml  # noqa: PLC0415
+
     try:
-        document = yaml.load(raw, Loader=_LOADER)
+        document = yaml.load(raw, Loader=_loader())
     except yaml.YAMLError as error:
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         mark = getattr(error, "problem_mark", None)

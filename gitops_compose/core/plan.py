@@ -35,6 +35,7 @@ from gitops_compose.core.action import (
     StackAction,
     Verb,
 )
+from gitops_compose.core.check import CheckFailure
 from gitops_compose.core.compose_file import Resource, Role
 from gitops_compose.core.order import Order, order_of
 from gitops_compose.core.runtime import HostState, not_running_reason
@@ -73,14 +74,6 @@ class Problem:
 
     stack: str
     project: str | None
-    reason: str
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class CheckFailure:
-    """Ends a check before anything is touched."""
-
     reason: str
 
 

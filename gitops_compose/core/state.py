@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar, final
+from typing import TYPE_CHECKING, Any, TypeVar, final
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.outcome import Tally
 from gitops_compose.core.status import StackStatus, Status
+
+if TYPE_CHECKING:
+    from gitops_compose.core.outcome import Tally
 
 STATE_VERSION = 1
 

@@ -14,14 +14,14 @@ import queue
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, final
+from typing import TYPE_CHECKING, Protocol, final
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.action import Action, FastForward, StackAction
 from gitops_compose.core.check import (
     AwaitOutcome,
     Check,
+    CheckFailure,
     CheckReport,
     CheckSettings,
     Clone,
@@ -39,13 +39,17 @@ from gitops_compose.core.check import (
     Start,
     begin,
 )
-from gitops_compose.core.compose_file import Resource
-from gitops_compose.core.outcome import Outcome, StackStatus
-from gitops_compose.core.plan import CheckFailure, Plan
-from gitops_compose.core.runtime import HostState
-from gitops_compose.core.snapshot import Snapshot
 from gitops_compose.core.state import State
 from gitops_compose.shell import log
+
+if TYPE_CHECKING:
+    from gitops_compose.core.action import Action, StackAction
+    from gitops_compose.core.compose_file import Resource
+    from gitops_compose.core.outcome import Outcome
+    from gitops_compose.core.plan import Plan
+    from gitops_compose.core.runtime import HostState
+    from gitops_compose.core.snapshot import Snapshot
+    from gitops_compose.core.status import StackStatus
 
 
 class Repository(Protocol):
@@ -82,6 +86,8 @@ class ComposeUnavailable(Exception):
 
 
 def carry_out(repository: Repository, host: Host, action: Action) -> Finished:
+    from gitops_compose.core.action import FastForward  # noqa: PLC0415
+
     if isinstance(action, FastForward):
         moved = repository.fast_forward(action.target)
         return Moved(action, moved.swap().value_or(None))
@@ -109,6 +115,9 @@ class ThreadWorkers:
         try:
             result = carry_out(self._repository, self._host, action)
         except Exception as error:  # a bug must not leave the check waiting for ever
+            from gitops_compose.core.action import FastForward  # noqa: PLC0415
+            from gitops_compose.core.outcome import Outcome  # noqa: PLC0415
+
             message = f"internal error: {type(error).__name__}: {error}"
             if isinstance(action, FastForward):
                 result = Moved(action, message)
@@ -181,8 +190,8 @@ def run_check(
                 case NotStarted(outcomes):
                     for outcome in outcomes:
                         _log_outcome(outcome, 0.0)
-                case Start(actions):
-                    if not compose_checked and any(isinstance(a, StackAction) for a in actions):
+                case Start(actions, compose):
+                    if compose and not compose_checked:
                         problem = host.compose_problem()
                         if problem is not None:
                             raise ComposeUnavailable(problem)
@@ -246,7 +255,7 @@ def _log_problems(plan: Plan) -> None:
 
 
 def _log_result(result: Finished, seconds: float) -> None:
-    if isinstance(result, Outcome):
+    if not isinstance(result, Moved):
         _log_outcome(result, seconds)
     elif result.error is None:
         action = result.action

@@ -9,7 +9,6 @@ from pathlib import Path
 from docopt import DocoptExit, docopt
 from returns.result import Failure
 
-from gitops_compose.core.report import plan_document, plan_lines, status_document, status_lines
 from gitops_compose.core.state import State, state_from_json
 from gitops_compose.shell import log
 from gitops_compose.shell.deploy import (
@@ -115,6 +114,8 @@ def print_plan(options: Options) -> int:
         print(f"gitops-compose: {found.failure().reason}", file=sys.stderr)
         return EXIT_USAGE
     the_plan = found.unwrap()
+    from gitops_compose.core.report import plan_document, plan_lines  # noqa: PLC0415
+
     if options.output_format == "json":
         print(json.dumps(plan_document(the_plan, repository.branch), indent=2))
     else:
@@ -132,6 +133,8 @@ def print_status(options: Options) -> int:
         if isinstance(parsed, Failure):
             raise UsageError(f"state file {path} is unusable: {parsed.failure()}")
         state = parsed.unwrap()
+    from gitops_compose.core.report import status_document, status_lines  # noqa: PLC0415
+
     if options.output_format == "json":
         print(json.dumps(status_document(state), indent=2))
     elif not state.stacks and state.counters.last_check == 0:

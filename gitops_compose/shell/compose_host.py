@@ -13,14 +13,17 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import final
+from typing import TYPE_CHECKING, final
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.action import StackAction, Verb
-from gitops_compose.core.compose_file import Resource, ResourceKind
-from gitops_compose.core.outcome import Outcome
-from gitops_compose.core.runtime import Container, HostState
+if TYPE_CHECKING:
+    # Imported where used: a check with nothing new runs no Docker command and does not
+    # pay for these modules.
+    from gitops_compose.core.action import StackAction
+    from gitops_compose.core.compose_file import Resource
+    from gitops_compose.core.outcome import Outcome
+    from gitops_compose.core.runtime import HostState
 
 _PROJECT = "com.docker.compose.project"
 _SERVICE = "com.docker.compose.service"
@@ -111,6 +114,8 @@ class ComposeHost:
 
     def resources(self) -> Result[frozenset[Resource], str]:
         """The host's networks and volumes by name: one call for each kind."""
+        from gitops_compose.core.compose_file import Resource, ResourceKind  # noqa: PLC0415
+
         found: set[Resource] = set()
         for kind in ResourceKind:
             listed = self._run(
@@ -122,10 +127,14 @@ class ComposeHost:
         return Success(frozenset(found))
 
     def carry_out(self, action: StackAction) -> Outcome:
+        from gitops_compose.core.outcome import Outcome  # noqa: PLC0415
+
         found = self._run(self.command(action), timeout=self._timeout)
         return Outcome(action=action, error=found.swap().value_or(None))
 
     def command(self, action: StackAction) -> list[str]:
+        from gitops_compose.core.action import Verb  # noqa: PLC0415
+
         directory = self._workdir / action.stack
         where = ["compose", "--ansi", "never", "--project-name", action.project]
         if action.compose_files:
@@ -181,6 +190,8 @@ class ComposeHost:
 
 
 def parse_ps(output: str) -> HostState:
+    from gitops_compose.core.runtime import Container  # noqa: PLC0415
+
     projects: dict[str, list[Container]] = {}
     for line in output.splitlines():
         fields = line.split("\t")

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, final
 
 from returns.result import Failure, Result
 
-from gitops_compose.core.check import CheckReport, CheckSettings
-from gitops_compose.core.plan import CheckFailure, Plan
+from gitops_compose.core.check import CheckFailure, CheckReport, CheckSettings
 from gitops_compose.shell import log
 from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
 from gitops_compose.shell.compose_host import ComposeHost, docker_missing
@@ -26,6 +25,7 @@ from gitops_compose.shell.git_repository import GitRepository, open_repository
 from gitops_compose.shell.state_file import Busy, check_lock, load_state, save_state
 
 if TYPE_CHECKING:
+    from gitops_compose.core.plan import Plan
     from gitops_compose.shell.metrics import StateMetrics
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3

@@ -10,22 +10,17 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import final
+from typing import TYPE_CHECKING, final
 from urllib.parse import unquote, urlsplit
 
 import pygit2
 from pygit2.enums import CheckoutStrategy, CredentialType, FileMode, FileStatus
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.check import Heads
-from gitops_compose.core.plan import CheckFailure
-from gitops_compose.core.snapshot import (
-    ROOT,
-    Snapshot,
-    contents_needed,
-    directory_of,
-    repository_path,
-)
+from gitops_compose.core.check import CheckFailure, Heads
+
+if TYPE_CHECKING:
+    from gitops_compose.core.snapshot import Snapshot
 
 _CLEAN = {FileStatus.CURRENT, FileStatus.IGNORED}
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
@@ -122,6 +117,8 @@ class GitRepository:
     def snapshot(self, commit: str) -> Snapshot:
         """Every file of a commit by blob id, with the contents the core reads."""
         snapshot = _listing(commit, self._repository[commit].peel(pygit2.Tree))
+        from gitops_compose.core.snapshot import contents_needed  # noqa: PLC0415
+
         while needed := contents_needed(snapshot):
             read = {snapshot.blobs[each]: self._blob_data(snapshot.blobs[each]) for each in needed}
             snapshot = replace(snapshot, contents={**snapshot.contents, **read})
@@ -178,6 +175,8 @@ def _listing(commit: str, root: pygit2.Tree) -> Snapshot:
             files[path] = str(target.id)
         else:
             dead[path] = text.decode(errors="replace")
+    from gitops_compose.core.snapshot import Snapshot  # noqa: PLC0415
+
     return Snapshot(commit=commit, blobs=files, dead_links=dead)
 
 
@@ -198,6 +197,8 @@ def _list_tree(
 def _link_target(root: pygit2.Tree, path: str, text: bytes) -> pygit2.Object | None:
     """The blob or tree a link at ``path`` ends at, inside the repository, or None."""
     for _ in range(_MAX_LINK_HOPS):
+        from gitops_compose.core.snapshot import ROOT, directory_of, repository_path  # noqa: PLC0415
+
         target = repository_path(directory_of(path), text.decode(errors="replace"))
         if target is None or target == ROOT:
             return None

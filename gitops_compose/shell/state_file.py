@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,7 +64,10 @@ def save_state(directory: Path, state: State) -> None:
 def write_atomically(path: Path, content: bytes) -> None:
     """Temp file beside the target, fsync, rename: a reader sees the old or the new file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    # A name of this process's own (tempfile's would cost the import of random and hashlib
+    # on every check); O_EXCL never reuses a file that is there.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{next(_TEMPORARY)}")
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(content)
@@ -81,6 +84,9 @@ def write_atomically(path: Path, content: bytes) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+_TEMPORARY = itertools.count()
 
 
 @contextlib.contextmanager

@@ -362,18 +362,25 @@ class Check:
     # -- decisions -------------------------------------------------------------------------
 
     def _work_to_do(self) -> bool:
-        """Whether to read the trees: the remote moved, a check before did not get to its
-        end, this is a full pass, healing is asked for, or a failed stack's retry is due."""
+        """Whether to read the trees: the remote moved, this is a full pass, healing is
+        asked for, or a failed stack's retry is due."""
         assert self.heads is not None
         state, settings = self.state, self.settings
         return (
             settings.always
             or self.heads.local != self.heads.remote
-            or state.settled_commit != self.heads.remote
-            or not state.full_pass_done
+            or self._full_pass()
             or settings.self_heal
             or retry_due(state.stacks, self.began)
         )
+
+    def _full_pass(self) -> bool:
+        """Whether to start whatever should run and does not: the first check of a state
+        (or of a daemon), and the check after one that did not get to its end (killed, or
+        stopped), whose actions the state may not know of, even though the clone moved."""
+        assert self.heads is not None
+        state = self.state
+        return not state.full_pass_done or state.settled_commit != self.heads.remote
 
     def _host_needed(self, remote: Stacks) -> bool:
         """Only starting what is not running needs the containers; a retry alone does not,
@@ -390,7 +397,7 @@ class Check:
         return (
             settings.always
             or self.heads.local != self.heads.remote
-            or not state.full_pass_done
+            or self._full_pass()
             or settings.self_heal
             or unrecorded
         )
@@ -405,7 +412,7 @@ class Check:
             branch=self.settings.branch,
             remote_descends=self.heads.remote_descends,
             host=self.host,
-            full_pass=not self.state.full_pass_done,
+            full_pass=self._full_pass(),
             self_heal=self.settings.self_heal,
             statuses=self.state.stacks,
             now=self.began,

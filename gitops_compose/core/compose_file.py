@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 from functools import lru_cache
 from posixpath import normpath
 from typing import TYPE_CHECKING, Any, final
@@ -51,7 +51,7 @@ class Service:
     one_shot: bool = False
 
 
-class ResourceKind(Enum):
+class ResourceKind(StrEnum):  # a str, so that resources sort by kind, then name
     NETWORK = "network"
     VOLUME = "volume"
 

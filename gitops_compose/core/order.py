@@ -35,19 +35,25 @@ NO_ORDER = Order({}, {}, {})
 
 
 def order_of(stacks: Stacks) -> Order:
+    # The tool's own and ignored stacks are never acted on: nothing waits for them, though
+    # they may create what others use.
+    users = [
+        (path, stack)
+        for path, stack in stacks.valid.items()
+        if (stack.uses or stack.depends_on) and stack.role is Role.DEPLOY
+    ]
+    if not users:
+        return NO_ORDER  # most hosts: no stack names another
+    used = frozenset[Resource]().union(*(stack.uses for _, stack in users))
     creators: dict[Resource, set[str]] = defaultdict(set)
-    for path, stack in stacks.valid.items():
-        for resource in stack.creates:
+    for path, stack in stacks.valid.items() if used else ():
+        for resource in stack.creates & used:
             creators[resource].add(path)
     known = stacks.valid.keys() | stacks.broken.keys()
     needs: dict[str, frozenset[str]] = {}
     problems: dict[str, str] = {}
     unowned: dict[str, frozenset[Resource]] = {}
-    for path, stack in stacks.valid.items():
-        # The tool's own and ignored stacks are never acted on: nothing waits for them,
-        # though they may create what others use.
-        if stack.role is not Role.DEPLOY or not (stack.uses or stack.depends_on):
-            continue
+    for path, stack in users:
         wanted: set[str] = set()
         missing = set()
         for resource in stack.uses:

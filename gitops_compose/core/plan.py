@@ -177,8 +177,10 @@ def plan(facts: Facts) -> Result[Plan, CheckFailure]:
 
 
 def _lacking(resources: list[Resource]) -> str:
-    shown = ", ".join(str(each) for each in resources)
-    return f"{shown} is external, but no stack creates it and the host has none"
+    if len(resources) == 1:
+        return f"{resources[0]} is external, but no stack creates it and the host has none"
+    shown = ", ".join(str(each) for each in resources[:-1]) + f" and {resources[-1]}"
+    return f"{shown} are external, but no stack creates them and the host has none"
 
 
 def _order(action: Action) -> tuple[int, str]:
@@ -188,29 +190,35 @@ def _order(action: Action) -> tuple[int, str]:
 def _in_order(actions: tuple[Action, ...]) -> list[Action]:
     """By phase, then path; but each action after those it names (``after``), so the plan
     reads in the order one job at a time would run it."""
-    stops = {a.stack: a for a in actions if isinstance(a, StackAction) and a.verb is Verb.STOP}
-    starts = {a.stack: a for a in actions if isinstance(a, StackAction) and a.verb is not Verb.STOP}
-    waiting_for: dict[Action, int] = {}
-    followers: dict[Action, list[Action]] = {}
-    for action in actions:
-        if not isinstance(action, StackAction):
-            continue
-        group = stops if action.verb is Verb.STOP else starts
-        firsts = [group[path] for path in action.after if path in group]
-        waiting_for[action] = len(firsts)
-        for first in firsts:
-            followers.setdefault(first, []).append(action)
-    ready = [(_order(a), index, a) for index, a in enumerate(actions) if not waiting_for.get(a)]
+    keyed = sorted(enumerate(actions), key=lambda item: _order(item[1]))
+    if not any(isinstance(each, StackAction) and each.after for each in actions):
+        return [action for _, action in keyed]  # most plans: no stack waits for another
+    groups: dict[bool, dict[str, int]] = {True: {}, False: {}}  # stop or not -> path -> index
+    for index, action in enumerate(actions):
+        if isinstance(action, StackAction):
+            groups[action.verb is Verb.STOP][action.stack] = index
+    waiting_for = [0] * len(actions)
+    followers: dict[int, list[int]] = {}
+    for index, action in enumerate(actions):
+        if isinstance(action, StackAction):
+            group = groups[action.verb is Verb.STOP]
+            firsts = [group[path] for path in action.after if path in group]
+            waiting_for[index] = len(firsts)
+            for first in firsts:
+                followers.setdefault(first, []).append(index)
+    ready = [(_order(action), index) for index, action in keyed if not waiting_for[index]]
     heapq.heapify(ready)
-    ordered: list[Action] = []
+    ordered: list[int] = []
     while ready:
-        _, _, action = heapq.heappop(ready)
-        ordered.append(action)
-        for follower in followers.get(action, ()):
+        _, index = heapq.heappop(ready)
+        ordered.append(index)
+        for follower in followers.get(index, ()):
             waiting_for[follower] -= 1
             if not waiting_for[follower]:
-                heapq.heappush(ready, (_order(follower), actions.index(follower), follower))
-    return ordered + [each for each in actions if each not in ordered]  # none, without cycles
+                heapq.heappush(ready, (_order(actions[follower]), follower))
+    placed = set(ordered)  # every action, as no stack of a plan waits in a cycle
+    ordered += [index for index, _ in keyed if index not in placed]
+    return [actions[index] for index in ordered]
 
 
 def _starts(facts: Facts, order: Order, stops: tuple[StackAction, ...]) -> tuple[StackAction, ...]:
@@ -223,7 +231,8 @@ def _starts(facts: Facts, order: Order, stops: tuple[StackAction, ...]) -> tuple
     while True:
         deploys = tuple(_deploys(facts, order, released))
         touched = {action.stack for action in deploys}
-        acted = touched | {each.stack for each in _heals(facts, order, touched, stops, released)}
+        heals = tuple(_heals(facts, order, touched, stops, released))
+        acted = touched | {each.stack for each in heals}
         more = {
             path
             for path, needs in order.needs.items()
@@ -232,7 +241,6 @@ def _starts(facts: Facts, order: Order, stops: tuple[StackAction, ...]) -> tuple
         if not more:
             break
         released |= more
-    heals = tuple(_heals(facts, order, touched, stops, released))
     acting = {action.stack for action in (*deploys, *heals)}
     return tuple(
         replace(action, after=tuple(sorted(order.needs.get(action.stack, frozenset()) & acting)))
@@ -259,6 +267,7 @@ def _ordered_stops(stops: tuple[StackAction, ...], local: Order) -> tuple[StackA
 
 def _stops(facts: Facts, order: Order, local_order: Order) -> Iterator[StackAction]:
     local, remote = facts.local, facts.remote
+    found: list[StackAction] = []
     for path, stack in local.valid.items():
         if stack.role is not Role.DEPLOY or path in local_order.problems:
             continue  # the tool's own and ignored stacks are never stopped
@@ -274,7 +283,7 @@ def _stops(facts: Facts, order: Order, local_order: Order) -> Iterator[StackActi
             cause = Renamed(old=stack.project, new=renamed, stopping_old=True)
         else:
             cause = Removed(facts.branch)
-        yield _action(Verb.STOP, Phase.REMOVE, stack, local.commit, cause)
+        found.append(_action(Verb.STOP, Phase.REMOVE, stack, local.commit, cause))
     # A project some stack uses again (moved, or named alike) is not for a removal to stop.
     in_use = {each.project for each in remote.valid.values()}
     # Stacks the local HEAD could not deploy: what runs of them runs as the state says.
@@ -295,40 +304,45 @@ def _stops(facts: Facts, order: Order, local_order: Order) -> Iterator[StackActi
             # As for a valid stack: a new project name stops the old one, whatever its role.
             new = remote.valid[path].project
             cause = Renamed(old=project, new=new, stopping_old=True)
-        yield _stop_by_project(path, project, local.commit, fingerprint, cause)
-    for path, stack in remote.valid.items():
-        # A rename whose stop failed before: the old project still runs, named only in the
-        # saved status once the fast-forward is done.
-        record = facts.statuses.get(path)
-        if (
-            record is None
-            or record.project in (None, stack.project)
-            or stack.role is not Role.DEPLOY
-            or path in order.problems
-        ):
-            continue
-        before = local.valid.get(path)
-        if before is None or before.project != stack.project or record.project in in_use:
-            continue  # the loops above stop it, or another stack runs that project now
-        if record.status is not Status.ERROR or record.retry_at is None or _held(facts, path):
-            continue
-        cause = Retry(Retried.OLD_PROJECT, record.failures + 1)
-        yield _stop_by_project(path, record.project, local.commit, record.attempted or "", cause)
+        found.append(_stop_by_project(path, project, local.commit, fingerprint, cause))
+    yield from found
+    yield from _recorded_stops(facts, order, in_use, {action.project for action in found})
+
+
+def _recorded_stops(
+    facts: Facts, order: Order, in_use: set[str], stopping: set[str]
+) -> Iterator[StackAction]:
+    """What the state records as running that no stack of the remote head runs: a removal
+    or a rename whose stop failed, a check that died after its fast-forward, history
+    rewritten away, a stack that became the tool's own or ignored under another name.
+
+    Its files may be gone, so it goes by project name, after its backoff.
+    """
+    remote, local = facts.remote, facts.local
     for path, record in facts.statuses.items():
-        # A stack the state records that neither commit has any more: a failed removal, a
-        # check that died after the fast-forward, or history rewritten away. Its files may
-        # be gone, so it goes by project name.
-        gone = all(path not in each.valid and path not in each.broken for each in (local, remote))
-        if not gone or record.project is None or record.project in in_use:
+        project = record.project
+        if project is None or project in in_use or project in stopping:
             continue
-        if record.status is Status.REMOVAL_FAILED:
-            if record.retry_at is None or _held(facts, path):
-                continue
+        if path in remote.broken or path in order.problems:
+            continue  # it cannot be deployed as it is now: keep what runs
+        desired = remote.valid.get(path)
+        # A new push retries a deployed stack's stop at once; otherwise it waits its turn.
+        deployed = desired is not None and desired.role is Role.DEPLOY
+        retry = desired.fingerprint if desired is not None and deployed else record.attempted
+        if record.retry_at is not None and record.held(retry or "", facts.now):
+            continue
+        cause: Cause
+        if record.status is Status.REMOVAL_FAILED and record.retry_at is not None:
             cause = Retry(Retried.REMOVAL, record.failures + 1)
+        elif record.retry_at is not None and desired is not None:
+            cause = Retry(Retried.OLD_PROJECT, record.failures + 1)
+        elif desired is not None:
+            cause = Renamed(old=project, new=desired.project, stopping_old=True)
         else:
             cause = Removed(facts.branch)
         fingerprint = record.attempted or record.fingerprint or ""
-        yield _stop_by_project(path, record.project, local.commit, fingerprint, cause)
+        stopping.add(project)
+        yield _stop_by_project(path, project, local.commit, fingerprint, cause)
 
 
 def _deploys(facts: Facts, order: Order, released: set[str]) -> Iterator[StackAction]:

@@ -26,6 +26,7 @@ from gitops_compose.core.compose_file import (
     COMPOSE_FILE_NAMES,
     OVERRIDE_FILE_NAMES,
     ComposeModel,
+    Declared,
     Included,
     Resource,
     ResourceKind,
@@ -58,11 +59,25 @@ class Stack:
     includes: bool = False
     # Whether Compose must build an image of it (a service with build: and no image).
     builds: bool = False
-    # Networks and volumes it makes, and those it needs made by others (external: true).
-    creates: frozenset[Resource] = frozenset()
+    # Its top-level networks and volumes, and whether a service is on the default network:
+    # what it creates (see creates) and what it needs made by others (external: true).
+    declared: tuple[Declared, ...] = ()
+    default_network: bool = False
     uses: frozenset[Resource] = frozenset()
     # Stacks it starts after, as its Compose file says (x-gitops: depends_on).
     depends_on: tuple[str, ...] = ()
+
+    @property
+    def creates(self) -> frozenset[Resource]:
+        """The networks and volumes Compose makes for it, by the names Docker gives them;
+        worked out when asked (order_of asks only when some stack uses one)."""
+        created = {each.resource(self.project) for each in self.declared if not each.external}
+        declares_default = any(
+            each.kind is ResourceKind.NETWORK and each.key == "default" for each in self.declared
+        )
+        if self.default_network and not declares_default:
+            created.add(Resource(ResourceKind.NETWORK, f"{self.project}_default"))
+        return frozenset(created)
 
 
 @final
@@ -279,8 +294,9 @@ def _stack_or_error(
                 services=found.services,
                 includes=found.includes,
                 builds=found.builds,
-                creates=_created(found, name),
-                uses=frozenset(each.resource(name) for each in found.declared if each.external),
+                declared=found.declared,
+                default_network=found.default_network,
+                uses=_uses(found, name),
                 depends_on=found.depends_on,
             )
         case Failure(reason), _:
@@ -289,14 +305,13 @@ def _stack_or_error(
             return StackError(path, None, project.failure(), files, fingerprint)
 
 
-def _created(model: ComposeModel, project: str) -> frozenset[Resource]:
-    created = {each.resource(project) for each in model.declared if not each.external}
-    declares_default = any(
-        each.kind is ResourceKind.NETWORK and each.key == "default" for each in model.declared
-    )
-    if model.default_network and not declares_default:
-        created.add(Resource(ResourceKind.NETWORK, f"{project}_default"))
-    return frozenset(created)
+_NOTHING: frozenset[Resource] = frozenset()
+
+
+def _uses(model: ComposeModel, project: str) -> frozenset[Resource]:
+    if not model.declared:
+        return _NOTHING  # most stacks: no top-level networks or volumes
+    return frozenset(each.resource(project) for each in model.declared if each.external)
 
 
 def _without_name_clashes(stacks: Stacks) -> Stacks:

@@ -102,6 +102,11 @@ def facts(
     """A check from ``local`` (HEAD) to ``remote`` (the same commit when None)."""
     local_stacks = stacks(local)
     remote_stacks = local_stacks if remote is None else stacks(remote)
+    projects = {
+        path: stack.project
+        for found in (local_stacks, remote_stacks)
+        for path, stack in found.valid.items()
+    }
     return Facts(
         local=local_stacks,
         remote=remote_stacks,
@@ -112,7 +117,7 @@ def facts(
         self_heal=self_heal,
         statuses={
             **{
-                path: StackStatus(path, Status.OK, fingerprint=fp)
+                path: StackStatus(projects.get(path, path), Status.OK, fingerprint=fp)
                 for path, fp in (deployed or {}).items()
             },
             **(statuses or {}),

@@ -132,3 +132,16 @@ def test_a_missing_external_network_blocks_its_stack_before_anything_is_tried() 
     }
     there = frozenset({Resource(ResourceKind.NETWORK, "proxy")})
     assert planned(replace(given, resources=there)).blocked == {}
+
+
+def test_a_stack_lacking_a_network_and_a_volume_names_both() -> None:
+    user = stack_file(
+        {"networks": ["proxy"], "volumes": ["media:/media"]},
+        networks={"proxy": {"external": True}},
+        volumes={"media": {"external": True}},
+    )
+    given = replace(facts({}, {"app/compose.yaml": user}, host={}), resources=frozenset())
+    assert planned(given).blocked == {
+        "app": "network proxy and volume media are external, but no stack creates them and "
+        "the host has none"
+    }

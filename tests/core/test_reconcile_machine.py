@@ -202,6 +202,10 @@ class Reconcile(RuleBasedStateMachine):
             )
         except Died:
             self.host, self.networks = host.running, host.networks
+            # What it started runs under those names, though no state says so.
+            for action, ok in host.log:
+                if ok and action.verb is not Verb.STOP:
+                    self.last_known[action.stack] = action.project
             return  # nothing saved: the next check must finish the work
         self.host, self.networks = host.running, host.networks
         self.state = report.state
@@ -217,7 +221,6 @@ class Reconcile(RuleBasedStateMachine):
         )
         # Stacks that cannot be deployed as they are: what ran of them keeps running.
         problems = remote.broken.keys() | order_of(remote).problems.keys()
-        ran_as = dict(self.last_known)  # the project each stack ran as before this check
         self._remember(
             facts, report.outcomes, full_pass or self_heal or not state.full_pass_done, problems
         )
@@ -225,7 +228,7 @@ class Reconcile(RuleBasedStateMachine):
         self._assert_started_only_after_dependencies(host.log)
         self._assert_desired_stacks_run(remote, problems)
         self._assert_nothing_else_runs(remote, problems)
-        self._assert_statuses(facts, problems, ran_as)
+        self._assert_statuses(facts, problems)
         self._assert_counts(report)
         self._assert_planning_again_does_only_what_is_left(remote)
 
@@ -239,18 +242,20 @@ class Reconcile(RuleBasedStateMachine):
         remote = facts.remote
         if looked_at_all or facts.local.commit != remote.commit:
             self.hand_stopped.clear()
+        # A stack failed in this check when any of its actions did (a rename has two,
+        # which may finish in any order).
+        failed_now = {each.action.stack for each in outcomes if not each.ok}
+        self.failed -= {each.action.stack for each in outcomes} - failed_now
+        self.failed |= failed_now
         for outcome in outcomes:
             action = outcome.action
             if outcome.ok:
-                self.failed.discard(action.stack)
                 if action.verb is Verb.STOP:
                     self.stop_failed.discard(action.project)
                 else:
                     self.hand_stopped.discard(action.project)
-            else:
-                self.failed.add(action.stack)
-                if action.verb is Verb.STOP:
-                    self.stop_failed.add(action.project)
+            elif action.verb is Verb.STOP:
+                self.stop_failed.add(action.project)
         for found in (facts.local, remote):
             self.left_alone |= {
                 each.project for each in found.valid.values() if each.role is not Role.DEPLOY
@@ -298,8 +303,8 @@ class Reconcile(RuleBasedStateMachine):
         orphans = sorted(set(self.host) - allowed)
         assert orphans == [], f"projects nobody wants still have containers: {orphans}"
 
-    def _assert_statuses(self, facts: Facts, problems: set[str], ran_as: dict[str, str]) -> None:
-        local, remote, statuses = facts.local, facts.remote, self.statuses
+    def _assert_statuses(self, facts: Facts, problems: set[str]) -> None:
+        remote, statuses = facts.remote, self.statuses
         for path in remote.broken.keys() | problems:
             assert statuses[path].status is Status.ERROR
         left_alone = set()
@@ -313,9 +318,6 @@ class Reconcile(RuleBasedStateMachine):
                 # leaves that name to the saved status.
                 assert statuses[path].status is Status.REMOVAL_FAILED
                 assert statuses[path].project != stack.project
-                if path in local.valid and local.commit != remote.commit:
-                    # As the stack ran: a local file in a cycle kept the project before it.
-                    assert statuses[path].project == ran_as.get(path, local.valid[path].project)
                 left_alone.add(path)
         removal_failed = {p for p, s in statuses.items() if s.status is Status.REMOVAL_FAILED}
         present = remote.valid.keys() | remote.broken.keys()

@@ -11,18 +11,23 @@ bytecode tree compiled for this Python version.
 import os
 import sys
 
+MYPY = False  # mypy takes it for True: typing is not in the standard library of 2.7
+if MYPY:
+    from typing import Any, NoReturn  # noqa: F401  (used in type comments)
+
 # build_zipapp.py replaces this line with the facts of the build:
 #   targets:  {"cp311-manylinux_x86_64": "2.26", ...} (value: oldest libc the wheels accept)
 #   bytecode: {"cp311": "a70d0d0a", ...} (versions with a precompiled tree, and the pyc
 #             magic number of the interpreter that compiled it; others run the sources)
 #   supports: the human summary used in the refusal message
-BUILD = {"targets": {}, "bytecode": {}, "supports": "nothing (unbuilt bootstrap)"}  # @build@
+BUILD = {"targets": {}, "bytecode": {}, "supports": "nothing (unbuilt bootstrap)"}  # type: dict[str, Any]  # @build@
 
 _PROG = "gitops.pyz"
 _MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
 
 
 def _libc():
+    # type: () -> tuple[str, str]
     """Return ("manylinux", "2.36") on glibc, ("musllinux", "") on musl, else (name, "")."""
     try:
         found = os.confstr("CS_GNU_LIBC_VERSION")
@@ -43,6 +48,7 @@ def _libc():
 
 
 def _machine():
+    # type: () -> str
     uname = getattr(os, "uname", None)  # missing on Windows
     machine = uname()[4].lower() if uname is not None else "unknown"
     machine = _MACHINE_ALIASES.get(machine, machine)
@@ -53,6 +59,7 @@ def _machine():
 
 
 def _version_tuple(text):
+    # type: (str) -> tuple[int, ...]
     parts = []
     for part in text.split("."):
         if not part.isdigit():
@@ -62,6 +69,7 @@ def _version_tuple(text):
 
 
 def _describe(impl, libc, libc_version, machine):
+    # type: (str, str, str, str) -> str
     flavour = ""
     if "t" in getattr(sys, "abiflags", ""):
         flavour = " (free-threaded)"
@@ -80,6 +88,7 @@ def _describe(impl, libc, libc_version, machine):
 
 
 def _target():
+    # type: () -> tuple[str | None, str]
     """Return (target key or None, description of what was found)."""
     implementation = getattr(sys, "implementation", None)
     name = implementation.name if implementation is not None else "python"
@@ -99,6 +108,7 @@ def _target():
 
 
 def _refuse(found):
+    # type: (str) -> NoReturn
     sys.stderr.write(
         "%s: unsupported interpreter or platform: found %s; this file supports %s\n"
         % (_PROG, found, BUILD["supports"])
@@ -107,6 +117,7 @@ def _refuse(found):
 
 
 def _bytecode_tree(tag):
+    # type: (str) -> str
     """This version's bytecode tree, or "src" when it has none that this interpreter loads."""
     if os.environ.get("GITOPS_PYZ_SOURCE"):
         return "src"  # for tests: what a version without a bytecode tree (3.14 today) runs
@@ -121,6 +132,7 @@ def _bytecode_tree(tag):
 
 
 def _main():
+    # type: () -> None
     key, found = _target()
     if key is None:
         _refuse(found)

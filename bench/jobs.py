@@ -35,7 +35,7 @@ from tests.e2e.harness import World, engine_problem, stack_yaml  # noqa: E402
 GOAL = 0.6
 
 
-class Stacks:
+class Fleet:
     """The benchmark's stacks in one world: pushes, checks and plain Compose loops."""
 
     def __init__(self, world: World, docker: str, paths: list[str]) -> None:
@@ -99,7 +99,7 @@ def main() -> int:
     paths = [f"jobs{n:02d}" for n in range(options.stacks)]
     with tempfile.TemporaryDirectory(prefix="gitops-bench-jobs-") as tmp:
         world = World(Path(tmp), docker)
-        stacks = Stacks(world, docker, paths)
+        stacks = Fleet(world, docker, paths)
         try:
             for path in paths:
                 world.pusher.write(f"{path}/compose.yaml", stack_yaml())

@@ -7,9 +7,11 @@ Compose project at once. Volumes are never removed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -168,25 +170,33 @@ class ComposeHost:
     def _run(self, arguments: Sequence[str], timeout: float) -> Result[str, str]:
         command = [self._docker, *arguments]
         try:
-            # A new session keeps a Ctrl-C meant for us from killing Compose half-way.
-            done = subprocess.run(
+            # A new session keeps a Ctrl-C meant for us from killing Compose half-way, and
+            # makes the command the leader of a process group of its own.
+            process = subprocess.Popen(
                 command,
                 env={k: v for k, v in os.environ.items() if k not in _MODEL_CHANGING},
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
                 stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
                 start_new_session=True,
             )
-        except subprocess.TimeoutExpired:
-            return Failure(f"timed out after {timeout:g} s: {' '.join(arguments[:6])} ...")
         except OSError as error:
             return Failure(f"{self._docker}: {error}")
-        if done.returncode != 0:
-            said = _last_lines(done.stderr, _ERROR_LINES) or _last_lines(done.stdout, 3)
-            return Failure(f"exit {done.returncode}: {said or 'no message'}")
-        return Success(done.stdout)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # `docker` runs Compose as a plugin, a process of its own: kill the whole group,
+            # or the plugin goes on after its command was given up.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.communicate(timeout=10)
+            return Failure(f"timed out after {timeout:g} s: {' '.join(arguments[:6])} ...")
+        if process.returncode != 0:
+            said = _last_lines(stderr, _ERROR_LINES) or _last_lines(stdout, 3)
+            return Failure(f"exit {process.returncode}: {said or 'no message'}")
+        return Success(stdout)
 
 
 def parse_ps(output: str) -> HostState:

@@ -122,3 +122,29 @@ def test_credentials_in_urls_are_redacted() -> None:
     said = "fetch from https://deploy:s3cret@git.example.com/ops/host.git failed: 401"
     assert redacted(said) == "fetch from https://***@git.example.com/ops/host.git failed: 401"
     assert "s3cret" not in redacted("ssh://git:pw@host/x and https://tok@h/y")
+
+
+def test_a_command_over_its_timeout_is_killed_with_everything_it_started(tmp_path: Path) -> None:
+    # As `docker` runs the Compose plugin: a child process that would outlive its parent.
+    marker = f"gitops-timeout-{tmp_path.name}"
+    fake = tmp_path / "docker"
+    fake.write_text(f"#!/bin/sh\nsh -c 'sleep 300; : {marker}' &\nwait\n")
+    fake.chmod(0o755)
+    host = ComposeHost(str(fake), tmp_path, timeout=1)
+
+    outcome = host.carry_out(action(Verb.START))
+
+    assert outcome.error is not None
+    assert outcome.error.startswith("timed out after 1 s")
+    assert not [pid for pid in running_pids() if marker in command_line(pid)]
+
+
+def running_pids() -> list[str]:
+    return [entry.name for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def command_line(pid: str) -> str:
+    try:
+        return (Path("/proc") / pid / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -42,6 +43,11 @@ def run(argv: list[str], usage: str) -> int:
         print(f"gitops-compose: {busy}; not checking twice at once", file=sys.stderr)
         return EXIT_BUSY
     except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:
+        # The reader went away (`status | head`): what it read was all it wanted. Later
+        # writes, and Python's own flush at exit, go nowhere instead of failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
 
 
@@ -85,7 +91,12 @@ def _seconds(option: str, value: object) -> float:
         raise UsageError(f"{option} takes a number of seconds, not {value!r}") from None
     if not seconds > 0 or seconds == float("inf"):
         raise UsageError(f"{option} must be more than 0 seconds, not {value!r}")
+    if seconds > LONGEST_SECONDS:
+        raise UsageError(f"{option} must be at most {LONGEST_SECONDS} seconds (a year)")
     return seconds
+
+
+LONGEST_SECONDS = 365 * 24 * 3600
 
 
 MOST_JOBS = 64

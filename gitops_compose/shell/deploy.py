@@ -7,6 +7,7 @@ share one history, and metrics and ``/status`` always show what was saved.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -138,9 +139,30 @@ class Job:
         return report
 
 
+def usable_paths(options: Options, state_dir: Path) -> None:
+    """The state directory and the metrics file can be written, checked before a check
+    deploys anything: a bad path is one line and exit 2, not a failure after the fact."""
+    if state_dir.exists() and not state_dir.is_dir():
+        raise UsageError(f"state directory {state_dir} is a file, not a directory")
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"state directory {state_dir}: {error.strerror or error}") from None
+    if not state_dir.is_dir() or not os.access(state_dir, os.W_OK | os.X_OK):
+        raise UsageError(f"state directory {state_dir} is not a writable directory")
+    metrics_file = options.metrics_file
+    if metrics_file is not None:
+        if metrics_file.is_dir():
+            raise UsageError(f"--metrics-file {metrics_file} is a directory; name a file")
+        parent = metrics_file.parent
+        if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
+            raise UsageError(f"--metrics-file {metrics_file}: cannot write in {parent}")
+
+
 def deploy(options: Options) -> int:
     repository = open_clone(options)
     require_docker()
+    usable_paths(options, options.state_directory(repository))
     job = Job(
         repository=repository,
         host=ComposeHost(DOCKER, repository.workdir, options.compose_timeout),

@@ -48,6 +48,8 @@ def committed_repository(path: Path) -> None:
         (["--log-format", "xml"], "--log-format must be text or json"),
         (["--ssh-key", "/nonexistent/key"], "--ssh-key /nonexistent/key: no such file"),
         (["--compose-timeout", "-1"], "--compose-timeout must be more than 0"),
+        (["--interval", "1e10"], "--interval must be at most 31536000 seconds (a year)"),
+        (["--jobs", "0"], "--jobs takes a whole number from 1 to 64"),
     ],
 )
 def test_bad_options_give_one_line_and_exit_2(args: list[str], says: str) -> None:
@@ -141,3 +143,44 @@ def test_version_and_help() -> None:
         "--version",
     ):
         assert option in helped.stdout
+
+
+@pytest.mark.parametrize(
+    ("option", "target", "says"),
+    [
+        ("--state-dir", "a-file", "is a file, not a directory"),
+        ("--state-dir", "/proc/gitops-state", "state directory /proc/gitops-state:"),
+        ("--metrics-file", "a-directory", "is a directory; name a file"),
+    ],
+)
+def test_paths_that_cannot_be_written_exit_2_before_anything_is_deployed(
+    tmp_path: Path, option: str, target: str, says: str
+) -> None:
+    host = cloned_repository(tmp_path, {"app/compose.yaml": "services:\n  web:\n    image: x\n"})
+    (tmp_path / "a-file").write_text("not a directory\n")
+    (tmp_path / "a-directory").mkdir()
+    path = target if target.startswith("/") else str(tmp_path / target)
+    done = run("--once", "--repo", str(host), option, path, path=docker_without_compose(tmp_path))
+    assert done.returncode == 2
+    assert says in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    calls = (
+        (tmp_path / "bin" / "calls").read_text().splitlines()
+        if (tmp_path / "bin" / "calls").exists()
+        else []
+    )
+    assert calls == []
+
+
+def test_a_reader_that_goes_away_ends_status_quietly(tmp_path: Path) -> None:
+    committed_repository(tmp_path)
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "gitops_compose", "status", "--repo", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert reader.stdout is not None
+    reader.stdout.close()  # as `| head` does once it has its lines
+    _, stderr = reader.communicate(timeout=60)
+    assert reader.returncode == 0
+    assert b"Traceback" not in stderr

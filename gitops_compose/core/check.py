@@ -452,7 +452,7 @@ class Check:
             failure = CheckFailure(
                 f"stopped before the end; {len(left)} action(s) left for the next check"
             )
-        moved = not schedule.fast_forward_failed() and not any(
+        moved = not schedule.fast_forward_failed and not any(
             isinstance(each, FastForward) for each in left
         )
         # Until the fast-forward happened, the host runs what the local HEAD describes.

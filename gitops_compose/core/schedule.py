@@ -25,27 +25,35 @@ from gitops_compose.core.outcome import Outcome
 @dataclass(frozen=True, slots=True)
 class Schedule:
     actions: tuple[Action, ...]
-    # Per action (by index): the actions it comes after, and those of them whose success
-    # it needs.
+    # Per action (by index): the actions it comes after, those of them whose success it
+    # needs, and the actions that come after it.
     after: tuple[frozenset[int], ...]
     needs: tuple[frozenset[int], ...]
+    followers: tuple[tuple[int, ...], ...]
     # Stack path -> why its actions cannot start at all (Plan.blocked).
     blocked: Mapping[str, str]
     jobs: int
+    # Action -> its index: outcomes come back by action.
+    index_of: Mapping[Action, int]
+    # Per action: how many of those it comes after are not done yet.
+    remaining: tuple[int, ...]
+    # Not started, with nothing left to wait for, in the plan's order. Kept as each
+    # action settles, so a step costs what it touches, not the length of the plan.
+    ready: tuple[int, ...]
+    # Ready actions not yet looked at by given_up: once looked at, an action's
+    # dependencies are done and cannot change, so each is looked at once.
+    unvetted: tuple[int, ...]
     running: frozenset[int] = frozenset()
     # Index -> whether it succeeded, for every action done or given up.
     done: Mapping[int, bool] = field(default_factory=dict)
     # Stack path -> the stack whose own failure it traces back to.
     failed_root: Mapping[str, str] = field(default_factory=dict)
+    # Without the new files nothing after the fast-forward can run.
+    fast_forward_failed: bool = False
 
     @property
     def busy(self) -> bool:
         return bool(self.running)
-
-    @property
-    def finished(self) -> bool:
-        """Every action was done or given up."""
-        return len(self.done) == len(self.actions)
 
     def left(self) -> tuple[Action, ...]:
         """Actions never started (after a stop was asked for, or a failed fast-forward)."""
@@ -58,10 +66,12 @@ class Schedule:
     def given_up(self) -> tuple[Schedule, tuple[Outcome, ...]]:
         """Ready actions that cannot start, as failed outcomes: blocked, or after a failed
         dependency. Repeats until none is left, so a chain fails at once."""
+        if self.fast_forward_failed or not self.unvetted:
+            return self, ()
         schedule, outcomes = self, list[Outcome]()
         while True:
             found = None
-            for index in schedule._ready():
+            for index in schedule.unvetted:
                 action = schedule.actions[index]
                 if not isinstance(action, StackAction):
                     continue
@@ -80,55 +90,74 @@ class Schedule:
                     found = (index, Outcome(action, schedule.blocked[action.stack]), action.stack)
                     break
             if found is None:
-                return schedule, tuple(outcomes)
+                return replace(schedule, unvetted=()), tuple(outcomes)
             index, outcome, root = found
             outcomes.append(outcome)
             schedule = replace(
-                schedule,
-                done={**schedule.done, index: False},
+                schedule._done(index, ok=False),
                 failed_root={**schedule.failed_root, outcome.action.stack: root},
             )
 
     def startable(self) -> tuple[Schedule, tuple[Action, ...]]:
         """The ready actions that may start now, within ``jobs``, marked as running."""
         room = self.jobs - len(self.running)
-        chosen = tuple(self._ready())[: max(0, room)]
+        chosen = self._ready()[: max(0, room)]
         if not chosen:
             return self, ()
         return (
-            replace(self, running=self.running | frozenset(chosen)),
+            replace(
+                self,
+                running=self.running | frozenset(chosen),
+                ready=self.ready[len(chosen) :],  # the first ones of ready were chosen
+                unvetted=tuple(each for each in self.unvetted if each not in chosen),
+            ),
             tuple(self.actions[index] for index in chosen),
         )
 
     def settled(self, action: Action, ok: bool) -> Schedule:
-        index = self.actions.index(action)
+        index = self.index_of[action]
         roots = dict(self.failed_root)
         if not ok and isinstance(action, StackAction):
             roots[action.stack] = action.stack
+        schedule = self._done(index, ok)
+        return replace(
+            schedule,
+            running=self.running - {index},
+            failed_root=roots,
+            fast_forward_failed=self.fast_forward_failed
+            or (isinstance(action, FastForward) and not ok),
+        )
+
+    def _done(self, index: int, ok: bool) -> Schedule:
+        """``index`` done (or given up while ready); its followers with nothing left to
+        wait for become ready."""
+        ready = self.ready
+        unvetted = self.unvetted
+        if index in unvetted:  # given up, never started
+            at = ready.index(index)
+            ready = ready[:at] + ready[at + 1 :]
+            at = unvetted.index(index)
+            unvetted = unvetted[:at] + unvetted[at + 1 :]
+        followers = self.followers[index]
+        if not followers:
+            return replace(self, done={**self.done, index: ok}, ready=ready, unvetted=unvetted)
+        remaining = list(self.remaining)
+        freed = []
+        for follower in followers:
+            remaining[follower] -= 1
+            if not remaining[follower]:
+                freed.append(follower)
         return replace(
             self,
-            running=self.running - {index},
             done={**self.done, index: ok},
-            failed_root=roots,
+            remaining=tuple(remaining),
+            ready=tuple(sorted((*ready, *freed))) if freed else ready,
+            unvetted=tuple(sorted((*unvetted, *freed))) if freed else unvetted,
         )
 
-    def fast_forward_failed(self) -> bool:
-        return any(
-            isinstance(self.actions[index], FastForward) and not ok
-            for index, ok in self.done.items()
-        )
-
-    def _ready(self) -> list[int]:
+    def _ready(self) -> tuple[int, ...]:
         """Not started, and everything it comes after is done; in the plan's order."""
-        if self.fast_forward_failed():
-            return []  # without the new files nothing after it can run
-        return [
-            index
-            for index in range(len(self.actions))
-            if index not in self.done
-            and index not in self.running
-            and all(each in self.done for each in self.after[index])
-        ]
+        return () if self.fast_forward_failed else self.ready
 
 
 def schedule_of(actions: tuple[Action, ...], blocked: Mapping[str, str], jobs: int) -> Schedule:
@@ -162,10 +191,19 @@ def schedule_of(actions: tuple[Action, ...], blocked: Mapping[str, str], jobs: i
             first = frozenset(stops.values()) if fast_forward is None else {fast_forward}
             after.append(dependencies | first)
             needs.append(dependencies)
+    followers: list[list[int]] = [[] for _ in actions]
+    for index, earlier in enumerate(after):
+        for before in earlier:
+            followers[before].append(index)
     return Schedule(
         actions=actions,
         after=tuple(after),
         needs=tuple(needs),
+        followers=tuple(tuple(each) for each in followers),
         blocked=blocked,
         jobs=max(1, jobs),
+        index_of={each: index for index, each in enumerate(actions)},
+        remaining=tuple(len(each) for each in after),
+        ready=(ready := tuple(index for index, each in enumerate(after) if not each)),
+        unvetted=ready,
     )

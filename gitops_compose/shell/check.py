@@ -64,7 +64,8 @@ class Repository(Protocol):
 
 class Host(Protocol):
     def compose_problem(self) -> str | None:
-        """Why no Compose command can run here, asked once before the first one."""
+        """Why no Compose command can run here, asked before Compose commands start (the
+        real host asks Docker once, then remembers)."""
         ...
 
     def state(self) -> Result[HostState, str]: ...
@@ -175,7 +176,6 @@ def run_check(
     threads = ThreadWorkers(repository, host, settings.jobs, clock) if own else None
     runner: Workers = threads if threads is not None else workers  # type: ignore[assignment]
     check = begin(state, settings, now())
-    compose_checked = False
     try:
         while True:
             if stopping() and not check.stopping:
@@ -191,11 +191,9 @@ def run_check(
                     for outcome in outcomes:
                         _log_outcome(outcome, 0.0)
                 case Start(actions, compose):
-                    if compose and not compose_checked:
-                        problem = host.compose_problem()
-                        if problem is not None:
-                            raise ComposeUnavailable(problem)
-                        compose_checked = True
+                    problem = host.compose_problem() if compose else None
+                    if problem is not None:
+                        raise ComposeUnavailable(problem)
                     for action in actions:
                         runner.start(action)
                 case AwaitOutcome():

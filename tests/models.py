@@ -87,6 +87,8 @@ class ModelHost:
     repository: ModelRepository
     running: dict[str, tuple[Container, ...]] = field(default_factory=dict)
     failing: set[str] = field(default_factory=set)
+    # Stack paths whose containers exit 1 right after a start that went well.
+    crashing: set[str] = field(default_factory=set)
     networks: set[str] = field(default_factory=set)
     done: list[tuple[str, str]] = field(default_factory=list)
     looked: int = 0
@@ -113,6 +115,8 @@ class ModelHost:
             return Outcome(action)
         stack = self.repository.stack(action.commit, action.stack)
         fresh = containers_for(stack)
+        if action.stack in self.crashing:
+            fresh = tuple(Container(each.service, "exited", 1) for each in fresh)
         if fresh:
             self.running[action.project] = fresh
         else:

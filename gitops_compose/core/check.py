@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, TypeAlias, final
 
 from returns.result import Failure, Result
 
-from gitops_compose.core.state import State, counted, retry_due
+from gitops_compose.core.state import State, counted, retry_due, troubled
+from gitops_compose.core.status import Expectation, StackStatus
 
 if TYPE_CHECKING:
     from gitops_compose.core.action import Action, FastForward
@@ -110,7 +111,8 @@ class ReadCommits:
 @final
 @dataclass(frozen=True, slots=True)
 class LookAtHost:
-    """Every Compose project's containers."""
+    """Every Compose project's containers: once before planning, on every check, and once
+    more after actions ran, so the statuses say what the host runs at the end."""
 
 
 @final
@@ -206,8 +208,13 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
-        """The check and every stack operation succeeded, and no stack is broken."""
-        return self.failure is None and (self.tally is None or self.tally.all_ok)
+        """The check and every stack operation succeeded, no stack is broken, and every
+        managed stack is ok and running at its end (none left in error from earlier)."""
+        return (
+            self.failure is None
+            and (self.tally is None or self.tally.all_ok)
+            and not troubled(self.state)
+        )
 
 
 class _Stage(Enum):
@@ -218,6 +225,9 @@ class _Stage(Enum):
     RESOURCES = auto()
     PLANNED = auto()
     RUNNING = auto()
+    # The actions are over: the host is looked at once more, then the check settles.
+    AFTER = auto()
+    DONE = auto()
     SETTLED = auto()
 
 
@@ -233,6 +243,8 @@ class Check:
     local: Stacks | None = None
     remote: Stacks | None = None
     host: HostState | None = None
+    # The containers once the actions are over; None when not (yet) seen.
+    after: HostState | None = None
     resources: frozenset[Resource] | None = None
     plan: Plan | None = None
     schedule: Schedule | None = None
@@ -251,8 +263,6 @@ class Check:
         match self.stage:
             case _Stage.CLONE:
                 return self, LookAtClone()
-            case _Stage.IDLE:
-                return self._settle(now)
             case _Stage.COMMITS:
                 assert self.heads is not None
                 commits = dict.fromkeys((self.heads.local, self.heads.remote))
@@ -269,6 +279,10 @@ class Check:
                 return replace(self, stage=_Stage.RUNNING, schedule=schedule), Planned(self.plan)
             case _Stage.RUNNING:
                 return self._run(now)
+            case _Stage.AFTER:
+                return self, LookAtHost()
+            case _Stage.IDLE | _Stage.DONE:
+                return self._settle(now)
             case _Stage.SETTLED:
                 assert self.report is not None
                 return self, Settled(self.report)
@@ -289,6 +303,8 @@ class Check:
                 return replace(self, schedule=schedule), Start(startable, compose)
         if schedule.busy:
             return self, AwaitOutcome()
+        if self.outcomes:
+            return replace(self, stage=_Stage.AFTER), LookAtHost()
         return self._settle(now)
 
     # -- what the shell reports ------------------------------------------------------------
@@ -314,7 +330,8 @@ class Check:
             # The plan refuses rewritten history before it looks at any stack: read no tree.
             return seen._planned(Stacks(heads.local, {}, {}), Stacks(heads.remote, {}, {}))
         if not seen._work_to_do():
-            return replace(seen, stage=_Stage.IDLE)
+            # Nothing to plan; the containers are still read, so the statuses say what runs.
+            return replace(seen, stage=_Stage.HOST)
         return replace(seen, stage=_Stage.COMMITS)
 
     def commits_read(self, snapshots: Mapping[str, Snapshot]) -> Check:
@@ -327,14 +344,16 @@ class Check:
             if self.heads.remote == self.heads.local
             else stacks_of(snapshots[self.heads.remote], self.settings.root_name)
         )
-        if self._host_needed(remote):
-            return replace(self, local=local, remote=remote, stage=_Stage.HOST)
-        return self._planned(local, remote)
+        return replace(self, local=local, remote=remote, stage=_Stage.HOST)
 
     def host_seen(self, found: Result[HostState, str]) -> Check:
+        if self.stage is _Stage.AFTER:
+            # Not seeing them now fails nothing: the statuses follow the outcomes instead.
+            return replace(self, after=found.value_or(None), stage=_Stage.DONE)
         if isinstance(found, Failure):
             return self._failed(CheckFailure(f"reading the containers failed: {found.failure()}"))
-        assert self.local is not None
+        if self.local is None:
+            return replace(self, host=found.unwrap(), stage=_Stage.IDLE)
         assert self.remote is not None
         return replace(self, host=found.unwrap())._planned(self.local, self.remote)
 
@@ -372,6 +391,7 @@ class Check:
             or self._full_pass()
             or settings.self_heal
             or retry_due(state.stacks, self.began)
+            or any(each.expects is None for each in state.stacks.values())
         )
 
     def _full_pass(self) -> bool:
@@ -381,26 +401,6 @@ class Check:
         assert self.heads is not None
         state = self.state
         return not state.full_pass_done or state.settled_commit != self.heads.remote
-
-    def _host_needed(self, remote: Stacks) -> bool:
-        """Only starting what is not running needs the containers; a retry alone does not,
-        unless a stack the state has no record of is to be looked at."""
-        assert self.heads is not None
-        from gitops_compose.core.compose_file import Role  # noqa: PLC0415
-
-        state, settings = self.state, self.settings
-        unrecorded = any(
-            path not in state.stacks
-            for path, stack in remote.valid.items()
-            if stack.role is Role.DEPLOY
-        )
-        return (
-            settings.always
-            or self.heads.local != self.heads.remote
-            or self._full_pass()
-            or settings.self_heal
-            or unrecorded
-        )
 
     def _planned(self, local: Stacks, remote: Stacks) -> Check:
         assert self.heads is not None
@@ -440,6 +440,7 @@ class Check:
             # Ended before anything was touched, or nothing to do.
             ok = self.failure is None
             head = None if heads is None else heads.local
+            state = replace(state, stacks=self._on_host(state.stacks, None))
             report = CheckReport(self.failure, counted(state, ok, now, None), heads, head=head)
             return self._with(report)
         from gitops_compose.core.action import FastForward, StackAction  # noqa: PLC0415
@@ -469,6 +470,7 @@ class Check:
                     settled.pop(action.stack, None)
                 else:
                     settled[action.stack] = before
+        settled = self._on_host(settled, desired)
         counts = tally(self.plan, self.outcomes, settled)
         after = replace(
             state,
@@ -487,6 +489,35 @@ class Check:
             head=heads.remote if moved else heads.local,
         )
         return self._with(report)
+
+    def _on_host(
+        self, stacks: Mapping[str, StackStatus], desired: Stacks | None
+    ) -> dict[str, StackStatus]:
+        """Each stack's record with what it should run (as its files, when read, say) and
+        whether the host runs it, from the last look at the containers. A stack acted on
+        when the host could not be looked at afterwards runs if its action went well."""
+        from gitops_compose.core.compose_file import Role  # noqa: PLC0415
+        from gitops_compose.core.runtime import not_running_reason  # noqa: PLC0415
+
+        host = self.after if self.after is not None else self.host
+        acted = (
+            {} if self.after is not None else {each.action.stack: each for each in self.outcomes}
+        )
+        seen: dict[str, StackStatus] = {}
+        for path, record in stacks.items():
+            stack = desired.valid.get(path) if desired is not None else None
+            expects = record.expects
+            if stack is not None and stack.role is Role.DEPLOY:
+                expects = stack.expectation
+            down = record.down
+            if path in acted:
+                down = acted[path].error
+            elif host is not None and record.project is not None:
+                # No expectation yet (a state of an older version): judged by its containers.
+                looked = expects or Expectation(includes=True)
+                down = not_running_reason(looked, host.get(record.project, ()))
+            seen[path] = replace(record, expects=expects, down=down)
+        return seen
 
     def _with(self, report: CheckReport) -> tuple[Check, Request]:
         return replace(self, stage=_Stage.SETTLED, report=report), Settled(report)

@@ -118,6 +118,9 @@ class Plan:
     # Whether some action's stack uses an external network or volume that no stack
     # creates, and the host's were not looked at.
     needs_resources: bool = False
+    # Deployed stacks whose services are not all running, which this check leaves as they
+    # are (stopped by hand, or crashed; --self-heal or their next change starts them).
+    drift: tuple[Skip, ...] = ()
 
     @property
     def stack_actions(self) -> tuple[StackAction, ...]:
@@ -125,8 +128,8 @@ class Plan:
 
     @property
     def in_sync(self) -> bool:
-        """Nothing to do, nothing wrong and nothing waiting."""
-        return not self.actions and not self.problems and not self.waits
+        """Nothing to do, nothing wrong, nothing waiting, and everything runs."""
+        return not self.actions and not self.problems and not self.waits and not self.drift
 
     def phases(self) -> tuple[tuple[Action, ...], ...]:
         """The actions by phase, in the order they run when nothing depends on anything."""
@@ -162,16 +165,21 @@ def plan(facts: Facts) -> Result[Plan, CheckFailure]:
             lacking = sorted(resources - facts.resources)
             if lacking:
                 blocked[path] = _lacking(lacking)
+    problems = tuple(_problems(facts.remote, order))
+    waits = tuple(_waits(facts))
+    left_alone = {each.stack for each in problems} | {each.stack for each in waits}
+    left_alone |= {each.stack for each in actions if isinstance(each, StackAction)}
     return Success(
         Plan(
             local=facts.local.commit,
             remote=facts.remote.commit,
             actions=tuple(actions),
             skips=tuple(_skips(facts.remote)),
-            problems=tuple(_problems(facts.remote, order)),
-            waits=tuple(_waits(facts)),
+            problems=problems,
+            waits=waits,
             blocked=blocked,
             needs_resources=bool(unowned) and facts.resources is None,
+            drift=tuple(_drift(facts, left_alone)),
         )
     )
 
@@ -392,7 +400,7 @@ def _heals(
             continue
         if path not in released and _held(facts, path):
             continue
-        seen = not_running_reason(stack, facts.host.get(stack.project, ()))
+        seen = not_running_reason(stack.expectation, facts.host.get(stack.project, ()))
         if seen is None and stack.project in stopped:
             seen = f"project {stack.project} stopped with {stopped[stack.project]}"
         if seen is not None:
@@ -417,6 +425,20 @@ def _retry(record: StackStatus | None, fingerprint: str) -> Retry | None:
         return None
     of = Retried.REVIVAL if record.status is Status.REMOVAL_FAILED else Retried.DEPLOYMENT
     return Retry(of, record.failures + 1)
+
+
+def _drift(facts: Facts, acted_on: set[str]) -> Iterator[Skip]:
+    """Stacks deployed from here that the host does not fully run, and that nothing in
+    this plan touches."""
+    if facts.host is None:
+        return
+    for path, stack in sorted(facts.remote.valid.items()):
+        if stack.role is not Role.DEPLOY or path in acted_on or path not in facts.statuses:
+            continue
+        seen = not_running_reason(stack.expectation, facts.host.get(stack.project, ()))
+        if seen is not None:
+            reason = f"not running: {seen}; left alone until its next change or --self-heal"
+            yield Skip(stack=path, project=stack.project, reason=reason)
 
 
 def _waits(facts: Facts) -> list[Skip]:

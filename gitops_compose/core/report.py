@@ -41,6 +41,10 @@ def plan_document(plan: Plan, branch: str) -> dict[str, Any]:
         {"stack": p.stack, "project": p.project, "action": "error", "reason": p.reason}
         for p in plan.problems
     ]
+    stacks += [
+        {"stack": d.stack, "project": d.project, "action": "drift", "reason": d.reason}
+        for d in plan.drift
+    ]
     return {
         "version": DOCUMENT_VERSION,
         "branch": branch,
@@ -79,7 +83,7 @@ def status_document(state: State) -> dict[str, Any]:
         "version": DOCUMENT_VERSION,
         "desired_commit": state.desired_commit,
         "full_pass_done": state.full_pass_done,
-        "active": {status.value: count for status, count in active_counts(state).items()},
+        "active": {each.value: count for each, count in active_counts(state).items()},
         "checks": {
             "success": counters.check_success,
             "error": counters.check_error,
@@ -95,7 +99,10 @@ def status_document(state: State) -> dict[str, Any]:
             {
                 "stack": path,
                 "project": record.project,
-                "status": record.status.value,
+                "status": record.condition.value,
+                # What the last check saw on the host; why not, when not.
+                "running": record.down is None,
+                "not_running": record.down,
                 "deployed_commit": record.commit,
                 "desired_commit": state.desired_commit,
                 "last_error": record.error,
@@ -112,9 +119,12 @@ def status_lines(state: State) -> list[str]:
     document = status_document(state)
     rows = [("STACK", "PROJECT", "STATUS", "DEPLOYED", "DESIRED", "LAST ERROR")]
     for entry in document["stacks"]:
-        error = "-"
+        notes = []
+        if entry["not_running"]:
+            notes.append(f"not running: {entry['not_running']}")
         if entry["last_error"]:
-            error = f"{entry['last_error_at']} {entry['last_error']}"
+            notes.append(f"{entry['last_error_at']} {entry['last_error']}")
+        error = "; ".join(notes) or "-"
         rows.append(
             (
                 entry["stack"],

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import final
 
-from gitops_compose.core.stack import Stack
+from gitops_compose.core.status import Expectation
 
 
 @final
@@ -22,7 +22,7 @@ class Container:
 HostState = Mapping[str, Sequence[Container]]
 
 
-def not_running_reason(stack: Stack, containers: Sequence[Container]) -> str | None:
+def not_running_reason(expects: Expectation, containers: Sequence[Container]) -> str | None:
     """Why a stack is not fully running, or None when every service it starts runs.
 
     A service runs when it has containers and all of them run. A one-shot service (another
@@ -31,31 +31,30 @@ def not_running_reason(stack: Stack, containers: Sequence[Container]) -> str | N
     files are unknown here: such a stack runs when it has containers and its own services
     run.
     """
-    if not containers and (stack.includes or any(s.expected for s in stack.services)):
+    if not containers and (expects.includes or expects.services):
         return "no containers"
     # The common case on every full pass, in one sweep: everything runs and every expected
     # service has a container.
     if all(each.state == "running" for each in containers):
         present = {each.service for each in containers}
-        if all(s.name in present for s in stack.services if s.expected):
+        if all(name in present for name in expects.services):
             return None
     by_service: dict[str, list[Container]] = {}
     for container in containers:
         by_service.setdefault(container.service, []).append(container)
     problems = []
-    for service in stack.services:
-        if not service.expected:
-            continue
-        found = by_service.get(service.name, [])
+    for name in expects.services:
+        found = by_service.get(name, [])
         if not found:
-            problems.append(f"{service.name} has no container")
+            problems.append(f"{name} has no container")
             continue
         for container in found:
             if container.state == "running":
                 continue
-            if service.one_shot and container.state == "exited" and container.exit_code == 0:
+            finished = container.state == "exited" and container.exit_code == 0
+            if finished and name in expects.one_shot:
                 continue
-            problems.append(_describe(service.name, container))
+            problems.append(_describe(name, container))
             break
     return ", ".join(problems) or None
 

@@ -42,6 +42,7 @@ from gitops_compose.core.snapshot import (
     parent_directories,
     repository_path,
 )
+from gitops_compose.core.status import Expectation
 
 
 @final
@@ -66,6 +67,15 @@ class Stack:
     uses: frozenset[Resource] = frozenset()
     # Stacks it starts after, as its Compose file says (x-gitops: depends_on).
     depends_on: tuple[str, ...] = ()
+
+    @property
+    def expectation(self) -> Expectation:
+        """What it runs once deployed, as the not-running check and the state know it."""
+        return Expectation(
+            services=tuple(each.name for each in self.services if each.expected),
+            one_shot=frozenset(each.name for each in self.services if each.one_shot),
+            includes=self.includes,
+        )
 
     @property
     def creates(self) -> frozenset[Resource]:

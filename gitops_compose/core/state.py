@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, final
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.status import StackStatus, Status
+from gitops_compose.core.status import Condition, Expectation, StackStatus, Status
 
 if TYPE_CHECKING:
     from gitops_compose.core.outcome import Tally
@@ -69,11 +69,22 @@ def counted(state: State, ok: bool, now: float, tally: Tally | None) -> State:
     return replace(state, counters=after)
 
 
-def active_counts(state: State) -> dict[Status, int]:
-    counts = dict.fromkeys(Status, 0)
+def active_counts(state: State) -> dict[Condition, int]:
+    """Managed stacks in each condition, every condition present."""
+    counts = dict.fromkeys(Condition, 0)
     for record in state.stacks.values():
-        counts[record.status] += 1
+        counts[record.condition] += 1
     return counts
+
+
+def troubled(state: State) -> tuple[str, ...]:
+    """The managed stacks that are not ok and running: what makes ``--once`` exit 1 even
+    when this check itself did all it had to, so cron, the alerts and ``status`` agree."""
+    return tuple(
+        path
+        for path, record in sorted(state.stacks.items())
+        if record.condition is not Condition.OK
+    )
 
 
 def retry_due(stacks: Mapping[str, StackStatus], now: float) -> bool:
@@ -99,6 +110,8 @@ def state_to_json(state: State) -> str:
                 "failures": record.failures,
                 "attempted": record.attempted,
                 "retry_at": record.retry_at,
+                "expects": _expects_to_json(record.expects),
+                "down": record.down,
             }
             for path, record in sorted(state.stacks.items())
         },
@@ -155,7 +168,38 @@ def _record(record: Mapping[str, Any]) -> StackStatus:
         failures=int(record.get("failures", 0)),
         attempted=_optional(record.get("attempted"), str),
         retry_at=_optional(record.get("retry_at"), float),
+        expects=_expects(record.get("expects")),
+        down=_optional(record.get("down"), str),
     )
+
+
+def _expects_to_json(expects: Expectation | None) -> dict[str, Any] | None:
+    if expects is None:
+        return None
+    return {
+        "services": list(expects.services),
+        "one_shot": sorted(expects.one_shot),
+        "includes": expects.includes,
+    }
+
+
+def _expects(value: object) -> Expectation | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object, found {value!r}")
+    services, one_shot = value.get("services", []), value.get("one_shot", [])
+    includes = value.get("includes", False)
+    names = (
+        [*services, *one_shot]
+        if isinstance(services, list) and isinstance(one_shot, list)
+        else None
+    )
+    if names is None or not all(isinstance(each, str) for each in names):
+        raise TypeError(f"expected lists of service names, found {value!r}")
+    if not isinstance(includes, bool):
+        raise TypeError(f"expected true or false, found {includes!r}")
+    return Expectation(tuple(services), frozenset(one_shot), includes)
 
 
 _T = TypeVar("_T")

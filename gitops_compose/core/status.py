@@ -8,7 +8,19 @@ from typing import final
 
 
 class Status(Enum):
+    """What became of a stack's last deployment: what retries and plans go by."""
+
     OK = "ok"
+    ERROR = "error"
+    REMOVAL_FAILED = "removal_failed"
+
+
+class Condition(Enum):
+    """What ``status``, ``/status`` and the metrics show of a stack: its status, with a
+    stack whose deployment went well but whose services are not all running told apart."""
+
+    OK = "ok"
+    NOT_RUNNING = "not_running"
     ERROR = "error"
     REMOVAL_FAILED = "removal_failed"
 
@@ -21,6 +33,22 @@ LONGEST_RETRY_SECONDS = 1800.0
 def retry_delay(failures: int) -> float:
     """Seconds to wait after the ``failures``-th failure in a row."""
     return min(LONGEST_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2.0 ** max(0, failures - 1))
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What a deployed stack runs, as its files said when they were last read: the services
+    Compose starts by default, those of them that may have exited 0 (others wait for them
+    to complete), and whether included Compose files add services not listed here.
+
+    Kept in the state, so that every check can hold the host's containers against it with
+    one ``docker ps`` and no Compose file read.
+    """
+
+    services: tuple[str, ...] = ()
+    one_shot: frozenset[str] = frozenset()
+    includes: bool = False
 
 
 @final
@@ -40,6 +68,16 @@ class StackStatus:
     # The fingerprint whose deployment failed, and when to try it again.
     attempted: str | None = None
     retry_at: float | None = None
+    # What it should run, and why it did not fully run when the last check looked at the
+    # host (None: all of it ran, or nothing was seen yet).
+    expects: Expectation | None = None
+    down: str | None = None
+
+    @property
+    def condition(self) -> Condition:
+        if self.status is Status.OK:
+            return Condition.OK if self.down is None else Condition.NOT_RUNNING
+        return Condition.ERROR if self.status is Status.ERROR else Condition.REMOVAL_FAILED
 
     def held(self, fingerprint: str, now: float) -> bool:
         """Whether a failed deployment of these very files waits for its next try."""

@@ -39,7 +39,8 @@ from gitops_compose.core.check import (
     Start,
     begin,
 )
-from gitops_compose.core.state import State
+from gitops_compose.core.state import State, troubled
+from gitops_compose.core.status import Status
 from gitops_compose.shell import log
 
 if TYPE_CHECKING:
@@ -280,16 +281,18 @@ def _log_status_changes(
 ) -> None:
     for path in sorted(before.keys() | after.keys()):
         old, new = before.get(path), after.get(path)
-        if old is not None and new is not None and old.status == new.status:
+        if old is not None and new is not None and old.condition == new.condition:
             continue
         known = new or old
-        log.event(
-            "status",
-            stack=path,
-            project=(known.project if known is not None else None) or "-",
-            status=new.status.value if new is not None else "gone",
-            was=old.status.value if old is not None else "new",
-        )
+        fields: dict[str, object] = {
+            "stack": path,
+            "project": (known.project if known is not None else None) or "-",
+            "status": new.condition.value if new is not None else "gone",
+            "was": old.condition.value if old is not None else "new",
+        }
+        if new is not None and new.down is not None and new.status is Status.OK:
+            fields["why"] = new.down
+        log.event("status", logging.WARNING if "why" in fields else logging.INFO, **fields)
 
 
 def _finish(report: CheckReport, seconds: float) -> CheckReport:
@@ -304,6 +307,10 @@ def _finish(report: CheckReport, seconds: float) -> CheckReport:
             "failed": report.tally.deployments_failed,
             "broken": report.tally.problems,
         }
+    # Stacks not ok and running at the end, this check's doing or not: why it is an error.
+    unwell = troubled(report.state)
+    if unwell:
+        fields["not_ok"] = len(unwell)
     fields["duration"] = seconds
     log.event("check", logging.INFO if report.ok else logging.ERROR, **fields)
     return report

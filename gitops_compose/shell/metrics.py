@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 
 from gitops_compose import __version__
 from gitops_compose.core.state import State, active_counts
-from gitops_compose.core.status import Status
+from gitops_compose.core.status import Condition
 from gitops_compose.shell.state_file import write_atomically
 
 
@@ -59,8 +59,8 @@ class StateMetrics(Collector):
             "Managed stacks now in each status.",
             labels=["status"],
         )
-        for status, count in active_counts(state).items():
-            active.add_metric([status.value], count)
+        for condition, count in active_counts(state).items():
+            active.add_metric([condition.value], count)
         yield active
         yield CounterMetricFamily(
             "gitops_deployment_error",
@@ -91,6 +91,11 @@ def _per_stack(state: State) -> Iterator[Metric]:
         "1 for the status each managed stack is in, 0 for the others.",
         labels=["stack", "project", "status"],
     )
+    running = GaugeMetricFamily(
+        "gitops_stack_running",
+        "1 when the last check saw every service of the stack running, else 0.",
+        labels=["stack", "project"],
+    )
     deployed = InfoMetricFamily(
         "gitops_stack_deployed",
         "The commit each stack was last deployed from.",
@@ -101,11 +106,14 @@ def _per_stack(state: State) -> Iterator[Metric]:
     )
     for path, record in sorted(state.stacks.items()):
         project = record.project or ""
-        for each in Status:
-            status.add_metric([path, project, each.value], 1 if each is record.status else 0)
+        condition = record.condition
+        for each in Condition:
+            status.add_metric([path, project, each.value], 1 if each is condition else 0)
+        running.add_metric([path, project], 0 if record.down is not None else 1)
         deployed.add_metric([path, project], {"commit": record.commit or ""})
         failures.add_metric([path, project], record.failures)
     yield status
+    yield running
     yield deployed
     yield failures
 

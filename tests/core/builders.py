@@ -102,9 +102,10 @@ def facts(
     """A check from ``local`` (HEAD) to ``remote`` (the same commit when None)."""
     local_stacks = stacks(local)
     remote_stacks = local_stacks if remote is None else stacks(remote)
+    # What was deployed runs as the local HEAD names it (the remote's name is news).
     projects = {
         path: stack.project
-        for found in (local_stacks, remote_stacks)
+        for found in (remote_stacks, local_stacks)
         for path, stack in found.valid.items()
     }
     return Facts(

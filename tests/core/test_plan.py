@@ -328,6 +328,22 @@ def test_stack_stopped_by_hand_stays_stopped_until_something_changes() -> None:
     assert steps(changed) == ["fast-forward", "start my_app/staging: not running: no containers"]
 
 
+def test_a_stack_left_stopped_is_drift_and_the_plan_is_not_in_sync() -> None:
+    host = {"my_app-production": up("web", "db")}
+    deployed = {path: each.fingerprint for path, each in stacks(MY_APP).valid.items()}
+    quiet = planned(facts(MY_APP, host=host, deployed=deployed))
+    healing = planned(facts(MY_APP, host=host, self_heal=True, deployed=deployed))
+    assert [(each.stack, each.reason) for each in quiet.drift] == [
+        (
+            "my_app/staging",
+            "not running: no containers; left alone until its next change or --self-heal",
+        )
+    ]
+    assert not quiet.in_sync
+    # Started by this plan: an action, not drift.
+    assert healing.drift == ()
+
+
 def test_a_stack_the_state_has_no_record_of_is_started_when_it_does_not_run() -> None:
     # A check that died after the fast-forward never recorded the stacks it had not
     # started yet: the next one starts them, without a push or a full pass.

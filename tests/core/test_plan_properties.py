@@ -54,7 +54,9 @@ def stale_projects(facts: Facts) -> dict[str, str]:
         if each.project and path not in remote.valid and path not in remote.broken
     }
     before = {**deployable(local), **removed_broken}
-    wanted = set(deployable(remote).values())
+    # A project a stack of the remote names, whatever its role, may keep running: the
+    # tool's own and ignored stacks are left alone (a plan need not stop their projects).
+    wanted = {stack.project for stack in remote.valid.values()}
     return {
         path: project
         for path, project in before.items()

@@ -16,7 +16,7 @@ from gitops_compose.core.state import (
     state_from_json,
     state_to_json,
 )
-from gitops_compose.core.status import StackStatus, Status, retry_delay
+from gitops_compose.core.status import Condition, Expectation, StackStatus, Status, retry_delay
 
 times = st.floats(0, 2e9, allow_nan=False)
 optional_text = st.none() | st.text(max_size=20)
@@ -102,9 +102,25 @@ def test_retry_is_due_once_its_time_has_come() -> None:
     assert (retry_due(waiting, 159.0), retry_due(waiting, 160.0)) == (False, True)
 
 
-def test_active_counts_every_status() -> None:
-    state = State(stacks={"a": StackStatus("a", Status.OK), "b": StackStatus("b", Status.OK)})
-    assert active_counts(state) == {Status.OK: 2, Status.ERROR: 0, Status.REMOVAL_FAILED: 0}
+def test_active_counts_every_condition_and_tells_not_running_apart() -> None:
+    stacks = {
+        "a": StackStatus("a", Status.OK),
+        "b": StackStatus("b", Status.OK, down="web has no container"),
+        "c": StackStatus("c", Status.ERROR, "exit 1", down="no containers"),
+    }
+    assert active_counts(State(stacks=stacks)) == {
+        Condition.OK: 1,
+        Condition.NOT_RUNNING: 1,
+        Condition.ERROR: 1,
+        Condition.REMOVAL_FAILED: 0,
+    }
+
+
+def test_what_a_stack_should_run_and_why_it_does_not_survive_a_save() -> None:
+    expects = Expectation(("web", "migrate"), frozenset({"migrate"}), includes=True)
+    record = StackStatus("a", Status.OK, fingerprint="f", expects=expects, down="web exited 1")
+    state = State(stacks={"a": record})
+    assert state_from_json(state_to_json(state)).unwrap() == state
 
 
 def test_retry_waits_double_up_to_half_an_hour() -> None:

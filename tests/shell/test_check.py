@@ -7,6 +7,7 @@ from gitops_compose.core.check import CheckReport, CheckSettings, Finished
 from gitops_compose.core.outcome import Status
 from gitops_compose.core.runtime import Container
 from gitops_compose.core.state import State
+from gitops_compose.core.status import Condition
 from gitops_compose.shell.check import InlineWorkers, run_check
 
 from ..models import INJECTED, ModelHost, ModelRepository
@@ -41,7 +42,7 @@ def test_first_check_starts_what_is_not_running_and_adopts_what_runs() -> None:
     }
 
 
-def test_unchanged_remote_after_the_first_pass_reads_nothing_and_touches_nothing() -> None:
+def test_unchanged_remote_after_the_first_pass_reads_no_tree_and_touches_nothing() -> None:
     repo = ModelRepository({"c1": {"a/compose.yaml": STACK}}, "c1", "c1")
     host = ModelHost(repo)
     _, memory = check(repo, host)
@@ -55,7 +56,54 @@ def test_unchanged_remote_after_the_first_pass_reads_nothing_and_touches_nothing
     assert report.plan is None
     assert host.done == []
     assert repo.snapshots_read == []
-    assert host.looked == looked
+    # One look at the containers, so that the statuses say what runs.
+    assert host.looked == looked + 1
+
+
+def test_a_stack_whose_containers_are_gone_shows_it_and_the_check_is_not_ok() -> None:
+    repo = ModelRepository({"c1": {"a/compose.yaml": STACK}}, "c1", "c1")
+    host = ModelHost(repo)
+    _, memory = check(repo, host)
+    host.running.clear()  # docker rm -f
+    host.done.clear()
+
+    report, state = check(repo, host, memory)
+
+    assert host.done == []  # not started again without --self-heal
+    assert state.stacks["a"].condition is Condition.NOT_RUNNING
+    assert state.stacks["a"].down == "no containers"
+    assert not report.ok
+    assert state.counters.check_error == memory.counters.check_error  # the check itself ran
+
+    host.running["a"] = (Container("web", "running"),)  # started by hand
+    report, state = check(repo, host, state)
+    assert report.ok
+    assert state.stacks["a"].condition is Condition.OK
+
+
+def test_a_container_that_dies_right_after_its_start_is_seen_by_the_same_check() -> None:
+    repo = ModelRepository({"c1": {}, "c2": {"a/compose.yaml": STACK}}, "c1", "c2")
+    host = ModelHost(repo, crashing={"a"})
+
+    report, state = check(repo, host, State(full_pass_done=True))
+
+    assert [each.ok for each in report.outcomes] == [True]
+    assert state.stacks["a"].condition is Condition.NOT_RUNNING
+    assert state.stacks["a"].down == "web exited 1"
+    assert not report.ok
+
+
+def test_a_stack_waiting_for_its_retry_keeps_every_check_from_being_ok() -> None:
+    repo = ModelRepository({"c1": {}, "c2": {"a/compose.yaml": STACK}}, "c1", "c2")
+    host = ModelHost(repo, failing={"a"})
+    _, failed = check(repo, host, State(full_pass_done=True), now=1000.0)
+    host.done.clear()
+
+    report, state = check(repo, host, failed, now=1010.0)
+
+    assert host.done == []  # not due yet
+    assert state.stacks["a"].status is Status.ERROR
+    assert not report.ok
 
 
 def test_dirty_tree_ends_the_check_before_the_fetch_is_used() -> None:
@@ -128,7 +176,7 @@ def test_rewritten_history_reads_no_tree_and_touches_nothing() -> None:
     assert state.counters.check_error == 1
 
 
-def test_a_due_retry_alone_runs_the_retry_without_reading_the_containers() -> None:
+def test_a_due_retry_runs_with_no_push_and_the_host_is_read_before_and_after() -> None:
     files = {"a/compose.yaml": STACK}
     repo = ModelRepository({"c1": {}, "c2": files}, "c1", "c2")
     host = ModelHost(repo, failing={"a"})
@@ -140,7 +188,7 @@ def test_a_due_retry_alone_runs_the_retry_without_reading_the_containers() -> No
 
     assert report.ok
     assert host.done[-1] == ("start", "a")
-    assert host.looked == looked
+    assert host.looked == looked + 2
     assert state.stacks["a"].status is Status.OK
 
 

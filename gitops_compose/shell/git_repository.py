@@ -103,12 +103,35 @@ class GitRepository:
             return Failure(CheckFailure(f"no remote named {self._remote}"))
         try:
             remote.fetch(callbacks=_Callbacks(self._ssh_key))
+            # The branches the remote has, as it told this fetch (no new connection).
+            advertised = {head.name for head in remote.list_heads(connect=False)}
         except (pygit2.GitError, KeyError, ValueError, OSError) as error:
             return Failure(CheckFailure(redacted(f"fetch from {self._remote} failed: {error}")))
         tracking = f"refs/remotes/{self._remote}/{self._branch}"
+        if f"refs/heads/{self._branch}" not in advertised:
+            # Pruned as `git fetch --prune` would, this one ref only: a stale copy of a
+            # deleted branch must not pass for the remote head.
+            gone = (
+                f"the remote {self._remote} has no branch {self._branch} (deleted or renamed "
+                "there?); push it again, or follow another branch with --branch"
+            )
+            stale = self._repository.references.get(tracking)
+            try:
+                if stale is not None:
+                    stale.delete()
+            except (pygit2.GitError, OSError) as error:
+                gone += f"; removing the stale {tracking} failed: {error}"
+            return Failure(CheckFailure(gone))
         reference = self._repository.references.get(tracking)
         if reference is None:
-            return Failure(CheckFailure(f"the remote has no branch {self._branch}"))
+            # The remote has the branch, but the fetch did not bring it here: the remote's
+            # fetch refspecs leave it out.
+            return Failure(
+                CheckFailure(
+                    f"fetching {self._remote} does not update {tracking}; check "
+                    f"remote.{self._remote}.fetch in the clone's git config"
+                )
+            )
         local = self._repository.head.target
         remote_head = reference.target
         descends = local == remote_head or self._repository.descendant_of(remote_head, local)

@@ -257,3 +257,85 @@ def test_ssh_agent_key_deploys_without_ssh_key_option(
     assert running(world, project)
     assert git(world.host, "rev-parse", "HEAD") == world.pusher.head()
     assert "Accepted publickey" in sshd.log()
+
+
+# -- the remote as it is: a moved origin, a deleted branch --------------------------------
+
+
+DELETED_BRANCH = "the remote origin has no branch main (deleted or renamed there?)"
+
+
+def tracking(world: World, branch: str) -> str | None:
+    """The host's refs/remotes/origin/<branch>, or None when there is none."""
+    done = subprocess.run(
+        ["git", "rev-parse", "--verify", "-q", f"refs/remotes/origin/{branch}"],
+        cwd=world.host,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def test_branch_deleted_on_the_remote_ends_the_check_and_touches_nothing(world: World) -> None:
+    project = push_stack(world)
+    done = world.run("--once")
+    assert done.returncode == 0, done.stderr
+    [container] = world.containers(project)
+    # Another branch the user may look at on the host: only the followed one is pruned.
+    git(world.pusher.path, "push", "-q", "origin", "HEAD:refs/heads/other")
+    other = world.pusher.head()
+    # As a hosting service allows it: the default branch deleted by a push.
+    git(world.origin, "config", "receive.denyDeleteCurrent", "ignore")
+    git(world.pusher.path, "push", "-q", "origin", "--delete", "main")
+    head = git(world.host, "rev-parse", "HEAD")
+    world.clear_calls()
+
+    done = world.run("--once", "--log-format", "json")
+
+    assert done.returncode == 1, done.stderr
+    [check] = check_events(done)
+    assert check["outcome"] == "error"
+    assert DELETED_BRANCH in check["error"]
+    assert stack_commands(world) == []
+    assert world.containers(project) == [container], "the stack runs on, untouched"
+    assert git(world.host, "rev-parse", "HEAD") == head
+    assert tracking(world, "main") is None, "the stale remote-tracking branch is gone"
+    assert tracking(world, "other") == other
+
+    planned = world.run("plan")
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    assert DELETED_BRANCH in planned.stderr
+    assert "in sync" not in planned.stdout
+
+    status = json.loads(world.run("status", "--format", "json").stdout)
+    assert status["checks"]["error"] == 1
+    assert status["checks"]["last_error"] == status["checks"]["last"]
+    assert "1 failed" in world.run("status").stdout
+
+    # Pushed again (with a change), the branch is followed as before.
+    world.pusher.write(f"{project}/compose.yaml", stack_yaml("sleep 7200"))
+    world.pusher.commit_and_push("main again")
+    done = world.run("--once", "--log-format", "json")
+    assert done.returncode == 0, done.stderr
+    assert git(world.host, "rev-parse", "HEAD") == world.pusher.head()
+    [after] = world.containers(project)
+    assert after["id"] != container["id"], "restarted for the change"
+    assert after["state"] == "running"
+
+
+def test_branch_the_fetch_refspecs_leave_out_is_not_called_deleted(world: World) -> None:
+    project = push_stack(world)
+    git(world.host, "config", "remote.origin.fetch", "+refs/heads/other:refs/remotes/origin/other")
+    git(world.host, "update-ref", "-d", "refs/remotes/origin/main")
+    world.clear_calls()
+
+    done = world.run("--once", "--log-format", "json")
+
+    assert done.returncode == 1, done.stderr
+    [check] = check_events(done)
+    assert "does not update refs/remotes/origin/main" in check["error"]
+    assert "remote.origin.fetch" in check["error"]
+    assert DELETED_BRANCH not in check["error"], "the remote has the branch"
+    assert stack_commands(world) == []
+    assert world.containers(project) == []

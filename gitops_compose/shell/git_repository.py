@@ -31,6 +31,33 @@ def redacted(text: str) -> str:
     return _USERINFO.sub("***@", text)
 
 
+# ``host:path`` and ``user@host:path``: SSH, as git reads them (a colon before any slash).
+_SCP_LIKE = re.compile(r"^[^/:]+:")
+
+
+def missing_origin_path(remote: str, url: str | None) -> str | None:
+    """Why a remote on this machine cannot be fetched, when its path does not exist;
+    None for a URL of another kind, or a path that exists.
+
+    libgit2 reads a path that does not exist as a URL of a protocol it does not know
+    (``unsupported URL protocol``), which tells the user nothing.
+    """
+    if url is None:
+        return None
+    if url.startswith("file://"):
+        path = unquote(url.removeprefix("file://"))
+    elif "://" in url or _SCP_LIKE.match(url):
+        return None
+    else:
+        path = url
+    if Path(path).exists():
+        return None
+    return (
+        f"its path {path} does not exist (moved or deleted?); point the remote at the "
+        f"repository with git remote set-url {remote} NEW-PATH"
+    )
+
+
 def open_repository(path: Path) -> Result[pygit2.Repository, str]:
     try:
         found = pygit2.discover_repository(str(path))
@@ -106,7 +133,8 @@ class GitRepository:
             # The branches the remote has, as it told this fetch (no new connection).
             advertised = {head.name for head in remote.list_heads(connect=False)}
         except (pygit2.GitError, KeyError, ValueError, OSError) as error:
-            return Failure(CheckFailure(redacted(f"fetch from {self._remote} failed: {error}")))
+            why = missing_origin_path(self._remote, remote.url) or str(error)
+            return Failure(CheckFailure(redacted(f"fetch from {self._remote} failed: {why}")))
         tracking = f"refs/remotes/{self._remote}/{self._branch}"
         if f"refs/heads/{self._branch}" not in advertised:
             # Pruned as `git fetch --prune` would, this one ref only: a stale copy of a

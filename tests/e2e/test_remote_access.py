@@ -262,6 +262,31 @@ def test_ssh_agent_key_deploys_without_ssh_key_option(
 # -- the remote as it is: a moved origin, a deleted branch --------------------------------
 
 
+@pytest.mark.parametrize("form", ["path", "file URL"])
+def test_moved_origin_path_is_named_and_nothing_is_touched(world: World, form: str) -> None:
+    project = push_stack(world)
+    before = refs(world)
+    moved = world.origin.with_name("moved.git")
+    world.origin.rename(moved)
+    if form == "file URL":
+        set_origin(world, f"file://{world.origin}")
+    world.clear_calls()
+
+    done = world.run("--once", "--log-format", "json")
+
+    error = assert_fetch_failed(world, done)
+    assert f"{world.origin} does not exist" in error
+    assert "git remote set-url origin" in error, "says what to do"
+    assert world.containers(project) == []
+    assert refs(world) == before
+
+    # Pointed at the new place, the next check goes on.
+    set_origin(world, str(moved))
+    done = world.run("--once", "--log-format", "json")
+    assert done.returncode == 0, done.stderr
+    assert running(world, project)
+
+
 DELETED_BRANCH = "the remote origin has no branch main (deleted or renamed there?)"
 
 

@@ -132,12 +132,18 @@ def test_wrong_http_password_fails_the_fetch_unprinted_and_touches_nothing(
 
     done = world.run("--once", "--log-format", "json", "-v")
 
-    assert_fetch_failed(world, done)
+    error = assert_fetch_failed(world, done)
+    assert "authentication failed" in error
+    assert "rejected the user and password in the remote URL" in error
+    assert http_server.url(world.origin.name, "***") in error, "the URL, redacted"
     for secret in (WRONG_PASSWORD, PASSWORD):
         assert secret not in done.stdout + done.stderr
     assert world.containers(project) == []
     assert refs(world) == before
     assert http_server.log.users() == {None}, "every request was refused"
+    # Asked without the password, then with it (libgit2 itself, then the tool once more):
+    # a refused password is not replayed on and on (servers lock accounts out for that).
+    assert len(http_server.log.requests) <= 3, http_server.log.requests
 
     text = world.run("--once", "-v")
     assert text.returncode == 1
@@ -257,6 +263,44 @@ def test_ssh_agent_key_deploys_without_ssh_key_option(
     assert running(world, project)
     assert git(world.host, "rev-parse", "HEAD") == world.pusher.head()
     assert "Accepted publickey" in sshd.log()
+
+
+def test_wrong_ssh_key_is_named_as_rejected_and_tried_once(
+    world: World, sshd: SshServer, home: Path
+) -> None:
+    stranger = keygen(world.tmp / "not_authorized", "not-authorized")
+    project = push_stack(world)
+    before = refs(world)
+    world.clear_calls()
+
+    done = world.run(
+        "--once", "--log-format", "json", "--ssh-key", str(stranger), env=ssh_env(home)
+    )
+
+    error = assert_fetch_failed(world, done)
+    assert "authentication failed" in error
+    assert f"rejected the SSH key {stranger}" in error
+    assert f"ssh://***@127.0.0.1:{sshd.port}{world.origin}" in error, "the URL, redacted"
+    assert world.containers(project) == []
+    assert refs(world) == before
+    assert "Accepted publickey" not in sshd.log()
+    assert sshd.log().count("Failed publickey") == 1, "offered once, not again and again"
+
+
+def test_agent_without_an_accepted_key_is_named_as_rejected(
+    world: World, sshd: SshServer, home: Path
+) -> None:
+    stranger = keygen(world.tmp / "not_authorized", "not-authorized")
+    project = push_stack(world)
+    world.clear_calls()
+    with SshAgent(world.tmp / "agent") as agent:
+        agent.add(stranger)
+        done = world.run("--once", "--log-format", "json", env=ssh_env(home, **agent.env))
+
+    error = assert_fetch_failed(world, done)
+    assert "authentication failed" in error
+    assert "rejected every key ssh-agent offered" in error
+    assert world.containers(project) == []
 
 
 # -- the remote as it is: a moved origin, a deleted branch --------------------------------

@@ -31,6 +31,33 @@ def redacted(text: str) -> str:
     return _USERINFO.sub("***@", text)
 
 
+# ``host:path`` and ``user@host:path``: SSH, as git reads them (a colon before any slash).
+_SCP_LIKE = re.compile(r"^[^/:]+:")
+
+
+def missing_origin_path(remote: str, url: str | None) -> str | None:
+    """Why a remote on this machine cannot be fetched, when its path does not exist;
+    None for a URL of another kind, or a path that exists.
+
+    libgit2 reads a path that does not exist as a URL of a protocol it does not know
+    (``unsupported URL protocol``), which tells the user nothing.
+    """
+    if url is None:
+        return None
+    if url.startswith("file://"):
+        path = unquote(url.removeprefix("file://"))
+    elif "://" in url or _SCP_LIKE.match(url):
+        return None
+    else:
+        path = url
+    if Path(path).exists():
+        return None
+    return (
+        f"its path {path} does not exist (moved or deleted?); point the remote at the "
+        f"repository with git remote set-url {remote} NEW-PATH"
+    )
+
+
 def open_repository(path: Path) -> Result[pygit2.Repository, str]:
     try:
         found = pygit2.discover_repository(str(path))
@@ -103,12 +130,36 @@ class GitRepository:
             return Failure(CheckFailure(f"no remote named {self._remote}"))
         try:
             remote.fetch(callbacks=_Callbacks(self._ssh_key))
-        except (pygit2.GitError, KeyError, ValueError, OSError) as error:
-            return Failure(CheckFailure(redacted(f"fetch from {self._remote} failed: {error}")))
+            # The branches the remote has, as it told this fetch (no new connection).
+            advertised = {head.name for head in remote.list_heads(connect=False)}
+        except (pygit2.GitError, KeyError, ValueError, OSError, CredentialsRejected) as error:
+            why = missing_origin_path(self._remote, remote.url) or str(error)
+            return Failure(CheckFailure(redacted(f"fetch from {self._remote} failed: {why}")))
         tracking = f"refs/remotes/{self._remote}/{self._branch}"
+        if f"refs/heads/{self._branch}" not in advertised:
+            # Pruned as `git fetch --prune` would, this one ref only: a stale copy of a
+            # deleted branch must not pass for the remote head.
+            gone = (
+                f"the remote {self._remote} has no branch {self._branch} (deleted or renamed "
+                "there?); push it again, or follow another branch with --branch"
+            )
+            stale = self._repository.references.get(tracking)
+            try:
+                if stale is not None:
+                    stale.delete()
+            except (pygit2.GitError, OSError) as error:
+                gone += f"; removing the stale {tracking} failed: {error}"
+            return Failure(CheckFailure(gone))
         reference = self._repository.references.get(tracking)
         if reference is None:
-            return Failure(CheckFailure(f"the remote has no branch {self._branch}"))
+            # The remote has the branch, but the fetch did not bring it here: the remote's
+            # fetch refspecs leave it out.
+            return Failure(
+                CheckFailure(
+                    f"fetching {self._remote} does not update {tracking}; check "
+                    f"remote.{self._remote}.fetch in the clone's git config"
+                )
+            )
         local = self._repository.head.target
         remote_head = reference.target
         descends = local == remote_head or self._repository.descendant_of(remote_head, local)
@@ -212,27 +263,58 @@ def _link_target(root: pygit2.Tree, path: str, text: bytes) -> pygit2.Object | N
     return None
 
 
+class CredentialsRejected(Exception):
+    """The remote asked again for credentials it had just been given: it refused them."""
+
+    def __init__(self, url: str, given: str, advice: str) -> None:
+        super().__init__(f"authentication failed: {url} rejected {given}; {advice}")
+
+
 class _Callbacks(pygit2.RemoteCallbacks):
-    """Credentials from the URL or SSH; host keys and certificates must check out."""
+    """Credentials from the URL or SSH; host keys and certificates must check out.
+
+    Each set of credentials is handed over once per URL: libgit2 asks again only when the
+    remote refused them, and would otherwise replay them (over HTTP, up to 15 times, which
+    servers may count towards locking the account out).
+    """
 
     def __init__(self, ssh_key: Path | None) -> None:
         super().__init__()
         self._ssh_key = ssh_key
+        self._given: dict[str, CredentialsRejected] = {}
 
     def credentials(
         self, url: str, username_from_url: str | None, allowed_types: CredentialType
     ) -> pygit2.UserPass | pygit2.Keypair | pygit2.KeypairFromAgent:
+        refused = self._given.get(url)
+        if refused is not None:
+            raise refused
         user = username_from_url or "git"
         if allowed_types & CredentialType.USERPASS_PLAINTEXT:
             parts = urlsplit(url)
             if parts.username is not None and parts.password is not None:
+                self._given[url] = CredentialsRejected(
+                    url,
+                    "the user and password in the remote URL",
+                    "correct them with git remote set-url",
+                )
                 return pygit2.UserPass(unquote(parts.username), unquote(parts.password))
         if allowed_types & CredentialType.SSH_KEY:
             if self._ssh_key is not None:
                 public = self._ssh_key.with_name(self._ssh_key.name + ".pub")
+                self._given[url] = CredentialsRejected(
+                    url,
+                    f"the SSH key {self._ssh_key}",
+                    f"add its public key to the authorized keys of {user} on the server",
+                )
                 return pygit2.Keypair(
                     user, str(public) if public.exists() else None, str(self._ssh_key), ""
                 )
+            self._given[url] = CredentialsRejected(
+                url,
+                "every key ssh-agent offered",
+                "add the right key to the agent (ssh-add), or pass --ssh-key",
+            )
             return pygit2.KeypairFromAgent(user)
         raise pygit2.GitError("the remote asks for credentials that are not configured")
 

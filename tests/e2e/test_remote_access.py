@@ -132,12 +132,18 @@ def test_wrong_http_password_fails_the_fetch_unprinted_and_touches_nothing(
 
     done = world.run("--once", "--log-format", "json", "-v")
 
-    assert_fetch_failed(world, done)
+    error = assert_fetch_failed(world, done)
+    assert "authentication failed" in error
+    assert "rejected the user and password in the remote URL" in error
+    assert http_server.url(world.origin.name, "***") in error, "the URL, redacted"
     for secret in (WRONG_PASSWORD, PASSWORD):
         assert secret not in done.stdout + done.stderr
     assert world.containers(project) == []
     assert refs(world) == before
     assert http_server.log.users() == {None}, "every request was refused"
+    # Asked without the password, then with it (libgit2 itself, then the tool once more):
+    # a refused password is not replayed on and on (servers lock accounts out for that).
+    assert len(http_server.log.requests) <= 3, http_server.log.requests
 
     text = world.run("--once", "-v")
     assert text.returncode == 1
@@ -257,3 +263,148 @@ def test_ssh_agent_key_deploys_without_ssh_key_option(
     assert running(world, project)
     assert git(world.host, "rev-parse", "HEAD") == world.pusher.head()
     assert "Accepted publickey" in sshd.log()
+
+
+def test_wrong_ssh_key_is_named_as_rejected_and_tried_once(
+    world: World, sshd: SshServer, home: Path
+) -> None:
+    stranger = keygen(world.tmp / "not_authorized", "not-authorized")
+    project = push_stack(world)
+    before = refs(world)
+    world.clear_calls()
+
+    done = world.run(
+        "--once", "--log-format", "json", "--ssh-key", str(stranger), env=ssh_env(home)
+    )
+
+    error = assert_fetch_failed(world, done)
+    assert "authentication failed" in error
+    assert f"rejected the SSH key {stranger}" in error
+    assert f"ssh://***@127.0.0.1:{sshd.port}{world.origin}" in error, "the URL, redacted"
+    assert world.containers(project) == []
+    assert refs(world) == before
+    assert "Accepted publickey" not in sshd.log()
+    assert sshd.log().count("Failed publickey") == 1, "offered once, not again and again"
+
+
+def test_agent_without_an_accepted_key_is_named_as_rejected(
+    world: World, sshd: SshServer, home: Path
+) -> None:
+    stranger = keygen(world.tmp / "not_authorized", "not-authorized")
+    project = push_stack(world)
+    world.clear_calls()
+    with SshAgent(world.tmp / "agent") as agent:
+        agent.add(stranger)
+        done = world.run("--once", "--log-format", "json", env=ssh_env(home, **agent.env))
+
+    error = assert_fetch_failed(world, done)
+    assert "authentication failed" in error
+    assert "rejected every key ssh-agent offered" in error
+    assert world.containers(project) == []
+
+
+# -- the remote as it is: a moved origin, a deleted branch --------------------------------
+
+
+@pytest.mark.parametrize("form", ["path", "file URL"])
+def test_moved_origin_path_is_named_and_nothing_is_touched(world: World, form: str) -> None:
+    project = push_stack(world)
+    before = refs(world)
+    moved = world.origin.with_name("moved.git")
+    world.origin.rename(moved)
+    if form == "file URL":
+        set_origin(world, f"file://{world.origin}")
+    world.clear_calls()
+
+    done = world.run("--once", "--log-format", "json")
+
+    error = assert_fetch_failed(world, done)
+    assert f"{world.origin} does not exist" in error
+    assert "git remote set-url origin" in error, "says what to do"
+    assert world.containers(project) == []
+    assert refs(world) == before
+
+    # Pointed at the new place, the next check goes on.
+    set_origin(world, str(moved))
+    done = world.run("--once", "--log-format", "json")
+    assert done.returncode == 0, done.stderr
+    assert running(world, project)
+
+
+DELETED_BRANCH = "the remote origin has no branch main (deleted or renamed there?)"
+
+
+def tracking(world: World, branch: str) -> str | None:
+    """The host's refs/remotes/origin/<branch>, or None when there is none."""
+    done = subprocess.run(
+        ["git", "rev-parse", "--verify", "-q", f"refs/remotes/origin/{branch}"],
+        cwd=world.host,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def test_branch_deleted_on_the_remote_ends_the_check_and_touches_nothing(world: World) -> None:
+    project = push_stack(world)
+    done = world.run("--once")
+    assert done.returncode == 0, done.stderr
+    [container] = world.containers(project)
+    # Another branch the user may look at on the host: only the followed one is pruned.
+    git(world.pusher.path, "push", "-q", "origin", "HEAD:refs/heads/other")
+    other = world.pusher.head()
+    # As a hosting service allows it: the default branch deleted by a push.
+    git(world.origin, "config", "receive.denyDeleteCurrent", "ignore")
+    git(world.pusher.path, "push", "-q", "origin", "--delete", "main")
+    head = git(world.host, "rev-parse", "HEAD")
+    world.clear_calls()
+
+    done = world.run("--once", "--log-format", "json")
+
+    assert done.returncode == 1, done.stderr
+    [check] = check_events(done)
+    assert check["outcome"] == "error"
+    assert DELETED_BRANCH in check["error"]
+    assert stack_commands(world) == []
+    assert world.containers(project) == [container], "the stack runs on, untouched"
+    assert git(world.host, "rev-parse", "HEAD") == head
+    assert tracking(world, "main") is None, "the stale remote-tracking branch is gone"
+    assert tracking(world, "other") == other
+
+    planned = world.run("plan")
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    assert DELETED_BRANCH in planned.stderr
+    assert "in sync" not in planned.stdout
+
+    status = json.loads(world.run("status", "--format", "json").stdout)
+    assert status["checks"]["error"] == 1
+    assert status["checks"]["last_error"] == status["checks"]["last"]
+    assert "1 failed" in world.run("status").stdout
+
+    # Pushed again (with a change), the branch is followed as before.
+    world.pusher.write(f"{project}/compose.yaml", stack_yaml("sleep 7200"))
+    world.pusher.commit_and_push("main again")
+    done = world.run("--once", "--log-format", "json")
+    assert done.returncode == 0, done.stderr
+    assert git(world.host, "rev-parse", "HEAD") == world.pusher.head()
+    [after] = world.containers(project)
+    assert after["id"] != container["id"], "restarted for the change"
+    assert after["state"] == "running"
+
+
+def test_branch_the_fetch_refspecs_leave_out_is_not_called_deleted(world: World) -> None:
+    project = push_stack(world)
+    git(world.host, "config", "remote.origin.fetch", "+refs/heads/other:refs/remotes/origin/other")
+    git(world.host, "update-ref", "-d", "refs/remotes/origin/main")
+    world.clear_calls()
+
+    done = world.run("--once", "--log-format", "json")
+
+    assert done.returncode == 1, done.stderr
+    [check] = check_events(done)
+    assert "does not update refs/remotes/origin/main" in check["error"]
+    assert "remote.origin.fetch" in check["error"]
+    assert DELETED_BRANCH not in check["error"], "the remote has the branch"
+    assert stack_commands(world) == []
+    assert world.containers(project) == []

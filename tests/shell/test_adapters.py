@@ -7,7 +7,7 @@ from pathlib import Path
 from gitops_compose.core.action import New, Phase, StackAction, Verb
 from gitops_compose.core.runtime import Container
 from gitops_compose.shell.compose_host import ComposeHost, parse_ps
-from gitops_compose.shell.git_repository import redacted
+from gitops_compose.shell.git_repository import missing_origin_path, redacted
 
 
 def action(
@@ -122,6 +122,29 @@ def test_credentials_in_urls_are_redacted() -> None:
     said = "fetch from https://deploy:s3cret@git.example.com/ops/host.git failed: 401"
     assert redacted(said) == "fetch from https://***@git.example.com/ops/host.git failed: 401"
     assert "s3cret" not in redacted("ssh://git:pw@host/x and https://tok@h/y")
+
+
+def test_a_missing_origin_path_is_named_and_remote_urls_are_not_taken_for_paths(
+    tmp_path: Path,
+) -> None:
+    gone = tmp_path / "moved away" / "origin.git"
+    said = missing_origin_path("upstream", str(gone))
+    assert said is not None
+    assert said.startswith(f"its path {gone} does not exist")
+    assert said.endswith("git remote set-url upstream NEW-PATH")
+    encoded = missing_origin_path("origin", f"file://{tmp_path}/moved%20away/origin.git")
+    assert encoded is not None
+    assert f"its path {gone} does not exist" in encoded
+    assert missing_origin_path("origin", str(tmp_path)) is None
+    assert missing_origin_path("origin", f"file://{tmp_path}") is None
+    for url in (
+        "git@github.com:ops/host.git",
+        "github.com:ops/host.git",
+        "https://***@git.example.com/ops/host.git",
+        "ssh://git@host/srv/x.git",
+        None,
+    ):
+        assert missing_origin_path("origin", url) is None, url
 
 
 def test_a_command_over_its_timeout_is_killed_with_everything_it_started(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeVar, final
+from typing import TYPE_CHECKING, final
 
 from returns.result import Failure, Result, Success
 
@@ -120,60 +120,99 @@ def state_to_json(state: State) -> str:
 
 
 def state_from_json(text: str) -> Result[State, str]:
-    """The state a file holds, or why it cannot be trusted (corrupt, or from a newer version)."""
+    """The state a file holds, or why it cannot be trusted: not JSON, from a newer version,
+    or of the wrong shape (a field of the wrong kind, a number out of range). Never raises:
+    any text is a state or a reason."""
     try:
         document = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except RecursionError:
+        return Failure("not valid JSON (nested too deeply)")
+    except ValueError as error:  # JSONDecodeError, and integers too long to convert
         return Failure(f"not valid JSON ({error})")
     if not isinstance(document, dict):
         return Failure("not a state document")
     version = document.get("version")
-    if not isinstance(version, int) or version < 1:
-        return Failure(f"unknown state version {version!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        return Failure(f"unknown state version {_shown(version)}")
     if version > STATE_VERSION:
         return Failure(
-            f"state version {version} was written by a newer gitops-compose "
+            f"state version {_shown(version)} was written by a newer gitops-compose "
             f"(this one reads version {STATE_VERSION})"
         )
     try:
         return Success(_state(document))
-    except (KeyError, TypeError, ValueError) as error:
-        return Failure(f"malformed state ({type(error).__name__}: {error})")
+    except _Malformed as error:
+        return Failure(f"malformed state ({error})")
 
 
-def _state(document: Mapping[str, Any]) -> State:
-    counters = document.get("counters", {})
+# The bounds of what a state may hold: counts a float still carries exactly (metrics are
+# floats), and Unix seconds from 1970 to the end of year 9999.
+MOST_COUNT = 2**53
+LATEST_TIME = 253402300799.0
+
+
+class _Malformed(Exception):
+    """A field of the wrong kind or out of range: the file as a whole is not trusted."""
+
+    def __init__(self, where: str, wanted: str, found: object) -> None:
+        super().__init__(f"{where}: expected {wanted}, found {_shown(found)}")
+
+
+def _state(document: Mapping[str, object]) -> State:
+    counters = _mapping(document.get("counters", {}), "counters")
+    stacks = _mapping(document.get("stacks", {}), "stacks")
     return State(
-        full_pass_done=bool(document.get("full_pass_done", False)),
-        desired_commit=_optional(document.get("desired_commit"), str),
-        settled_commit=_optional(document.get("settled_commit"), str),
-        counters=Counters(
-            **{
-                name: type(getattr(Counters(), name))(counters.get(name, 0))
-                for name in Counters.__dataclass_fields__
-            }
-        ),
-        stacks={str(path): _record(record) for path, record in document.get("stacks", {}).items()},
+        full_pass_done=_flag(document.get("full_pass_done", False), "full_pass_done"),
+        desired_commit=_text(document.get("desired_commit"), "desired_commit"),
+        settled_commit=_text(document.get("settled_commit"), "settled_commit"),
+        counters=_counters(counters),
+        stacks={
+            _checked_text(path, "stacks"): _record(record, f"stacks[{_shown(path)}]")
+            for path, record in stacks.items()
+        },
     )
 
 
-def _record(record: Mapping[str, Any]) -> StackStatus:
+def _counters(counters: Mapping[str, object]) -> Counters:
+    def count(name: str) -> int:
+        return _count(counters.get(name, 0), f"counters.{name}")
+
+    def time(name: str) -> float:
+        return _time(counters.get(name, 0), f"counters.{name}")
+
+    return Counters(
+        check_success=count("check_success"),
+        check_error=count("check_error"),
+        deployment_success=count("deployment_success"),
+        deployment_error=count("deployment_error"),
+        last_check=time("last_check"),
+        last_success=time("last_success"),
+        last_error=time("last_error"),
+    )
+
+
+def _record(value: object, where: str) -> StackStatus:
+    record = _mapping(value, where)
+    status = record.get("status")
+    if not isinstance(status, str) or status not in _STATUSES:
+        raise _Malformed(f"{where}.status", f"one of {', '.join(_STATUSES)}", status)
+    failures = record.get("failures", 0)
     return StackStatus(
-        project=_optional(record.get("project"), str),
-        status=Status(record["status"]),
-        error=_optional(record.get("error"), str),
-        fingerprint=_optional(record.get("fingerprint"), str),
-        commit=_optional(record.get("commit"), str),
-        error_at=_optional(record.get("error_at"), float),
-        failures=int(record.get("failures", 0)),
-        attempted=_optional(record.get("attempted"), str),
-        retry_at=_optional(record.get("retry_at"), float),
-        expects=_expects(record.get("expects")),
-        down=_optional(record.get("down"), str),
+        project=_text(record.get("project"), f"{where}.project"),
+        status=_STATUSES[status],
+        error=_text(record.get("error"), f"{where}.error"),
+        fingerprint=_text(record.get("fingerprint"), f"{where}.fingerprint"),
+        commit=_text(record.get("commit"), f"{where}.commit"),
+        error_at=_optional_time(record.get("error_at"), f"{where}.error_at"),
+        failures=_count(failures, f"{where}.failures"),
+        attempted=_text(record.get("attempted"), f"{where}.attempted"),
+        retry_at=_optional_time(record.get("retry_at"), f"{where}.retry_at"),
+        expects=_expects(record.get("expects"), f"{where}.expects"),
+        down=_text(record.get("down"), f"{where}.down"),
     )
 
 
-def _expects_to_json(expects: Expectation | None) -> dict[str, Any] | None:
+def _expects_to_json(expects: Expectation | None) -> dict[str, object] | None:
     if expects is None:
         return None
     return {
@@ -183,33 +222,82 @@ def _expects_to_json(expects: Expectation | None) -> dict[str, Any] | None:
     }
 
 
-def _expects(value: object) -> Expectation | None:
+def _expects(value: object, where: str) -> Expectation | None:
     if value is None:
         return None
-    if not isinstance(value, dict):
-        raise TypeError(f"expected an object, found {value!r}")
-    services, one_shot = value.get("services", []), value.get("one_shot", [])
-    includes = value.get("includes", False)
-    names = (
-        [*services, *one_shot]
-        if isinstance(services, list) and isinstance(one_shot, list)
-        else None
+    found = _mapping(value, where)
+    return Expectation(
+        services=_names(found.get("services", []), f"{where}.services"),
+        one_shot=frozenset(_names(found.get("one_shot", []), f"{where}.one_shot")),
+        includes=_flag(found.get("includes", False), f"{where}.includes"),
     )
-    if names is None or not all(isinstance(each, str) for each in names):
-        raise TypeError(f"expected lists of service names, found {value!r}")
-    if not isinstance(includes, bool):
-        raise TypeError(f"expected true or false, found {includes!r}")
-    return Expectation(tuple(services), frozenset(one_shot), includes)
 
 
-_T = TypeVar("_T")
+def _names(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _Malformed(where, "a list of service names", value)
+    return tuple(_checked_text(each, f"{where}[{index}]") for index, each in enumerate(value))
 
 
-def _optional(value: object, kind: type[_T]) -> _T | None:
-    if value is None:
-        return None
-    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return kind(value)  # type: ignore[call-arg]
-    if not isinstance(value, kind):
-        raise TypeError(f"expected {kind.__name__}, found {value!r}")
+_STATUSES = {each.value: each for each in Status}
+
+
+def _mapping(value: object, where: str) -> Mapping[str, object]:
+    if not isinstance(value, dict):
+        raise _Malformed(where, "an object", value)
     return value
+
+
+def _flag(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _Malformed(where, "true or false", value)
+    return value
+
+
+def _count(value: object, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MOST_COUNT:
+        raise _Malformed(where, f"a whole number from 0 to {MOST_COUNT}", value)
+    return value
+
+
+def _time(value: object, where: str) -> float:
+    # A JSON number of any kind; inf and NaN (json reads 1e400 and NaN) are out of range.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Malformed(where, "Unix seconds", value)
+    if not 0 <= value <= LATEST_TIME:  # False for NaN too
+        raise _Malformed(where, f"Unix seconds from 0 to {LATEST_TIME:.0f}", value)
+    return float(value)
+
+
+def _optional_time(value: object, where: str) -> float | None:
+    return None if value is None else _time(value, where)
+
+
+def _text(value: object, where: str) -> str | None:
+    return None if value is None else _checked_text(value, where)
+
+
+def _checked_text(value: object, where: str) -> str:
+    # Text that UTF-8 can carry: a lone surrogate (JSON's "\ud800") could be read but
+    # neither printed nor served as metrics.
+    if not isinstance(value, str) or not _encodable(value):
+        raise _Malformed(where, "text", value)
+    return value
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(value: object) -> str:
+    """A value as the message quotes it: short, whatever its size or nesting."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**15:
+        return "a number too large"
+    if isinstance(value, dict | list):
+        return "an object" if isinstance(value, dict) else "a list"
+    shown = repr(value)
+    return shown if len(shown) <= 40 else f"{shown[:37]}..."

@@ -31,8 +31,14 @@ LONGEST_RETRY_SECONDS = 1800.0
 
 
 def retry_delay(failures: int) -> float:
-    """Seconds to wait after the ``failures``-th failure in a row."""
-    return min(LONGEST_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2.0 ** max(0, failures - 1))
+    """Seconds to wait after the ``failures``-th failure in a row, for any count: the
+    doubling stops long before a float would overflow."""
+    doublings = min(max(0, failures - 1), _MOST_DOUBLINGS)
+    return min(LONGEST_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2.0**doublings)
+
+
+# 60 s doubled 5 times is past the half hour already.
+_MOST_DOUBLINGS = 16
 
 
 @final

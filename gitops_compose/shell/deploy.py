@@ -114,8 +114,13 @@ class Job:
     options: Options
     stop: threading.Event
 
-    def check(self, metrics: StateMetrics | None, *, full_pass: bool = False) -> CheckReport:
-        """One check under the lock; raises Busy at once when another holds it."""
+    def check(self, metrics: StateMetrics | None, *, full_pass: bool = False) -> Checked:
+        """One check under the lock; raises Busy at once when another holds it.
+
+        A state or metrics file that cannot be written (a full disk, a read-only mount) is
+        one error line, not an exception: the old state file stays as it was, so the next
+        check plans again from it and acts on whatever this one did not get recorded.
+        """
         with check_lock(self.state_dir):
             state, warning = load_state(self.state_dir)
             if warning is not None:
@@ -128,15 +133,53 @@ class Job:
                 )
             except ComposeUnavailable as problem:
                 raise UsageError(str(problem)) from None
-            save_state(self.state_dir, report.state)
+            try:
+                save_state(self.state_dir, report.state)
+            except OSError as error:
+                _not_written(
+                    "state",
+                    f"cannot save the state in {self.state_dir}",
+                    error,
+                    "the next check plans again from the state saved before",
+                )
+                # Metrics show what was saved: counters never go back.
+                return Checked(report, written=False)
         if metrics is not None:
             metrics.state = report.state
         if self.options.metrics_file is not None:
             # Only loaded when asked for: a check alone needs no metrics code.
             from gitops_compose.shell.metrics import StateMetrics  # noqa: PLC0415
 
-            (metrics or StateMetrics(report.state)).write_textfile(self.options.metrics_file)
-        return report
+            try:
+                (metrics or StateMetrics(report.state)).write_textfile(self.options.metrics_file)
+            except OSError as error:
+                _not_written(
+                    "metrics-file",
+                    f"cannot write {self.options.metrics_file}",
+                    error,
+                    "the next check writes it again",
+                )
+                return Checked(report, written=False)
+        return Checked(report, written=True)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A check's report, and whether its state and metrics file were written."""
+
+    report: CheckReport
+    written: bool
+
+    @property
+    def ok(self) -> bool:
+        """What ``--once`` exits 0 for: the check did all it had to, and it is on disk."""
+        return self.report.ok and self.written
+
+
+def _not_written(event: str, what: str, error: OSError, then: str) -> None:
+    """One error line for a file a check could not write, and what happens next."""
+    log.event(event, logging.ERROR, error=f"{what}: {error.strerror or error}; {then}")
 
 
 def usable_paths(options: Options, state_dir: Path) -> None:
@@ -204,8 +247,9 @@ def deploy(options: Options) -> int:
         # A signal lets the running actions finish and starts no new one; the next check,
         # of this process or the next, finishes what is left (see core/check).
         try:
-            report = job.check(metrics, full_pass=full_pass)
-            full_pass = full_pass and not report.state.full_pass_done
+            checked = job.check(metrics, full_pass=full_pass)
+            if checked.written:
+                full_pass = full_pass and not checked.report.state.full_pass_done
         except Busy as busy:
             log.event("skipped", logging.WARNING, reason=str(busy))
         stop.wait(options.interval)

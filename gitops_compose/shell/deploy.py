@@ -175,7 +175,6 @@ def deploy(options: Options) -> int:
         # The check loads the state itself, under the lock. No HTTP for a single check:
         # the process is gone before a scrape could come.
         return EXIT_OK if job.check(None).ok else EXIT_FAILED
-    from gitops_compose.core.report import status_document  # noqa: PLC0415
     from gitops_compose.shell.metrics import StateMetrics, serve  # noqa: PLC0415
 
     # /status and /metrics show the saved state until the first check is done.
@@ -183,7 +182,7 @@ def deploy(options: Options) -> int:
     if options.metrics_addr is not None:
         address, port = options.metrics_addr
         try:
-            serve(address, port, metrics, lambda: status_document(metrics.state))
+            serve(address, port, metrics)
         except OSError as error:
             raise UsageError(
                 f"cannot serve metrics on {address}:{port}: {error.strerror or error}; "

@@ -94,6 +94,7 @@ def settings_of(
 
 def planned(repository: GitRepository, options: Options) -> Result[Plan, CheckFailure]:
     """What the next check would do, from a fetch, the state and the host; writes nothing."""
+    readable_state_dir(options.state_directory(repository))
     state, warning = load_state(options.state_directory(repository), set_aside=False)
     if warning is not None:
         log.event("state", logging.WARNING, warning=warning)
@@ -139,11 +140,16 @@ class Job:
         return report
 
 
+def readable_state_dir(state_dir: Path) -> None:
+    """No directory yet is a fresh start; a file where it should be is bad input."""
+    if state_dir.exists() and not state_dir.is_dir():
+        raise UsageError(f"state directory {state_dir} is a file, not a directory")
+
+
 def usable_paths(options: Options, state_dir: Path) -> None:
     """The state directory and the metrics file can be written, checked before a check
     deploys anything: a bad path is one line and exit 2, not a failure after the fact."""
-    if state_dir.exists() and not state_dir.is_dir():
-        raise UsageError(f"state directory {state_dir} is a file, not a directory")
+    readable_state_dir(state_dir)
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -155,7 +161,7 @@ def usable_paths(options: Options, state_dir: Path) -> None:
         if metrics_file.is_dir():
             raise UsageError(f"--metrics-file {metrics_file} is a directory; name a file")
         parent = metrics_file.parent
-        if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        if parent.exists() and not (parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)):
             raise UsageError(f"--metrics-file {metrics_file}: cannot write in {parent}")
 
 

@@ -42,6 +42,7 @@ Exit codes: 0 success; 1 a check or a stack operation failed (plan: changes pend
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -49,7 +50,16 @@ from gitops_compose import __version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _main(sys.argv[1:] if argv is None else list(argv))
+    except BrokenPipeError:
+        # The reader went away (`status | head`): what it read was all it wanted. Later
+        # writes, and Python's own flush at exit, go nowhere instead of failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _main(arguments: list[str]) -> int:
     if "-h" in arguments or "--help" in arguments:
         print(__doc__.strip())
         return 0

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
-import os
+import math
 import sys
 from pathlib import Path
 
@@ -22,8 +23,10 @@ from gitops_compose.shell.deploy import (
     deploy,
     open_clone,
     planned,
+    readable_state_dir,
     require_docker,
 )
+from gitops_compose.shell.git_repository import name_problem
 from gitops_compose.shell.state_file import STATE_NAME, Busy
 
 
@@ -44,11 +47,6 @@ def run(argv: list[str], usage: str) -> int:
         return EXIT_BUSY
     except KeyboardInterrupt:
         return EXIT_OK
-    except BrokenPipeError:
-        # The reader went away (`status | head`): what it read was all it wanted. Later
-        # writes, and Python's own flush at exit, go nowhere instead of failing again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
 
 
 def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
@@ -61,6 +59,11 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
     for option in ("--log-format", "--format"):
         if given[option] not in {"text", "json"}:
             raise UsageError(f"{option} must be text or json, not {given[option]!r}")
+    for option in ("--remote", "--branch"):
+        if given[option] is not None:
+            problem = name_problem(option, str(given[option]))
+            if problem is not None:
+                raise UsageError(problem)
     ssh_key = Path(given["--ssh-key"]) if given["--ssh-key"] else None
     if ssh_key is not None and not ssh_key.is_file():
         raise UsageError(f"--ssh-key {ssh_key}: no such file")
@@ -88,8 +91,10 @@ def _seconds(option: str, value: object) -> float:
     try:
         seconds = float(str(value))
     except ValueError:
-        raise UsageError(f"{option} takes a number of seconds, not {value!r}") from None
-    if not seconds > 0 or seconds == float("inf"):
+        seconds = math.nan
+    if math.isnan(seconds):
+        raise UsageError(f"{option} takes a number of seconds, not {value!r}")
+    if not seconds > 0:
         raise UsageError(f"{option} must be more than 0 seconds, not {value!r}")
     if seconds > LONGEST_SECONDS:
         raise UsageError(f"{option} must be at most {LONGEST_SECONDS} seconds (a year)")
@@ -102,19 +107,34 @@ LONGEST_SECONDS = 365 * 24 * 3600
 MOST_JOBS = 64
 
 
+def _whole(text: str) -> bool:
+    """Digits 0 to 9 only: int() also reads "٣" and " 3", isdigit() also "²"."""
+    return text.isascii() and text.isdigit()
+
+
 def _jobs(value: object) -> int:
     text = str(value)
-    if not text.isdigit() or not 1 <= int(text) <= MOST_JOBS:
+    if not _whole(text) or not 1 <= int(text) <= MOST_JOBS:
         raise UsageError(f"--jobs takes a whole number from 1 to {MOST_JOBS}, not {text!r}")
     return int(text)
 
 
 def _address(value: str) -> tuple[str, int]:
     host, colon, port = value.rpartition(":")
-    if not colon or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not colon or not _whole(port) or not 0 <= int(port) <= 65535:
         raise UsageError(f"--metrics-addr takes HOST:PORT, not {value!r}")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            host = str(ipaddress.IPv6Address(host[1:-1]))
+        except ValueError:
+            raise UsageError(f"--metrics-addr {value!r}: {host} is no IPv6 address") from None
+    elif ":" in host or "[" in host or "]" in host:
+        raise UsageError(
+            f"--metrics-addr takes HOST:PORT, an IPv6 address in brackets ([::1]:2112), "
+            f"not {value!r}"
+        )
     # An empty host listens on every interface, as ":2112" does for the original.
-    return host.strip("[]") or "0.0.0.0", int(port)
+    return host or "0.0.0.0", int(port)
 
 
 def print_plan(options: Options) -> int:
@@ -137,10 +157,15 @@ def print_plan(options: Options) -> int:
 def print_status(options: Options) -> int:
     """Reads the saved state only: no fetch, no Docker, no lock, nothing written."""
     repository = open_clone(options)
+    readable_state_dir(options.state_directory(repository))
     path = options.state_directory(repository) / STATE_NAME
     state = State()
     if path.exists():
-        parsed = state_from_json(path.read_text(encoding="utf-8", errors="replace"))
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as error:
+            raise UsageError(f"state file {path}: {error.strerror or error}") from None
+        parsed = state_from_json(text)
         if isinstance(parsed, Failure):
             raise UsageError(f"state file {path} is unusable: {parsed.failure()}")
         state = parsed.unwrap()

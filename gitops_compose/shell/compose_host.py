@@ -192,7 +192,10 @@ class ComposeHost:
                 os.killpg(process.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.communicate(timeout=10)
-            return Failure(f"timed out after {timeout:g} s: {' '.join(arguments[:6])} ...")
+            return Failure(
+                f"timed out after {timeout:g} s and killed with all it started: "
+                f"{self._docker} {_named(arguments)}"
+            )
         if process.returncode != 0:
             said = _last_lines(stderr, _ERROR_LINES) or _last_lines(stdout, 3)
             return Failure(f"exit {process.returncode}: {said or 'no message'}")
@@ -217,6 +220,20 @@ def parse_ps(output: str) -> HostState:
             )
         )
     return {project: tuple(containers) for project, containers in projects.items()}
+
+
+def _named(arguments: Sequence[str]) -> str:
+    """A command as a person would name it: without its files, directory and colours."""
+    shown: list[str] = []
+    skip = False
+    for each in arguments:
+        if not skip and each not in _PLACES:
+            shown.append(each)
+        skip = not skip and each in _PLACES
+    return " ".join(shown)
+
+
+_PLACES = frozenset({"--project-directory", "--file", "--ansi"})
 
 
 def _last_lines(text: str, count: int) -> str:

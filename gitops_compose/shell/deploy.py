@@ -94,6 +94,7 @@ def settings_of(
 
 def planned(repository: GitRepository, options: Options) -> Result[Plan, CheckFailure]:
     """What the next check would do, from a fetch, the state and the host; writes nothing."""
+    readable_state_dir(options.state_directory(repository))
     state, warning = load_state(options.state_directory(repository), set_aside=False)
     if warning is not None:
         log.event("state", logging.WARNING, warning=warning)
@@ -182,11 +183,16 @@ def _not_written(event: str, what: str, error: OSError, then: str) -> None:
     log.event(event, logging.ERROR, error=f"{what}: {error.strerror or error}; {then}")
 
 
+def readable_state_dir(state_dir: Path) -> None:
+    """No directory yet is a fresh start; a file where it should be is bad input."""
+    if state_dir.exists() and not state_dir.is_dir():
+        raise UsageError(f"state directory {state_dir} is a file, not a directory")
+
+
 def usable_paths(options: Options, state_dir: Path) -> None:
     """The state directory and the metrics file can be written, checked before a check
     deploys anything: a bad path is one line and exit 2, not a failure after the fact."""
-    if state_dir.exists() and not state_dir.is_dir():
-        raise UsageError(f"state directory {state_dir} is a file, not a directory")
+    readable_state_dir(state_dir)
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -198,7 +204,7 @@ def usable_paths(options: Options, state_dir: Path) -> None:
         if metrics_file.is_dir():
             raise UsageError(f"--metrics-file {metrics_file} is a directory; name a file")
         parent = metrics_file.parent
-        if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        if parent.exists() and not (parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)):
             raise UsageError(f"--metrics-file {metrics_file}: cannot write in {parent}")
 
 
@@ -218,7 +224,6 @@ def deploy(options: Options) -> int:
         # The check loads the state itself, under the lock. No HTTP for a single check:
         # the process is gone before a scrape could come.
         return EXIT_OK if job.check(None).ok else EXIT_FAILED
-    from gitops_compose.core.report import status_document  # noqa: PLC0415
     from gitops_compose.shell.metrics import StateMetrics, serve  # noqa: PLC0415
 
     # /status and /metrics show the saved state until the first check is done.
@@ -226,7 +231,7 @@ def deploy(options: Options) -> int:
     if options.metrics_addr is not None:
         address, port = options.metrics_addr
         try:
-            serve(address, port, metrics, lambda: status_document(metrics.state))
+            serve(address, port, metrics)
         except OSError as error:
             raise UsageError(
                 f"cannot serve metrics on {address}:{port}: {error.strerror or error}; "

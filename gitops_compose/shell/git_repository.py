@@ -71,6 +71,19 @@ def open_repository(path: Path) -> Result[pygit2.Repository, str]:
     return Success(repository)
 
 
+def name_problem(option: str, name: str) -> str | None:
+    """Why ``name``, given as ``--remote`` or ``--branch``, can name no remote or branch."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"{option} {name!r} is not UTF-8 text"
+    # A remote's branches live under refs/remotes/NAME/: its name must fit there too.
+    reference = f"refs/remotes/{name}/main" if option == "--remote" else f"refs/heads/{name}"
+    if not pygit2.reference_is_valid_name(reference):
+        return f"{option} {name!r} is not a valid git name"
+    return None
+
+
 @final
 class GitRepository:
     """A non-bare clone whose HEAD is on ``branch``, tracking ``remote``."""

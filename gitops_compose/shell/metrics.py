@@ -9,6 +9,9 @@ original GitopsCompose depend on them.
 from __future__ import annotations
 
 import json
+import logging
+import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +30,7 @@ from prometheus_client.registry import Collector
 from gitops_compose import __version__
 from gitops_compose.core.state import State, active_counts
 from gitops_compose.core.status import Condition
+from gitops_compose.shell import log
 from gitops_compose.shell.state_file import write_atomically
 
 
@@ -36,6 +40,10 @@ class StateMetrics(Collector):
         self.state = state
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
+        # What was drawn of which state, for each view: the state changes once a check, while
+        # scrapes come every few seconds from each scraper, and drawing takes milliseconds.
+        self._drawn: dict[str, tuple[State, bytes]] = {}
+        self._drawing = threading.Lock()
 
     def collect(self) -> Iterator[Metric]:
         state = self.state
@@ -78,11 +86,34 @@ class StateMetrics(Collector):
         yield build
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        # collect() reads self.state: a state swapped while drawing is drawn next time.
+        return self._draw("metrics", lambda state: generate_latest(self.registry))
+
+    def status_json(self) -> bytes:
+        """The state as ``status --format json`` prints it."""
+        return self._draw("status", _status_json)
+
+    def _draw(self, view: str, draw: Callable[[State], bytes]) -> bytes:
+        # One request of a burst draws while the others wait for what it drew.
+        with self._drawing:
+            state = self.state
+            drawn = self._drawn.get(view)
+            if drawn is not None and drawn[0] is state:
+                return drawn[1]
+            body = draw(state)
+            if self.state is state:
+                self._drawn[view] = (state, body)
+            return body
 
     def write_textfile(self, path: Path) -> None:
         """For node_exporter's textfile collector, which must never see half a file."""
         write_atomically(path, self.exposition())
+
+
+def _status_json(state: State) -> bytes:
+    from gitops_compose.core.report import status_document  # noqa: PLC0415
+
+    return json.dumps(status_document(state), indent=2).encode() + b"\n"
 
 
 def _per_stack(state: State) -> Iterator[Metric]:
@@ -118,19 +149,54 @@ def _per_stack(state: State) -> Iterator[Metric]:
     yield failures
 
 
+# Connections the kernel holds for the server to accept. Python's default of 5 drops the
+# SYNs of a burst of scrapers (32 at once from several Prometheus servers and dashboards),
+# and each dropped one waits a second or more for the client to send it again.
+LISTEN_BACKLOG = 128
+# A client that connects and sends nothing holds its thread only this long.
+IDLE_CLIENT_SECONDS = 30.0
+
+
+class MetricsServer(ThreadingHTTPServer):
+    """A thread for each connection, so a slow client does not hold the others up."""
+
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """One log line, never socketserver's traceback; a scraper that went away in the
+        middle of its reply (its timeout, a restart) is not worth even that."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            return
+        log.event("http", logging.ERROR, error=f"{type(error).__name__}: {error}")
+
+
+class MetricsServer6(MetricsServer):
+    address_family = socket.AF_INET6
+
+
 def serve(
-    host: str, port: int, metrics: StateMetrics, status: Callable[[], object]
-) -> ThreadingHTTPServer:
-    """Serve ``/metrics`` and ``/status`` (JSON) from a daemon thread; raises OSError."""
+    host: str,
+    port: int,
+    metrics: StateMetrics,
+    *,
+    backlog: int = LISTEN_BACKLOG,
+) -> MetricsServer:
+    """Serve ``/metrics`` and ``/status`` (JSON) from a daemon thread; raises OSError.
+
+    ``backlog`` is for the benchmark, which sets the old default beside the new one.
+    """
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = IDLE_CLIENT_SECONDS
+
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 self._reply(200, CONTENT_TYPE_LATEST, metrics.exposition())
             elif path == "/status":
-                body = json.dumps(status(), indent=2).encode() + b"\n"
-                self._reply(200, "application/json", body)
+                self._reply(200, "application/json", metrics.status_json())
             else:
                 self._reply(404, "text/plain", b"see /metrics and /status\n")
 
@@ -144,7 +210,14 @@ def serve(
         def log_message(self, format: str, *args: object) -> None:
             pass  # scrapes every few seconds would drown the check log
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server_class = MetricsServer6 if ":" in host else MetricsServer
+    server = server_class((host, port), Handler, bind_and_activate=False)
+    server.request_queue_size = backlog
+    try:
+        server.server_bind()
+        server.server_activate()
+    except BaseException:
+        server.server_close()
+        raise
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server

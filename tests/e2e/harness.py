@@ -43,25 +43,44 @@ GIT_ENV = {
 
 # Appends each call as one line, then hands over to the real docker. Fault injection: a
 # `compose ... down` of the project named in the file fail_down_project (or in env
-# GITOPS_E2E_FAIL_DOWN) fails without reaching docker. GITOPS_E2E_SLOW_COMPOSE=N makes
-# every compose call but `version` wait N seconds first, to hold a check open.
+# GITOPS_E2E_FAIL_DOWN) fails without reaching docker. A `compose ... up` of the project
+# named in the file hang_up_project never ends: it waits on a child of its own, as `docker`
+# waits on its Compose plugin, and appends both pids to hung.pids. GITOPS_E2E_SLOW_COMPOSE=N
+# makes every compose call but `version` wait N seconds first, to hold a check open.
 WRAPPER = r"""#!/usr/bin/env bash
 dir=@DIR@
 printf '%s\n' "$*" >>"$dir/calls.log"
 if [[ -n ${GITOPS_E2E_SLOW_COMPOSE:-} && ${1:-} == compose && ${2:-} != version ]]; then
     sleep "$GITOPS_E2E_SLOW_COMPOSE"
 fi
-target=${GITOPS_E2E_FAIL_DOWN:-}
-[[ -f $dir/fail_down_project ]] && target=$(<"$dir/fail_down_project")
-if [[ -n $target && ${1:-} == compose ]]; then
-    project=${COMPOSE_PROJECT_NAME:-} prev='' down=0
+if [[ ${1:-} == compose ]]; then
+    project=${COMPOSE_PROJECT_NAME:-} prev='' verb=''
     for a in "$@"; do
-        case $prev in -p | --project-name) project=$a ;; esac
-        case $a in --project-name=*) project=${a#*=} ;; down) down=1 ;; esac
+        case $prev in
+            -p | --project-name) project=$a ;;
+            --project-directory | -f | --file | --ansi | --pull) ;;
+            *)
+                case $a in
+                    --project-name=*) project=${a#*=} ;;
+                    up | down) verb=${verb:-$a} ;;
+                esac
+                ;;
+        esac
         prev=$a
     done
-    if [[ $down == 1 && $project == "$target" ]]; then
+    target=${GITOPS_E2E_FAIL_DOWN:-}
+    [[ -f $dir/fail_down_project ]] && target=$(<"$dir/fail_down_project")
+    if [[ -n $target && $verb == down && $project == "$target" ]]; then
         echo "injected failure: down $target" >&2
+        exit 1
+    fi
+    hang=''
+    [[ -f $dir/hang_up_project ]] && hang=$(<"$dir/hang_up_project")
+    if [[ -n $hang && $verb == up && $project == "$hang" ]]; then
+        echo "$$" >>"$dir/hung.pids"
+        sleep 3600 &
+        echo "$!" >>"$dir/hung.pids"
+        wait
         exit 1
     fi
 fi
@@ -269,6 +288,19 @@ class World:
             flag.unlink(missing_ok=True)
         else:
             flag.write_text(project)
+
+    def hang_up(self, project: str | None) -> None:
+        """Make `docker compose -p PROJECT up` hang from now on; None stops that."""
+        flag = self.bin_dir / "hang_up_project"
+        if project is None:
+            flag.unlink(missing_ok=True)
+        else:
+            flag.write_text(project)
+
+    def hung_pids(self) -> list[int]:
+        """The wrapper and its child of every hung `up` so far."""
+        found = self.bin_dir / "hung.pids"
+        return [int(each) for each in found.read_text().split()] if found.exists() else []
 
     # -- the real engine, directly -----------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from .harness import IMAGE_V1, IMAGE_V2, MISSING_IMAGE, World, stack_yaml
@@ -197,3 +198,60 @@ def test_twelve_changed_stacks_four_at_a_time_end_as_one_at_a_time(
     finally:
         one_world.cleanup()
     assert seen_four["images"] == {path: [IMAGE_V2] for path in STACKS}
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs still: a zombie has ended, it only waits to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def test_a_hung_up_holds_no_other_stack_and_is_killed_with_all_it_started_at_the_timeout(
+    world: World,
+) -> None:
+    suffix = world.host.name.removeprefix("stacks-")
+    # First in path order, so it takes one of the two jobs before the others start.
+    hung, others = f"a_hung_{suffix}", [f"b{n}_{suffix}" for n in range(3)]
+    for path in (hung, *others):
+        world.pusher.write(f"{path}/compose.yaml", stack_yaml())
+    world.pusher.commit_and_push("four stacks, one of which will hang")
+    world.hang_up(hung)
+
+    done = once(world, "--jobs", "2", "--compose-timeout", str(TIMEOUT))
+
+    assert done.returncode == 1, done.stderr
+    stacks = events(done, "stack")
+    assert [each["stack"] for each in stacks] == [*others, hung]
+    assert [each["outcome"] for each in stacks] == ["ok", "ok", "ok", "error"]
+    assert all(each["duration"] < TIMEOUT for each in stacks[:3])
+    assert stacks[3]["duration"] >= TIMEOUT
+    assert stacks[3]["error"] == (
+        f"timed out after {TIMEOUT} s and killed with all it started: "
+        f"docker compose --project-name {hung} up --detach --remove-orphans"
+    )
+    for path in others:
+        assert running(world, path), path
+    assert world.containers(hung) == []
+    # The wrapper, as `docker`, and the child it waits on, as the Compose plugin.
+    pids = world.hung_pids()
+    assert len(pids) == 2
+    assert [pid for pid in pids if alive(pid)] == []
+    status = json.loads(world.run("status", "--format", "json").stdout)
+    found = {each["stack"]: (each["status"], each["last_error"]) for each in status["stacks"]}
+    assert found[hung] == ("error", stacks[3]["error"])
+    assert {found[path][0] for path in others} == {"ok"}
+
+    world.hang_up(None)
+    world.pusher.write(f"{hung}/.env", "AGAIN=1\n")
+    world.pusher.commit_and_push("the hung stack, changed")
+
+    again = once(world, "--jobs", "2", "--compose-timeout", str(TIMEOUT))
+
+    assert again.returncode == 0, again.stderr
+    assert running(world, hung)
+
+
+TIMEOUT = 30

@@ -158,7 +158,10 @@ def test_a_command_over_its_timeout_is_killed_with_everything_it_started(tmp_pat
     outcome = host.carry_out(action(Verb.START))
 
     assert outcome.error is not None
-    assert outcome.error.startswith("timed out after 1 s")
+    assert outcome.error == (
+        f"timed out after 1 s and killed with all it started: {fake} compose --project-name "
+        "my_app-production up --detach --remove-orphans"
+    )
     assert not [pid for pid in running_pids() if marker in command_line(pid)]
 
 

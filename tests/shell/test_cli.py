@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ def run(
         [sys.executable, "-m", "gitops_compose", *args],
         capture_output=True,
         text=True,
+        errors="surrogateescape",  # paths are printed as given, bytes that are no UTF-8 too
         cwd=cwd,
         env=env,
         timeout=60,
@@ -50,6 +52,28 @@ def committed_repository(path: Path) -> None:
         (["--compose-timeout", "-1"], "--compose-timeout must be more than 0"),
         (["--interval", "1e10"], "--interval must be at most 31536000 seconds (a year)"),
         (["--jobs", "0"], "--jobs takes a whole number from 1 to 64"),
+        (["--interval", "-1"], "--interval must be more than 0"),
+        (["--interval", "nan"], "--interval takes a number of seconds, not 'nan'"),
+        (["--interval", "inf"], "--interval must be at most 31536000 seconds"),
+        (["--interval", "1e400"], "--interval must be at most 31536000 seconds"),
+        (["--jobs", "1e9"], "--jobs takes a whole number from 1 to 64, not '1e9'"),
+        (["--jobs", "99999999999999999999"], "--jobs takes a whole number from 1 to 64"),
+        (["--jobs", "\u00b2"], "--jobs takes a whole number from 1 to 64"),
+        (["--compose-timeout", "0"], "--compose-timeout must be more than 0"),
+        (["--compose-timeout", "nan"], "--compose-timeout takes a number of seconds"),
+        (["--metrics-addr", ":99999"], "--metrics-addr takes HOST:PORT, not ':99999'"),
+        (["--metrics-addr", "host:"], "--metrics-addr takes HOST:PORT, not 'host:'"),
+        (["--metrics-addr", ":\u00b2"], "--metrics-addr takes HOST:PORT"),
+        (["--metrics-addr", "[::1"], "an IPv6 address in brackets ([::1]:2112), not '[::1'"),
+        (["--metrics-addr", "::1:2112"], "an IPv6 address in brackets"),
+        (["--metrics-addr", "[nope]:2112"], "[nope] is no IPv6 address"),
+        (["--remote", "a..b"], "--remote 'a..b' is not a valid git name"),
+        (["--branch", "a b"], "--branch 'a b' is not a valid git name"),
+        # A byte that is not UTF-8, as a shell passes it: Python sees a lone surrogate.
+        (["--remote", "\udcff"], "--remote '\\udcff' is not UTF-8 text"),
+        (["frobnicate"], "unknown command, option or bad arguments in 'frobnicate --once'"),
+        (["status", "--format", "nope"], "--format must be text or json, not 'nope'"),
+        (["--repo", "/nonexistent/clone"], "/nonexistent/clone is not inside a git repository"),
     ],
 )
 def test_bad_options_give_one_line_and_exit_2(args: list[str], says: str) -> None:
@@ -151,6 +175,8 @@ def test_version_and_help() -> None:
         ("--state-dir", "a-file", "is a file, not a directory"),
         ("--state-dir", "/proc/gitops-state", "state directory /proc/gitops-state:"),
         ("--metrics-file", "a-directory", "is a directory; name a file"),
+        ("--state-dir", "a-file/state", "state directory {tmp}/a-file/state: Not a directory"),
+        ("--metrics-file", "a-file/metrics.prom", "cannot write in {tmp}/a-file"),
     ],
 )
 def test_paths_that_cannot_be_written_exit_2_before_anything_is_deployed(
@@ -162,7 +188,7 @@ def test_paths_that_cannot_be_written_exit_2_before_anything_is_deployed(
     path = target if target.startswith("/") else str(tmp_path / target)
     done = run("--once", "--repo", str(host), option, path, path=docker_without_compose(tmp_path))
     assert done.returncode == 2
-    assert says in done.stderr
+    assert says.format(tmp=tmp_path) in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     calls = (
         (tmp_path / "bin" / "calls").read_text().splitlines()
@@ -172,10 +198,15 @@ def test_paths_that_cannot_be_written_exit_2_before_anything_is_deployed(
     assert calls == []
 
 
-def test_a_reader_that_goes_away_ends_status_quietly(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [["status"], ["status", "--format", "json"], ["--help"], ["--version"]],
+    ids=["status", "status-json", "help", "version"],
+)
+def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path: Path, args: list[str]) -> None:
     committed_repository(tmp_path)
     reader = subprocess.Popen(
-        [sys.executable, "-m", "gitops_compose", "status", "--repo", str(tmp_path)],
+        [sys.executable, "-m", "gitops_compose", *args, "--repo", str(tmp_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -183,4 +214,48 @@ def test_a_reader_that_goes_away_ends_status_quietly(tmp_path: Path) -> None:
     reader.stdout.close()  # as `| head` does once it has its lines
     _, stderr = reader.communicate(timeout=60)
     assert reader.returncode == 0
-    assert b"Traceback" not in stderr
+    assert stderr == b""
+
+
+@pytest.mark.parametrize(
+    ("command", "make", "says"),
+    [
+        ("status", "file", "state directory {state} is a file, not a directory"),
+        ("plan", "file", "state directory {state} is a file, not a directory"),
+        ("status", "state.json directory", "state file {state}/state.json: Is a directory"),
+    ],
+)
+def test_reading_a_state_directory_of_the_wrong_kind_is_one_line_and_exit_2(
+    tmp_path: Path, command: str, make: str, says: str
+) -> None:
+    host = cloned_repository(tmp_path, {"app/compose.yaml": "services:\n  web:\n    image: x\n"})
+    state = tmp_path / "state"
+    if make == "file":
+        state.write_text("not a directory\n")
+    else:
+        (state / "state.json").mkdir(parents=True)
+    done = run(
+        command,
+        "--repo",
+        str(host),
+        "--state-dir",
+        str(state),
+        path=docker_without_compose(tmp_path),
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"gitops-compose: {says.format(state=state)}"
+
+
+def test_arguments_that_are_not_utf_8_are_paths_like_any_other(tmp_path: Path) -> None:
+    """Bytes that are no UTF-8 come to Python as surrogates; as paths they work."""
+    odd = Path(os.fsdecode(b"clone-\xff"))
+    host = tmp_path / odd
+    host.mkdir()
+    committed_repository(host)
+    state = tmp_path / Path(os.fsdecode(b"state-\xfe"))
+    done = run("status", "--repo", str(host), "--state-dir", str(state))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"no check has run yet (no state in {state})\n"
+    missing = run("--once", "--repo", str(tmp_path / Path(os.fsdecode(b"gone-\xfd"))))
+    assert missing.returncode == 2
+    assert missing.stderr.strip().endswith("gone-\\udcfd is not inside a git repository")

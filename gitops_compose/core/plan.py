@@ -37,6 +37,7 @@ from gitops_compose.core.action import (
 )
 from gitops_compose.core.check import CheckFailure
 from gitops_compose.core.compose_file import Resource, Role
+from gitops_compose.core.link import OutsideLink
 from gitops_compose.core.order import Order, order_of
 from gitops_compose.core.runtime import HostState, not_running_reason
 from gitops_compose.core.stack import Stack, StackError, Stacks
@@ -47,6 +48,7 @@ __all__ = [
     "CheckFailure",
     "Facts",
     "FastForward",
+    "LinkWarning",
     "Phase",
     "Plan",
     "Problem",
@@ -75,6 +77,16 @@ class Problem:
     stack: str
     project: str | None
     reason: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LinkWarning:
+    """A stack to deploy uses a symbolic link out of the repository: allowed, and said."""
+
+    stack: str
+    project: str
+    link: OutsideLink
 
 
 @final
@@ -121,6 +133,8 @@ class Plan:
     # Deployed stacks whose services are not all running, which this check leaves as they
     # are (stopped by hand, or crashed; --self-heal or their next change starts them).
     drift: tuple[Skip, ...] = ()
+    # Links out of the repository that stacks of the remote head use; they change nothing.
+    warnings: tuple[LinkWarning, ...] = ()
 
     @property
     def stack_actions(self) -> tuple[StackAction, ...]:
@@ -180,6 +194,7 @@ def plan(facts: Facts) -> Result[Plan, CheckFailure]:
             blocked=blocked,
             needs_resources=bool(unowned) and facts.resources is None,
             drift=tuple(_drift(facts, left_alone)),
+            warnings=tuple(_link_warnings(facts.remote)),
         )
     )
 
@@ -458,6 +473,13 @@ def _skips(remote: Stacks) -> list[Skip]:
         if stack.role is not Role.DEPLOY
     ]
     return sorted(skips, key=lambda each: each.stack)
+
+
+def _link_warnings(remote: Stacks) -> Iterator[LinkWarning]:
+    for path, links in sorted(remote.outside_links.items()):
+        stack = remote.valid.get(path)
+        if stack is not None and stack.role is Role.DEPLOY:
+            yield from (LinkWarning(path, stack.project, link) for link in links)
 
 
 def _problems(remote: Stacks, order: Order) -> Iterator[Problem]:

@@ -57,6 +57,19 @@ def plan_document(plan: Plan, branch: str) -> dict[str, Any]:
             else {"from": fast_forward.source, "to": fast_forward.target}
         ),
         "stacks": stacks,
+        "warnings": [
+            {
+                "stack": each.stack,
+                "project": each.project,
+                "kind": "link outside",
+                "link": each.link.path,
+                "target": each.link.target,
+                "via": list(each.link.via),
+                "outside": each.link.outside,
+                "reason": each.link.reason,
+            }
+            for each in plan.warnings
+        ],
     }
 
 
@@ -72,6 +85,7 @@ def plan_lines(plan: Plan, branch: str) -> list[str]:
         after = entry.get("after")
         waits = f" after {', '.join(after)}" if after else ""
         lines.append(f"{entry['action']:<8} {entry['stack']} ({entry['reason']}){waits}")
+    lines += [f"warning  {each['stack']} ({each['reason']})" for each in document["warnings"]]
     if plan.in_sync:
         lines.append(f"in sync at {plan.remote[:12]} ({branch})")
     return lines

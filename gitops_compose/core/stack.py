@@ -5,7 +5,8 @@ except those of stacks nested deeper, so an edit of ``my_app/production/.env`` c
 ``my_app/production`` and nothing else. It also depends on the files elsewhere in the
 repository that its Compose file names (``env_file: ../shared/common.env``, a bind mount
 of ``../certs``): Compose reads them when it starts the stack, so an edit of one changes
-every stack that names it. Its fingerprint is a hash of all these files.
+every stack that names it. Its fingerprint is a hash of all these files, and those of
+them that are symbolic links out of the repository are named (see link).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from posixpath import basename
 from typing import final
@@ -35,6 +36,7 @@ from gitops_compose.core.compose_file import (
     compose_model,
     include_entries,
 )
+from gitops_compose.core.link import OutsideLink, link_on_the_way, outside_link
 from gitops_compose.core.snapshot import (
     ROOT,
     Snapshot,
@@ -110,15 +112,20 @@ class Stacks:
     commit: str
     valid: Mapping[str, Stack]
     broken: Mapping[str, StackError]
+    # The symbolic links out of the repository that each valid stack uses, by its path;
+    # empty for a commit without such links.
+    outside_links: Mapping[str, tuple[OutsideLink, ...]] = field(default_factory=dict)
 
 
 def stacks_of(snapshot: Snapshot, root_name: str) -> Stacks:
     """All stacks of a commit. ``root_name`` names a stack at the repository root."""
     compose_files = _compose_files_by_directory(snapshot.blobs)
     owned = _files_by_stack(snapshot.blobs, compose_files.keys())
-    outside = _Outside(snapshot.blobs)
+    outside = _Outside(snapshot.blobs, snapshot.dead_links)
+    leaving = _Leaving(snapshot.dead_links)
     valid: dict[str, Stack] = {}
     broken: dict[str, StackError] = {}
+    linked: dict[str, tuple[OutsideLink, ...]] = {}
     for path, files in sorted(compose_files.items()):
         stack_files = owned[path]
         dead = [each for each in files if each in snapshot.dead_links]
@@ -136,9 +143,11 @@ def stacks_of(snapshot: Snapshot, root_name: str) -> Stacks:
         found = _stack_or_error(path, files, stack_files, model, root_name)
         if isinstance(found, Stack):
             valid[path] = found
+            if snapshot.dead_links and (used := leaving.used_by(stack_files)):
+                linked[path] = used
         else:
             broken[path] = found
-    return _without_name_clashes(Stacks(commit=snapshot.commit, valid=valid, broken=broken))
+    return _without_name_clashes(Stacks(snapshot.commit, valid, broken, linked))
 
 
 def fingerprint_of(files: Mapping[str, str]) -> str:
@@ -205,8 +214,9 @@ def _files_by_stack(
 class _Outside:
     """Files of a commit that a stack names outside its own directory."""
 
-    def __init__(self, blobs: Mapping[str, str]) -> None:
+    def __init__(self, blobs: Mapping[str, str], dead_links: Mapping[str, str]) -> None:
         self._blobs = blobs
+        self._dead_links = dead_links
         self._sorted: list[str] | None = None  # only sorted when some stack needs it
 
     def named_by(self, stack: str, references: Iterable[str]) -> dict[str, str]:
@@ -225,12 +235,38 @@ class _Outside:
             if self._sorted is None:
                 self._sorted = sorted(self._blobs)
             prefix = "" if target == ROOT else f"{target}/"
-            for index in range(bisect_left(self._sorted, prefix), len(self._sorted)):
+            start = bisect_left(self._sorted, prefix)
+            for index in range(start, len(self._sorted)):
                 path = self._sorted[index]
                 if not path.startswith(prefix):
                     break
                 found[path] = self._blobs[path]
+            below = start < len(self._sorted) and self._sorted[start].startswith(prefix)
+            if not below and self._dead_links:
+                # A path through a linked directory that leads nowhere in the repository
+                # (``../shared/conf/app.env``, ``shared/conf -> /etc/app``): the link.
+                on_the_way = link_on_the_way(target, self._dead_links)
+                if on_the_way is not None and on_the_way[0] in self._blobs:
+                    found[on_the_way[0]] = self._blobs[on_the_way[0]]
         return found
+
+
+class _Leaving:
+    """Which dead links of a commit leave the repository, each worked out once."""
+
+    def __init__(self, dead_links: Mapping[str, str]) -> None:
+        self._dead_links = dead_links
+        self._known: dict[str, OutsideLink | None] = {}
+
+    def used_by(self, files: Mapping[str, str]) -> tuple[OutsideLink, ...]:
+        found = []
+        for path in sorted(self._dead_links.keys() & files.keys()):
+            if path not in self._known:
+                self._known[path] = outside_link(path, self._dead_links)
+            link = self._known[path]
+            if link is not None:
+                found.append(link)
+        return tuple(found)
 
 
 def _contents(snapshot: Snapshot, path: str) -> bytes:
@@ -341,6 +377,7 @@ def _without_name_clashes(stacks: Stacks) -> Stacks:
     if not clashing:
         return stacks
     valid = {path: stack for path, stack in stacks.valid.items() if path not in clashing}
+    linked = {path: links for path, links in stacks.outside_links.items() if path in valid}
     broken = dict(stacks.broken)
     for path, (project, paths) in clashing.items():
         files, fingerprint = _owned(stacks, path)
@@ -351,7 +388,7 @@ def _without_name_clashes(stacks: Stacks) -> Stacks:
             files=files,
             fingerprint=fingerprint,
         )
-    return Stacks(commit=stacks.commit, valid=valid, broken=broken)
+    return Stacks(commit=stacks.commit, valid=valid, broken=broken, outside_links=linked)
 
 
 def _owned(stacks: Stacks, path: str) -> tuple[Mapping[str, str], str]:

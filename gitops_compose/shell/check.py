@@ -188,6 +188,7 @@ def run_check(
                     return _finish(report, clock() - started)
                 case Planned(plan):
                     _log_problems(plan)
+                    _log_warnings(plan)
                 case NotStarted(outcomes):
                     for outcome in outcomes:
                         _log_outcome(outcome, 0.0)
@@ -250,6 +251,22 @@ def _log_problems(plan: Plan) -> None:
             action="none",
             outcome="error",
             error=problem.reason,
+        )
+
+
+def _log_warnings(plan: Plan) -> None:
+    for warning in plan.warnings:
+        link = warning.link
+        fields: dict[str, object] = {"link": link.path, "target": link.target}
+        if link.via:
+            fields |= {"via": ",".join(link.via), "outside": link.outside}
+        log.event(
+            "link",
+            logging.WARNING,
+            stack=warning.stack,
+            project=warning.project,
+            **fields,
+            reason=link.reason,
         )
 
 

@@ -206,8 +206,6 @@ class GitRepository:
 
 # Symbolic links, as git stores them: a blob holding the target path.
 _LINK = FileMode.LINK
-# A chain of links longer than this is taken for a loop.
-_MAX_LINK_HOPS = 8
 
 
 def _listing(commit: str, root: pygit2.Tree) -> Snapshot:
@@ -260,10 +258,11 @@ def _list_tree(
 
 def _link_target(root: pygit2.Tree, path: str, text: bytes) -> pygit2.Object | None:
     """The blob or tree a link at ``path`` ends at, inside the repository, or None."""
-    for _ in range(_MAX_LINK_HOPS):
-        from gitops_compose.core.snapshot import ROOT, directory_of, repository_path  # noqa: PLC0415
+    from gitops_compose.core.link import MAX_HOPS, link_destination  # noqa: PLC0415
+    from gitops_compose.core.snapshot import ROOT, directory_of  # noqa: PLC0415
 
-        target = repository_path(directory_of(path), text.decode(errors="replace"))
+    for _ in range(MAX_HOPS):
+        target = link_destination(directory_of(path), text.decode(errors="replace"))
         if target is None or target == ROOT:
             return None
         try:

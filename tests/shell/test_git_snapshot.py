@@ -101,3 +101,52 @@ def test_links_that_leave_the_repository_point_nowhere_or_loop_break_only_their_
         "loop": "loop/compose.yaml is a symbolic link to other.yaml, "
         "which is not a file of the repository",
     }
+
+
+def test_links_out_of_the_repository_are_named_for_the_stacks_that_use_them(
+    tmp_path: Path,
+) -> None:
+    work = fresh(tmp_path)
+    uses_env = "services:\n  web:\n    image: registry.local/web:1\n    env_file: app.env\n"
+    at = commit(
+        work,
+        {
+            "shared/app.env": "A=1\n",
+            **{f"{each}/compose.yaml": uses_env for each in ("inside", "host", "up", "chain")},
+        },
+        {
+            "inside/app.env": "../shared/app.env",  # a file of the repository: silent
+            "host/app.env": "/etc/passwd",
+            "up/app.env": "../../etc/shadow",
+            "shared/leak.env": "/etc/hostname",
+            "chain/app.env": "../shared/leak.env",
+        },
+    )
+
+    found = read(work, at)
+
+    assert set(found.valid) == {"inside", "host", "up", "chain"}
+    assert {
+        path: [each.reason for each in links] for path, links in found.outside_links.items()
+    } == {
+        "host": ["host/app.env is a symbolic link to /etc/passwd, outside the repository"],
+        "up": ["up/app.env is a symbolic link to ../../etc/shadow, outside the repository"],
+        "chain": [
+            "chain/app.env is a symbolic link to ../shared/leak.env, which leads through "
+            "shared/leak.env to /etc/hostname, outside the repository"
+        ],
+    }
+
+
+def test_a_link_target_is_read_as_the_kernel_reads_it_nothing_expanded(tmp_path: Path) -> None:
+    work = fresh(tmp_path)
+    at = commit(
+        work,
+        {"app/$base.yaml": COMPOSE, "app/~home.env": "A=1\n"},
+        {"app/compose.yaml": "$base.yaml", "app/.env": "~home.env"},
+    )
+
+    found = read(work, at)
+
+    assert set(found.valid) == {"app"}
+    assert found.outside_links == {}

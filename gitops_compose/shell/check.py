@@ -225,13 +225,18 @@ def plan_now(
                 check = look(check, request, repository, host)
 
 
+def look_at_clone(check: Check, repository: Repository) -> Check:
+    """The branch, the working tree and a fetch, as the core asks before anything else."""
+    # The fetch never touches the working tree: it is safe whatever the tree holds.
+    fetched = repository.check_branch().bind(lambda _: repository.fetch())
+    return check.clone_seen(Clone(dirty=tuple(repository.dirty_paths()), fetched=fetched))
+
+
 def look(check: Check, request: Request, repository: Repository, host: Host) -> Check:
     """Answer what the core asks to look at."""
     match request:
         case LookAtClone():
-            # The fetch never touches the working tree: it is safe whatever the tree holds.
-            fetched = repository.check_branch().bind(lambda _: repository.fetch())
-            return check.clone_seen(Clone(dirty=tuple(repository.dirty_paths()), fetched=fetched))
+            return look_at_clone(check, repository)
         case ReadCommits(commits):
             return check.commits_read({each: repository.snapshot(each) for each in commits})
         case LookAtHost():

@@ -4,6 +4,7 @@ Usage:
   gitops.pyz [options]
   gitops.pyz plan [options]
   gitops.pyz status [options]
+  gitops.pyz accept-remote [options]
   gitops.pyz -h | --help
   gitops.pyz --version
 
@@ -12,13 +13,17 @@ Commands:
   plan                        Fetch and print what the next check would do and why;
                               change nothing. Exit 0 in sync, 1 changes pending, 2 error.
   status                      Print each stack's status from the saved state.
+  accept-remote               After a force push: fetch, and move a clean clone to the
+                              remote head, even when it is not a descendant; the next
+                              check converges. Exit 0 moved (or already there), 1 refused.
 
 Options:
   --repo PATH                 The host's clone of the repository [default: .].
   --remote NAME               The remote to follow [default: origin].
   --branch NAME               The branch to follow (default: the branch HEAD is on).
   --interval SECONDS          Seconds between two checks [default: 60].
-  --once                      Run one check and exit: 0 if all went well, 1 if not.
+  --once                      Run one check and exit: 0 when it did all it had to and
+                              every stack is ok and running, 1 if not.
   --self-heal                 Start stacks that are not running on every check, not only
                               when the remote changed.
   --state-dir PATH            State and lock (default: gitops-compose in the .git directory).

@@ -11,8 +11,10 @@ from pathlib import Path
 from docopt import DocoptExit, docopt
 from returns.result import Failure
 
+from gitops_compose.core.check import begin
 from gitops_compose.core.state import State, state_from_json
 from gitops_compose.shell import log
+from gitops_compose.shell.check import look_at_clone
 from gitops_compose.shell.deploy import (
     EXIT_BUSY,
     EXIT_FAILED,
@@ -25,9 +27,11 @@ from gitops_compose.shell.deploy import (
     planned,
     readable_state_dir,
     require_docker,
+    settings_of,
+    usable_paths,
 )
 from gitops_compose.shell.git_repository import name_problem
-from gitops_compose.shell.state_file import STATE_NAME, Busy
+from gitops_compose.shell.state_file import STATE_NAME, Busy, check_lock
 
 
 def run(argv: list[str], usage: str) -> int:
@@ -38,6 +42,8 @@ def run(argv: list[str], usage: str) -> int:
             return print_status(options)
         if command == "plan":
             return print_plan(options)
+        if command == "accept-remote":
+            return accept_remote(options)
         return deploy(options)
     except UsageError as error:
         print(f"gitops-compose: {error}", file=sys.stderr)
@@ -67,7 +73,7 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
     ssh_key = Path(given["--ssh-key"]) if given["--ssh-key"] else None
     if ssh_key is not None and not ssh_key.is_file():
         raise UsageError(f"--ssh-key {ssh_key}: no such file")
-    command = "plan" if given["plan"] else "status" if given["status"] else "deploy"
+    command = next((each for each in ("plan", "status", "accept-remote") if given[each]), "deploy")
     return command, Options(
         repo=Path(str(given["--repo"])),
         remote=str(given["--remote"]),
@@ -152,6 +158,40 @@ def print_plan(options: Options) -> int:
     else:
         print("\n".join(plan_lines(the_plan, repository.branch)))
     return EXIT_OK if the_plan.in_sync else EXIT_FAILED
+
+
+def accept_remote(options: Options) -> int:
+    """The recovery after a force push, as a command: the clone moves to the remote head
+    the way a check would fast-forward it (a safe checkout, never over local work), but
+    from any commit. Under the check lock, so no check runs meanwhile."""
+    repository = open_clone(options)
+    state_dir = options.state_directory(repository)
+    usable_paths(options, state_dir)
+    with check_lock(state_dir):
+        check = begin(State(), settings_of(repository, options), 0.0)
+        looked = look_at_clone(check, repository)
+        # Refused before any head was known: HEAD off the branch, a dirty tree, no fetch.
+        # (A check would refuse a rewritten history too: that is what this accepts.)
+        heads = looked.heads
+        if heads is None:
+            reason = looked.failure.reason if looked.failure is not None else "nothing fetched"
+            print(f"gitops-compose: accept-remote refused: {reason}", file=sys.stderr)
+            return EXIT_FAILED
+        branch = repository.branch
+        if heads.local == heads.remote:
+            print(f"{branch} is at the remote head {heads.remote[:12]} already")
+            return EXIT_OK
+        moved = repository.fast_forward(heads.remote)
+        if isinstance(moved, Failure):
+            print(f"gitops-compose: accept-remote failed: {moved.failure()}", file=sys.stderr)
+            return EXIT_FAILED
+    how = "fast-forward" if heads.remote_descends else "history rewritten"
+    print(
+        f"moved {branch} from {heads.local[:12]} to {heads.remote[:12]} ({how}); the next "
+        "check restarts what changed and stops, by project name, what the new history "
+        "no longer has"
+    )
+    return EXIT_OK
 
 
 def print_status(options: Options) -> int:

@@ -252,7 +252,7 @@ class World:
     ) -> subprocess.CompletedProcess[str]:
         command = self.run_command()
         # A subcommand comes first, as users type it.
-        if args and args[0] in {"plan", "status"}:
+        if args and args[0] in {"plan", "status", "accept-remote"}:
             command = [*command[:3], args[0], *command[3:]]
             args = args[1:]
         return subprocess.run(

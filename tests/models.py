@@ -9,7 +9,7 @@ one-shot service), a stop removes the project's containers.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from returns.result import Failure, Result, Success
@@ -18,7 +18,7 @@ from gitops_compose.core.action import StackAction, Verb
 from gitops_compose.core.check import CheckFailure, Heads
 from gitops_compose.core.compose_file import Resource
 from gitops_compose.core.outcome import Outcome
-from gitops_compose.core.runtime import Container, HostState
+from gitops_compose.core.runtime import Container, ContainerHealth, Health, HostState
 from gitops_compose.core.snapshot import Snapshot
 from gitops_compose.core.stack import Stack, Stacks, stacks_of
 
@@ -92,6 +92,9 @@ class ModelHost:
     networks: set[str] = field(default_factory=set)
     done: list[tuple[str, str]] = field(default_factory=list)
     looked: int = 0
+    inspected: int = 0
+    # Project -> the health Docker reports for all its containers (e.g. "unhealthy").
+    unhealthy: dict[str, str] = field(default_factory=dict)
     compose_missing: str | None = None
 
     def compose_problem(self) -> str | None:
@@ -100,6 +103,30 @@ class ModelHost:
     def state(self) -> Result[HostState, str]:
         self.looked += 1
         return Success(dict(self.running))
+
+    def health(self, projects: Sequence[str]) -> Result[Health, str]:
+        self.inspected += 1
+        return Success(
+            {
+                project: tuple(
+                    ContainerHealth(
+                        id=f"{project}/{each.service}/{index}",
+                        service=each.service,
+                        state=each.state,
+                        exit_code=each.exit_code,
+                        health=self.unhealthy.get(project),
+                        failing_streak=3 if project in self.unhealthy else 0,
+                        ran=2.0 if each.state == "exited" else None,
+                    )
+                    for index, each in enumerate(self.running[project])
+                )
+                for project in projects
+                if project in self.running
+            }
+        )
+
+    def logs(self, containers: Sequence[str]) -> Mapping[str, str]:
+        return {each: f"{each.split('/')[1]}: boom" for each in containers}
 
     def resources(self) -> Result[frozenset[Resource], str]:
         from gitops_compose.core.compose_file import ResourceKind  # noqa: PLC0415

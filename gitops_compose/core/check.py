@@ -13,9 +13,11 @@ check starts from. The shell decides nothing::
             case ReadCommits(commits): check = check.commits_read(...)
             case LookAtHost(): check = check.host_seen(...)
             case LookAtResources(): check = check.resources_seen(...)
-            case Planned(plan) | NotStarted(outcomes): report them
+            case Planned(plan) | Decided(outcomes): report them
             case Start(actions): start each; later check = check.finished(...)
-            case AwaitOutcome(): wait for one; check = check.finished(...)
+            case AwaitOutcome(until): wait for one, or until then; check.finished(...)
+            case LookAtHealth(projects): check = check.health_seen(..., now())
+            case ReadLogs(containers): check = check.logs_read(...)
             case Settled(report): return report
 
 Every value here is immutable: each step returns a new check.
@@ -38,11 +40,12 @@ from gitops_compose.core.state import State, counted, retry_due, troubled
 from gitops_compose.core.status import Expectation, StackStatus
 
 if TYPE_CHECKING:
-    from gitops_compose.core.action import Action, FastForward
+    from gitops_compose.core.action import Action, FastForward, StackAction
     from gitops_compose.core.compose_file import Resource
+    from gitops_compose.core.gate import Failed, Gate, Verdict
     from gitops_compose.core.outcome import Outcome, Tally
     from gitops_compose.core.plan import Plan
-    from gitops_compose.core.runtime import HostState
+    from gitops_compose.core.runtime import Health, HostState
     from gitops_compose.core.schedule import Schedule
     from gitops_compose.core.snapshot import Snapshot
     from gitops_compose.core.stack import Stacks
@@ -143,14 +146,36 @@ class Start:
 @final
 @dataclass(frozen=True, slots=True)
 class AwaitOutcome:
-    """Nothing more may start: report the next action that finishes."""
+    """Nothing more may start: report the next action that finishes. With ``until`` (Unix
+    seconds), stacks wait at their health gate: ask again then, finished or not (when
+    ``running`` is false nothing runs: just wait)."""
+
+    until: float | None = None
+    running: bool = True
 
 
 @final
 @dataclass(frozen=True, slots=True)
-class NotStarted:
-    """Actions the core gave up without starting them (a dependency failed, or a network
-    or volume they need is missing): to be reported like outcomes."""
+class LookAtHealth:
+    """The containers of these Compose projects, inspected: the stacks at their gate."""
+
+    projects: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ReadLogs:
+    """The last lines each of these containers wrote: why their stacks failed the gate."""
+
+    containers: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """Outcomes to report now: actions whose command and health gate are over, and those
+    the core gave up without starting them (a dependency failed, or a network or volume
+    they need is missing)."""
 
     outcomes: tuple[Outcome, ...]
 
@@ -168,8 +193,10 @@ Request = (
     | LookAtResources
     | Planned
     | Start
+    | LookAtHealth
+    | ReadLogs
     | AwaitOutcome
-    | NotStarted
+    | Decided
     | Settled
 )
 
@@ -188,6 +215,10 @@ class CheckSettings:
     jobs: int = 4
     # Plan even when nothing moved, and read the host (the plan command).
     always: bool = False
+    # The health gate of every start and restart (a stack's x-gitops may say otherwise);
+    # a health timeout of 0 turns it off.
+    health_timeout: float = 0.0
+    settle: float = 0.0
 
 
 @final
@@ -253,6 +284,13 @@ class Check:
     # A stop was asked for: running actions finish, no new one starts.
     stopping: bool = False
     report: CheckReport | None = None
+    # Stacks whose command went well, waiting at their health gate; when to look next;
+    # and those that failed it, whose containers' last lines are to be read.
+    gates: tuple[Gate, ...] = ()
+    poll_at: float | None = None
+    failed_gates: tuple[Failed, ...] = ()
+    # Outcomes decided since the last request, to be reported (see Decided).
+    unreported: tuple[Outcome, ...] = ()
 
     # -- the next request ------------------------------------------------------------------
 
@@ -288,19 +326,42 @@ class Check:
                 return self, Settled(self.report)
 
     def _run(self, now: float) -> tuple[Check, Request]:
+        if self.unreported:
+            return replace(self, unreported=()), Decided(self.unreported)
         schedule = self.schedule
         assert schedule is not None
+        if self.failed_gates:
+            culprits = tuple(dict.fromkeys(f.culprit for f in self.failed_gates if f.culprit))
+            if culprits:
+                return self, ReadLogs(culprits)
+            return self.logs_read({})._run(now)
+        if self.stopping and self.gates:
+            # What waits at its gate now settles as its command left it: the next check's
+            # look at the host tells whether it runs.
+            check = self
+            for gate in self.gates:
+                check = check._gate_decided(gate.action, None)
+            return replace(check, gates=())._run(now)
         if not self.stopping:
             schedule, given_up = schedule.given_up()
             if given_up:
                 check = replace(self, schedule=schedule, outcomes=(*self.outcomes, *given_up))
-                return check, NotStarted(given_up)
+                return check, Decided(given_up)
             schedule, startable = schedule.startable()
             if startable:
                 from gitops_compose.core.action import StackAction  # noqa: PLC0415
 
                 compose = any(isinstance(each, StackAction) for each in startable)
                 return replace(self, schedule=schedule), Start(startable, compose)
+        if self.gates:
+            opened = tuple(
+                gate if gate.opened >= 0 else replace(gate, opened=now) for gate in self.gates
+            )
+            check = replace(self, schedule=schedule, gates=opened)
+            if self.poll_at is None or now >= self.poll_at:
+                projects = tuple(dict.fromkeys(gate.action.project for gate in opened))
+                return check, LookAtHealth(projects)
+            return check, AwaitOutcome(until=self.poll_at, running=schedule.busy)
         if schedule.busy:
             return self, AwaitOutcome()
         if self.outcomes:
@@ -371,8 +432,100 @@ class Check:
             schedule = self.schedule.settled(result.action, result.error is None)
             failure = None if result.error is None else CheckFailure(result.error)
             return replace(self, schedule=schedule, failure=self.failure or failure)
+        gate = self._gate_of(result)
+        if gate is not None:
+            return replace(
+                self,
+                schedule=self.schedule.released(result.action),
+                gates=(*self.gates, gate),
+                poll_at=None,
+            )
         schedule = self.schedule.settled(result.action, result.ok)
-        return replace(self, schedule=schedule, outcomes=(*self.outcomes, result))
+        return replace(
+            self,
+            schedule=schedule,
+            outcomes=(*self.outcomes, result),
+            unreported=(*self.unreported, result),
+        )
+
+    def health_seen(self, found: Result[Health, str], now: float) -> Check:
+        """The containers of the stacks at their gate, inspected at ``now``."""
+        from gitops_compose.core.gate import Failed, Passed, Waiting, judged, next_poll  # noqa: PLC0415
+
+        check = replace(self, gates=())
+        waiting: list[Gate] = []
+        failed: list[Failed] = []
+        for gate in self.gates:
+            if isinstance(found, Failure):
+                late = now - gate.opened >= gate.times.health_timeout
+                verdict: Verdict = (
+                    Failed(gate, f"its containers could not be inspected: {found.failure()}")
+                    if late
+                    else Waiting(gate)
+                )
+            else:
+                verdict = judged(gate, found.unwrap().get(gate.action.project, ()), now)
+            match verdict:
+                case Passed(gate=passed):
+                    check = check._gate_decided(passed.action, None)
+                case Failed() as failure:
+                    failed.append(failure)
+                case Waiting(gate=still):
+                    waiting.append(still)
+        gates = tuple(waiting)
+        return replace(
+            check,
+            gates=gates,
+            poll_at=next_poll(gates, now) if gates else None,
+            failed_gates=(*self.failed_gates, *failed),
+        )
+
+    def logs_read(self, logs: Mapping[str, str]) -> Check:
+        """The last lines of the containers asked for (those that could be read)."""
+        check = replace(self, failed_gates=())
+        for failure in self.failed_gates:
+            said = logs.get(failure.culprit or "", "")
+            reason = f"{failure.reason}; its log: {said}" if said else failure.reason
+            check = check._gate_decided(failure.gate.action, reason)
+        return check
+
+    def _gate_of(self, result: Outcome) -> Gate | None:
+        """The gate a start or restart that went well waits at, unless it is off."""
+        from gitops_compose.core.action import Verb  # noqa: PLC0415
+        from gitops_compose.core.gate import Gate, GateTimes  # noqa: PLC0415
+
+        action = result.action
+        if not result.ok or action.verb is Verb.STOP or self.remote is None:
+            return None
+        stack = self.remote.valid.get(action.stack) or (
+            self.local.valid.get(action.stack) if self.local is not None else None
+        )
+        if stack is None:
+            return None
+        settings = self.settings
+        times = GateTimes(
+            health_timeout=settings.health_timeout
+            if stack.health_timeout is None
+            else stack.health_timeout,
+            settle=settings.settle if stack.settle is None else stack.settle,
+        )
+        if times.off:
+            return None
+        # Opened (timed from) when the core next looks: ``finished`` knows no time.
+        return Gate(action=action, expects=stack.expectation, times=times, opened=-1.0)
+
+    def _gate_decided(self, action: StackAction, error: str | None) -> Check:
+        from gitops_compose.core.outcome import Outcome  # noqa: PLC0415
+
+        assert self.schedule is not None
+        outcome = Outcome(action, error)
+        schedule = self.schedule.settled(action, outcome.ok)
+        return replace(
+            self,
+            schedule=schedule,
+            outcomes=(*self.outcomes, outcome),
+            unreported=(*self.unreported, outcome),
+        )
 
     def stop(self) -> Check:
         """A stop was asked for (SIGTERM): what runs finishes, nothing new starts."""

@@ -108,6 +108,10 @@ class ComposeModel:
     default_network: bool = False
     # Stacks (repository paths) this one starts after: ``x-gitops: {depends_on: [...]}``.
     depends_on: tuple[str, ...] = ()
+    # Its own health gate times (``x-gitops: {health_timeout: 300, settle: 30}``), None
+    # where the command line's hold.
+    health_timeout: float | None = None
+    settle: float | None = None
 
 
 @final
@@ -133,6 +137,7 @@ def compose_model(
     references: dict[str, None] = {}  # ordered and without repeats
     declared: dict[tuple[ResourceKind, str], Declared] = {}
     depends_on: tuple[str, ...] = ()
+    times: tuple[float | None, float | None] = (None, None)
     includes = False
     sources = [(raw, ".", "") for raw in documents]
     sources += [(each.raw, each.base, f" in {each.path}") for each in included]
@@ -151,6 +156,10 @@ def compose_model(
             if isinstance(found, str):
                 return Failure(found)
             depends_on = found
+            gate = _gate_times(parsed["x-gitops"])
+            if isinstance(gate, str):
+                return Failure(gate)
+            times = gate
         declared.update(_declared(parsed))
         section = parsed.get("services") or {}
         if not isinstance(section, dict):
@@ -179,6 +188,8 @@ def compose_model(
             declared=tuple(declared.values()),
             default_network=any(_on_default_network(body) for body in services.values()),
             depends_on=depends_on,
+            health_timeout=times[0],
+            settle=times[1],
         )
     )
 
@@ -221,6 +232,18 @@ def _depends_on(section: object) -> tuple[str, ...] | str:
     if not all(isinstance(each, str) and each.strip() for each in listed):
         return problem
     return tuple(normpath(str(each).strip().strip("/")) for each in listed)
+
+
+def _gate_times(section: Mapping[str, Any]) -> tuple[float | None, float | None] | str:
+    """``x-gitops: {health_timeout: 300, settle: 30}``: seconds, 0 or more each."""
+    found: list[float | None] = []
+    for key in ("health_timeout", "settle"):
+        value = section.get(key)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if value is not None and (not number or not 0 <= value <= 86400):
+            return f"invalid x-gitops: {key} must be a number of seconds from 0 to 86400"
+        found.append(None if value is None else float(value))
+    return found[0], found[1]
 
 
 @lru_cache(maxsize=1)
@@ -301,7 +324,13 @@ def _services(services: Mapping[str, Mapping[str, Any]]) -> tuple[Service, ...]:
         and condition.get("condition") == "service_completed_successfully"
     }
     return tuple(
-        Service(name=name, expected=_started_by_default(body), one_shot=name in awaited)
+        Service(
+            name=name,
+            expected=_started_by_default(body),
+            # Done when it exits 0: another service waits for that, or it never restarts
+            # (``restart: "no"``; ``no`` unquoted is YAML 1.1's false).
+            one_shot=name in awaited or body.get("restart") in ("no", False),
+        )
         for name, body in sorted(services.items())
     )
 

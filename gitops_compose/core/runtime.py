@@ -22,6 +22,30 @@ class Container:
 HostState = Mapping[str, Sequence[Container]]
 
 
+@final
+@dataclass(frozen=True, slots=True)
+class ContainerHealth:
+    """A container of a stack that waits at its health gate, as Docker inspects it."""
+
+    id: str
+    service: str
+    # Docker's container state: created, running, restarting, paused, exited, dead.
+    state: str
+    exit_code: int | None = None
+    # healthy, unhealthy or starting; None for a container without a healthcheck.
+    health: str | None = None
+    # Health checks failed in a row.
+    failing_streak: int = 0
+    # Times Docker restarted it (its restart policy at work).
+    restarts: int = 0
+    # For an exited container: how long it ran (seconds), when Docker says.
+    ran: float | None = None
+
+
+# Compose project name -> the containers of it, for the projects asked about.
+Health = Mapping[str, Sequence[ContainerHealth]]
+
+
 def not_running_reason(expects: Expectation, containers: Sequence[Container]) -> str | None:
     """Why a stack is not fully running, or None when every service it starts runs.
 

@@ -44,6 +44,9 @@ class Schedule:
     # dependencies are done and cannot change, so each is looked at once.
     unvetted: tuple[int, ...]
     running: frozenset[int] = frozenset()
+    # Done with their command, waiting at their health gate: they hold no job, and what
+    # comes after them waits until the gate decides.
+    gating: frozenset[int] = frozenset()
     # Index -> whether it succeeded, for every action done or given up.
     done: Mapping[int, bool] = field(default_factory=dict)
     # Stack path -> the stack whose own failure it traces back to.
@@ -60,7 +63,7 @@ class Schedule:
         return tuple(
             each
             for index, each in enumerate(self.actions)
-            if index not in self.done and index not in self.running
+            if index not in self.done and index not in self.running and index not in self.gating
         )
 
     def given_up(self) -> tuple[Schedule, tuple[Outcome, ...]]:
@@ -114,6 +117,11 @@ class Schedule:
             tuple(self.actions[index] for index in chosen),
         )
 
+    def released(self, action: Action) -> Schedule:
+        """Its command is over, its health gate not decided: its job is free for another."""
+        index = self.index_of[action]
+        return replace(self, running=self.running - {index}, gating=self.gating | {index})
+
     def settled(self, action: Action, ok: bool) -> Schedule:
         index = self.index_of[action]
         roots = dict(self.failed_root)
@@ -123,6 +131,7 @@ class Schedule:
         return replace(
             schedule,
             running=self.running - {index},
+            gating=self.gating - {index},
             failed_root=roots,
             fast_forward_failed=self.fast_forward_failed
             or (isinstance(action, FastForward) and not ok),

@@ -69,6 +69,9 @@ class Stack:
     uses: frozenset[Resource] = frozenset()
     # Stacks it starts after, as its Compose file says (x-gitops: depends_on).
     depends_on: tuple[str, ...] = ()
+    # Its own health gate times (x-gitops), None where the command line's hold.
+    health_timeout: float | None = None
+    settle: float | None = None
 
     @property
     def expectation(self) -> Expectation:
@@ -344,6 +347,8 @@ def _stack_or_error(
                 default_network=found.default_network,
                 uses=_uses(found, name),
                 depends_on=found.depends_on,
+                health_timeout=found.health_timeout,
+                settle=found.settle,
             )
         case Failure(reason), _:
             return StackError(path, project.value_or(None), reason, files, fingerprint)

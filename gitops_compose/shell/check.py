@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol, final
 
@@ -25,15 +25,17 @@ from gitops_compose.core.check import (
     CheckReport,
     CheckSettings,
     Clone,
+    Decided,
     Finished,
     Heads,
     LookAtClone,
+    LookAtHealth,
     LookAtHost,
     LookAtResources,
     Moved,
-    NotStarted,
     Planned,
     ReadCommits,
+    ReadLogs,
     Request,
     Settled,
     Start,
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
     from gitops_compose.core.compose_file import Resource
     from gitops_compose.core.outcome import Outcome
     from gitops_compose.core.plan import Plan
-    from gitops_compose.core.runtime import HostState
+    from gitops_compose.core.runtime import Health, HostState
     from gitops_compose.core.snapshot import Snapshot
     from gitops_compose.core.status import StackStatus
 
@@ -72,14 +74,22 @@ class Host(Protocol):
     def state(self) -> Result[HostState, str]: ...
     def resources(self) -> Result[frozenset[Resource], str]: ...
     def carry_out(self, action: StackAction) -> Outcome: ...
+    def health(self, projects: Sequence[str]) -> Result[Health, str]:
+        """The containers of these projects, inspected in bulk (for the health gate)."""
+        ...
+
+    def logs(self, containers: Sequence[str]) -> Mapping[str, str]:
+        """The last lines each container wrote, one line of text each; those it could read."""
+        ...
 
 
 class Workers(Protocol):
     """Carries actions out, several at once; results come back as they finish."""
 
     def start(self, action: Action) -> None: ...
-    def next_done(self) -> tuple[Finished, float]:
-        """The next result to finish, and how long it took in seconds (blocks)."""
+    def next_done(self, timeout: float | None = None) -> tuple[Finished, float] | None:
+        """The next result to finish, and how long it took in seconds; blocks, for at most
+        ``timeout`` seconds when given (then None)."""
         ...
 
 
@@ -127,8 +137,11 @@ class ThreadWorkers:
                 result = Outcome(action, message)
         self._done.put((result, self._clock() - started))
 
-    def next_done(self) -> tuple[Finished, float]:
-        return self._done.get()
+    def next_done(self, timeout: float | None = None) -> tuple[Finished, float] | None:
+        try:
+            return self._done.get(timeout=timeout)
+        except queue.Empty:
+            return None
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -151,7 +164,9 @@ class InlineWorkers:
     def start(self, action: Action) -> None:
         self._waiting.append(carry_out(self._repository, self._host, action))
 
-    def next_done(self) -> tuple[Finished, float]:
+    def next_done(self, timeout: float | None = None) -> tuple[Finished, float] | None:
+        if not self._waiting:
+            return None
         return self._waiting.pop(self._pick(len(self._waiting))), 0.0
 
 
@@ -165,6 +180,7 @@ def run_check(
     clock: Callable[[], float] = time.monotonic,
     workers: Workers | None = None,
     stopping: Callable[[], bool] = lambda: False,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> CheckReport:
     """One check from ``state``; the report holds the state the next check starts from.
 
@@ -177,6 +193,8 @@ def run_check(
     threads = ThreadWorkers(repository, host, settings.jobs, clock) if own else None
     runner: Workers = threads if threads is not None else workers  # type: ignore[assignment]
     check = begin(state, settings, now())
+    # When each action started (clock), for the duration its log line gives.
+    began_at: dict[Action, float] = {}
     try:
         while True:
             if stopping() and not check.stopping:
@@ -189,24 +207,51 @@ def run_check(
                 case Planned(plan):
                     _log_problems(plan)
                     _log_warnings(plan)
-                case NotStarted(outcomes):
+                case Decided(outcomes):
                     for outcome in outcomes:
-                        _log_outcome(outcome, 0.0)
+                        began = began_at.pop(outcome.action, None)
+                        _log_outcome(outcome, 0.0 if began is None else clock() - began)
                 case Start(actions, compose):
                     problem = host.compose_problem() if compose else None
                     if problem is not None:
                         raise ComposeUnavailable(problem)
                     for action in actions:
+                        began_at[action] = clock()
                         runner.start(action)
-                case AwaitOutcome():
-                    result, seconds = runner.next_done()
-                    _log_result(result, seconds)
-                    check = check.finished(result)
+                case AwaitOutcome() as waiting:
+                    check = _await(check, waiting, runner, now, sleep)
+                case LookAtHealth(projects):
+                    check = check.health_seen(host.health(projects), now())
+                case ReadLogs(containers):
+                    check = check.logs_read(host.logs(containers))
                 case _:
                     check = look(check, request, repository, host)
     finally:
         if threads is not None:
             threads.close()
+
+
+def _await(
+    check: Check,
+    waiting: AwaitOutcome,
+    runner: Workers,
+    now: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> Check:
+    """The next action to finish; while stacks wait at their gate, no longer than until the
+    core's next look at them (with nothing running, just that long)."""
+    if waiting.until is None:
+        done = runner.next_done()
+        assert done is not None  # waits for ever
+    else:
+        left = max(0.0, waiting.until - now())
+        done = runner.next_done(timeout=left) if waiting.running else None
+        if done is None and not waiting.running:
+            sleep(left)
+    if done is None:
+        return check
+    _log_moved(done[0])
+    return check.finished(done[0])
 
 
 def plan_now(
@@ -275,10 +320,10 @@ def _log_warnings(plan: Plan) -> None:
         )
 
 
-def _log_result(result: Finished, seconds: float) -> None:
-    if not isinstance(result, Moved):
-        _log_outcome(result, seconds)
-    elif result.error is None:
+def _log_moved(result: Finished) -> None:
+    """The fast-forward, once done; a stack's outcome is logged once the core decides it
+    (after its health gate), as Decided."""
+    if isinstance(result, Moved) and result.error is None:
         action = result.action
         log.event("fast-forward", source=action.source[:12], target=action.target[:12])
 

@@ -34,6 +34,10 @@ Options:
   --compose-timeout SECONDS   Longest a single docker compose call may take [default: 600].
   --jobs N                    Compose commands run at once, each stack after those it
                               depends on [default: 4].
+  --health-timeout SECONDS    After a start or restart, how long its services may take
+                              to run and be healthy; 0 turns the gate off [default: 180].
+  --settle SECONDS            Then how long no container may exit or restart before the
+                              stack counts as deployed [default: 10].
   --ssh-key PATH              Private key for an SSH remote (default: ssh-agent).
   --format FORMAT             Output of plan and status: text or json [default: text].
   --log-format FORMAT         text or json [default: text].

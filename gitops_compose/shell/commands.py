@@ -86,6 +86,8 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
         metrics_file=Path(given["--metrics-file"]) if given["--metrics-file"] else None,
         compose_timeout=_seconds("--compose-timeout", given["--compose-timeout"]),
         jobs=_jobs(given["--jobs"]),
+        health_timeout=_seconds("--health-timeout", given["--health-timeout"], zero=True),
+        settle=_seconds("--settle", given["--settle"], zero=True),
         ssh_key=ssh_key,
         output_format=str(given["--format"]),
         log_format=str(given["--log-format"]),
@@ -93,15 +95,18 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
     )
 
 
-def _seconds(option: str, value: object) -> float:
+def _seconds(option: str, value: object, *, zero: bool = False) -> float:
     try:
         seconds = float(str(value))
     except ValueError:
         seconds = math.nan
     if math.isnan(seconds):
         raise UsageError(f"{option} takes a number of seconds, not {value!r}")
+    if zero and seconds == 0:
+        return 0.0
     if not seconds > 0:
-        raise UsageError(f"{option} must be more than 0 seconds, not {value!r}")
+        least = "0 or more" if zero else "more than 0"
+        raise UsageError(f"{option} must be {least} seconds, not {value!r}")
     if seconds > LONGEST_SECONDS:
         raise UsageError(f"{option} must be at most {LONGEST_SECONDS} seconds (a year)")
     return seconds

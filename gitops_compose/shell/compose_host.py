@@ -8,12 +8,13 @@ Compose project at once. Volumes are never removed.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, final
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from gitops_compose.core.action import StackAction
     from gitops_compose.core.compose_file import Resource
     from gitops_compose.core.outcome import Outcome
-    from gitops_compose.core.runtime import HostState
+    from gitops_compose.core.runtime import Health, HostState
 
 _PROJECT = "com.docker.compose.project"
 _SERVICE = "com.docker.compose.service"
@@ -34,6 +35,9 @@ _PS_FORMAT = "\t".join(
     (f'{{{{.Label "{_PROJECT}"}}}}', f'{{{{.Label "{_SERVICE}"}}}}', "{{.State}}", "{{.Status}}")
 )
 _EXITED = re.compile(r"^Exited \((-?\d+)\)")
+# What of a container's log goes into the reason of a failed health gate.
+_LOG_LINES = 5
+_LOG_CHARACTERS = 600
 # Variables that would make Compose load other files, profiles or a project name than the
 # ones the plan was made from; the rest of the environment passes, as with Compose itself.
 _MODEL_CHANGING = frozenset(
@@ -114,6 +118,52 @@ class ComposeHost:
         )
         return found.map(parse_ps)
 
+    def health(self, projects: Sequence[str]) -> Result[Health, str]:
+        """The containers of these projects, for their health gates: one ``docker ps`` for
+        their ids, one ``docker inspect`` of them all."""
+        wanted = set(projects)
+        listed = self._run(
+            [
+                "ps",
+                "--all",
+                "--no-trunc",
+                "--filter",
+                f"label={_PROJECT}",
+                "--filter",
+                f"label={_ONE_OFF}=False",
+                "--format",
+                f'{{{{.ID}}}}\t{{{{.Label "{_PROJECT}"}}}}',
+            ],
+            timeout=min(self._timeout, 120),
+        )
+        if isinstance(listed, Failure):
+            return listed
+        ids = [
+            fields[0]
+            for line in listed.unwrap().splitlines()
+            if len(fields := line.split("\t")) == 2 and fields[1] in wanted
+        ]
+        if not ids:
+            return Success({})
+        inspected = self._run(["inspect", *ids], timeout=min(self._timeout, 120))
+        # A container removed between the two calls makes inspect fail: the next poll sees.
+        return inspected.bind(parse_inspect)
+
+    def logs(self, containers: Sequence[str]) -> Mapping[str, str]:
+        from gitops_compose.shell.git_repository import redacted  # noqa: PLC0415
+
+        said: dict[str, str] = {}
+        for container in containers:
+            found = self._run(
+                ["logs", "--tail", str(_LOG_LINES), container], timeout=30, merged=True
+            )
+            if isinstance(found, Success):
+                text = _last_lines(found.unwrap(), _LOG_LINES)
+                if len(text) > _LOG_CHARACTERS:
+                    text = "…" + text[-_LOG_CHARACTERS:]
+                said[container] = redacted(text)
+        return said
+
     def resources(self) -> Result[frozenset[Resource], str]:
         """The host's networks and volumes by name: one call for each kind."""
         from gitops_compose.core.compose_file import Resource, ResourceKind  # noqa: PLC0415
@@ -167,7 +217,10 @@ class ComposeHost:
                     "--force-recreate",
                 ]
 
-    def _run(self, arguments: Sequence[str], timeout: float) -> Result[str, str]:
+    def _run(
+        self, arguments: Sequence[str], timeout: float, *, merged: bool = False
+    ) -> Result[str, str]:
+        """stdout (with stderr when ``merged``), or why the command failed."""
         command = [self._docker, *arguments]
         try:
             # A new session keeps a Ctrl-C meant for us from killing Compose half-way, and
@@ -177,8 +230,9 @@ class ComposeHost:
                 env={k: v for k, v in os.environ.items() if k not in _MODEL_CHANGING},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                stderr=subprocess.STDOUT if merged else subprocess.PIPE,
                 text=True,
+                errors="replace",
                 start_new_session=True,
             )
         except OSError as error:
@@ -197,7 +251,7 @@ class ComposeHost:
                 f"{self._docker} {_named(arguments)}"
             )
         if process.returncode != 0:
-            said = _last_lines(stderr, _ERROR_LINES) or _last_lines(stdout, 3)
+            said = _last_lines(stderr or "", _ERROR_LINES) or _last_lines(stdout, 3)
             return Failure(f"exit {process.returncode}: {said or 'no message'}")
         return Success(stdout)
 
@@ -220,6 +274,50 @@ def parse_ps(output: str) -> HostState:
             )
         )
     return {project: tuple(containers) for project, containers in projects.items()}
+
+
+def parse_inspect(output: str) -> Result[Health, str]:
+    """``docker inspect`` of containers, as the health gate reads them, by project."""
+    from gitops_compose.core.runtime import ContainerHealth  # noqa: PLC0415
+
+    try:
+        documents = json.loads(output)
+    except ValueError as error:
+        return Failure(f"docker inspect said what is not JSON: {error}")
+    projects: dict[str, list[ContainerHealth]] = {}
+    for each in documents if isinstance(documents, list) else ():
+        state = each.get("State") or {}
+        labels = (each.get("Config") or {}).get("Labels") or {}
+        health = state.get("Health") or {}
+        exited = state.get("Status") == "exited"
+        projects.setdefault(labels.get(_PROJECT, ""), []).append(
+            ContainerHealth(
+                id=str(each.get("Id", "")),
+                service=labels.get(_SERVICE, ""),
+                state=str(state.get("Status", "")),
+                exit_code=state.get("ExitCode") if exited else None,
+                health=health.get("Status") or None,
+                failing_streak=int(health.get("FailingStreak") or 0),
+                restarts=int(each.get("RestartCount") or 0),
+                ran=_ran(state) if exited else None,
+            )
+        )
+    return Success({project: tuple(found) for project, found in projects.items()})
+
+
+def _ran(state: Mapping[str, object]) -> float | None:
+    """Seconds from StartedAt to FinishedAt (RFC 3339, nanoseconds), to the second."""
+    import datetime  # noqa: PLC0415
+
+    try:
+        started, finished = (
+            datetime.datetime.fromisoformat(str(state[key]).split(".")[0].rstrip("Z") + "+00:00")
+            for key in ("StartedAt", "FinishedAt")
+        )
+    except (KeyError, ValueError):
+        return None
+    seconds = (finished - started).total_seconds()
+    return seconds if seconds >= 0 else None
 
 
 def _named(arguments: Sequence[str]) -> str:

@@ -51,6 +51,9 @@ class Options:
     metrics_file: Path | None
     compose_timeout: float
     jobs: int
+    # The health gate: 0 turns it off.
+    health_timeout: float
+    settle: float
     ssh_key: Path | None
     output_format: str
     log_format: str
@@ -89,6 +92,8 @@ def settings_of(
         self_heal=options.self_heal,
         jobs=options.jobs,
         always=always,
+        health_timeout=options.health_timeout,
+        settle=options.settle,
     )
 
 

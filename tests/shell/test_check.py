@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gitops_compose.core.action import Action, FastForward
+from gitops_compose.core.action import Action, FastForward, StackAction
 from gitops_compose.core.check import CheckReport, CheckSettings, Finished
-from gitops_compose.core.outcome import Status
+from gitops_compose.core.outcome import Outcome, Status
 from gitops_compose.core.runtime import Container
 from gitops_compose.core.state import State
 from gitops_compose.core.status import Condition
@@ -328,7 +328,101 @@ class RecordingWorkers:
         self._batch.append(name)
         self._inner.start(action)
 
-    def next_done(self) -> tuple[Finished, float]:
-        self._running -= 1
-        self._batch = None
-        return self._inner.next_done()
+    def next_done(self, timeout: float | None = None) -> tuple[Finished, float] | None:
+        done = self._inner.next_done(timeout)
+        if done is not None:
+            self._running -= 1
+            self._batch = None
+        return done
+
+
+# --- the health gate ------------------------------------------------------------------------
+
+
+def gated(
+    repo: ModelRepository, host: ModelHost, state: State, settle: float = 10.0
+) -> tuple[CheckReport, list[float]]:
+    """A check with the health gate on, on a clock that moves only when the loop sleeps."""
+    clock = [1000.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    settings = CheckSettings(
+        branch="main", root_name=repo.name, health_timeout=180.0, settle=settle
+    )
+    report = run_check(repo, host, state, settings, now=lambda: clock[0], sleep=sleep)
+    return report, slept
+
+
+def test_a_started_stack_is_deployed_only_after_its_settle_window() -> None:
+    repo = ModelRepository({"c1": {}, "c2": {"a/compose.yaml": STACK}}, "c1", "c2")
+    host = ModelHost(repo)
+
+    report, slept = gated(repo, host, State(full_pass_done=True))
+
+    assert report.ok
+    assert [each.ok for each in report.outcomes] == [True]
+    assert sum(slept) >= 10.0  # waited out the settle window, polling
+    assert host.inspected >= 2
+
+
+def test_a_stack_whose_container_dies_after_its_start_fails_with_why_and_its_log() -> None:
+    repo = ModelRepository({"c1": {}, "c2": {"a/compose.yaml": STACK}}, "c1", "c2")
+    host = ModelHost(repo, crashing={"a"})
+
+    report, _ = gated(repo, host, State(full_pass_done=True))
+
+    [outcome] = report.outcomes
+    assert outcome.error == "exited: web exit 1 after 2 s; its log: web: boom"
+    record = report.state.stacks["a"]
+    assert (record.status, record.error) == (Status.ERROR, outcome.error)
+    assert record.retry_at is not None
+    assert report.state.counters.deployment_error == 1
+    assert not report.ok
+
+
+def test_an_unhealthy_stack_fails_its_gate() -> None:
+    repo = ModelRepository({"c1": {}, "c2": {"a/compose.yaml": STACK}}, "c1", "c2")
+    host = ModelHost(repo, unhealthy={"a": "unhealthy"})
+
+    report, _ = gated(repo, host, State(full_pass_done=True))
+
+    [outcome] = report.outcomes
+    assert outcome.error is not None
+    assert outcome.error.startswith("unhealthy: web (health check failed 3 times)")
+
+
+def test_users_of_a_stack_start_only_once_it_passed_its_gate_and_not_if_it_failed() -> None:
+    repo = ModelRepository({"c1": {}, "c2": WITH_PROXY}, "c1", "c2")
+    host = ModelHost(repo)
+    starts: list[tuple[str, float]] = []
+    carry_out = host.carry_out
+
+    def timed(action: StackAction) -> Outcome:
+        starts.append((action.stack, host.inspected))
+        return carry_out(action)
+
+    host.carry_out = timed  # type: ignore[method-assign]
+    report, _ = gated(repo, host, State(full_pass_done=True), settle=5.0)
+    assert report.ok
+    assert starts[0] == ("reverse_proxy", 0)
+    assert all(inspected > 0 for stack, inspected in starts[1:])
+
+    failing = ModelHost(repo, crashing={"reverse_proxy"})
+    report, _ = gated(repo, failing, State(full_pass_done=True))
+    errors = {each.action.stack: each.error for each in report.outcomes}
+    assert errors["app"] == "waiting for reverse_proxy, which failed"
+    assert failing.done == [("start", "reverse_proxy")]
+
+
+def test_with_the_gate_off_nothing_is_inspected() -> None:
+    repo = ModelRepository({"c1": {}, "c2": {"a/compose.yaml": STACK}}, "c1", "c2")
+    host = ModelHost(repo, crashing={"a"})
+
+    report, _ = check(repo, host, State(full_pass_done=True))
+
+    assert host.inspected == 0
+    assert [each.ok for each in report.outcomes] == [True]  # as Compose said; status says more

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.action import StackAction, Verb
+from gitops_compose.core.action import Rollback, StackAction, Verb
 from gitops_compose.core.check import CheckFailure, Heads
 from gitops_compose.core.compose_file import Resource
 from gitops_compose.core.outcome import Outcome
@@ -70,6 +70,12 @@ class ModelRepository:
         self.local = target
         return Success(None)
 
+    def blobs(self, ids: Sequence[str]) -> Mapping[str, bytes]:
+        every = {
+            blob(text): text.encode() for files in self.commits.values() for text in files.values()
+        }
+        return {each: every[each] for each in ids if each in every}
+
     def stack(self, commit: str, path: str) -> Stack:
         if commit not in self._stacks:
             files = self.commits[commit]
@@ -95,6 +101,11 @@ class ModelHost:
     inspected: int = 0
     # Project -> the health Docker reports for all its containers (e.g. "unhealthy").
     unhealthy: dict[str, str] = field(default_factory=dict)
+    rollback_error: str | None = None
+    # Commits whose stacks' containers exit 1 right after their start.
+    crashing_commits: set[str] = field(default_factory=set)
+    # Project -> the image id its containers run (the fingerprint they were started from).
+    images: dict[str, str] = field(default_factory=dict)
     compose_missing: str | None = None
 
     def compose_problem(self) -> str | None:
@@ -117,6 +128,7 @@ class ModelHost:
                         health=self.unhealthy.get(project),
                         failing_streak=3 if project in self.unhealthy else 0,
                         ran=2.0 if each.state == "exited" else None,
+                        image=self.images.get(project, ""),
                     )
                     for index, each in enumerate(self.running[project])
                 )
@@ -124,6 +136,17 @@ class ModelHost:
                 if project in self.running
             }
         )
+
+    def roll_back(self, action: Rollback, files: Mapping[str, bytes]) -> str | None:
+        self.done.append(("rollback", action.stack))
+        if self.rollback_error is not None:
+            return self.rollback_error
+        old = self.repository.stack(action.commit, action.stack)
+        assert set(files) == set(old.files)  # every file it ran from, read from git
+        assert dict(action.images) == {"web": f"sha256:{old.fingerprint}"}  # as it ran then
+        self.running[action.project] = containers_for(old)
+        self.images[action.project] = f"sha256:{old.fingerprint}"
+        return None
 
     def logs(self, containers: Sequence[str]) -> Mapping[str, str]:
         return {each: f"{each.split('/')[1]}: boom" for each in containers}
@@ -142,7 +165,8 @@ class ModelHost:
             return Outcome(action)
         stack = self.repository.stack(action.commit, action.stack)
         fresh = containers_for(stack)
-        if action.stack in self.crashing:
+        self.images[action.project] = f"sha256:{action.fingerprint}"
+        if action.stack in self.crashing or action.commit in self.crashing_commits:
             fresh = tuple(Container(each.service, "exited", 1) for each in fresh)
         if fresh:
             self.running[action.project] = fresh

@@ -168,3 +168,26 @@ class FastForward:
 
 
 Action = StackAction | FastForward
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Rollback:
+    """Bring a stack whose deployment failed back to what last ran well: its files as of
+    ``commit`` (repository path and blob id of each, read from git), and its services'
+    images as recorded then (service, image id), whatever their tags point at now."""
+
+    failed: StackAction
+    why: str
+    commit: str
+    compose_files: tuple[str, ...]
+    files: tuple[tuple[str, str], ...]
+    images: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def stack(self) -> str:
+        return self.failed.stack
+
+    @property
+    def project(self) -> str:
+        return self.failed.project

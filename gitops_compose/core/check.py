@@ -40,7 +40,7 @@ from gitops_compose.core.state import State, counted, retry_due, troubled
 from gitops_compose.core.status import Expectation, StackStatus
 
 if TYPE_CHECKING:
-    from gitops_compose.core.action import Action, FastForward, StackAction
+    from gitops_compose.core.action import Action, FastForward, Rollback, StackAction
     from gitops_compose.core.compose_file import Resource
     from gitops_compose.core.gate import Failed, Gate, Verdict
     from gitops_compose.core.outcome import Outcome, Tally
@@ -91,7 +91,16 @@ class Moved:
     error: str | None = None
 
 
-Finished: TypeAlias = "Outcome | Moved"
+@final
+@dataclass(frozen=True, slots=True)
+class RolledBack:
+    """What a rollback did: None, or why it failed too."""
+
+    action: Rollback
+    error: str | None = None
+
+
+Finished: TypeAlias = "Outcome | Moved | RolledBack"
 
 
 # --- what the core asks of the shell --------------------------------------------------------
@@ -137,7 +146,7 @@ class Planned:
 class Start:
     """Start each of these now; report each result with ``finished``."""
 
-    actions: tuple[Action, ...]
+    actions: tuple[Action | Rollback, ...]
     # Whether some of them are Compose commands (not only the fast-forward): before the
     # first of a check, the shell makes sure there is a Compose v2 to run them with.
     compose: bool = True
@@ -160,6 +169,15 @@ class LookAtHealth:
     """The containers of these Compose projects, inspected: the stacks at their gate."""
 
     projects: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ReadLastGood:
+    """The snapshots of these commits: what failed stacks last ran well from, to roll back
+    to (see last_good_read; a commit the clone no longer has is left out)."""
+
+    commits: tuple[str, ...]
 
 
 @final
@@ -194,6 +212,7 @@ Request = (
     | Planned
     | Start
     | LookAtHealth
+    | ReadLastGood
     | ReadLogs
     | AwaitOutcome
     | Decided
@@ -219,6 +238,8 @@ class CheckSettings:
     # a health timeout of 0 turns it off.
     health_timeout: float = 0.0
     settle: float = 0.0
+    # Bring a changed stack that fails back to what last ran well (x-gitops may say no).
+    rollback: bool = False
 
 
 @final
@@ -291,6 +312,11 @@ class Check:
     failed_gates: tuple[Failed, ...] = ()
     # Outcomes decided since the last request, to be reported (see Decided).
     unreported: tuple[Outcome, ...] = ()
+    # Rollbacks to start, and those running; and failed stacks whose last good files are
+    # to be read first (action, why, commit).
+    rollbacks: tuple[Rollback, ...] = ()
+    to_read: tuple[tuple[StackAction, str, str], ...] = ()
+    rolling: int = 0
 
     # -- the next request ------------------------------------------------------------------
 
@@ -328,6 +354,11 @@ class Check:
     def _run(self, now: float) -> tuple[Check, Request]:
         if self.unreported:
             return replace(self, unreported=()), Decided(self.unreported)
+        if self.to_read:
+            return self, ReadLastGood(tuple(dict.fromkeys(each[2] for each in self.to_read)))
+        if self.rollbacks:
+            started = replace(self, rollbacks=(), rolling=self.rolling + len(self.rollbacks))
+            return started, Start(self.rollbacks)
         schedule = self.schedule
         assert schedule is not None
         if self.failed_gates:
@@ -361,8 +392,9 @@ class Check:
             if self.poll_at is None or now >= self.poll_at:
                 projects = tuple(dict.fromkeys(gate.action.project for gate in opened))
                 return check, LookAtHealth(projects)
-            return check, AwaitOutcome(until=self.poll_at, running=schedule.busy)
-        if schedule.busy:
+            running = schedule.busy or bool(self.rolling)
+            return check, AwaitOutcome(until=self.poll_at, running=running)
+        if schedule.busy or self.rolling:
             return self, AwaitOutcome()
         if self.outcomes:
             return replace(self, stage=_Stage.AFTER), LookAtHost()
@@ -432,6 +464,18 @@ class Check:
             schedule = self.schedule.settled(result.action, result.error is None)
             failure = None if result.error is None else CheckFailure(result.error)
             return replace(self, schedule=schedule, failure=self.failure or failure)
+        if isinstance(result, RolledBack):
+            from gitops_compose.core.outcome import Outcome  # noqa: PLC0415
+
+            rollback = result.action
+            short = rollback.commit[:12]
+            if result.error is None:
+                error, to = f"rolled back to {short}: {rollback.why}", rollback.commit
+            else:
+                error = f"{rollback.why}; rolling back to {short} failed too: {result.error}"
+                to = None
+            check = replace(self, rolling=self.rolling - 1)
+            return check._decided(Outcome(rollback.failed, error, rolled_back_to=to))
         gate = self._gate_of(result)
         if gate is not None:
             return replace(
@@ -467,7 +511,9 @@ class Check:
                 verdict = judged(gate, found.unwrap().get(gate.action.project, ()), now)
             match verdict:
                 case Passed(gate=passed):
-                    check = check._gate_decided(passed.action, None)
+                    seen = found.value_or({}).get(passed.action.project, ())
+                    images = tuple(sorted({(c.service, c.image) for c in seen if c.image}))
+                    check = check._gate_decided(passed.action, None, images)
                 case Failed() as failure:
                     failed.append(failure)
                 case Waiting(gate=still):
@@ -514,11 +560,69 @@ class Check:
         # Opened (timed from) when the core next looks: ``finished`` knows no time.
         return Gate(action=action, expects=stack.expectation, times=times, opened=-1.0)
 
-    def _gate_decided(self, action: StackAction, error: str | None) -> Check:
+    def _gate_decided(
+        self, action: StackAction, error: str | None, images: tuple[tuple[str, str], ...] = ()
+    ) -> Check:
         from gitops_compose.core.outcome import Outcome  # noqa: PLC0415
 
+        if error is not None:
+            rollback = self._rollback_of(action, error, self.local)
+            if isinstance(rollback, str):
+                return replace(self, to_read=(*self.to_read, (action, error, rollback)))
+            if rollback is not None:
+                return replace(self, rollbacks=(*self.rollbacks, rollback))
+        return self._decided(Outcome(action, error, images=images))
+
+    def last_good_read(self, snapshots: Mapping[str, Snapshot]) -> Check:
+        """The commits asked for by ReadLastGood (those the clone still has)."""
+        from gitops_compose.core.action import Rollback  # noqa: PLC0415
+        from gitops_compose.core.outcome import Outcome  # noqa: PLC0415
+        from gitops_compose.core.stack import stacks_of  # noqa: PLC0415
+
+        check = replace(self, to_read=())
+        for action, why, commit in self.to_read:
+            snapshot = snapshots.get(commit)
+            stacks = None if snapshot is None else stacks_of(snapshot, self.settings.root_name)
+            rollback = None if stacks is None else check._rollback_of(action, why, stacks)
+            if isinstance(rollback, Rollback):
+                check = replace(check, rollbacks=(*check.rollbacks, rollback))
+            else:
+                check = check._decided(Outcome(action, why))
+        return check
+
+    def _rollback_of(
+        self, action: StackAction, why: str, at: Stacks | None
+    ) -> Rollback | str | None:
+        """How a changed stack that failed gets back to what last ran well: the files it
+        was last deployed from, taken from the stacks ``at`` a commit when they are those,
+        or else the commit to read them from; None when there is nothing to go back to (a
+        new stack) or rollback is off."""
+        from gitops_compose.core.action import Rollback, Verb  # noqa: PLC0415
+
+        record = self.state.stacks.get(action.stack)
+        desired = self.remote.valid.get(action.stack) if self.remote is not None else None
+        wanted = self.settings.rollback
+        if desired is not None and desired.rollback is not None:
+            wanted = desired.rollback
+        if not wanted or action.verb is not Verb.RESTART or record is None:
+            return None
+        if record.commit is None or record.fingerprint in (None, action.fingerprint):
+            return None  # never deployed from here, or the same files: nothing to go back to
+        before = at.valid.get(action.stack) if at is not None else None
+        if before is None or record.fingerprint != before.fingerprint:
+            return record.commit if at is None or at.commit != record.commit else None
+        return Rollback(
+            failed=action,
+            why=why,
+            commit=record.commit,
+            compose_files=before.compose_files,
+            files=tuple(sorted(before.files.items())),
+            images=record.images,
+        )
+
+    def _decided(self, outcome: Outcome) -> Check:
         assert self.schedule is not None
-        outcome = Outcome(action, error)
+        action = outcome.action
         schedule = self.schedule.settled(action, outcome.ok)
         return replace(
             self,
@@ -660,7 +764,10 @@ class Check:
         for path, record in stacks.items():
             stack = desired.valid.get(path) if desired is not None else None
             expects = record.expects
-            if stack is not None and stack.role is Role.DEPLOY:
+            # What runs is what was deployed: the files read say what that runs when they
+            # are those (not after a failed change, or a rollback), or nothing is known yet.
+            deployed = record.fingerprint == stack.fingerprint if stack is not None else False
+            if stack is not None and stack.role is Role.DEPLOY and (deployed or expects is None):
                 expects = stack.expectation
             down = record.down
             if path in acted:

@@ -112,6 +112,9 @@ class ComposeModel:
     # where the command line's hold.
     health_timeout: float | None = None
     settle: float | None = None
+    # ``x-gitops: {rollback: false}``: never roll this stack back; None where the command
+    # line's holds.
+    rollback: bool | None = None
 
 
 @final
@@ -138,6 +141,7 @@ def compose_model(
     declared: dict[tuple[ResourceKind, str], Declared] = {}
     depends_on: tuple[str, ...] = ()
     times: tuple[float | None, float | None] = (None, None)
+    rollback: bool | None = None
     includes = False
     sources = [(raw, ".", "") for raw in documents]
     sources += [(each.raw, each.base, f" in {each.path}") for each in included]
@@ -160,6 +164,9 @@ def compose_model(
             if isinstance(gate, str):
                 return Failure(gate)
             times = gate
+            rollback = parsed["x-gitops"].get("rollback")
+            if rollback is not None and not isinstance(rollback, bool):
+                return Failure("invalid x-gitops: rollback must be true or false")
         declared.update(_declared(parsed))
         section = parsed.get("services") or {}
         if not isinstance(section, dict):
@@ -190,6 +197,7 @@ def compose_model(
             depends_on=depends_on,
             health_timeout=times[0],
             settle=times[1],
+            rollback=rollback,
         )
     )
 

@@ -32,6 +32,10 @@ class Outcome:
     # The stack whose failure in this check kept this action from starting: it was never
     # tried, and is retried together with that stack.
     blocked_by: str | None = None
+    # The images (ids) by service once it passed its health gate.
+    images: tuple[tuple[str, str], ...] = ()
+    # The commit it was rolled back to after it failed (the error says why).
+    rolled_back_to: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -118,7 +122,25 @@ def statuses_after(
                 statuses.pop(action.stack, None)
         elif outcome.ok:
             statuses[action.stack] = StackStatus(
-                action.project, Status.OK, fingerprint=action.fingerprint, commit=action.commit
+                action.project,
+                Status.OK,
+                fingerprint=action.fingerprint,
+                commit=action.commit,
+                images=outcome.images,
+                rollbacks=before.rollbacks if before is not None else 0,
+            )
+        elif outcome.rolled_back_to is not None and before is not None:
+            # Back on what last ran well: the failed files wait for a change or ``retry``.
+            statuses[action.stack] = replace(
+                before,
+                status=Status.ERROR,
+                error=outcome.error,
+                error_at=now,
+                failures=before.failures + 1,
+                attempted=action.fingerprint,
+                retry_at=None,
+                rolled_back_from=action.fingerprint,
+                rollbacks=before.rollbacks + 1,
             )
         else:
             removal = action.verb is Verb.STOP and action.stack not in deployed
@@ -149,7 +171,11 @@ def _settled_by_files(status: StackStatus) -> bool:
     failed removal, moot once the stack is in the repository again."""
     if status.status is Status.REMOVAL_FAILED:
         return True
-    return status.status is Status.ERROR and status.retry_at is None
+    return (
+        status.status is Status.ERROR
+        and status.retry_at is None
+        and status.rolled_back_from is None
+    )
 
 
 def _failed(before: StackStatus | None, outcome: Outcome, removal: bool, now: float) -> StackStatus:
@@ -166,6 +192,10 @@ def _failed(before: StackStatus | None, outcome: Outcome, removal: bool, now: fl
         failures=failures,
         attempted=action.fingerprint,
         retry_at=now + retry_delay(failures),
+        # What ran well before stays known: what a later rollback brings back.
+        images=before.images if before is not None else (),
+        rollbacks=before.rollbacks if before is not None else 0,
+        expects=before.expects if before is not None else None,
     )
 
 

@@ -259,7 +259,11 @@ def _starts(facts: Facts, order: Order, stops: tuple[StackAction, ...]) -> tuple
         more = {
             path
             for path, needs in order.needs.items()
-            if path not in acted and needs & acted and _held(facts, path)
+            if path not in acted
+            and needs & acted
+            and _held(facts, path)
+            # Files that were rolled back wait for a change or ``retry``, whatever else acts.
+            and facts.statuses[path].rolled_back_from is None
         } - released
         if not more:
             break
@@ -426,7 +430,7 @@ def _heals(
 def _held(facts: Facts, path: str) -> bool:
     """A failed stack whose files did not change waits for its next try."""
     record = facts.statuses.get(path)
-    if record is None or record.retry_at is None:
+    if record is None or (record.retry_at is None and record.rolled_back_from is None):
         return False
     stack = facts.remote.valid.get(path)
     if stack is not None and record.status is Status.REMOVAL_FAILED:
@@ -459,7 +463,10 @@ def _drift(facts: Facts, acted_on: set[str]) -> Iterator[Skip]:
 def _waits(facts: Facts) -> list[Skip]:
     waits = []
     for path, record in facts.statuses.items():
-        if record.retry_at is not None and _held(facts, path):
+        if record.rolled_back_from is not None and _held(facts, path):
+            reason = f"{record.error}; its next change, or retry, tries again"
+            waits.append(Skip(stack=path, project=record.project or "-", reason=reason))
+        elif record.retry_at is not None and _held(facts, path):
             minutes = max(1, round((record.retry_at - facts.now) / 60))
             reason = f"waiting {minutes} min to retry after {record.status.value}: {record.error}"
             waits.append(Skip(stack=path, project=record.project or "-", reason=reason))

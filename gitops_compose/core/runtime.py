@@ -40,6 +40,8 @@ class ContainerHealth:
     restarts: int = 0
     # For an exited container: how long it ran (seconds), when Docker says.
     ran: float | None = None
+    # The id of the image it runs (sha256:...), whatever tag named it.
+    image: str = ""
 
 
 # Compose project name -> the containers of it, for the projects asked about.

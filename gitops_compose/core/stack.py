@@ -72,6 +72,7 @@ class Stack:
     # Its own health gate times (x-gitops), None where the command line's hold.
     health_timeout: float | None = None
     settle: float | None = None
+    rollback: bool | None = None
 
     @property
     def expectation(self) -> Expectation:
@@ -349,6 +350,7 @@ def _stack_or_error(
                 depends_on=found.depends_on,
                 health_timeout=found.health_timeout,
                 settle=found.settle,
+                rollback=found.rollback,
             )
         case Failure(reason), _:
             return StackError(path, project.value_or(None), reason, files, fingerprint)

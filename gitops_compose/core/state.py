@@ -87,6 +87,18 @@ def troubled(state: State) -> tuple[str, ...]:
     )
 
 
+def retried(state: State, path: str) -> Result[State, str]:
+    """The state with one failed or rolled-back stack due for a try at the next check
+    (``gitops.pyz retry STACK``), or why there is none to retry."""
+    record = state.stacks.get(path)
+    if record is None:
+        return Failure(f"no stack {path} in the state; see status")
+    if record.status is Status.OK:
+        return Failure(f"stack {path} is ok: there is nothing to retry")
+    again = replace(record, rolled_back_from=None, retry_at=0.0)
+    return Success(replace(state, stacks={**state.stacks, path: again}))
+
+
 def retry_due(stacks: Mapping[str, StackStatus], now: float) -> bool:
     """Whether a failed stack's next try has come, which makes a check plan even with no push."""
     return any(each.retry_at is not None and each.retry_at <= now for each in stacks.values())
@@ -112,6 +124,9 @@ def state_to_json(state: State) -> str:
                 "retry_at": record.retry_at,
                 "expects": _expects_to_json(record.expects),
                 "down": record.down,
+                "images": dict(record.images),
+                "rolled_back_from": record.rolled_back_from,
+                "rollbacks": record.rollbacks,
             }
             for path, record in sorted(state.stacks.items())
         },
@@ -209,6 +224,17 @@ def _record(value: object, where: str) -> StackStatus:
         retry_at=_optional_time(record.get("retry_at"), f"{where}.retry_at"),
         expects=_expects(record.get("expects"), f"{where}.expects"),
         down=_text(record.get("down"), f"{where}.down"),
+        images=_images(record.get("images", {}), f"{where}.images"),
+        rolled_back_from=_text(record.get("rolled_back_from"), f"{where}.rolled_back_from"),
+        rollbacks=_count(record.get("rollbacks", 0), f"{where}.rollbacks"),
+    )
+
+
+def _images(value: object, where: str) -> tuple[tuple[str, str], ...]:
+    found = _mapping(value, where)
+    return tuple(
+        (_checked_text(service, where), _checked_text(image, f"{where}[{_shown(service)}]"))
+        for service, image in sorted(found.items())
     )
 
 

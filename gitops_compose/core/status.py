@@ -78,6 +78,13 @@ class StackStatus:
     # host (None: all of it ran, or nothing was seen yet).
     expects: Expectation | None = None
     down: str | None = None
+    # The image (id) each service ran when its deployment last passed its health gate:
+    # what a rollback brings back, whatever a tag points at since.
+    images: tuple[tuple[str, str], ...] = ()
+    # The fingerprint whose deployment was rolled back: never tried again unasked (its
+    # files' next change is, and ``retry``); and how many rollbacks there were.
+    rolled_back_from: str | None = None
+    rollbacks: int = 0
 
     @property
     def condition(self) -> Condition:
@@ -86,5 +93,8 @@ class StackStatus:
         return Condition.ERROR if self.status is Status.ERROR else Condition.REMOVAL_FAILED
 
     def held(self, fingerprint: str, now: float) -> bool:
-        """Whether a failed deployment of these very files waits for its next try."""
+        """Whether a failed deployment of these very files waits for its next try, or was
+        rolled back (then only a change or ``retry`` tries it again)."""
+        if self.rolled_back_from == fingerprint:
+            return True
         return self.retry_at is not None and self.attempted == fingerprint and now < self.retry_at

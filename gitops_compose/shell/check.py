@@ -35,8 +35,10 @@ from gitops_compose.core.check import (
     Moved,
     Planned,
     ReadCommits,
+    ReadLastGood,
     ReadLogs,
     Request,
+    RolledBack,
     Settled,
     Start,
     begin,
@@ -46,7 +48,7 @@ from gitops_compose.core.status import Status
 from gitops_compose.shell import log
 
 if TYPE_CHECKING:
-    from gitops_compose.core.action import Action, StackAction
+    from gitops_compose.core.action import Action, Rollback, StackAction
     from gitops_compose.core.compose_file import Resource
     from gitops_compose.core.outcome import Outcome
     from gitops_compose.core.plan import Plan
@@ -63,6 +65,9 @@ class Repository(Protocol):
     def fetch(self) -> Result[Heads, CheckFailure]: ...
     def snapshot(self, commit: str) -> Snapshot: ...
     def fast_forward(self, target: str) -> Result[None, str]: ...
+    def blobs(self, ids: Sequence[str]) -> Mapping[str, bytes]:
+        """File contents by blob id (those the repository has)."""
+        ...
 
 
 class Host(Protocol):
@@ -74,6 +79,11 @@ class Host(Protocol):
     def state(self) -> Result[HostState, str]: ...
     def resources(self) -> Result[frozenset[Resource], str]: ...
     def carry_out(self, action: StackAction) -> Outcome: ...
+    def roll_back(self, action: Rollback, files: Mapping[str, bytes]) -> str | None:
+        """Run the stack from these files (repository path -> content), as the rollback
+        says; None, or why it failed."""
+        ...
+
     def health(self, projects: Sequence[str]) -> Result[Health, str]:
         """The containers of these projects, inspected in bulk (for the health gate)."""
         ...
@@ -86,7 +96,7 @@ class Host(Protocol):
 class Workers(Protocol):
     """Carries actions out, several at once; results come back as they finish."""
 
-    def start(self, action: Action) -> None: ...
+    def start(self, action: Action | Rollback) -> None: ...
     def next_done(self, timeout: float | None = None) -> tuple[Finished, float] | None:
         """The next result to finish, and how long it took in seconds; blocks, for at most
         ``timeout`` seconds when given (then None)."""
@@ -97,12 +107,16 @@ class ComposeUnavailable(Exception):
     """No Compose v2 to run the first Compose command with; nothing was started."""
 
 
-def carry_out(repository: Repository, host: Host, action: Action) -> Finished:
-    from gitops_compose.core.action import FastForward  # noqa: PLC0415
+def carry_out(repository: Repository, host: Host, action: Action | Rollback) -> Finished:
+    from gitops_compose.core.action import FastForward, Rollback  # noqa: PLC0415
 
     if isinstance(action, FastForward):
         moved = repository.fast_forward(action.target)
         return Moved(action, moved.swap().value_or(None))
+    if isinstance(action, Rollback):
+        found = repository.blobs([blob for _, blob in action.files])
+        files = {path: found[blob] for path, blob in action.files if blob in found}
+        return RolledBack(action, host.roll_back(action, files))
     return host.carry_out(action)
 
 
@@ -118,21 +132,23 @@ class ThreadWorkers:
         self._pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="action")
         self._done: queue.SimpleQueue[tuple[Finished, float]] = queue.SimpleQueue()
 
-    def start(self, action: Action) -> None:
+    def start(self, action: Action | Rollback) -> None:
         self._pool.submit(self._run, action)
 
-    def _run(self, action: Action) -> None:
+    def _run(self, action: Action | Rollback) -> None:
         started = self._clock()
         result: Finished
         try:
             result = carry_out(self._repository, self._host, action)
         except Exception as error:  # a bug must not leave the check waiting for ever
-            from gitops_compose.core.action import FastForward  # noqa: PLC0415
+            from gitops_compose.core.action import FastForward, Rollback  # noqa: PLC0415
             from gitops_compose.core.outcome import Outcome  # noqa: PLC0415
 
             message = f"internal error: {type(error).__name__}: {error}"
             if isinstance(action, FastForward):
                 result = Moved(action, message)
+            elif isinstance(action, Rollback):
+                result = RolledBack(action, message)
             else:
                 result = Outcome(action, message)
         self._done.put((result, self._clock() - started))
@@ -161,7 +177,7 @@ class InlineWorkers:
         self._repository, self._host, self._pick = repository, host, pick
         self._waiting: list[Finished] = []
 
-    def start(self, action: Action) -> None:
+    def start(self, action: Action | Rollback) -> None:
         self._waiting.append(carry_out(self._repository, self._host, action))
 
     def next_done(self, timeout: float | None = None) -> tuple[Finished, float] | None:
@@ -194,7 +210,7 @@ def run_check(
     runner: Workers = threads if threads is not None else workers  # type: ignore[assignment]
     check = begin(state, settings, now())
     # When each action started (clock), for the duration its log line gives.
-    began_at: dict[Action, float] = {}
+    began_at: dict[Action | Rollback, float] = {}
     try:
         while True:
             if stopping() and not check.stopping:
@@ -224,11 +240,25 @@ def run_check(
                     check = check.health_seen(host.health(projects), now())
                 case ReadLogs(containers):
                     check = check.logs_read(host.logs(containers))
+                case ReadLastGood(commits):
+                    check = check.last_good_read(_snapshots(repository, commits))
                 case _:
                     check = look(check, request, repository, host)
     finally:
         if threads is not None:
             threads.close()
+
+
+def _snapshots(repository: Repository, commits: Sequence[str]) -> dict[str, Snapshot]:
+    """The snapshots of those commits the clone still has (history may have been rewritten
+    and collected since)."""
+    found: dict[str, Snapshot] = {}
+    for commit in commits:
+        try:
+            found[commit] = repository.snapshot(commit)
+        except (KeyError, ValueError):
+            continue
+    return found
 
 
 def _await(

@@ -5,6 +5,7 @@ Usage:
   gitops.pyz plan [options]
   gitops.pyz status [options]
   gitops.pyz accept-remote [options]
+  gitops.pyz retry STACK [options]
   gitops.pyz -h | --help
   gitops.pyz --version
 
@@ -13,6 +14,8 @@ Commands:
   plan                        Fetch and print what the next check would do and why;
                               change nothing. Exit 0 in sync, 1 changes pending, 2 error.
   status                      Print each stack's status from the saved state.
+  retry STACK                 Have the next check try a failed or rolled-back stack
+                              again now, its files unchanged.
   accept-remote               After a force push: fetch, and move a clean clone to the
                               remote head, even when it is not a descendant; the next
                               check converges. Exit 0 moved (or already there), 1 refused.
@@ -38,6 +41,8 @@ Options:
                               to run and be healthy; 0 turns the gate off [default: 180].
   --settle SECONDS            Then how long no container may exit or restart before the
                               stack counts as deployed [default: 10].
+  --no-rollback               Leave a changed stack that fails its gate as Compose left
+                              it, instead of bringing back what last ran well.
   --ssh-key PATH              Private key for an SSH remote (default: ssh-agent).
   --format FORMAT             Output of plan and status: text or json [default: text].
   --log-format FORMAT         text or json [default: text].

@@ -12,7 +12,7 @@ from docopt import DocoptExit, docopt
 from returns.result import Failure
 
 from gitops_compose.core.check import begin
-from gitops_compose.core.state import State, state_from_json
+from gitops_compose.core.state import State, retried, state_from_json
 from gitops_compose.shell import log
 from gitops_compose.shell.check import look_at_clone
 from gitops_compose.shell.deploy import (
@@ -31,7 +31,7 @@ from gitops_compose.shell.deploy import (
     usable_paths,
 )
 from gitops_compose.shell.git_repository import name_problem
-from gitops_compose.shell.state_file import STATE_NAME, Busy, check_lock
+from gitops_compose.shell.state_file import STATE_NAME, Busy, check_lock, load_state, save_state
 
 
 def run(argv: list[str], usage: str) -> int:
@@ -44,6 +44,8 @@ def run(argv: list[str], usage: str) -> int:
             return print_plan(options)
         if command == "accept-remote":
             return accept_remote(options)
+        if command == "retry":
+            return retry(options, options.stack or "")
         return deploy(options)
     except UsageError as error:
         print(f"gitops-compose: {error}", file=sys.stderr)
@@ -73,7 +75,10 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
     ssh_key = Path(given["--ssh-key"]) if given["--ssh-key"] else None
     if ssh_key is not None and not ssh_key.is_file():
         raise UsageError(f"--ssh-key {ssh_key}: no such file")
-    command = next((each for each in ("plan", "status", "accept-remote") if given[each]), "deploy")
+    command = next(
+        (each for each in ("plan", "status", "accept-remote", "retry") if given[each]),
+        "deploy",
+    )
     return command, Options(
         repo=Path(str(given["--repo"])),
         remote=str(given["--remote"]),
@@ -88,6 +93,8 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
         jobs=_jobs(given["--jobs"]),
         health_timeout=_seconds("--health-timeout", given["--health-timeout"], zero=True),
         settle=_seconds("--settle", given["--settle"], zero=True),
+        rollback=not given["--no-rollback"],
+        stack=str(given["STACK"]) if given["STACK"] else None,
         ssh_key=ssh_key,
         output_format=str(given["--format"]),
         log_format=str(given["--log-format"]),
@@ -163,6 +170,23 @@ def print_plan(options: Options) -> int:
     else:
         print("\n".join(plan_lines(the_plan, repository.branch)))
     return EXIT_OK if the_plan.in_sync else EXIT_FAILED
+
+
+def retry(options: Options, stack: str) -> int:
+    """Marks a stack due for a try: the next check (the daemon's, or a --once) tries it."""
+    repository = open_clone(options)
+    state_dir = options.state_directory(repository)
+    usable_paths(options, state_dir)
+    with check_lock(state_dir):
+        state, warning = load_state(state_dir, set_aside=False)
+        if warning is not None:
+            raise UsageError(warning)
+        changed = retried(state, stack.strip("/") or ".")
+        if isinstance(changed, Failure):
+            raise UsageError(changed.failure())
+        save_state(state_dir, changed.unwrap())
+    print(f"{stack} is tried again by the next check")
+    return EXIT_OK
 
 
 def accept_remote(options: Options) -> int:

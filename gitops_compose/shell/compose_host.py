@@ -23,7 +23,7 @@ from returns.result import Failure, Result, Success
 if TYPE_CHECKING:
     # Imported where used: a check with nothing new runs no Docker command and does not
     # pay for these modules.
-    from gitops_compose.core.action import StackAction
+    from gitops_compose.core.action import Rollback, StackAction
     from gitops_compose.core.compose_file import Resource
     from gitops_compose.core.outcome import Outcome
     from gitops_compose.core.runtime import Health, HostState
@@ -85,10 +85,14 @@ def compose_problem(docker: str) -> str | None:
 
 @final
 class ComposeHost:
-    def __init__(self, docker: str, workdir: Path, timeout: float) -> None:
+    def __init__(
+        self, docker: str, workdir: Path, timeout: float, scratch: Path | None = None
+    ) -> None:
         self._docker = docker
         self._workdir = workdir
         self._timeout = timeout
+        # Where a rollback puts the files it runs from (in the state directory).
+        self._scratch = scratch
         self._compose_found = False
 
     def compose_problem(self) -> str | None:
@@ -163,6 +167,42 @@ class ComposeHost:
                     text = "…" + text[-_LOG_CHARACTERS:]
                 said[container] = redacted(text)
         return said
+
+    def roll_back(self, action: Rollback, files: Mapping[str, bytes]) -> str | None:
+        """Run the stack again from the files it last ran well from, written out beside
+        the clone (which stays at the new commit), with the images it ran then."""
+        if self._scratch is None:
+            return "no directory to put the files it ran from in"
+        root = self._scratch / action.project
+        try:
+            shutil.rmtree(root, ignore_errors=True)  # our own copy, of an earlier rollback
+            for path, content in files.items():
+                target = root / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content)
+            here, real = root / action.stack, self._workdir / action.stack
+            here.mkdir(parents=True, exist_ok=True)
+            # What git does not track (data directories, an .env kept out of git) is the
+            # host's own: linked, never copied, so the stack finds it as it left it.
+            for entry in real.iterdir() if real.is_dir() else ():
+                if not (here / entry.name).exists() and not (here / entry.name).is_symlink():
+                    (here / entry.name).symlink_to(entry)
+            pinned = root / ".gitops-rollback-images.yaml"
+            services = {
+                service: {"image": image, "pull_policy": "never"}
+                for service, image in action.images
+            }
+            pinned.write_text(json.dumps({"services": services}))  # JSON is YAML
+        except OSError as error:
+            return f"writing the files of {action.commit[:12]} failed: {error}"
+        command = ["compose", "--ansi", "never", "--project-name", action.project]
+        command += ["--project-directory", str(here)]
+        for each in (*action.compose_files, pinned.name):
+            command += ["--file", str(root / each)]
+        command += ["up", "--detach", "--remove-orphans", "--force-recreate"]
+        if action.images:
+            command += ["--pull", "never"]
+        return self._run(command, timeout=self._timeout).swap().value_or(None)
 
     def resources(self) -> Result[frozenset[Resource], str]:
         """The host's networks and volumes by name: one call for each kind."""
@@ -300,6 +340,7 @@ def parse_inspect(output: str) -> Result[Health, str]:
                 failing_streak=int(health.get("FailingStreak") or 0),
                 restarts=int(each.get("RestartCount") or 0),
                 ran=_ran(state) if exited else None,
+                image=str(each.get("Image", "")),
             )
         )
     return Success({project: tuple(found) for project, found in projects.items()})

@@ -54,6 +54,9 @@ class Options:
     # The health gate: 0 turns it off.
     health_timeout: float
     settle: float
+    rollback: bool
+    # The STACK of ``retry``.
+    stack: str | None
     ssh_key: Path | None
     output_format: str
     log_format: str
@@ -94,6 +97,7 @@ def settings_of(
         always=always,
         health_timeout=options.health_timeout,
         settle=options.settle,
+        rollback=options.rollback,
     )
 
 
@@ -219,7 +223,12 @@ def deploy(options: Options) -> int:
     usable_paths(options, options.state_directory(repository))
     job = Job(
         repository=repository,
-        host=ComposeHost(DOCKER, repository.workdir, options.compose_timeout),
+        host=ComposeHost(
+            DOCKER,
+            repository.workdir,
+            options.compose_timeout,
+            scratch=options.state_directory(repository) / "rollback",
+        ),
         settings=settings_of(repository, options),
         state_dir=options.state_directory(repository),
         options=options,

@@ -7,7 +7,9 @@ may hold a URL goes through :func:`redacted`.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, final
@@ -187,6 +189,13 @@ class GitRepository:
             read = {snapshot.blobs[each]: self._blob_data(snapshot.blobs[each]) for each in needed}
             snapshot = replace(snapshot, contents={**snapshot.contents, **read})
         return snapshot
+
+    def blobs(self, ids: Sequence[str]) -> Mapping[str, bytes]:
+        found: dict[str, bytes] = {}
+        for each in ids:
+            with contextlib.suppress(KeyError, ValueError, pygit2.GitError):
+                found[each] = self._blob_data(each)
+        return found
 
     def _blob_data(self, blob_id: str) -> bytes:
         return self._repository[blob_id].peel(pygit2.Blob).data

@@ -132,6 +132,11 @@ def _per_stack(state: State) -> Iterator[Metric]:
         "The commit each stack was last deployed from.",
         labels=["stack", "project"],
     )
+    rollbacks = CounterMetricFamily(
+        "gitops_stack_rollbacks",
+        "Times each stack was rolled back to what last ran well.",
+        labels=["stack", "project"],
+    )
     failures = GaugeMetricFamily(
         "gitops_stack_failures", "Failures in a row of each stack.", labels=["stack", "project"]
     )
@@ -143,10 +148,12 @@ def _per_stack(state: State) -> Iterator[Metric]:
         running.add_metric([path, project], 0 if record.down is not None else 1)
         deployed.add_metric([path, project], {"commit": record.commit or ""})
         failures.add_metric([path, project], record.failures)
+        rollbacks.add_metric([path, project], record.rollbacks)
     yield status
     yield running
     yield deployed
     yield failures
+    yield rollbacks
 
 
 # Connections the kernel holds for the server to accept. Python's default of 5 drops the

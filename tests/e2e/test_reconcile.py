@@ -6,7 +6,6 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -442,11 +441,7 @@ def test_daemon_deploys_a_push_serves_metrics_and_stops_on_sigterm(world: World)
     port = free_port()
     daemon = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "gitops_compose",
-            "--repo",
-            str(world.host),
+            *world.run_command(),
             "--interval",
             "1",
             "--metrics-addr",

@@ -6,7 +6,7 @@ from gitops_compose.core.action import Action, FastForward, StackAction
 from gitops_compose.core.check import CheckReport, CheckSettings, Finished
 from gitops_compose.core.outcome import Outcome, Status
 from gitops_compose.core.runtime import Container
-from gitops_compose.core.state import State
+from gitops_compose.core.state import State, retried
 from gitops_compose.core.status import Condition
 from gitops_compose.shell.check import InlineWorkers, run_check
 
@@ -426,3 +426,119 @@ def test_with_the_gate_off_nothing_is_inspected() -> None:
 
     assert host.inspected == 0
     assert [each.ok for each in report.outcomes] == [True]  # as Compose said; status says more
+
+
+# --- rollback -------------------------------------------------------------------------------
+
+BROKEN_PUSH = "services:\n  web:\n    image: busybox:2\n"
+
+
+def rolling(
+    repo: ModelRepository, host: ModelHost, state: State, rollback: bool = True
+) -> CheckReport:
+    clock = [2000.0]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    settings = CheckSettings(
+        branch="main",
+        root_name=repo.name,
+        health_timeout=180.0,
+        settle=0.0,
+        rollback=rollback,
+    )
+    return run_check(repo, host, state, settings, now=lambda: clock[0], sleep=sleep)
+
+
+def test_a_changed_stack_that_fails_its_gate_is_rolled_back_and_not_tried_again() -> None:
+    repo = ModelRepository(
+        {"c1": {}, "c2": {"a/compose.yaml": STACK}, "c3": {"a/compose.yaml": BROKEN_PUSH}},
+        "c1",
+        "c2",
+    )
+    host = ModelHost(repo, crashing_commits={"c3"})
+    deployed = rolling(repo, host, State(full_pass_done=True))
+    assert deployed.ok
+    assert deployed.state.stacks["a"].images == (
+        ("web", f"sha256:{repo.stack('c2', 'a').fingerprint}"),
+    )
+    repo.remote = "c3"
+
+    report = rolling(repo, host, deployed.state)
+
+    assert host.done[-2:] == [("restart", "a"), ("rollback", "a")]
+    [outcome] = report.outcomes
+    assert outcome.error == "rolled back to c2: exited: web exit 1 after 2 s; its log: web: boom"
+    record = report.state.stacks["a"]
+    assert (record.status, record.error) == (Status.ERROR, outcome.error)
+    assert (record.fingerprint, record.commit) == (repo.stack("c2", "a").fingerprint, "c2")
+    assert record.rolled_back_from == repo.stack("c3", "a").fingerprint
+    assert record.rollbacks == 1
+    assert report.state.counters.deployment_error == 1
+    assert host.running["a"] == (Container("web", "running"),)  # what ran before, again
+    assert not report.ok
+
+    host.done.clear()
+    again = rolling(repo, host, report.state)
+    assert host.done == []  # the rolled-back files are not tried again by themselves
+    assert again.state.stacks["a"].rolled_back_from is not None
+
+    # `retry a`: tried again, and rolled back again, to the files of c2 read from git
+    # (the clone is at c3 now).
+    asked = retried(again.state, "a").unwrap()
+    repo.snapshots_read.clear()
+    retry = rolling(repo, host, asked)
+    assert host.done == [("restart", "a"), ("rollback", "a")]
+    assert "c2" in repo.snapshots_read
+    assert retry.state.stacks["a"].rollbacks == 2
+    assert retried(retry.state, "nope").failure() == "no stack nope in the state; see status"
+
+    fixed = {"a/compose.yaml": "services:\n  web:\n    image: busybox:3\n"}
+    repo.commits["c4"] = fixed
+    repo.remote = "c4"
+    healed = rolling(repo, host, retry.state)
+    assert healed.ok
+    assert healed.state.stacks["a"].status is Status.OK
+    assert healed.state.stacks["a"].rollbacks == 2
+
+
+def test_a_new_stack_or_rollback_off_is_left_as_compose_left_it() -> None:
+    repo = ModelRepository(
+        {"c1": {}, "c2": {"a/compose.yaml": STACK}, "c3": {"a/compose.yaml": BROKEN_PUSH}},
+        "c1",
+        "c2",
+    )
+    host = ModelHost(repo, crashing_commits={"c2"})
+    new = rolling(repo, host, State(full_pass_done=True))
+    assert [each for each in host.done if each[0] == "rollback"] == []
+    assert new.state.stacks["a"].status is Status.ERROR
+
+    host = ModelHost(repo, crashing_commits={"c3"})
+    deployed = rolling(repo, ModelHost(repo), State(full_pass_done=True))
+    repo.remote = "c3"
+    off = rolling(repo, host, deployed.state, rollback=False)
+    assert ("rollback", "a") not in host.done
+    assert off.state.stacks["a"].rolled_back_from is None
+
+
+def test_a_rollback_that_fails_itself_names_both_failures() -> None:
+    repo = ModelRepository(
+        {"c1": {}, "c2": {"a/compose.yaml": STACK}, "c3": {"a/compose.yaml": BROKEN_PUSH}},
+        "c1",
+        "c2",
+    )
+    host = ModelHost(repo, crashing_commits={"c3"})
+    deployed = rolling(repo, host, State(full_pass_done=True))
+    repo.remote = "c3"
+    host.rollback_error = "exit 1: no such image"
+
+    report = rolling(repo, host, deployed.state)
+
+    [outcome] = report.outcomes
+    assert outcome.error == (
+        "exited: web exit 1 after 2 s; its log: web: boom; "
+        "rolling back to c2 failed too: exit 1: no such image"
+    )
+    assert report.state.stacks["a"].rolled_back_from is None  # retried with backoff
+    assert report.state.stacks["a"].retry_at is not None

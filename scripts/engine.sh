@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # A real Docker engine for the e2e tests: dockerd, Compose v2, a local registry on
-# 127.0.0.1:5000 and two test images. Nothing installed by hand survives onto a new
+# 127.0.0.1:5000 and two test images; and strace, with which the conformance suite sees
+# the files Compose opens. Nothing installed by hand survives onto a new
 # machine, so `ensure` installs and starts whatever is missing and reuses what works.
 #
 #   scripts/engine.sh ensure   make the engine usable (idempotent, fast when it already is)
-#   scripts/engine.sh check    exit 0 iff engine, compose v2, registry and images work (quiet)
+#   scripts/engine.sh check    exit 0 iff engine, compose v2, registry, images and the test
+#                              tools (sshd, ssh-agent, strace) work (quiet)
 #   scripts/engine.sh stop     stop the dockerd and registry this script started
 #
 # GITOPS_ENGINE_DIR (default /var/tmp/gitops-engine) holds logs, pid files, the registry's
@@ -33,8 +35,11 @@ images_ok() { # [repository]: tags 1 and 2 are in the local registry
 all_ok() {
     command -v docker >/dev/null && docker_ok && compose_ok && registry_ok && images_ok
 }
-# The SSH remote tests need a real sshd; a machine that already has an engine may lack it.
-tools_ok() { [[ -x /usr/sbin/sshd ]] && command -v ssh-agent >/dev/null; }
+# The SSH remote tests need a real sshd, the conformance suite strace; a machine that
+# already has an engine may lack them.
+tools_ok() {
+    [[ -x /usr/sbin/sshd ]] && command -v ssh-agent >/dev/null && command -v strace >/dev/null
+}
 
 # A pid file is trusted only while its process still runs the expected program, so a
 # recycled pid is never signalled.
@@ -56,7 +61,9 @@ install_packages() {
     dpkg-query -W -f '${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' \
         || missing+=(busybox-static)
     command -v curl >/dev/null || missing+=(curl)
-    tools_ok || missing+=(openssh-server openssh-client)
+    [[ -x /usr/sbin/sshd ]] && command -v ssh-agent >/dev/null \
+        || missing+=(openssh-server openssh-client)
+    command -v strace >/dev/null || missing+=(strace)
     ((${#missing[@]})) || return 0
     is_root || die "missing ${missing[*]} and not root: cannot install them"
     command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them"
@@ -64,7 +71,7 @@ install_packages() {
     export DEBIAN_FRONTEND=noninteractive
     {
         apt-get update -q && apt-get install -y -q docker.io docker-registry busybox-static curl \
-            openssh-server openssh-client
+            openssh-server openssh-client strace
     } >"$ENGINE_DIR/apt.log" 2>&1 || die "apt-get install failed; see $ENGINE_DIR/apt.log"
 }
 
@@ -228,7 +235,7 @@ images) # REPOSITORY: test images of our own (the demo's), tags 1 and 2
     mkdir -p "$ENGINE_DIR"
     push_images "$2"
     ;;
-check) all_ok ;;
+check) all_ok && tools_ok ;;
 stop) cmd_stop ;;
 *)
     echo "usage: $0 ensure|check|stop|images REPOSITORY" >&2

@@ -113,7 +113,10 @@ def engine_problem() -> str | None:
     except subprocess.TimeoutExpired:
         return "scripts/engine.sh check timed out"
     if done.returncode != 0:
-        return "docker engine, compose v2 or registry 127.0.0.1:5000 not usable (run `make engine`)"
+        return (
+            "docker engine, compose v2, registry 127.0.0.1:5000 or test tools (sshd, strace) "
+            "not usable (run `make engine`)"
+        )
     return None
 
 

@@ -57,13 +57,24 @@ class Changed:
     files: tuple[str, ...] = ()
     # Whether the comparison was with the saved state rather than the local HEAD.
     since_deployment: bool = False
+    # The changed files mounted into services, and those services: recreated for them.
+    mounted: tuple[tuple[str, tuple[str, ...]], ...] = ()
     kind = Kind.CHANGED
+
+    @property
+    def recreated(self) -> tuple[str, ...]:
+        """The services to recreate by name: Compose's own hash does not see those files."""
+        return tuple(sorted({service for _, services in self.mounted for service in services}))
 
     @property
     def reason(self) -> str:
         if not self.files:
             return "changed since the last deployment" if self.since_deployment else "changed"
-        shown = ", ".join(self.files[:3])
+        into = dict(self.mounted)
+        named = [
+            f"{each} → {' and '.join(into[each])}" if each in into else each for each in self.files
+        ]
+        shown = ", ".join(named[:3])
         more = f" and {len(self.files) - 3} more" if len(self.files) > 3 else ""
         return f"changed: {shown}{more}"
 

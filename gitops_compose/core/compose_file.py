@@ -49,6 +49,10 @@ class Service:
     expected: bool = True
     # True when another service waits for it to complete: exiting 0 is its success.
     one_shot: bool = False
+    # Files and directories of the repository mounted into its containers (bind sources,
+    # config and secret files), relative to the stack's directory as written: a change
+    # Compose's own configuration hash does not see, so it is recreated for it by name.
+    mounts: tuple[str, ...] = ()
 
 
 class ResourceKind(StrEnum):  # a str, so that resources sort by kind, then name
@@ -142,6 +146,8 @@ def compose_model(
     depends_on: tuple[str, ...] = ()
     times: tuple[float | None, float | None] = (None, None)
     rollback: bool | None = None
+    # (configs|secrets, name) -> its file, relative to the stack's directory.
+    mounted_files: dict[tuple[str, str], str] = {}
     includes = False
     sources = [(raw, ".", "") for raw in documents]
     sources += [(each.raw, each.base, f" in {each.path}") for each in included]
@@ -168,6 +174,12 @@ def compose_model(
             if rollback is not None and not isinstance(rollback, bool):
                 return Failure("invalid x-gitops: rollback must be true or false")
         declared.update(_declared(parsed))
+        for kind in ("configs", "secrets"):
+            definitions = parsed.get(kind)
+            for key, definition in definitions.items() if isinstance(definitions, dict) else ():
+                if isinstance(definition, dict) and isinstance(definition.get("file"), str):
+                    file = definition["file"]
+                    mounted_files[(kind, str(key))] = file if not where else f"{base}/{file}"
         section = parsed.get("services") or {}
         if not isinstance(section, dict):
             return Failure(f"invalid compose file: services must be a mapping{where}")
@@ -187,7 +199,7 @@ def compose_model(
     return Success(
         ComposeModel(
             name=name,
-            services=_services(services),
+            services=_services(services, mounted_files),
             role=_role(services),
             references=tuple(references),
             includes=includes,
@@ -322,7 +334,9 @@ def _role(services: Mapping[str, Mapping[str, Any]]) -> Role:
     return Role.DEPLOY
 
 
-def _services(services: Mapping[str, Mapping[str, Any]]) -> tuple[Service, ...]:
+def _services(
+    services: Mapping[str, Mapping[str, Any]], files: Mapping[tuple[str, str], str]
+) -> tuple[Service, ...]:
     awaited = {
         dependency
         for body in services.values()
@@ -338,9 +352,19 @@ def _services(services: Mapping[str, Mapping[str, Any]]) -> tuple[Service, ...]:
             # Done when it exits 0: another service waits for that, or it never restarts
             # (``restart: "no"``; ``no`` unquoted is YAML 1.1's false).
             one_shot=name in awaited or body.get("restart") in ("no", False),
+            mounts=tuple(_mounts(body, files)),
         )
         for name, body in sorted(services.items())
     )
+
+
+def _mounts(body: Mapping[str, Any], files: Mapping[tuple[str, str], str]) -> Iterator[str]:
+    yield from _relative(_bind_source(volume) for volume in _listed(body.get("volumes")))
+    for section in ("configs", "secrets"):
+        for entry in _listed(body.get(section)):
+            name = entry.get("source") if isinstance(entry, dict) else entry
+            if isinstance(name, str) and (section, name) in files:
+                yield from _relative([files[(section, name)]])
 
 
 def _started_by_default(body: Mapping[str, Any]) -> bool:

@@ -390,7 +390,7 @@ def _deploys(facts: Facts, order: Order, released: set[str]) -> Iterator[StackAc
         elif baseline is None:
             yield _action(Verb.START, Phase.ADD, stack, remote.commit, retry or New())
         elif baseline != stack.fingerprint:
-            cause = retry or _changed(_files(local, path), stack.files, record is not None)
+            cause = retry or _changed(_files(local, path), stack, record is not None)
             yield _action(Verb.RESTART, Phase.UPDATE, stack, remote.commit, cause)
         elif retry is not None:
             yield _action(Verb.START, Phase.HEAL, stack, remote.commit, retry)
@@ -541,10 +541,12 @@ def _files(stacks: Stacks, path: str) -> Mapping[str, str]:
     return {} if found is None else found.files
 
 
-def _changed(before: Mapping[str, str], after: Mapping[str, str], from_state: bool) -> Changed:
+def _changed(before: Mapping[str, str], stack: Stack, from_state: bool) -> Changed:
+    after = stack.files
     changed = sorted(
         path for path in before.keys() | after.keys() if before.get(path) != after.get(path)
     )
     # No file differs from the local HEAD, yet it is not what was last deployed: a retry,
     # or a check that ended before it got there.
-    return Changed(files=tuple(changed), since_deployment=from_state)
+    mounted = tuple((path, services) for path in changed if (services := stack.mounting(path)))
+    return Changed(files=tuple(changed), since_deployment=from_state, mounted=mounted)

@@ -74,6 +74,18 @@ class Stack:
     settle: float | None = None
     rollback: bool | None = None
 
+    def mounting(self, path: str) -> tuple[str, ...]:
+        """The services a repository file is mounted into (itself, or a directory of it)."""
+        directory = self.path
+        found = []
+        for service in self.services:
+            for mount in service.mounts:
+                source = repository_path(directory, mount)
+                if source is not None and (path == source or path.startswith(f"{source}/")):
+                    found.append(service.name)
+                    break
+        return tuple(found)
+
     @property
     def expectation(self) -> Expectation:
         """What it runs once deployed, as the not-running check and the state know it."""

@@ -221,8 +221,28 @@ class ComposeHost:
     def carry_out(self, action: StackAction) -> Outcome:
         from gitops_compose.core.outcome import Outcome  # noqa: PLC0415
 
-        found = self._run(self.command(action), timeout=self._timeout)
-        return Outcome(action=action, error=found.swap().value_or(None))
+        for command in self.commands(action):
+            found = self._run(command, timeout=self._timeout)
+            if isinstance(found, Failure):
+                return Outcome(action=action, error=found.failure())
+        return Outcome(action=action)
+
+    def commands(self, action: StackAction) -> list[list[str]]:
+        """The Compose commands of an action, run one after the other. A change recreates
+        what Compose's configuration hash sees changed, then, by name, the services whose
+        mounted files changed (Compose does not see those)."""
+        from gitops_compose.core.action import Changed, Verb  # noqa: PLC0415
+
+        command = self.command(action)
+        cause = action.cause
+        if action.verb is not Verb.RESTART or not isinstance(cause, Changed):
+            return [command]
+        command = [each for each in command if each != "--force-recreate"]
+        if not cause.recreated:
+            return [command]
+        at = command.index("up")
+        recreate = [*command[:at], "up", "--detach", "--no-deps", "--force-recreate"]
+        return [command, [*recreate, *cause.recreated]]
 
     def command(self, action: StackAction) -> list[str]:
         from gitops_compose.core.action import Verb  # noqa: PLC0415

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 from returns.result import Failure
 
+from gitops_compose.core.action import Changed
 from gitops_compose.core.plan import FastForward, Phase, Problem, Skip, StackAction, Verb, plan
 from gitops_compose.core.status import StackStatus, Status
 
@@ -461,3 +462,26 @@ def test_new_and_changed_stacks_that_build_here_are_built_and_healed_ones_are_no
     assert [(a.verb, a.build) for a in healed.actions if isinstance(a, StackAction)] == [
         (Verb.START, False)
     ]
+
+
+def test_a_changed_mounted_file_names_the_services_it_is_mounted_into() -> None:
+    files = {
+        "shop/compose.yaml": compose(
+            web={"volumes": ["./conf/nginx.conf:/etc/nginx/nginx.conf:ro"]},
+            api={"volumes": ["./conf:/conf"], "configs": ["settings"]},
+            worker={},
+        )
+        + "configs:\n  settings:\n    file: ./settings.toml\n",
+        "shop/conf/nginx.conf": "a\n",
+        "shop/settings.toml": "a\n",
+        "shop/.env": "A=1\n",
+    }
+    found = planned(facts(files, {**files, "shop/conf/nginx.conf": "b\n", "shop/.env": "A=2\n"}))
+    [action] = found.stack_actions
+    assert action.reason == "changed: shop/.env, shop/conf/nginx.conf → api and web"
+    assert isinstance(action.cause, Changed)
+    assert action.cause.recreated == ("api", "web")
+    config = planned(facts(files, {**files, "shop/settings.toml": "b\n"}))
+    [action] = config.stack_actions
+    assert isinstance(action.cause, Changed)
+    assert action.cause.recreated == ("api",)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from gitops_compose.core.action import New, Phase, StackAction, Verb
+from gitops_compose.core.action import Changed, New, Phase, StackAction, Verb
 from gitops_compose.core.runtime import Container
 from gitops_compose.shell.compose_host import ComposeHost, parse_ps
 from gitops_compose.shell.git_repository import missing_origin_path, redacted
@@ -61,16 +62,36 @@ def test_stop_without_valid_files_goes_by_project_name_alone() -> None:
     ]
 
 
-def test_a_changed_stack_is_pulled_and_recreated() -> None:
-    assert HOST.command(action(Verb.RESTART)) == [
-        *WHERE,
-        "up",
-        "--detach",
-        "--remove-orphans",
-        "--pull",
-        "always",
-        "--force-recreate",
+def test_a_restart_for_another_cause_than_a_change_recreates_every_service() -> None:
+    assert HOST.commands(action(Verb.RESTART)) == [
+        [
+            *WHERE,
+            "up",
+            "--detach",
+            "--remove-orphans",
+            "--pull",
+            "always",
+            "--force-recreate",
+        ]
     ]
+
+
+def test_a_change_lets_compose_recreate_what_it_sees_and_names_mounted_services() -> None:
+    seen = Changed(("my_app/production/.env",))
+    assert HOST.commands(replace(action(Verb.RESTART), cause=seen)) == [
+        [*WHERE, "up", "--detach", "--remove-orphans", "--pull", "always"]
+    ]
+    mounted = Changed(
+        ("my_app/production/nginx.conf", "my_app/production/.env"),
+        mounted=(("my_app/production/nginx.conf", ("proxy", "web")),),
+    )
+    assert HOST.commands(replace(action(Verb.RESTART), cause=mounted)) == [
+        [*WHERE, "up", "--detach", "--remove-orphans", "--pull", "always"],
+        [*WHERE, "up", "--detach", "--no-deps", "--force-recreate", "proxy", "web"],
+    ]
+    assert mounted.reason == (
+        "changed: my_app/production/nginx.conf → proxy and web, my_app/production/.env"
+    )
 
 
 def test_a_changed_stack_with_images_built_here_is_built_again() -> None:

@@ -66,6 +66,21 @@ def test_a_failing_healthcheck_fails_the_deploy_and_a_passing_one_deploys(world:
     assert passed["outcome"] == "ok"
     assert status_of(world, fine)["status"] == "ok"
 
+    # A change that makes the healthy stack's check fail is rolled back.
+    world.pusher.write(
+        f"{fine}/compose.yaml", stack_yaml("sleep 7200", extra=check.format("false"))
+    )
+    world.pusher.commit_and_push("a release whose healthcheck fails")
+    rolled = once(world, "--settle", "1")
+    [event] = stack_events(rolled, fine)
+    assert str(event["error"]).startswith("rolled back to "), event
+    assert "unhealthy: app (health check failed" in str(event["error"])
+    [container] = world.containers(fine)
+    assert (
+        "sleep 3600"
+        in world.docker("inspect", "--format", "{{json .Config.Cmd}}", container["id"]).stdout
+    )
+
 
 def test_a_one_shot_migration_that_exits_0_before_the_web_service_starts_is_ok(
     world: World,

@@ -11,6 +11,7 @@ Two sources:
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +20,27 @@ from typing import final
 HERE = Path(__file__).resolve().parent
 CASES = HERE / "cases"
 REPO_ROOT = HERE.parents[1]
-# Where the corpus lives beside the checkouts; GITOPS_COMPOSE_CORPUS names another place.
-CORPUS = Path(
-    os.environ.get(
-        "GITOPS_COMPOSE_CORPUS", REPO_ROOT.parent / "shared" / "compose-corpus" / "compose-go"
-    )
-)
+def _corpus() -> Path:
+    """Where the corpus lives: beside the checkout (``../shared``), or beside the checkout
+    this one was cloned from (a clone for CI in /tmp); GITOPS_COMPOSE_CORPUS names
+    another place."""
+    named = os.environ.get("GITOPS_COMPOSE_CORPUS")
+    if named:
+        return Path(named)
+    beside = [REPO_ROOT.parent]
+    origin = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "remote", "get-url", "origin"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if origin and "://" not in origin and Path(origin).is_dir():
+        beside.append(Path(origin).resolve().parent)
+    found = [each / "shared" / "compose-corpus" / "compose-go" for each in beside]
+    return next((each for each in found if each.is_dir()), found[0])
+
+
+CORPUS = _corpus()
 STACK_OF_CASES = "app"
 
 

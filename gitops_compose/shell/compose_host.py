@@ -106,7 +106,11 @@ class ComposeHost:
 
     def state(self) -> Result[HostState, str]:
         """Every Compose project's containers, from a single ``docker ps``."""
-        found = self._run(
+        return self._containers(_PS_FORMAT).map(parse_ps)
+
+    def _containers(self, fields: str) -> Result[str, str]:
+        """``docker ps`` of every container Compose made for a project (not one-offs)."""
+        return self._run(
             [
                 "ps",
                 "--all",
@@ -116,30 +120,16 @@ class ComposeHost:
                 "--filter",
                 f"label={_ONE_OFF}=False",
                 "--format",
-                _PS_FORMAT,
+                fields,
             ],
             timeout=min(self._timeout, 120),
         )
-        return found.map(parse_ps)
 
     def health(self, projects: Sequence[str]) -> Result[Health, str]:
         """The containers of these projects, for their health gates: one ``docker ps`` for
         their ids, one ``docker inspect`` of them all."""
         wanted = set(projects)
-        listed = self._run(
-            [
-                "ps",
-                "--all",
-                "--no-trunc",
-                "--filter",
-                f"label={_PROJECT}",
-                "--filter",
-                f"label={_ONE_OFF}=False",
-                "--format",
-                f'{{{{.ID}}}}\t{{{{.Label "{_PROJECT}"}}}}',
-            ],
-            timeout=min(self._timeout, 120),
-        )
+        listed = self._containers(f'{{{{.ID}}}}\t{{{{.Label "{_PROJECT}"}}}}')
         if isinstance(listed, Failure):
             return listed
         ids = [

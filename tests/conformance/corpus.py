@@ -20,6 +20,8 @@ from typing import final
 HERE = Path(__file__).resolve().parent
 CASES = HERE / "cases"
 REPO_ROOT = HERE.parents[1]
+
+
 def _corpus() -> Path:
     """Where the corpus lives: beside the checkout (``../shared``), or beside the checkout
     this one was cloned from (a clone for CI in /tmp); GITOPS_COMPOSE_CORPUS names

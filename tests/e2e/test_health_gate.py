@@ -4,21 +4,15 @@ through the settle window; one that crashes right after its start is an error, w
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from .harness import IMAGE_V1, World, metric_samples, stack_yaml
+from .test_cron_and_plan import by_stack, status
 from .test_reconcile import once, stack_events
 
 
 def unique(name: str) -> str:
     return f"{name}{uuid.uuid4().hex[:6]}"
-
-
-def status_of(world: World, stack: str) -> dict[str, object]:
-    document = json.loads(world.run("status", "--format", "json").stdout)
-    [entry] = [each for each in document["stacks"] if each["stack"] == stack]
-    return dict(entry)
 
 
 def test_a_container_that_crashes_two_seconds_after_its_start_fails_the_deploy(
@@ -44,7 +38,7 @@ def test_a_container_that_crashes_two_seconds_after_its_start_fails_the_deploy(
     # Docker restarts it (unless-stopped), or the look comes while it is down.
     assert error.startswith(("restarting: app (", "exited: app exit 1")), error
     assert "cannot reach the database" in error  # its last log lines
-    entry = status_of(world, path)
+    entry = by_stack(status(world))[path]
     assert entry["status"] == "error"
     assert entry["last_error"] == error
     assert metric_samples(metrics.read_text())["gitops_deployment_error_total"] == 1
@@ -64,7 +58,7 @@ def test_a_failing_healthcheck_fails_the_deploy_and_a_passing_one_deploys(world:
     assert str(failed["error"]).startswith("unhealthy: app (health check failed")
     [passed] = stack_events(done, fine)
     assert passed["outcome"] == "ok"
-    assert status_of(world, fine)["status"] == "ok"
+    assert by_stack(status(world))[fine]["status"] == "ok"
 
     # A change that makes the healthy stack's check fail is rolled back.
     world.pusher.write(
@@ -110,7 +104,7 @@ def test_a_one_shot_migration_that_exits_0_before_the_web_service_starts_is_ok(
     assert done.returncode == 0, done.stderr
     [event] = stack_events(done, path)
     assert event["outcome"] == "ok"
-    assert status_of(world, path)["status"] == "ok"
+    assert by_stack(status(world))[path]["status"] == "ok"
 
 
 def test_health_timeout_0_turns_the_gate_off(world: World) -> None:

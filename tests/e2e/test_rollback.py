@@ -4,17 +4,11 @@ tried again until its files change or ``retry`` asks."""
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from .harness import IMAGE_V1, IMAGE_V2, World, git, metric_samples, stack_yaml
+from .test_cron_and_plan import by_stack, status
 from .test_reconcile import once, stack_commands, stack_events
-
-
-def entry(world: World, stack: str) -> dict[str, object]:
-    document = json.loads(world.run("status", "--format", "json").stdout)
-    [found] = [each for each in document["stacks"] if each["stack"] == stack]
-    return dict(found)
 
 
 def test_a_crash_after_start_is_rolled_back_with_its_data_and_waits_for_a_fix(
@@ -49,9 +43,9 @@ def test_a_crash_after_start_is_rolled_back_with_its_data_and_waits_for_a_fix(
     v1 = world.docker("image", "inspect", "--format", "{{.Id}}", IMAGE_V1).stdout.strip()
     assert (container["image"], container["state"]) == (v1, "running")
     assert world.exec(path, "app", "cat /data/note").strip() == "kept"
-    status = entry(world, path)
-    assert (status["status"], status["last_error"]) == ("error", error)
-    assert status["deployed_commit"] == good
+    record = by_stack(status(world))[path]
+    assert (record["status"], record["last_error"]) == ("error", error)
+    assert record["deployed_commit"] == good
     samples = metric_samples(metrics.read_text())
     assert samples[f"gitops_stack_rollbacks_total{{project={path},stack={path}}}"] == 1
     assert samples["gitops_deployment_error_total"] == 1
@@ -80,7 +74,7 @@ def test_a_crash_after_start_is_rolled_back_with_its_data_and_waits_for_a_fix(
     [container] = world.containers(path)
     assert container["image"] == IMAGE_V2
     assert world.exec(path, "app", "cat /data/note").strip() == "kept"
-    assert entry(world, path)["status"] == "ok"
+    assert by_stack(status(world))[path]["status"] == "ok"
 
 
 def test_no_rollback_leaves_the_failed_stack_as_compose_left_it(world: World) -> None:

@@ -340,7 +340,11 @@ class RecordingWorkers:
 
 
 def gated(
-    repo: ModelRepository, host: ModelHost, state: State, settle: float = 10.0
+    repo: ModelRepository,
+    host: ModelHost,
+    state: State,
+    settle: float = 10.0,
+    rollback: bool = False,
 ) -> tuple[CheckReport, list[float]]:
     """A check with the health gate on, on a clock that moves only when the loop sleeps."""
     clock = [1000.0]
@@ -351,7 +355,11 @@ def gated(
         clock[0] += seconds
 
     settings = CheckSettings(
-        branch="main", root_name=repo.name, health_timeout=180.0, settle=settle
+        branch="main",
+        root_name=repo.name,
+        health_timeout=180.0,
+        settle=settle,
+        rollback=rollback,
     )
     report = run_check(repo, host, state, settings, now=lambda: clock[0], sleep=sleep)
     return report, slept
@@ -436,19 +444,7 @@ BROKEN_PUSH = "services:\n  web:\n    image: busybox:2\n"
 def rolling(
     repo: ModelRepository, host: ModelHost, state: State, rollback: bool = True
 ) -> CheckReport:
-    clock = [2000.0]
-
-    def sleep(seconds: float) -> None:
-        clock[0] += seconds
-
-    settings = CheckSettings(
-        branch="main",
-        root_name=repo.name,
-        health_timeout=180.0,
-        settle=0.0,
-        rollback=rollback,
-    )
-    return run_check(repo, host, state, settings, now=lambda: clock[0], sleep=sleep)
+    return gated(repo, host, state, settle=0.0, rollback=rollback)[0]
 
 
 def test_a_changed_stack_that_fails_its_gate_is_rolled_back_and_not_tried_again() -> None:

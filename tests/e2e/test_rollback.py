@@ -91,3 +91,31 @@ def test_no_rollback_leaves_the_failed_stack_as_compose_left_it(world: World) ->
     assert str(event["error"]).startswith("exited: app exit 3")
     [container] = world.containers(path)
     assert container["image"] == IMAGE_V2
+
+
+def test_a_rollback_brings_back_the_old_image_by_id_when_its_tag_was_pushed_over(
+    world: World,
+) -> None:
+    path = f"tag{uuid.uuid4().hex[:6]}"
+    tag = f"127.0.0.1:5000/gitops-test/mutable-{path}:1"
+
+    def push_as_tag(source: str) -> str:
+        world.docker("tag", source, tag)
+        world.docker("push", tag)
+        return world.docker("image", "inspect", "--format", "{{.Id}}", source).stdout.strip()
+
+    old = push_as_tag(IMAGE_V1)
+    world.pusher.write(f"{path}/compose.yaml", stack_yaml(image=tag))
+    world.pusher.commit_and_push("a stack on a mutable tag")
+    assert once(world, "--settle", "1").returncode == 0
+    new = push_as_tag(IMAGE_V2)  # the same tag name, now another image
+    world.pusher.write(f"{path}/compose.yaml", stack_yaml("exit 4", image=tag))
+    world.pusher.commit_and_push("a release that exits, on the moved tag")
+
+    done = once(world, "--settle", "1")
+
+    [event] = stack_events(done, path)
+    assert str(event["error"]).startswith("rolled back to "), event
+    [container] = world.containers(path)
+    assert (container["image"], container["state"]) == (old, "running")
+    assert old != new

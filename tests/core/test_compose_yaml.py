@@ -287,3 +287,16 @@ def test_any_bytes_give_documents_or_a_reason_and_finish_fast(raw: bytes) -> Non
     if isinstance(found, Failure):
         assert found.failure()
         assert "\n" not in found.failure()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab: -[]{},\n&*<>!#'\"?|~01.", max_size=40))
+def test_libyaml_and_the_pure_parser_read_alike(text: str) -> None:
+    """The venv (libyaml) and gitops.pyz (pure Python) load the same values."""
+    results = []
+    for loader in PARSERS.values():
+        compose_yaml._loader = lambda loader=loader: loader  # type: ignore[misc]
+        results.append(compose_yaml.merged([text.encode()]))
+    assert [isinstance(each, Success) for each in results] in ([True, True], [False, False])
+    if isinstance(results[0], Success):
+        assert results[0].unwrap() == results[1].unwrap()

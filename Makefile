@@ -72,15 +72,21 @@ demo-clean:
 # bench-scrape: 32 concurrent clients on /metrics and /status of the daemon's HTTP server
 # (the real serve(), 50 stacks), beside the same server with Python's default listen backlog
 # of 5 (see bench/scrape.py); the goal is a p99 under 100 ms. No engine needed.
+# bench-parse: the parse time of a first check on 1,000 stacks, with libyaml (the venv) and
+# with the pure-Python parser (gitops.pyz), PyYAML's loader beside compose_yaml in the same run
+# (see bench/parse.py); compose_yaml must not be slower on the pure path.
 # `bench` runs every benchmark.
-.PHONY: bench bench-plan bench-idle bench-jobs bench-scrape
+.PHONY: bench bench-plan bench-parse bench-idle bench-jobs bench-scrape
 BENCH_AGAINST ?=
 AGAINST := $(if $(BENCH_AGAINST),--against $(BENCH_AGAINST),)
 
-bench: bench-plan bench-startup bench-idle bench-jobs bench-scrape
+bench: bench-plan bench-parse bench-startup bench-idle bench-jobs bench-scrape
 
 bench-plan: $(VENV)/.installed
 	$(BIN)/python bench/plan.py
+
+bench-parse: $(VENV)/.installed
+	$(BIN)/python bench/parse.py
 
 bench-idle: pyz engine
 	$(BIN)/python bench/idle.py $(AGAINST)

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from functools import lru_cache
 from posixpath import normpath
-from typing import TYPE_CHECKING, Any, final
+from typing import Any, final
 
 from returns.result import Failure, Result, Success
 
-if TYPE_CHECKING:
-    import yaml
+from gitops_compose.core import compose_yaml
 
 # Compose's own precedence (compose-go DefaultFileNames / DefaultOverrideFileNames): the first
 # present file wins, and the first present override file is loaded on top of it.
@@ -149,10 +148,9 @@ def compose_model(
     # (configs|secrets, name) -> its file, relative to the stack's directory.
     mounted_files: dict[tuple[str, str], str] = {}
     includes = False
-    sources = [(raw, ".", "") for raw in documents]
-    sources += [(each.raw, each.base, f" in {each.path}") for each in included]
-    for raw, base, where in sources:
-        parsed = _parsed(raw)
+    sources = [(_merged(documents), ".", "")]
+    sources += [(_parsed(each.raw), each.base, f" in {each.path}") for each in included]
+    for parsed, base, where in sources:
         if isinstance(parsed, str):
             return Failure(f"{parsed}{where}")
         references.update(dict.fromkeys(_based(base, _references(parsed))))
@@ -180,7 +178,7 @@ def compose_model(
                 if isinstance(definition, dict) and isinstance(definition.get("file"), str):
                     file = definition["file"]
                     mounted_files[(kind, str(key))] = file if not where else f"{base}/{file}"
-        section = parsed.get("services") or {}
+        section = parsed.get("services", {})
         if not isinstance(section, dict):
             return Failure(f"invalid compose file: services must be a mapping{where}")
         for service_name, body in section.items():
@@ -192,8 +190,6 @@ def compose_model(
             labels = {**_labels(merged.get("labels")), **_labels(body.get("labels"))}
             merged.update(body)
             merged["labels"] = labels
-    if not services and not includes:
-        return Failure("invalid compose file: no services")
     if name is not None and "$" in name:
         return Failure("invalid compose file: a project name with variables is not supported")
     return Success(
@@ -266,33 +262,17 @@ def _gate_times(section: Mapping[str, Any]) -> tuple[float | None, float | None]
     return found[0], found[1]
 
 
-@lru_cache(maxsize=1)
-def _loader() -> type[yaml.SafeLoader]:
-    """libyaml's loader where PyYAML was built with it (8x faster), the pure one elsewhere,
-    as inside gitops.pyz; both accept the same documents."""
-    import yaml  # noqa: PLC0415
-
-    found: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return found
-
-
 def _parsed(raw: bytes) -> dict[str, Any] | str:
-    # PyYAML is imported when a Compose file is first read: a check with nothing new to
-    # plan reads none, and pays nothing for it.
-    import yaml  # noqa: PLC0415
+    """One Compose file, its documents merged (see compose_yaml), or why it cannot be read."""
+    return _merged([raw])
 
-    try:
-        document = yaml.load(raw, Loader=_loader())
-    except yaml.YAMLError as error:
-        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        return f"invalid compose file: {first_line}{where}"
-    except UnicodeDecodeError:
-        return "invalid compose file: not UTF-8 text"
-    if not isinstance(document, dict):
-        return "invalid compose file: top level must be a mapping"
-    return document
+
+def _merged(files: Sequence[bytes]) -> dict[str, Any] | str:
+    """A Compose file and its override files, merged as Compose merges them."""
+    found = compose_yaml.merged(files)
+    if isinstance(found, Failure):
+        return f"invalid compose file: {found.failure()}"
+    return found.unwrap()
 
 
 def _labels(value: object) -> dict[str, str]:
@@ -306,12 +286,17 @@ def _labels(value: object) -> dict[str, str]:
 
 
 def _label_value(value: object) -> str:
-    # YAML reads an unquoted true as a bool; Compose turns it into the string "true".
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    # YAML reads an unquoted true as a bool; Compose turns it into the string "true", and a
+    # null into "". Compose refuses a mapping or sequence here: no need to spell one out.
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "" if value is None or isinstance(value, dict | list) else str(value)
 
 
 def _is_true(labels: Mapping[str, str], key: str) -> bool:
-    return labels.get(key, "").strip().lower() == "true"
+    # As the original GitopsCompose: the label's value as Compose has it, equal to "true"
+    # (so an unquoted True counts, and "yes" or a quoted "True" do not).
+    return labels.get(key) == "true"
 
 
 def _built_here(body: Mapping[str, Any]) -> bool:

@@ -180,13 +180,11 @@ def project_name(path: str, declared: str | None, root_name: str) -> Result[str,
     so stacks named alike in different folders stay apart; the root stack takes the name of
     the repository's directory, as Compose itself would. Both follow Compose's normalisation.
     """
-    if declared is not None:
-        if _VALID_NAME.fullmatch(declared):
-            return Success(declared)
-        return Failure(
-            f"invalid project name {declared!r}: Compose wants lowercase letters, digits, "
-            "'_' and '-', starting with a letter or digit"
-        )
+    if declared is not None:  # Compose normalises a declared name as it does a directory's
+        normalised = _NOT_ALLOWED.sub("", declared.lower()).lstrip("-_")
+        if not normalised:
+            return Failure(f"invalid project name {declared!r}: nothing is left of it")
+        return Success(normalised)
     raw = root_name if path == ROOT else path.replace("/", "-")
     normalised = _NOT_ALLOWED.sub("", raw.lower()).lstrip("-_")
     if not normalised:
@@ -194,7 +192,6 @@ def project_name(path: str, declared: str | None, root_name: str) -> Result[str,
     return Success(normalised)
 
 
-_VALID_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _NOT_ALLOWED = re.compile(r"[^a-z0-9_-]")
 
 

@@ -137,9 +137,9 @@ def test_depends_on_as_a_list_makes_no_one_shot() -> None:
     ("text", "reason"),
     [
         ("services:\n  web: [\n", "invalid compose file: while parsing a flow node (line 3)"),
-        ("- web\n- db\n", "invalid compose file: top level must be a mapping"),
-        ("name: shop\n", "invalid compose file: no services"),
+        ("- web\n- db\n", "invalid compose file: top-level object must be a mapping"),
         ("services: [web]\n", "invalid compose file: services must be a mapping"),
+        ("services:\n", "invalid compose file: services must be a mapping"),
         ("services: {web: nginx}\n", "invalid compose file: service web must be a mapping"),
         (
             "name: ''\nservices: {web: {}}\n",
@@ -316,3 +316,9 @@ services:
 )
 def test_a_stack_builds_here_when_a_service_has_nothing_to_pull(service: str, builds: bool) -> None:
     assert model(f"services: {{app: {service}}}").builds is builds
+
+
+def test_a_file_without_services_is_valid_as_for_compose() -> None:
+    # `docker compose config` accepts both, with no service to start.
+    assert model("services: {}\n").services == ()
+    assert model("name: shop\n").services == ()

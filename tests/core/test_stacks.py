@@ -200,10 +200,18 @@ def test_invalid_yaml_is_an_error_for_that_stack_alone() -> None:
     assert broken.project == "my_app-staging"
 
 
-def test_invalid_declared_name_is_an_error_with_no_project() -> None:
+def test_a_declared_name_is_normalised_as_compose_does() -> None:
+    # `docker compose config` gives `name: shopeu` for `name: Shop EU`, `app` for `-app`.
     found = stacks({"shop/compose.yaml": compose("web", name="Shop EU")})
+    assert found.valid["shop"].project == "shopeu"
+    found = stacks({"shop/compose.yaml": compose("web", name="-App.1")})
+    assert found.valid["shop"].project == "app1"
+
+
+def test_a_declared_name_with_nothing_left_is_an_error_with_no_project() -> None:
+    found = stacks({"shop/compose.yaml": compose("web", name="---")})
     assert found.broken["shop"].project is None
-    assert found.broken["shop"].reason.startswith("invalid project name 'Shop EU'")
+    assert found.broken["shop"].reason == "invalid project name '---': nothing is left of it"
 
 
 def test_controller_and_ignored_stacks_are_found_with_their_role() -> None:

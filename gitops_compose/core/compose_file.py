@@ -95,9 +95,10 @@ class ComposeModel:
     services: tuple[Service, ...]
     role: Role
     # Paths relative to the stack's directory that Compose reads when it starts the stack
-    # (env files, bind-mount sources, config and secret files, included and extended
-    # files, build contexts), as written; a path with a variable in it cannot be known
-    # without Docker.
+    # (env and label files, bind sources and devices, config and secret files, included
+    # and extended files and the .env of includes, build contexts and Dockerfiles),
+    # interpolated with the stack's variables; a path through a variable they do not
+    # hold cannot be known without Docker, and is left out.
     references: tuple[str, ...] = ()
     # Whether it includes other Compose files (``include:``): their services are not in
     # ``services``, and a file may consist of includes alone.

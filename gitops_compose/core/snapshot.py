@@ -20,7 +20,8 @@ class Snapshot:
     """The files of one commit: repository-relative POSIX path -> blob id.
 
     ``contents`` holds, by blob id, the bytes of the files the core reads (the Compose
-    files, as named by :func:`files_to_read`); every other file counts only by its blob id.
+    files and the ``.env`` files that interpolate them, as :func:`contents_needed` names
+    them); every other file counts only by its blob id.
     """
 
     commit: str

@@ -224,7 +224,7 @@ def compose_model(
                     f"invalid compose file: service {service_name} must be a mapping{where}"
                 )
             chain = _chain(
-                str(service_name), section, base=base, variables=known, files=files, where=where
+                service_name, section, base=base, variables=known, files=files, where=where
             )
             if isinstance(chain, str):
                 return Failure(chain)
@@ -282,8 +282,8 @@ _MOST_EXTENDS = 64
 
 
 def _chain(
-    name: str,
-    section: Mapping[str, Any],
+    name: object,  # the key as the loader gives it; extends names a service by a string
+    section: Mapping[Any, Any],
     *,
     base: str,
     variables: Mapping[str, str],
@@ -292,7 +292,7 @@ def _chain(
 ) -> list[tuple[str, Mapping[str, Any]]] | str:
     """The service and the ones it extends in turn, each with the base of its file."""
     chain: list[tuple[str, Mapping[str, Any]]] = []
-    seen: list[tuple[str, str]] = []
+    seen: list[tuple[str, object]] = []
     place = where.removeprefix(" in ") or "the compose file"
     while True:
         body = section.get(name)

@@ -17,6 +17,7 @@ from typing import Any, final
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core import compose_yaml
+from gitops_compose.core.interpolation import interpolated
 
 # Compose's own precedence (compose-go DefaultFileNames / DefaultOverrideFileNames): the first
 # present file wins, and the first present override file is loaded on top of it.
@@ -96,9 +97,10 @@ class ComposeModel:
     services: tuple[Service, ...]
     role: Role
     # Paths relative to the stack's directory that Compose reads when it starts the stack
-    # (env files, bind-mount sources, config and secret files, included and extended
-    # files, build contexts), as written; a path with a variable in it cannot be known
-    # without Docker.
+    # (env and label files, bind sources and devices, config and secret files, included
+    # and extended files and the .env of includes, build contexts and Dockerfiles),
+    # interpolated with the stack's variables; a path through a variable they do not
+    # hold cannot be known without Docker, and is left out.
     references: tuple[str, ...] = ()
     # Whether it includes other Compose files (``include:``): their services are not in
     # ``services``, and a file may consist of includes alone.
@@ -126,18 +128,74 @@ class Included:
     """A Compose file that the stack's file includes (``include:``), read from the commit."""
 
     path: str  # in the repository, for messages
-    base: str  # its directory, relative to the stack's: where its own relative paths start
+    # Where its own relative paths start, relative to the stack's directory: its directory,
+    # or the ``project_directory:`` of the include that names it.
+    base: str
+    raw: bytes
+    # What Compose interpolates it with: the stack's variables, then those of the include's
+    # env files (by default the ``.env`` of its project directory) that the stack lacks.
+    variables: tuple[tuple[str, str], ...] = ()
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Extended:
+    """A Compose file that a service extends (``extends: {file: ...}``), read from the commit.
+
+    ``named_from`` is where the reference stands: the base of the file that has the
+    ``extends:`` and its ``file:`` as written, which is how the model finds it.
+    """
+
+    named_from: tuple[str, str]
+    path: str  # in the repository, for messages
+    base: str  # its directory, relative to the stack's
     raw: bytes
 
 
+@final
+@dataclass(frozen=True, slots=True)
+class IncludeEntry:
+    """One item of ``include:``, as written: relative to the including file's base."""
+
+    paths: tuple[str, ...]
+    project_directory: str | None = None
+    env_files: tuple[str, ...] = ()
+
+    @property
+    def directory(self) -> str | None:
+        """Where the included file's relative paths start, relative to the including
+        file's base: ``project_directory:``, else the directory of its first file."""
+        if self.project_directory is not None:
+            return self.project_directory
+        if not self.paths:
+            return None
+        head, _, _ = self.paths[0].rpartition("/")
+        return head or "."
+
+    @property
+    def env_file_paths(self) -> tuple[str, ...]:
+        """The env files its variables come from: as written, else ``.env`` there."""
+        if self.env_files:
+            return tuple(each for each in self.env_files if each != "/dev/null")
+        directory = self.directory
+        return () if directory is None else (_joined(directory, ".env"),)
+
+
 def compose_model(
-    documents: Sequence[bytes], included: Sequence[Included] = ()
+    documents: Sequence[bytes],
+    included: Sequence[Included] = (),
+    extended: Sequence[Extended] = (),
+    variables: tuple[tuple[str, str], ...] = (),
 ) -> Result[ComposeModel, str]:
     """Merge a Compose file, its override and what they include into a model, as Compose would.
 
     Included files add services (and their labels) and files they name; their ``name:``
-    does not name the project.
+    does not name the project. A service that extends another (of the same file, or of a
+    file in ``extended``) gets that service's settings beneath its own, and the files that
+    service names from its own directory. ``variables`` are the stack's ``.env``: they
+    interpolate values and may set ``COMPOSE_PROFILES``.
     """
+    stack_variables = dict(variables)
     name: str | None = None
     services: dict[str, dict[str, Any]] = {}
     references: dict[str, None] = {}  # ordered and without repeats
@@ -148,12 +206,21 @@ def compose_model(
     # (configs|secrets, name) -> its file, relative to the stack's directory.
     mounted_files: dict[tuple[str, str], str] = {}
     includes = False
-    sources = [(_merged(documents), ".", "")]
-    sources += [(_parsed(each.raw), each.base, f" in {each.path}") for each in included]
-    for parsed, base, where in sources:
+    files = _Extended(extended)
+    sources = [(_merged(documents), ".", "", stack_variables)]
+    sources += [
+        (
+            _parsed(each.raw),
+            each.base,
+            f" in {each.path}",
+            {**stack_variables, **dict(each.variables)},
+        )
+        for each in included
+    ]
+    for parsed, base, where, known in sources:
         if isinstance(parsed, str):
             return Failure(f"{parsed}{where}")
-        references.update(dict.fromkeys(_based(base, _references(parsed))))
+        references.update(dict.fromkeys(_based(base, _references(parsed, known))))
         includes = includes or bool(parsed.get("include"))
         if "name" in parsed and not where:
             if not isinstance(parsed["name"], str) or not parsed["name"]:
@@ -186,16 +253,26 @@ def compose_model(
                 return Failure(
                     f"invalid compose file: service {service_name} must be a mapping{where}"
                 )
+            chain = _chain(
+                service_name, section, base=base, variables=known, files=files, where=where
+            )
+            if isinstance(chain, str):
+                return Failure(chain)
+            full = _resolved(_merged_chain(chain), known)
+            for level_base, level in chain:
+                references.update(
+                    dict.fromkeys(_based(level_base, _service_references(level, full, known)))
+                )
             merged = services.setdefault(str(service_name), {})
-            labels = {**_labels(merged.get("labels")), **_labels(body.get("labels"))}
-            merged.update(body)
+            labels = {**_labels(merged.get("labels")), **_labels(full.get("labels"))}
+            merged.update(full)
             merged["labels"] = labels
     if name is not None and "$" in name:
         return Failure("invalid compose file: a project name with variables is not supported")
     return Success(
         ComposeModel(
             name=name,
-            services=_services(services, mounted_files),
+            services=_services(services, mounted_files, stack_variables),
             role=_role(services),
             references=tuple(references),
             includes=includes,
@@ -208,6 +285,105 @@ def compose_model(
             rollback=rollback,
         )
     )
+
+
+class _Extended:
+    """The files services extend, parsed when first asked for."""
+
+    def __init__(self, extended: Sequence[Extended]) -> None:
+        self._by_reference = {each.named_from: each for each in extended}
+
+    def services(self, base: str, file: str) -> tuple[Extended, Mapping[str, Any]] | str | None:
+        """The services of the file ``file`` names from ``base``; None when the commit does
+        not hold it (a host path, a variable): Compose reads it, the plan cannot."""
+        found = self._by_reference.get((base, file))
+        if found is None:
+            return None
+        parsed = _parsed(found.raw)
+        if isinstance(parsed, str):
+            return f"{parsed} in {found.path}"
+        section = parsed.get("services") or {}
+        if not isinstance(section, dict):
+            return f"invalid compose file: services must be a mapping in {found.path}"
+        return found, section
+
+
+# Deep enough for any real chain; a longer one is a loop Compose rejects as well.
+_MOST_EXTENDS = 64
+
+
+def _chain(
+    name: object,  # the key as the loader gives it; extends names a service by a string
+    section: Mapping[Any, Any],
+    *,
+    base: str,
+    variables: Mapping[str, str],
+    files: _Extended,
+    where: str,
+) -> list[tuple[str, Mapping[str, Any]]] | str:
+    """The service and the ones it extends in turn, each with the base of its file."""
+    chain: list[tuple[str, Mapping[str, Any]]] = []
+    seen: list[tuple[str, object]] = []
+    place = where.removeprefix(" in ") or "the compose file"
+    while True:
+        body = section.get(name)
+        if not isinstance(body, dict):
+            if chain:
+                return f"invalid compose file: cannot extend service {name}: not in {place}"
+            return f"invalid compose file: service {name} must be a mapping{where}"
+        if (place, name) in seen or len(seen) > _MOST_EXTENDS:
+            steps = " extends ".join(f"{each} in {file}" for file, each in [*seen, (place, name)])
+            return f"invalid compose file: extends cycle: {steps}"
+        seen.append((place, name))
+        chain.append((base, body))
+        extends = body.get("extends")
+        if isinstance(extends, str):
+            name = interpolated(extends, variables) or extends
+            continue
+        if not isinstance(extends, dict) or not isinstance(extends.get("service"), str):
+            return chain
+        name = interpolated(extends["service"], variables) or extends["service"]
+        file = extends.get("file")
+        if not isinstance(file, str):
+            continue
+        written = interpolated(file, variables)
+        found = files.services(base, written) if written is not None else None
+        if found is None:
+            return chain  # a file the commit does not hold: its settings are Compose's
+        if isinstance(found, str):
+            return found
+        record, section = found
+        base, place = record.base, record.path
+
+
+def _resolved(body: dict[str, Any], variables: Mapping[str, str]) -> dict[str, Any]:
+    """The settings that decide whether Compose starts it, interpolated with the variables
+    of its own file: an included file's may differ from the stack's."""
+    if "profiles" in body:
+        body["profiles"] = [
+            interpolated(str(each), variables) for each in _listed(body["profiles"])
+        ]
+    if "scale" in body:
+        body["scale"] = _count(body["scale"], variables)
+    deploy = body.get("deploy")
+    if isinstance(deploy, dict) and "replicas" in deploy:
+        body["deploy"] = {**deploy, "replicas": _count(deploy["replicas"], variables)}
+    return body
+
+
+def _merged_chain(chain: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """One service's settings: those of the services it extends beneath its own."""
+    merged: dict[str, Any] = {}
+    for _, body in reversed(chain):
+        labels = {**_labels(merged.get("labels")), **_labels(body.get("labels"))}
+        for key, value in body.items():
+            if key in ("build", "deploy") and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value} if isinstance(value, dict) else value
+            else:
+                merged[key] = value
+        merged["labels"] = labels
+    merged.pop("extends", None)
+    return merged
 
 
 def _declared(document: Mapping[str, Any]) -> Iterator[tuple[tuple[ResourceKind, str], Declared]]:
@@ -320,7 +496,9 @@ def _role(services: Mapping[str, Mapping[str, Any]]) -> Role:
 
 
 def _services(
-    services: Mapping[str, Mapping[str, Any]], files: Mapping[tuple[str, str], str]
+    services: Mapping[str, Mapping[str, Any]],
+    files: Mapping[tuple[str, str], str],
+    variables: Mapping[str, str],
 ) -> tuple[Service, ...]:
     awaited = {
         dependency
@@ -330,83 +508,160 @@ def _services(
         if isinstance(condition, dict)
         and condition.get("condition") == "service_completed_successfully"
     }
+    active = _active_profiles(variables)
     return tuple(
         Service(
             name=name,
-            expected=_started_by_default(body),
+            expected=_started_by_default(body, active),
             # Done when it exits 0: another service waits for that, or it never restarts
             # (``restart: "no"``; ``no`` unquoted is YAML 1.1's false).
             one_shot=name in awaited or body.get("restart") in ("no", False),
-            mounts=tuple(_mounts(body, files)),
+            mounts=tuple(_mounts(body, files, variables)),
         )
         for name, body in sorted(services.items())
     )
 
 
-def _mounts(body: Mapping[str, Any], files: Mapping[tuple[str, str], str]) -> Iterator[str]:
-    yield from _relative(_bind_source(volume) for volume in _listed(body.get("volumes")))
+def _mounts(
+    body: Mapping[str, Any], files: Mapping[tuple[str, str], str], variables: Mapping[str, str]
+) -> Iterator[str]:
+    volumes = _listed(body.get("volumes"))
+    yield from _relative((_bind_source(volume) for volume in volumes), variables)
     for section in ("configs", "secrets"):
         for entry in _listed(body.get(section)):
             name = entry.get("source") if isinstance(entry, dict) else entry
             if isinstance(name, str) and (section, name) in files:
-                yield from _relative([files[(section, name)]])
+                yield from _relative([files[(section, name)]], variables)
 
 
-def _started_by_default(body: Mapping[str, Any]) -> bool:
-    if body.get("profiles"):
+def _active_profiles(variables: Mapping[str, str]) -> frozenset[str]:
+    """``COMPOSE_PROFILES`` of the stack's ``.env``: Compose honours it even with ``-f``."""
+    listed = variables.get("COMPOSE_PROFILES", "")
+    return frozenset(each.strip() for each in listed.split(",") if each.strip())
+
+
+def _started_by_default(body: Mapping[str, Any], active: frozenset[str]) -> bool:
+    """Whether ``up`` starts it (see _resolved): no profile or an active one, and not
+    scaled to 0. A count not known is taken as not 0."""
+    profiles = _listed(body.get("profiles"))
+    if profiles and "*" not in active and not active.intersection(profiles):
         return False
     deploy = body.get("deploy")
     replicas = deploy.get("replicas") if isinstance(deploy, dict) else None
-    return body.get("scale", 1) != 0 and replicas != 0
+    return body.get("scale") != 0 and replicas != 0
+
+
+def _count(value: object, variables: Mapping[str, str]) -> int | None:
+    """A ``scale:`` or ``replicas:`` as a number, through variables; None when not known."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, str):
+        return None
+    found = interpolated(value, variables)
+    return int(found) if found is not None and found.strip().isdigit() else None
 
 
 def include_entries(raw: bytes) -> tuple[str, ...]:
     """The relative paths of the Compose files one Compose file includes, as written."""
-    return _include_entries(raw) if b"include" in raw else ()  # most files: no parse
+    return tuple(path for entry in includes_of(raw) for path in entry.paths)
 
 
-@lru_cache(maxsize=4096)
-def _include_entries(raw: bytes) -> tuple[str, ...]:
+def includes_of(raw: bytes) -> tuple[IncludeEntry, ...]:
+    """The items of a Compose file's ``include:``, as written."""
+    return _includes_of(raw) if b"include" in raw else ()  # most files: no parse
+
+
+@lru_cache(maxsize=65536)
+def _includes_of(raw: bytes) -> tuple[IncludeEntry, ...]:
     parsed = _parsed(raw)
     if isinstance(parsed, str):
         return ()  # the model reports it
-    return tuple(_relative(_included_paths(parsed)))
+    return tuple(_include_entry(entry) for entry in _listed(parsed.get("include")))
 
 
-def _included_paths(document: Mapping[str, Any]) -> Iterator[object]:
-    for entry in _listed(document.get("include")):
-        yield from _listed(entry.get("path")) if isinstance(entry, dict) else [entry]
+def _include_entry(entry: object) -> IncludeEntry:
+    if not isinstance(entry, dict):
+        return IncludeEntry(tuple(_written([entry])))
+    directory = entry.get("project_directory")
+    return IncludeEntry(
+        paths=tuple(_written(_listed(entry.get("path")))),
+        project_directory=directory if isinstance(directory, str) and directory else None,
+        env_files=tuple(_written(_listed(entry.get("env_file")))),
+    )
+
+
+def extended_files(raw: bytes) -> tuple[str, ...]:
+    """The files a Compose file's services extend (``extends: {file: ...}``), as written."""
+    return _extended_files(raw) if b"extends" in raw else ()  # most files: no parse
+
+
+@lru_cache(maxsize=65536)
+def _extended_files(raw: bytes) -> tuple[str, ...]:
+    parsed = _parsed(raw)
+    services = {} if isinstance(parsed, str) else parsed.get("services")
+    if not isinstance(services, dict):
+        return ()
+    return tuple(
+        dict.fromkeys(
+            body["extends"]["file"]
+            for body in services.values()
+            if isinstance(body, dict)
+            and isinstance(body.get("extends"), dict)
+            and isinstance(body["extends"].get("file"), str)
+        )
+    )
+
+
+def _written(values: Iterable[object]) -> Iterator[str]:
+    return (each for each in values if isinstance(each, str) and each)
+
+
+def _joined(base: str, path: str) -> str:
+    return path if base == "." else f"{base}/{path}"
 
 
 def _based(base: str, paths: Iterable[str]) -> Iterator[str]:
-    return (path if base == "." else f"{base}/{path}" for path in paths)
+    return (_joined(base, path) for path in paths)
 
 
-def _references(document: Mapping[str, Any]) -> Iterator[str]:
-    """Relative file paths one Compose document makes Compose read (see ComposeModel)."""
-    yield from _relative(_included_paths(document))
+def _references(document: Mapping[str, Any], variables: Mapping[str, str]) -> Iterator[str]:
+    """Relative file paths one Compose document makes Compose read, besides those of its
+    services (see ComposeModel)."""
     for entry in _listed(document.get("include")):
-        if isinstance(entry, dict):
-            yield from _relative(_listed(entry.get("env_file")))
+        included = _include_entry(entry)
+        yield from _relative(included.paths, variables)
+        yield from _relative(included.env_file_paths, variables)
     for section in ("configs", "secrets"):
         definitions = document.get(section)
         if isinstance(definitions, dict):
             for definition in definitions.values():
                 if isinstance(definition, dict):
-                    yield from _relative([definition.get("file")])
-    services = document.get("services")
-    for body in services.values() if isinstance(services, dict) else ():
-        if not isinstance(body, dict):
-            continue
-        for env_file in _listed(body.get("env_file")):
-            yield from _relative([env_file.get("path") if isinstance(env_file, dict) else env_file])
-        extends = body.get("extends")
-        if isinstance(extends, dict):
-            yield from _relative([extends.get("file")])
-        if _built_here(body):  # else the image is pulled and the context changes nothing
-            yield from _relative([_build_context(body.get("build"))])
-        for volume in _listed(body.get("volumes")):
-            yield from _relative([_bind_source(volume)])
+                    yield from _relative([definition.get("file")], variables)
+    volumes = document.get("volumes")
+    for definition in volumes.values() if isinstance(volumes, dict) else ():
+        options = definition.get("driver_opts") if isinstance(definition, dict) else None
+        if isinstance(options, dict) and "bind" in str(options.get("o", "")).split(","):
+            yield from _relative([options.get("device")], variables)
+
+
+def _service_references(
+    body: Mapping[str, Any], service: Mapping[str, Any], variables: Mapping[str, str]
+) -> Iterator[str]:
+    """Relative file paths of one service's own settings (``body``, maybe a service it
+    extends); ``service`` is the whole of it, which decides whether it builds here."""
+    for env_file in _listed(body.get("env_file")):
+        path = env_file.get("path") if isinstance(env_file, dict) else env_file
+        yield from _relative([path], variables)
+    yield from _relative(_listed(body.get("label_file")), variables)
+    extends = body.get("extends")
+    if isinstance(extends, dict):
+        yield from _relative([extends.get("file")], variables)
+    if _built_here(service) and body.get("build"):  # else the image is pulled
+        yield from _build_paths(body["build"], variables)
+    for volume in _listed(body.get("volumes")):
+        yield from _relative([_bind_source(volume)], variables)
 
 
 def _listed(value: object) -> list[object]:
@@ -416,10 +671,38 @@ def _listed(value: object) -> list[object]:
     return value if isinstance(value, list) else [value]
 
 
-def _build_context(build: object) -> object:
+def _build_paths(build: object, variables: Mapping[str, str]) -> Iterator[str]:
+    """The local context, a Dockerfile outside it and local additional contexts."""
     context = build.get("context", ".") if isinstance(build, dict) else build
-    # A remote context (a git URL) is not a file of the repository.
-    return None if isinstance(context, str) and "://" in context else context
+    known = interpolated(context, variables) if isinstance(context, str) else None
+    if known is None or _remote(known):
+        return  # a remote context (a git URL) is not a file of the repository
+    yield from _relative([known], variables)
+    if not isinstance(build, dict):
+        return
+    written = build.get("dockerfile")
+    dockerfile = interpolated(written, variables) if isinstance(written, str) else None
+    if dockerfile and not build.get("dockerfile_inline") and _leaves(dockerfile):
+        yield _joined(known, dockerfile)  # one inside the context counts with it
+    contexts = build.get("additional_contexts")
+    if isinstance(contexts, dict):
+        values: list[object] = list(contexts.values())
+    else:
+        values = [str(each).partition("=")[2] for each in _listed(contexts)]
+    yield from _relative(
+        [each for each in values if isinstance(each, str) and not _remote(each)], variables
+    )
+
+
+def _leaves(path: str) -> bool:
+    """Whether a relative path goes outside the directory it is relative to."""
+    found = normpath(path)
+    return not path.startswith("/") and (found == ".." or found.startswith("../"))
+
+
+def _remote(context: str) -> bool:
+    """A URL (``docker-image://``, git) or another service's image: no local files."""
+    return "://" in context or context.startswith("service:")
 
 
 def _bind_source(volume: object) -> object:
@@ -430,7 +713,10 @@ def _bind_source(volume: object) -> object:
     return source if source.startswith(".") else None
 
 
-def _relative(paths: Iterable[object]) -> Iterator[str]:
+def _relative(paths: Iterable[object], variables: Mapping[str, str]) -> Iterator[str]:
     for path in paths:
-        if isinstance(path, str) and path and "$" not in path and not path.startswith(("/", "~")):
-            yield path
+        if not isinstance(path, str) or not path:
+            continue
+        known = interpolated(path, variables)
+        if known and not known.startswith(("/", "~")):
+            yield known

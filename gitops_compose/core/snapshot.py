@@ -7,13 +7,11 @@ from dataclasses import dataclass, field
 from posixpath import basename, normpath
 from typing import final
 
-from gitops_compose.core.compose_file import (
-    COMPOSE_FILE_NAMES,
-    OVERRIDE_FILE_NAMES,
-    include_entries,
-)
+from gitops_compose.core.compose_file import COMPOSE_FILE_NAMES, OVERRIDE_FILE_NAMES
 
 ROOT = "."
+# Compose's variables file of a project, in its directory.
+ENV_FILE = ".env"
 
 
 @final
@@ -22,7 +20,8 @@ class Snapshot:
     """The files of one commit: repository-relative POSIX path -> blob id.
 
     ``contents`` holds, by blob id, the bytes of the files the core reads (the Compose
-    files, as named by :func:`files_to_read`); every other file counts only by its blob id.
+    files and the ``.env`` files that interpolate them, as :func:`contents_needed` names
+    them); every other file counts only by its blob id.
     """
 
     commit: str
@@ -34,29 +33,33 @@ class Snapshot:
 
 
 def files_to_read(paths: Iterable[str]) -> frozenset[str]:
-    """The Compose and override files: the first contents the core needs."""
+    """The first contents the core needs: the Compose and override files, and the ``.env``
+    beside them (Compose interpolates a stack's files with it)."""
     wanted = set(COMPOSE_FILE_NAMES) | set(OVERRIDE_FILE_NAMES)
-    return frozenset(path for path in paths if basename(path) in wanted)
+    listed = set(paths)
+    compose_files = {path for path in listed if basename(path) in wanted}
+    env_files = {_beside(path, ENV_FILE) for path in compose_files} & listed
+    return frozenset(compose_files | env_files)
 
 
 def contents_needed(snapshot: Snapshot) -> frozenset[str]:
     """Paths whose contents the core needs and ``snapshot`` does not hold yet.
 
-    First the Compose files, then the files that the files already read include. The shell
-    reads what this names and asks again until it names nothing: every round adds contents,
-    so it ends.
+    First the Compose files and ``.env`` files of stacks, then the files that the files
+    already read include or extend, with their ``.env`` files. The shell reads what this
+    names and asks again until it names nothing: every round adds contents, so it ends.
     """
+    # compose_sources reads snapshots, so it is imported when first needed, not before.
+    from gitops_compose.core.compose_sources import contents_missing  # noqa: PLC0415
+
     blobs, contents = snapshot.blobs, snapshot.contents
     needed = {path for path in files_to_read(blobs) if blobs[path] not in contents}
-    for path, blob in blobs.items():
-        raw = contents.get(blob)
-        if raw is None:
-            continue
-        for entry in include_entries(raw):
-            target = repository_path(directory_of(path), entry)
-            if target is not None and target in blobs and blobs[target] not in contents:
-                needed.add(target)
-    return frozenset(needed)
+    return frozenset(needed | contents_missing(snapshot))
+
+
+def _beside(path: str, name: str) -> str:
+    directory = directory_of(path)
+    return name if directory == ROOT else f"{directory}/{name}"
 
 
 def repository_path(directory: str, relative: str) -> str | None:

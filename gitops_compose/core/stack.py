@@ -18,24 +18,22 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from posixpath import basename
 from typing import final
 
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose_file import (
-    COMPOSE_FILE_NAMES,
-    OVERRIDE_FILE_NAMES,
     ComposeModel,
     Declared,
+    Extended,
     Included,
     Resource,
     ResourceKind,
     Role,
     Service,
     compose_model,
-    include_entries,
 )
+from gitops_compose.core.compose_sources import Sources, compose_files_by_directory, sources_of
 from gitops_compose.core.link import OutsideLink, link_on_the_way, outside_link
 from gitops_compose.core.snapshot import (
     ROOT,
@@ -135,7 +133,7 @@ class Stacks:
 
 def stacks_of(snapshot: Snapshot, root_name: str) -> Stacks:
     """All stacks of a commit. ``root_name`` names a stack at the repository root."""
-    compose_files = _compose_files_by_directory(snapshot.blobs)
+    compose_files = compose_files_by_directory(snapshot.blobs)
     owned = _files_by_stack(snapshot.blobs, compose_files.keys())
     outside = _Outside(snapshot.blobs, snapshot.dead_links)
     leaving = _Leaving(snapshot.dead_links)
@@ -152,7 +150,7 @@ def stacks_of(snapshot: Snapshot, root_name: str) -> Stacks:
             )
         else:
             documents = tuple(_contents(snapshot, each) for each in files)
-            model = _cached_model(documents, _included(snapshot, path, files))
+            model = _model(documents, _sources(snapshot, path, files))
         references = model.map(lambda found: found.references).value_or(())
         if references:
             stack_files = {**stack_files, **outside.named_by(path, references)}
@@ -193,22 +191,6 @@ def project_name(path: str, declared: str | None, root_name: str) -> Result[str,
 
 
 _NOT_ALLOWED = re.compile(r"[^a-z0-9_-]")
-
-
-def _compose_files_by_directory(blobs: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
-    found: dict[str, dict[str, str]] = defaultdict(dict)
-    for path in blobs:
-        name = basename(path)
-        if name in COMPOSE_FILE_NAMES or name in OVERRIDE_FILE_NAMES:
-            found[directory_of(path)][name] = path
-    stacks: dict[str, tuple[str, ...]] = {}
-    for directory, names in found.items():
-        main = next((names[n] for n in COMPOSE_FILE_NAMES if n in names), None)
-        if main is None:
-            continue  # an override file alone is not a stack, as for Compose
-        override = next((names[n] for n in OVERRIDE_FILE_NAMES if n in names), None)
-        stacks[directory] = (main,) if override is None else (main, override)
-    return stacks
 
 
 def _files_by_stack(
@@ -290,34 +272,18 @@ def _contents(snapshot: Snapshot, path: str) -> bytes:
     return found
 
 
-def _included(
-    snapshot: Snapshot, stack: str, compose_files: tuple[str, ...]
-) -> tuple[Included, ...]:
-    """The Compose files a stack's files include, and those they include, each once.
+def _sources(snapshot: Snapshot, stack: str, compose_files: tuple[str, ...]) -> Sources:
+    found = sources_of(snapshot, stack, compose_files)
+    if found.missing:
+        # The shell reads all that contents_needed() names; a gap is a bug, not user input.
+        raise ValueError(f"contents of {min(found.missing)} missing from {snapshot.commit}")
+    return found
 
-    An include that names no file of the commit (outside the repository, a variable, not
-    committed, a link to a host file) is left to Compose, which reads it from the host or
-    fails on its own.
-    """
-    up = "" if stack == ROOT else "../" * (stack.count("/") + 1)
-    found: list[Included] = []
-    seen = set(compose_files)
-    queue = list(compose_files)
-    while queue:
-        path = queue.pop(0)
-        for entry in include_entries(_contents(snapshot, path)):
-            target = repository_path(directory_of(path), entry)
-            if target is None or target in seen or target not in snapshot.blobs:
-                continue
-            if target in snapshot.dead_links:
-                continue
-            seen.add(target)
-            queue.append(target)
-            directory = directory_of(target)
-            # Up from the stack to the repository root, then down to the included file.
-            base = (up.rstrip("/") or ROOT) if directory == ROOT else f"{up}{directory}"
-            found.append(Included(target, base, _contents(snapshot, target)))
-    return tuple(found)
+
+def _model(documents: tuple[bytes, ...], sources: Sources) -> Result[ComposeModel, str]:
+    if sources.problem is not None:
+        return Failure(f"invalid compose file: {sources.problem}")
+    return _cached_model(documents, sources.included, sources.extended, sources.variables)
 
 
 # Room for both commits of a host with tens of thousands of stacks; a smaller cache misses
@@ -326,9 +292,12 @@ def _included(
 # ones every check, so each distinct file is parsed once.
 @lru_cache(maxsize=65536)
 def _cached_model(
-    documents: tuple[bytes, ...], included: tuple[Included, ...]
+    documents: tuple[bytes, ...],
+    included: tuple[Included, ...] = (),
+    extended: tuple[Extended, ...] = (),
+    variables: tuple[tuple[str, str], ...] = (),
 ) -> Result[ComposeModel, str]:
-    return compose_model(documents, included)
+    return compose_model(documents, included, extended, variables)
 
 
 def _stack_or_error(

@@ -184,6 +184,7 @@ services:
     )
     assert found.references == (
         "../shared/base.yaml",
+        "../shared/.env",  # beside the included file: Compose interpolates it with that
         "../extra/compose.yaml",
         "../extra/.env",
         "../shared/site.conf",
@@ -228,7 +229,11 @@ def test_an_override_file_adds_the_files_it_names() -> None:
 
 def test_a_file_of_includes_alone_is_a_stack_whose_services_come_from_them() -> None:
     found = model("include:\n  - ../lib/proxy.yaml\n")
-    assert (found.services, found.includes, found.references) == ((), True, ("../lib/proxy.yaml",))
+    assert (found.services, found.includes, found.references) == (
+        (),
+        True,
+        ("../lib/proxy.yaml", "../lib/.env"),
+    )
 
 
 # Compose-shaped documents whose every part may also be any JSON value (JSON is YAML, for

@@ -309,14 +309,33 @@ def test_a_label_in_an_included_file_decides_the_role() -> None:
     assert stacks(files).valid["gitops"].role is Role.CONTROLLER
 
 
-def test_files_that_include_each_other_are_each_read_once() -> None:
+def test_files_that_include_each_other_are_an_error_naming_the_cycle() -> None:
+    # Compose: "include cycle detected: a/compose.yaml include b/compose.yaml include ...".
     files = {
         "a/compose.yaml": "include: [../b/compose.yaml]\n" + compose("web"),
         "b/compose.yaml": "include: [../a/compose.yaml]\n" + compose("db"),
+        "c/compose.yaml": compose("other"),
     }
-    found = stacks(files).valid
-    assert [each.name for each in found["a"].services] == ["db", "web"]
-    assert [each.name for each in found["b"].services] == ["db", "web"]
+    found = stacks(files)
+    assert found.broken["a"].reason == (
+        "invalid compose file: include cycle: "
+        "a/compose.yaml includes b/compose.yaml includes a/compose.yaml"
+    )
+    assert found.broken["b"].reason == (
+        "invalid compose file: include cycle: "
+        "b/compose.yaml includes a/compose.yaml includes b/compose.yaml"
+    )
+    assert list(found.valid) == ["c"]
+
+
+def test_a_file_included_twice_without_a_cycle_is_read_once() -> None:
+    files = {
+        "app/compose.yaml": "include: [../lib/a.yaml, ../lib/b.yaml]\n",
+        "lib/a.yaml": "include: [common.yaml]\n" + compose("web"),
+        "lib/b.yaml": "include: [common.yaml]\n" + compose("db"),
+        "lib/common.yaml": compose("cache"),
+    }
+    assert [each.name for each in stacks(files).valid["app"].services] == ["cache", "db", "web"]
 
 
 def test_a_broken_included_file_is_an_error_for_the_stack_naming_that_file() -> None:

@@ -1,0 +1,198 @@
+"""What Compose loads for one stack, found in a commit: its Compose files, the files they
+include (with the ``.env`` files that interpolate them) and extend, and the stack's ``.env``.
+
+The core reads these itself, from the commit, to know the stack's services and the files
+it depends on; every other file counts by its blob id alone. Paths resolve as Compose
+resolves them: an included file's relative paths from its ``project_directory:`` (by
+default its own directory), an extended file's from its own directory. A file that is not
+in the commit (a host path, an unknown variable, a link out of the repository) is left to
+Compose, which reads it from the host or fails on its own.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from posixpath import basename
+from typing import final
+
+from gitops_compose.core.compose_file import (
+    COMPOSE_FILE_NAMES,
+    OVERRIDE_FILE_NAMES,
+    Extended,
+    Included,
+    extended_files,
+    includes_of,
+)
+from gitops_compose.core.dotenv import variables
+from gitops_compose.core.interpolation import interpolated
+from gitops_compose.core.snapshot import (
+    ENV_FILE,
+    ROOT,
+    Snapshot,
+    directory_of,
+    repository_path,
+)
+
+Variables = tuple[tuple[str, str], ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """What the model of one stack is made from, besides its own Compose files."""
+
+    included: tuple[Included, ...] = ()
+    extended: tuple[Extended, ...] = ()
+    # The stack's .env: what Compose interpolates its files with.
+    variables: Variables = ()
+    # Repository paths whose contents the core needs and the snapshot lacks.
+    missing: frozenset[str] = frozenset()
+    # An include cycle, which Compose rejects: the stack's error.
+    problem: str | None = None
+
+
+def compose_files_by_directory(blobs: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """The stacks of a commit: directory -> its Compose file and override file, if any."""
+    found: dict[str, dict[str, str]] = defaultdict(dict)
+    for path in blobs:
+        name = basename(path)
+        if name in COMPOSE_FILE_NAMES or name in OVERRIDE_FILE_NAMES:
+            found[directory_of(path)][name] = path
+    stacks: dict[str, tuple[str, ...]] = {}
+    for directory, names in found.items():
+        main = next((names[n] for n in COMPOSE_FILE_NAMES if n in names), None)
+        if main is None:
+            continue  # an override file alone is not a stack, as for Compose
+        override = next((names[n] for n in OVERRIDE_FILE_NAMES if n in names), None)
+        stacks[directory] = (main,) if override is None else (main, override)
+    return stacks
+
+
+def contents_missing(snapshot: Snapshot) -> frozenset[str]:
+    """The paths whose contents the core needs next and ``snapshot`` does not hold."""
+    missing: set[str] = set()
+    for stack, files in compose_files_by_directory(snapshot.blobs).items():
+        missing.update(sources_of(snapshot, stack, files).missing)
+    return frozenset(missing)
+
+
+def sources_of(snapshot: Snapshot, stack: str, compose_files: tuple[str, ...]) -> Sources:
+    """The files Compose loads for the stack at ``stack`` besides ``compose_files``."""
+    walk = _Walk(snapshot, stack)
+    stack_variables = walk.variables_of(walk.located(stack, ENV_FILE, {}), {})
+    for path in compose_files:
+        walk.file(path, stack, (path,), dict(stack_variables))
+    return Sources(
+        included=tuple(walk.included),
+        extended=tuple(walk.extended.values()),
+        variables=stack_variables,
+        missing=frozenset(walk.missing),
+        problem=walk.problem,
+    )
+
+
+class _Walk:
+    def __init__(self, snapshot: Snapshot, stack: str) -> None:
+        self._snapshot = snapshot
+        self._stack = stack
+        self.included: list[Included] = []
+        self.extended: dict[tuple[str, str], Extended] = {}
+        self.missing: set[str] = set()
+        self.problem: str | None = None
+        self._seen: set[str] = set()
+
+    def file(self, path: str, base: str, chain: tuple[str, ...], known: Mapping[str, str]) -> None:
+        """Read one Compose file whose relative paths start at ``base``, and what it
+        includes and extends; ``chain`` is the includes that led to it."""
+        raw = self._contents(path)
+        if raw is None:
+            return
+        self._extends(raw, base, known, set())
+        for entry in includes_of(raw):
+            directory = entry.directory
+            written = interpolated(directory, known) if directory is not None else None
+            project = repository_path(base, written) if written is not None else None
+            if project is None:
+                continue  # its paths start outside the repository: the host's business
+            own = dict(known)
+            for env_file in entry.env_file_paths:
+                for key, value in self.variables_of(self.located(base, env_file, known), known):
+                    own.setdefault(key, value)  # Compose: the including file's win
+            for each in entry.paths:
+                target = self.located(base, each, known)
+                if target is None or self.problem is not None:
+                    continue
+                if target in chain:
+                    self.problem = f"include cycle: {' includes '.join((*chain, target))}"
+                    return
+                if target in self._seen:
+                    continue  # reached twice without a cycle: Compose loads it once
+                self._seen.add(target)
+                contents = self._contents(target)
+                if contents is None:
+                    continue
+                self.included.append(
+                    Included(target, self._base(project), contents, tuple(own.items()))
+                )
+                self.file(target, project, (*chain, target), own)
+
+    def _extends(self, raw: bytes, base: str, known: Mapping[str, str], visited: set[str]) -> None:
+        for written in extended_files(raw):
+            file = interpolated(written, known)
+            target = self.located(base, written, known)
+            if file is None or target is None or target in visited:
+                continue
+            contents = self._contents(target)
+            if contents is None:
+                continue
+            directory = directory_of(target)
+            named_from = (self._base(base), file)
+            self.extended[named_from] = Extended(
+                named_from, target, self._base(directory), contents
+            )
+            self._extends(contents, directory, known, visited | {target})
+
+    def variables_of(self, path: str | None, known: Mapping[str, str]) -> Variables:
+        if path is None:
+            return ()
+        raw = self._contents(path)
+        return () if raw is None else _variables(raw, tuple(known.items()))
+
+    def located(self, base: str, written: str, known: Mapping[str, str]) -> str | None:
+        """The file of the commit that ``written``, from ``base``, names; None for one the
+        commit does not hold (outside it, through a variable not known, a dead link)."""
+        path = interpolated(written, known)
+        target = repository_path(base, path) if path is not None else None
+        if target is None or target not in self._snapshot.blobs:
+            return None
+        return None if target in self._snapshot.dead_links else target
+
+    def _contents(self, path: str) -> bytes | None:
+        found = self._snapshot.contents.get(self._snapshot.blobs[path])
+        if found is None:
+            self.missing.add(path)
+        return found
+
+    def _base(self, directory: str) -> str:
+        """``directory`` relative to the stack's: how the model names where paths start."""
+        return relative_to(self._stack, directory)
+
+
+def relative_to(start: str, directory: str) -> str:
+    """The relative path from one repository directory to another, without ``a/..``."""
+    here = [] if start == ROOT else start.split("/")
+    there = [] if directory == ROOT else directory.split("/")
+    common = 0
+    while common < min(len(here), len(there)) and here[common] == there[common]:
+        common += 1
+    return "/".join([".."] * (len(here) - common) + there[common:]) or ROOT
+
+
+@lru_cache(maxsize=65536)
+def _variables(raw: bytes, known: Variables) -> Variables:
+    """A .env file's variables; ``known`` ones (those of an including file) expand in it."""
+    found = variables(raw, dict(known)) if known else variables(raw)
+    return tuple(found.items())

@@ -239,12 +239,8 @@ def compose_model(
             if rollback is not None and not isinstance(rollback, bool):
                 return Failure("invalid x-gitops: rollback must be true or false")
         declared.update(_declared(parsed))
-        for kind in ("configs", "secrets"):
-            definitions = parsed.get(kind)
-            for key, definition in definitions.items() if isinstance(definitions, dict) else ():
-                if isinstance(definition, dict) and isinstance(definition.get("file"), str):
-                    file = definition["file"]
-                    mounted_files[(kind, str(key))] = file if not where else f"{base}/{file}"
+        for kind, file in _mounted_definitions(parsed):
+            mounted_files[kind] = file if not where else f"{base}/{file}"
         section = parsed.get("services", {})
         if not isinstance(section, dict):
             return Failure(f"invalid compose file: services must be a mapping{where}")
@@ -522,11 +518,32 @@ def _services(
     )
 
 
+def _mounted_definitions(document: Mapping[str, Any]) -> Iterator[tuple[tuple[str, str], str]]:
+    """The files of top-level configs and secrets, and the directories of volumes bound
+    to one (``driver_opts: {o: bind, device: ./data}``), by (section, name)."""
+    for section in ("configs", "secrets", "volumes"):
+        definitions = document.get(section)
+        for key, definition in definitions.items() if isinstance(definitions, dict) else ():
+            if not isinstance(definition, dict):
+                continue
+            file = definition.get("file")
+            options = definition.get("driver_opts")
+            if section == "volumes" and isinstance(options, dict):
+                bound = "bind" in str(options.get("o", "")).split(",")
+                file = options.get("device") if bound else None
+            if isinstance(file, str):
+                yield (section, str(key)), file
+
+
 def _mounts(
     body: Mapping[str, Any], files: Mapping[tuple[str, str], str], variables: Mapping[str, str]
 ) -> Iterator[str]:
     volumes = _listed(body.get("volumes"))
     yield from _relative((_bind_source(volume) for volume in volumes), variables)
+    for volume in volumes:
+        named = volume.get("source") if isinstance(volume, dict) else str(volume).split(":")[0]
+        if isinstance(named, str) and ("volumes", named) in files:
+            yield from _relative([files[("volumes", named)]], variables)
     for section in ("configs", "secrets"):
         for entry in _listed(body.get(section)):
             name = entry.get("source") if isinstance(entry, dict) else entry

@@ -299,7 +299,11 @@ secrets:
     ],
 )
 def test_an_edit_of_a_file_any_key_names_restarts_the_stack(path: str) -> None:
-    assert restarted(KEYS, path) == [f"restart app: changed: {path}"]
+    # A file mounted into a service (bind source, a volume bound to a directory) names it:
+    # Compose's configuration does not show that change, so the service is recreated.
+    mounted = path.startswith(("shared/conf/", "shared/long/", "shared/data/"))
+    into = " → web" if mounted else ""
+    assert restarted(KEYS, path) == [f"restart app: changed: {path}{into}"]
 
 
 @pytest.mark.parametrize("path", ["docker/other.Dockerfile", "shared/unrelated.txt"])

@@ -7,7 +7,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -68,9 +68,16 @@ def _try(scratch: Path, name: str) -> tuple[CoreView, ComposeView]:
     core = core_view(directory, commit, found.stack)
     # Nothing runs (config starts nothing), but a unique name keeps clear of other projects.
     project = core.project or f"conformance-{uuid.uuid4().hex[:8]}"
-    return core, compose_view(
-        directory, found.stack, _compose_files(found.tree, found.stack), project
-    )
+    files = _compose_files(found.tree, found.stack)
+    compose = compose_view(directory, found.stack, files, project)
+    # Under load the trace of Compose's threads now and then loses an open: a file the
+    # core counts that Compose seems not to read is traced again, four times at most.
+    for _ in range(4):
+        if not compose.loads or not (core.files - compose.files - core.owned):
+            break
+        again = compose_view(directory, found.stack, files, project)
+        compose = replace(compose, files=compose.files | again.files)
+    return core, compose
 
 
 def _compose_files(tree: Mapping[str, bytes], stack: str) -> list[str]:

@@ -368,6 +368,7 @@ def _based(base: str, paths: Iterable[str]) -> Iterator[str]:
 def _references(document: Mapping[str, Any]) -> Iterator[str]:
     """Relative file paths one Compose document makes Compose read (see ComposeModel)."""
     yield from _relative(_included_paths(document))
+    yield from _relative(_watched(document))
     for entry in _listed(document.get("include")):
         if isinstance(entry, dict):
             yield from _relative(_listed(entry.get("env_file")))
@@ -390,6 +391,17 @@ def _references(document: Mapping[str, Any]) -> Iterator[str]:
             yield from _relative([_build_context(body.get("build"))])
         for volume in _listed(body.get("volumes")):
             yield from _relative([_bind_source(volume)])
+
+
+def _watched(document: Mapping[str, Any]) -> Iterator[object]:
+    """``x-gitops: {watch: [paths]}``, at the top level or in a service, as the original
+    GitopsCompose reads it: files or directories whose changes restart the stack."""
+    services = document.get("services")
+    bodies = services.values() if isinstance(services, dict) else ()
+    for body in (document, *bodies):
+        section = body.get("x-gitops") if isinstance(body, dict) else None
+        if isinstance(section, dict):
+            yield from _listed(section.get("watch"))
 
 
 def _listed(value: object) -> list[object]:

@@ -72,12 +72,15 @@ demo-clean:
 # bench-scrape: 32 concurrent clients on /metrics and /status of the daemon's HTTP server
 # (the real serve(), 50 stacks), beside the same server with Python's default listen backlog
 # of 5 (see bench/scrape.py); the goal is a p99 under 100 ms. No engine needed.
+# bench-webhook: push -> signed webhook -> new container running, for a one-service stack
+# with the daemon on --interval 3600, beside what polling costs (see bench/webhook.py); the
+# goal is under 2 s. Real engine.
 # `bench` runs every benchmark.
-.PHONY: bench bench-plan bench-idle bench-jobs bench-scrape
+.PHONY: bench bench-plan bench-idle bench-jobs bench-scrape bench-webhook
 BENCH_AGAINST ?=
 AGAINST := $(if $(BENCH_AGAINST),--against $(BENCH_AGAINST),)
 
-bench: bench-plan bench-startup bench-idle bench-jobs bench-scrape
+bench: bench-plan bench-startup bench-idle bench-jobs bench-scrape bench-webhook
 
 bench-plan: $(VENV)/.installed
 	$(BIN)/python bench/plan.py
@@ -90,3 +93,6 @@ bench-jobs: $(VENV)/.installed engine
 
 bench-scrape: $(VENV)/.installed
 	$(BIN)/python bench/scrape.py
+
+bench-webhook: $(VENV)/.installed engine
+	$(BIN)/python bench/webhook.py

@@ -97,11 +97,13 @@ def _same(given: str, expected: bytes) -> bool:
 
 def _payload(content_type: str, body: bytes) -> Mapping[str, object] | None:
     """The JSON object a hook carries: the body, or GitHub's form field ``payload``; an
-    empty body is an empty payload (``curl -X POST`` with a bearer token)."""
+    empty body is an empty payload (``curl -X POST`` with a bearer token). ``curl -d``
+    labels JSON as a form, so only a body that starts as GitHub's form is read as one."""
     if not body.strip():
         return {}
     text: str | bytes = body
-    if content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
+    form = content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded"
+    if form and body.startswith(b"payload="):
         try:
             fields = parse_qs(body.decode("utf-8"), strict_parsing=True)
         except (UnicodeDecodeError, ValueError):

@@ -29,7 +29,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from gitops_compose import __version__
-from gitops_compose.core.state import State, active_counts
+from gitops_compose.core.state import State, active_counts, original_counts
 from gitops_compose.core.status import Condition
 from gitops_compose.core.webhook import MOST_BODY_BYTES, HookResult
 from gitops_compose.shell import log
@@ -86,6 +86,7 @@ class StateMetrics(Collector):
             value=counters.deployment_success,
         )
         yield from _per_stack(state)
+        yield from _original(state)
         build = InfoMetricFamily("gitops_build", "The running gitops-compose.")
         build.add_metric([], {"version": __version__})
         yield build
@@ -120,6 +121,56 @@ def _status_json(state: State) -> bytes:
     from gitops_compose.core.report import status_document  # noqa: PLC0415
 
     return json.dumps(status_document(state), indent=2).encode() + b"\n"
+
+
+def _original(state: State) -> Iterator[Metric]:
+    """The original GitopsCompose's 2025 families, beside ours, for its dashboards."""
+    counters = state.counters
+    checks = CounterMetricFamily(
+        "gitops_check", "Checks by outcome (the original's family).", labels=["status"]
+    )
+    checks.add_metric(["success"], counters.check_success)
+    checks.add_metric(["error"], counters.check_error)
+    yield checks
+    checked = GaugeMetricFamily(
+        "gitops_check_timestamp_seconds",
+        "Unix time of the last check of each outcome, 0 for never (the original's family).",
+        labels=["status"],
+    )
+    checked.add_metric(["success"], counters.last_success)
+    checked.add_metric(["error"], counters.last_error)
+    yield checked
+    active = GaugeMetricFamily(
+        "gitops_deployments_active_total",
+        "Stacks in each of the original's statuses (the original's family).",
+        labels=["status"],
+    )
+    for status, count in original_counts(state).items():
+        active.add_metric([status.value], count)
+    yield active
+    changed = GaugeMetricFamily(
+        "gitops_deployments_change_timestamp_seconds",
+        "Unix time of the last stack operation that succeeded or failed, 0 for never "
+        "(the original's family).",
+        labels=["status"],
+    )
+    changed.add_metric(["success"], counters.last_deployment_success)
+    changed.add_metric(["error"], counters.last_deployment_error)
+    yield changed
+    operations = CounterMetricFamily(
+        "gitops_deployments_operations",
+        "Stack operations by what they did or why they could not be done (the original's family).",
+        labels=["operation"],
+    )
+    for operation, count in (
+        ("started", counters.deployment_started),
+        ("stopped", counters.deployment_stopped),
+        ("updated", counters.deployment_updated),
+        ("failed", counters.deployment_error),
+        ("invalid", counters.deployment_invalid),
+    ):
+        operations.add_metric([operation], count)
+    yield operations
 
 
 def _per_stack(state: State) -> Iterator[Metric]:

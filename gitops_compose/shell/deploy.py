@@ -250,7 +250,7 @@ def deploy(options: Options) -> int:
         return _daemon(job, due)
     finally:
         sync.close()
-        for ticket in due.take():
+        for ticket in due.take()[0]:
             ticket.answer(None)
 
 
@@ -300,7 +300,9 @@ def _daemon(job: Job, due: Due) -> int:
     while not stop.is_set():
         # What asked for a check so far (hooks, sync) is answered by this one; what asks
         # while it runs makes one more, right after it. Checks never overlap.
-        tickets = due.take()
+        tickets, asked = due.take()
+        if asked:
+            log.event("due", logging.DEBUG, **asked)
         code: int | None = None
         # A signal lets the running actions finish and starts no new one; the next check,
         # of this process or the next, finishes what is left (see core/check).
@@ -337,7 +339,7 @@ def _stop_on_signals(due: Due) -> threading.Event:
         del frame
         log.event("stopping", signal=signal.Signals(signum).name)
         stop.set()
-        due.ring()  # ends the wait between checks
+        due.ring("signal")  # ends the wait between checks
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)

@@ -31,11 +31,14 @@ class Due:
         self._changed = threading.Condition(threading.RLock())
         self._rung = False
         self._tickets: list[Ticket] = []
+        # What rang since the last check began, with how many times, for the debug log.
+        self.asked: dict[str, int] = {}
 
-    def ring(self) -> None:
+    def ring(self, why: str) -> None:
         """Ask for a check now, or right after the running one."""
         with self._changed:
             self._rung = True
+            self.asked[why] = self.asked.get(why, 0) + 1
             self._changed.notify_all()
 
     def ask(self) -> Ticket:
@@ -43,8 +46,7 @@ class Due:
         ticket = Ticket()
         with self._changed:
             self._tickets.append(ticket)
-            self._rung = True
-            self._changed.notify_all()
+        self.ring("sync")
         return ticket
 
     def wait(self, seconds: float | None) -> None:
@@ -52,9 +54,10 @@ class Due:
         with self._changed:
             self._changed.wait_for(lambda: self._rung, seconds)
 
-    def take(self) -> list[Ticket]:
+    def take(self) -> tuple[list[Ticket], dict[str, int]]:
         """At the start of a check: what rang so far is answered by it."""
         with self._changed:
             self._rung = False
             tickets, self._tickets = self._tickets, []
-            return tickets
+            asked, self.asked = self.asked, {}
+            return tickets, asked

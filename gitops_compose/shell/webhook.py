@@ -42,7 +42,7 @@ class Webhook(Collector):
         verdict = judge(headers, body, self._secret, self._branch)
         self.count(verdict.result)
         if verdict.result is HookResult.ACCEPTED:
-            self._due.ring()
+            self._due.ring("webhook")
         if verdict.result in (HookResult.ACCEPTED, HookResult.IGNORED):
             log.event("webhook", logging.DEBUG, result=verdict.result.value, reason=verdict.reason)
         return verdict

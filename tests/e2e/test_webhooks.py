@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from .harness import World, metric_samples, stack_yaml
 from .test_reconcile import free_port, running, wait_for
@@ -330,3 +332,79 @@ def test_health_turns_503_while_the_origin_is_unreachable_and_back(world: World)
         finally:
             moved.rename(world.origin)
         assert wait_for(lambda: get(port, "/health")[0] == 200, 20)
+
+
+def test_a_setup_for_the_original_1_0_works_without_our_options(world: World) -> None:
+    watching = stack_yaml(top="x-gitops:\n  watch: [../shared/schema.sql]\n")
+    world.pusher.write("app/compose.yaml", watching)
+    world.pusher.write("shared/schema.sql", "create table a;\n")
+    world.pusher.write("ignored/compose.yaml", stack_yaml(extra='labels: ["gitops.ignore=true"]'))
+    world.pusher.commit_and_push("app watching the schema")
+    original = {
+        "REPOSITORY_PATH": str(world.host),
+        "CHECK_INTERVAL_IN_SECONDS": "1",
+        "WEBHOOK_ENABLED": "false",
+        "METRICS_ENABLED": "false",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "debug",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gitops_compose"],
+        cwd=world.tmp,
+        env=world.env(original),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for(lambda: running(world, "app"), 60)
+        first = world.containers("app")[0]["id"]
+        world.pusher.write("shared/schema.sql", "create table b;\n")
+        world.pusher.commit_and_push("the schema changes")
+        assert wait_for(
+            lambda: running(world, "app") and world.containers("app")[0]["id"] != first, 60
+        )
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    lines = [json.loads(line) for line in stderr.splitlines()]
+    restarts = [e for e in lines if e["event"] == "stack" and e["action"] == "restart"]
+    assert [each["reason"] for each in restarts] == ["changed: shared/schema.sql"]
+    assert (lines[0]["event"], lines[0]["interval"]) == ("started", 1.0)
+    # LOG_LEVEL=debug: each Docker command is a line.
+    commands = [e["command"].split() for e in lines if e["event"] == "docker"]
+    assert ["docker", "ps"] in [each[:2] for each in commands]
+    assert any(each[:2] == ["docker", "compose"] and "up" in each for each in commands)
+    assert world.containers("ignored") == []
+
+    # The original's families, beside ours, as prometheus-client parses them.
+    metrics_file = world.tmp / "gitops.prom"
+    done = world.run("--once", "--metrics-file", str(metrics_file))
+    assert done.returncode == 0, done.stderr
+    families = {
+        family.name: {
+            tuple(sorted(sample.labels.items())): sample.value for sample in family.samples
+        }
+        for family in text_string_to_metric_families(metrics_file.read_text())
+    }
+    assert families["gitops_check"][(("status", "error"),)] == 0
+    assert families["gitops_check"][(("status", "success"),)] >= 3
+    assert families["gitops_deployments_active_total"] == {
+        (("status", "running"),): 1,
+        (("status", "failed"),): 0,
+        (("status", "invalid"),): 0,
+        (("status", "ignored"),): 1,
+    }
+    operations = families["gitops_deployments_operations"]
+    assert operations[(("operation", "started"),)] == 1
+    assert operations[(("operation", "updated"),)] == 1
+    assert operations[(("operation", "failed"),)] == 0
+    changed = families["gitops_deployments_change_timestamp_seconds"]
+    assert time.time() - 120 < changed[(("status", "success"),)] <= time.time()
+    assert changed[(("status", "error"),)] == 0
+    checked = families["gitops_check_timestamp_seconds"]
+    assert time.time() - 120 < checked[(("status", "success"),)] <= time.time()
+    # Ours stay as they are.
+    assert families["gitops_check_success"][()] >= 3
+    assert families["gitops_deployment_active_total"][(("status", "ok"),)] == 1

@@ -701,6 +701,7 @@ class Check:
             report = CheckReport(self.failure, counted(state, ok, now, None), heads, head=head)
             return self._with(report)
         from gitops_compose.core.action import FastForward, StackAction  # noqa: PLC0415
+        from gitops_compose.core.compose_file import Role  # noqa: PLC0415
         from gitops_compose.core.outcome import statuses_after, tally  # noqa: PLC0415
 
         schedule = self.schedule
@@ -732,6 +733,7 @@ class Check:
         after = replace(
             state,
             stacks=settled,
+            ignored=sum(1 for each in desired.valid.values() if each.role is Role.IGNORED),
             full_pass_done=state.full_pass_done or failure is None,
             settled_commit=heads.remote if failure is None else state.settled_commit,
         )

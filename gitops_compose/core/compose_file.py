@@ -120,6 +120,9 @@ class ComposeModel:
     # ``x-gitops: {rollback: false}``: never roll this stack back; None where the command
     # line's holds.
     rollback: bool | None = None
+    # ``x-gitops: {watch: [...]}`` paths, relative to the stack's directory: their edits
+    # restart every service (Compose sees none of them).
+    watched: tuple[str, ...] = ()
 
 
 @final
@@ -205,6 +208,7 @@ def compose_model(
     rollback: bool | None = None
     # (configs|secrets, name) -> its file, relative to the stack's directory.
     mounted_files: dict[tuple[str, str], str] = {}
+    watched: dict[str, None] = {}
     includes = False
     files = _Extended(extended)
     sources = [(_merged(documents), ".", "", stack_variables)]
@@ -239,6 +243,7 @@ def compose_model(
             if rollback is not None and not isinstance(rollback, bool):
                 return Failure("invalid x-gitops: rollback must be true or false")
         declared.update(_declared(parsed))
+        watched.update(dict.fromkeys(_based(base, _relative(_watched(parsed), known))))
         for kind, file in _mounted_definitions(parsed):
             mounted_files[kind] = file if not where else f"{base}/{file}"
         section = parsed.get("services", {})
@@ -279,6 +284,7 @@ def compose_model(
             health_timeout=times[0],
             settle=times[1],
             rollback=rollback,
+            watched=tuple(watched),
         )
     )
 
@@ -646,6 +652,7 @@ def _based(base: str, paths: Iterable[str]) -> Iterator[str]:
 def _references(document: Mapping[str, Any], variables: Mapping[str, str]) -> Iterator[str]:
     """Relative file paths one Compose document makes Compose read, besides those of its
     services (see ComposeModel)."""
+    yield from _relative(_watched(document), variables)
     for entry in _listed(document.get("include")):
         included = _include_entry(entry)
         yield from _relative(included.paths, variables)
@@ -679,6 +686,17 @@ def _service_references(
         yield from _build_paths(body["build"], variables)
     for volume in _listed(body.get("volumes")):
         yield from _relative([_bind_source(volume)], variables)
+
+
+def _watched(document: Mapping[str, Any]) -> Iterator[object]:
+    """``x-gitops: {watch: [paths]}``, at the top level or in a service, as the original
+    GitopsCompose reads it: files or directories whose changes restart the stack."""
+    services = document.get("services")
+    bodies = services.values() if isinstance(services, dict) else ()
+    for body in (document, *bodies):
+        section = body.get("x-gitops") if isinstance(body, dict) else None
+        if isinstance(section, dict):
+            yield from _listed(section.get("watch"))
 
 
 def _listed(value: object) -> list[object]:

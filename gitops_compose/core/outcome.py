@@ -51,6 +51,10 @@ class Tally:
     deployments_failed: int
     active: Mapping[Status, int]
     problems: int
+    # The operations that succeeded, by what they did (the original's families count them).
+    started: int = 0
+    stopped: int = 0
+    updated: int = 0
 
     @property
     def all_ok(self) -> bool:
@@ -206,4 +210,7 @@ def tally(plan: Plan, outcomes: Sequence[Outcome], statuses: Mapping[str, StackS
         deployments_failed=sum(1 for each in outcomes if not each.ok),
         active={status: counts.get(status, 0) for status in Status},
         problems=len(plan.problems),
+        started=sum(1 for each in outcomes if each.ok and each.action.verb is Verb.START),
+        stopped=sum(1 for each in outcomes if each.ok and each.action.verb is Verb.STOP),
+        updated=sum(1 for each in outcomes if each.ok and each.action.verb is Verb.RESTART),
     )

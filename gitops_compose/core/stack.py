@@ -71,10 +71,17 @@ class Stack:
     health_timeout: float | None = None
     settle: float | None = None
     rollback: bool | None = None
+    # Paths its x-gitops.watch names, relative to its directory (see mounting).
+    watched: tuple[str, ...] = ()
 
     def mounting(self, path: str) -> tuple[str, ...]:
-        """The services a repository file is mounted into (itself, or a directory of it)."""
+        """The services a repository file is mounted into (itself, or a directory of it);
+        every service for a file it watches (x-gitops.watch), as the original restarts."""
         directory = self.path
+        for watched in self.watched:
+            source = repository_path(directory, watched)
+            if source is not None and (path == source or path.startswith(f"{source}/")):
+                return tuple(service.name for service in self.services)
         found = []
         for service in self.services:
             for mount in service.mounts:
@@ -329,6 +336,7 @@ def _stack_or_error(
                 health_timeout=found.health_timeout,
                 settle=found.settle,
                 rollback=found.rollback,
+                watched=found.watched,
             )
         case Failure(reason), _:
             return StackError(path, project.value_or(None), reason, files, fingerprint)

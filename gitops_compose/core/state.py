@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import TYPE_CHECKING, final
 
 from returns.result import Failure, Result, Success
@@ -34,6 +35,15 @@ class Counters:
     last_check: float = 0.0
     last_success: float = 0.0
     last_error: float = 0.0
+    # For the original GitopsCompose's families: operations that succeeded by what they
+    # did, stacks found invalid by checks that planned, and when the last operation
+    # succeeded and failed (0: never).
+    deployment_started: int = 0
+    deployment_stopped: int = 0
+    deployment_updated: int = 0
+    deployment_invalid: int = 0
+    last_deployment_success: float = 0.0
+    last_deployment_error: float = 0.0
 
 
 @final
@@ -47,6 +57,8 @@ class State:
     # The remote head of the last check that carried out everything it planned. Until a
     # check gets that far (one was killed, or stopped by a signal), the next one plans.
     settled_commit: str | None = None
+    # Stacks labelled gitops.ignore in the commit the last check that planned deployed.
+    ignored: int = 0
 
 
 def counted(state: State, ok: bool, now: float, tally: Tally | None) -> State:
@@ -65,6 +77,12 @@ def counted(state: State, ok: bool, now: float, tally: Tally | None) -> State:
             after,
             deployment_success=after.deployment_success + tally.deployments_ok,
             deployment_error=after.deployment_error + tally.deployments_failed,
+            deployment_started=after.deployment_started + tally.started,
+            deployment_stopped=after.deployment_stopped + tally.stopped,
+            deployment_updated=after.deployment_updated + tally.updated,
+            deployment_invalid=after.deployment_invalid + tally.problems,
+            last_deployment_success=now if tally.deployments_ok else after.last_deployment_success,
+            last_deployment_error=now if tally.deployments_failed else after.last_deployment_error,
         )
     return replace(state, counters=after)
 
@@ -74,6 +92,37 @@ def active_counts(state: State) -> dict[Condition, int]:
     counts = dict.fromkeys(Condition, 0)
     for record in state.stacks.values():
         counts[record.condition] += 1
+    return counts
+
+
+class OriginalStatus(Enum):
+    """The statuses of the original GitopsCompose's ``gitops_deployments_active_total``."""
+
+    RUNNING = "running"
+    FAILED = "failed"
+    INVALID = "invalid"
+    IGNORED = "ignored"
+
+
+def original_status(record: StackStatus) -> OriginalStatus:
+    """A managed stack as the original counts it: ``running`` when it is ok and runs,
+    ``invalid`` when its files are in error (nothing was tried, nothing is retried until
+    they change), ``failed`` for the rest: a failed start, restart or removal, or a
+    deployment whose services do not all run."""
+    if record.condition is Condition.OK:
+        return OriginalStatus.RUNNING
+    if record.status is Status.ERROR and record.retry_at is None:
+        return OriginalStatus.INVALID
+    return OriginalStatus.FAILED
+
+
+def original_counts(state: State) -> dict[OriginalStatus, int]:
+    """Stacks in each of the original's statuses, every status present; ``ignored`` counts
+    the stacks labelled ``gitops.ignore``, which are not managed."""
+    counts = dict.fromkeys(OriginalStatus, 0)
+    for record in state.stacks.values():
+        counts[original_status(record)] += 1
+    counts[OriginalStatus.IGNORED] = state.ignored
     return counts
 
 
@@ -110,6 +159,7 @@ def state_to_json(state: State) -> str:
         "full_pass_done": state.full_pass_done,
         "desired_commit": state.desired_commit,
         "settled_commit": state.settled_commit,
+        "ignored": state.ignored,
         "counters": {name: getattr(state.counters, name) for name in Counters.__dataclass_fields__},
         "stacks": {
             path: {
@@ -180,6 +230,7 @@ def _state(document: Mapping[str, object]) -> State:
         full_pass_done=_flag(document.get("full_pass_done", False), "full_pass_done"),
         desired_commit=_text(document.get("desired_commit"), "desired_commit"),
         settled_commit=_text(document.get("settled_commit"), "settled_commit"),
+        ignored=_count(document.get("ignored", 0), "ignored"),
         counters=_counters(counters),
         stacks={
             _checked_text(path, "stacks"): _record(record, f"stacks[{_shown(path)}]")
@@ -203,6 +254,12 @@ def _counters(counters: Mapping[str, object]) -> Counters:
         last_check=time("last_check"),
         last_success=time("last_success"),
         last_error=time("last_error"),
+        deployment_started=count("deployment_started"),
+        deployment_stopped=count("deployment_stopped"),
+        deployment_updated=count("deployment_updated"),
+        deployment_invalid=count("deployment_invalid"),
+        last_deployment_success=time("last_deployment_success"),
+        last_deployment_error=time("last_deployment_error"),
     )
 
 

@@ -6,6 +6,7 @@ Usage:
   gitops.pyz status [options]
   gitops.pyz accept-remote [options]
   gitops.pyz retry STACK [options]
+  gitops.pyz sync [--wait] [options]
   gitops.pyz -h | --help
   gitops.pyz --version
 
@@ -19,19 +20,28 @@ Commands:
   accept-remote               After a force push: fetch, and move a clean clone to the
                               remote head, even when it is not a descendant; the next
                               check converges. Exit 0 moved (or already there), 1 refused.
+  sync                        Ask the daemon running for this state directory to check
+                              now. With --wait, wait for that check and exit as --once
+                              would. Exit 2 when no daemon runs.
 
 Options:
   --repo PATH                 The host's clone of the repository [default: .].
   --remote NAME               The remote to follow [default: origin].
   --branch NAME               The branch to follow (default: the branch HEAD is on).
-  --interval SECONDS          Seconds between two checks [default: 60].
+  --interval SECONDS          Seconds between two checks; -1: no polling, checks come
+                              from webhooks and sync only [default: 60].
   --once                      Run one check and exit: 0 when it did all it had to and
                               every stack is ok and running, 1 if not.
   --self-heal                 Start stacks that are not running on every check, not only
                               when the remote changed.
   --state-dir PATH            State and lock (default: gitops-compose in the .git directory).
-  --metrics-addr HOST:PORT    Serve /metrics and /status there [default: 127.0.0.1:2112].
+  --metrics-addr HOST:PORT    Serve /metrics, /status, /health and /webhook there
+                              [default: 127.0.0.1:2112].
   --no-metrics                Serve no HTTP at all.
+  --webhook-secret-file PATH  The shared secret that signs POST /webhook (default:
+                              $GITOPS_WEBHOOK_SECRET); without a secret, no webhook.
+  --no-webhook                No /webhook, even with a secret.
+  --wait                      sync: wait for the check and exit as --once would.
   --metrics-file PATH         After each check, write the metrics to PATH in the textfile
                               format of node_exporter.
   --compose-timeout SECONDS   Longest a single docker compose call may take [default: 600].
@@ -46,12 +56,18 @@ Options:
   --ssh-key PATH              Private key for an SSH remote (default: ssh-agent).
   --format FORMAT             Output of plan and status: text or json [default: text].
   --log-format FORMAT         text or json [default: text].
-  -v --verbose                Log more.
+  --log-level LEVEL           debug, info, warning or error [default: info].
+  -v --verbose                Log at debug level.
   -h --help                   Show this text.
   --version                   Show the version.
 
+Environment (the original GitopsCompose 1.0's; an option on the command line wins):
+REPOSITORY_PATH (--repo), CHECK_INTERVAL_IN_SECONDS (--interval), WEBHOOK_ENABLED
+(false: --no-webhook), METRICS_ENABLED (false: --no-metrics), LOG_FORMAT (--log-format),
+LOG_LEVEL (--log-level); GITOPS_WEBHOOK_SECRET (the webhook's secret).
+
 Exit codes: 0 success; 1 a check or a stack operation failed (plan: changes pending);
-2 bad input or environment; 3 another check holds the lock.
+2 bad input or environment (sync: no daemon); 3 another check holds the lock.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from gitops_compose.shell.deploy import (
     settings_of,
     usable_paths,
 )
+from gitops_compose.shell.environment import LOG_LEVELS, BadVariable, with_environment
 from gitops_compose.shell.git_repository import name_problem
 from gitops_compose.shell.state_file import STATE_NAME, Busy, check_lock, load_state, save_state
 
@@ -37,7 +40,9 @@ from gitops_compose.shell.state_file import STATE_NAME, Busy, check_lock, load_s
 def run(argv: list[str], usage: str) -> int:
     try:
         command, options = parse_options(argv, usage)
-        log.configure(options.log_format, options.verbose)
+        log.configure(options.log_format, options.log_level)
+        if command == "sync":
+            return sync(options)
         if command == "status":
             return print_status(options)
         if command == "plan":
@@ -59,11 +64,20 @@ def run(argv: list[str], usage: str) -> int:
 
 def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
     try:
-        given = docopt(usage, argv, default_help=False)
+        parsed = docopt(usage, argv, default_help=False)
     except DocoptExit:
         raise UsageError(
             f"unknown command, option or bad arguments in {' '.join(argv)!r}; see --help"
         ) from None
+    try:
+        given = with_environment(parsed, argv, usage, os.environ)
+    except BadVariable as bad:
+        raise UsageError(str(bad)) from None
+    if given["--wait"] and not given["sync"]:
+        raise UsageError("--wait goes with sync only")
+    level = str(given["--log-level"]).strip().lower()
+    if level not in LOG_LEVELS:
+        raise UsageError(f"--log-level must be debug, info, warning or error, not {level!r}")
     for option in ("--log-format", "--format"):
         if given[option] not in {"text", "json"}:
             raise UsageError(f"{option} must be text or json, not {given[option]!r}")
@@ -72,23 +86,21 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
             problem = name_problem(option, str(given[option]))
             if problem is not None:
                 raise UsageError(problem)
-    ssh_key = Path(given["--ssh-key"]) if given["--ssh-key"] else None
+    ssh_key = Path(str(given["--ssh-key"])) if given["--ssh-key"] else None
     if ssh_key is not None and not ssh_key.is_file():
         raise UsageError(f"--ssh-key {ssh_key}: no such file")
-    command = next(
-        (each for each in ("plan", "status", "accept-remote", "retry") if given[each]),
-        "deploy",
-    )
+    commands = ("plan", "status", "accept-remote", "retry", "sync")
+    command = next((each for each in commands if given[each]), "deploy")
     return command, Options(
         repo=Path(str(given["--repo"])),
         remote=str(given["--remote"]),
         branch=str(given["--branch"]) if given["--branch"] else None,
-        interval=_seconds("--interval", given["--interval"]),
+        interval=_interval(given["--interval"]),
         once=bool(given["--once"]),
         self_heal=bool(given["--self-heal"]),
-        state_dir=Path(given["--state-dir"]) if given["--state-dir"] else None,
+        state_dir=Path(str(given["--state-dir"])) if given["--state-dir"] else None,
         metrics_addr=None if given["--no-metrics"] else _address(str(given["--metrics-addr"])),
-        metrics_file=Path(given["--metrics-file"]) if given["--metrics-file"] else None,
+        metrics_file=Path(str(given["--metrics-file"])) if given["--metrics-file"] else None,
         compose_timeout=_seconds("--compose-timeout", given["--compose-timeout"]),
         jobs=_jobs(given["--jobs"]),
         health_timeout=_seconds("--health-timeout", given["--health-timeout"], zero=True),
@@ -98,8 +110,37 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
         ssh_key=ssh_key,
         output_format=str(given["--format"]),
         log_format=str(given["--log-format"]),
-        verbose=bool(given["--verbose"]),
+        log_level=logging.DEBUG if given["--verbose"] else _LEVELS[LOG_LEVELS[level]],
+        wait=bool(given["--wait"]),
+        webhook_secret=None if given["--no-webhook"] else _secret(given["--webhook-secret-file"]),
     )
+
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}
+_LEVELS |= {"warning": logging.WARNING, "error": logging.ERROR}
+SECRET_VARIABLE = "GITOPS_WEBHOOK_SECRET"
+
+
+def _interval(value: object) -> float | None:
+    """-1, as CHECK_INTERVAL_IN_SECONDS of the original takes it: no polling."""
+    if str(value).strip() in {"-1", "-1.0"}:
+        return None
+    return _seconds("--interval", value)
+
+
+def _secret(path: object) -> bytes | None:
+    """The webhook's secret, from the file, else the environment; surrounding white space
+    (a file's last newline) is not part of it."""
+    if path is None:
+        secret = os.environ.get(SECRET_VARIABLE, "").strip().encode()
+        return secret or None
+    try:
+        secret = Path(str(path)).read_bytes().strip()
+    except OSError as error:
+        raise UsageError(f"--webhook-secret-file {path}: {error.strerror or error}") from None
+    if not secret:
+        raise UsageError(f"--webhook-secret-file {path} is empty")
+    return secret
 
 
 def _seconds(option: str, value: object, *, zero: bool = False) -> float:
@@ -247,3 +288,23 @@ def print_status(options: Options) -> int:
     else:
         print("\n".join(status_lines(state)))
     return EXIT_OK
+
+
+def sync(options: Options) -> int:
+    """Ask the daemon of the state directory for a check, over its socket there."""
+    from gitops_compose.shell.sync import NoDaemon, request_check  # noqa: PLC0415
+
+    repository = open_clone(options)
+    state_dir = options.state_directory(repository)
+    readable_state_dir(state_dir)
+    try:
+        code = request_check(state_dir, wait=options.wait, said=print)
+    except NoDaemon as none:
+        raise UsageError(f"{none}; start one, or run a check with --once") from None
+    except OSError as error:
+        raise UsageError(f"sync: {error.strerror or error}") from None
+    if code is None:
+        return EXIT_OK
+    outcome = {EXIT_OK: "ok", EXIT_FAILED: "failed", EXIT_BUSY: "busy"}.get(code, "error")
+    print(f"check {outcome}; the daemon's log says more")
+    return code

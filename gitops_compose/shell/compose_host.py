@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, final
 
 from returns.result import Failure, Result, Success
+
+from gitops_compose.shell import log
 
 if TYPE_CHECKING:
     # Imported where used: a check with nothing new runs no Docker command and does not
@@ -272,6 +276,7 @@ class ComposeHost:
     ) -> Result[str, str]:
         """stdout (with stderr when ``merged``), or why the command failed."""
         command = [self._docker, *arguments]
+        began = time.monotonic()
         try:
             # A new session keeps a Ctrl-C meant for us from killing Compose half-way, and
             # makes the command the leader of a process group of its own.
@@ -300,6 +305,13 @@ class ComposeHost:
                 f"timed out after {timeout:g} s and killed with all it started: "
                 f"{self._docker} {_named(arguments)}"
             )
+        log.event(
+            "docker",
+            logging.DEBUG,
+            command=f"{self._docker} {_named(arguments)}",
+            exit=process.returncode,
+            duration=time.monotonic() - began,
+        )
         if process.returncode != 0:
             said = _last_lines(stderr or "", _ERROR_LINES) or _last_lines(stdout, 3)
             return Failure(f"exit {process.returncode}: {said or 'no message'}")

@@ -6,12 +6,13 @@ share one history, and metrics and ``/status`` always show what was saved.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, final
@@ -22,8 +23,10 @@ from gitops_compose.core.check import CheckFailure, CheckReport, CheckSettings
 from gitops_compose.shell import log
 from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
 from gitops_compose.shell.compose_host import ComposeHost, docker_missing
+from gitops_compose.shell.due import Due
 from gitops_compose.shell.git_repository import GitRepository, open_repository
 from gitops_compose.shell.state_file import Busy, check_lock, load_state, save_state
+from gitops_compose.shell.sync import AnotherDaemon, SyncServer
 
 if TYPE_CHECKING:
     from gitops_compose.core.plan import Plan
@@ -43,7 +46,8 @@ class Options:
     repo: Path
     remote: str
     branch: str | None
-    interval: float
+    # None: no polling; checks come from webhooks and sync only.
+    interval: float | None
     once: bool
     self_heal: bool
     state_dir: Path | None
@@ -60,7 +64,11 @@ class Options:
     ssh_key: Path | None
     output_format: str
     log_format: str
-    verbose: bool
+    log_level: int
+    # sync: wait for the check.
+    wait: bool = False
+    # The shared secret of /webhook; None: no webhook.
+    webhook_secret: bytes | None = field(default=None, repr=False)
 
     def state_directory(self, repository: GitRepository) -> Path:
         return self.state_dir or repository.git_dir / "gitops-compose"
@@ -221,6 +229,7 @@ def deploy(options: Options) -> int:
     repository = open_clone(options)
     require_docker()
     usable_paths(options, options.state_directory(repository))
+    due = Due()
     job = Job(
         repository=repository,
         host=ComposeHost(
@@ -232,20 +241,54 @@ def deploy(options: Options) -> int:
         settings=settings_of(repository, options),
         state_dir=options.state_directory(repository),
         options=options,
-        stop=_stop_on_signals(),
+        stop=_stop_on_signals(due),
     )
     if options.once:
         # The check loads the state itself, under the lock. No HTTP for a single check:
         # the process is gone before a scrape could come.
         return EXIT_OK if job.check(None).ok else EXIT_FAILED
+    try:
+        sync = SyncServer(job.state_dir, due)
+    except AnotherDaemon as another:
+        raise UsageError(f"{another}; one daemon per state directory") from None
+    except OSError as error:
+        raise UsageError(
+            f"cannot listen for sync in {job.state_dir}: {error.strerror or error}"
+        ) from None
+    try:
+        return _daemon(job, due)
+    finally:
+        sync.close()
+        for ticket in due.take()[0]:
+            ticket.answer(None)
+
+
+def _daemon(job: Job, due: Due) -> int:
+    # Only loaded by a daemon: --once needs no metrics or health code.
+    from gitops_compose.core.health import Liveness, health, health_document  # noqa: PLC0415
     from gitops_compose.shell.metrics import StateMetrics, serve  # noqa: PLC0415
 
+    options, repository = job.options, job.repository
     # /status and /metrics show the saved state until the first check is done.
     metrics = StateMetrics(load_state(job.state_dir, set_aside=False)[0])
+    liveness = Liveness(started=time.time())
+
+    def healthy() -> tuple[bool, bytes]:
+        counters = metrics.state.counters
+        found = health(liveness, counters, options.interval, time.time())
+        document = health_document(found, liveness, counters, options.interval)
+        return found.ok, json.dumps(document).encode() + b"\n"
+
     if options.metrics_addr is not None:
+        webhook = None
+        if options.webhook_secret is not None:
+            from gitops_compose.shell.webhook import Webhook  # noqa: PLC0415
+
+            webhook = Webhook(options.webhook_secret, job.settings.branch, due)
+            metrics.live.register(webhook)
         address, port = options.metrics_addr
         try:
-            serve(address, port, metrics)
+            serve(address, port, metrics, webhook=webhook, health=healthy)
         except OSError as error:
             raise UsageError(
                 f"cannot serve metrics on {address}:{port}: {error.strerror or error}; "
@@ -256,33 +299,56 @@ def deploy(options: Options) -> int:
         "started",
         repo=str(repository.workdir),
         branch=job.settings.branch,
-        interval=options.interval,
+        interval="webhook only" if options.interval is None else options.interval,
         state=str(job.state_dir),
+        webhook="off" if options.webhook_secret is None or options.metrics_addr is None else "on",
     )
     # A daemon's first check is a full pass: after a reboot or an upgrade, whatever should
     # run and does not is started. Runs of --once follow the state: one full pass, ever.
     full_pass = True
     while not stop.is_set():
+        # What asked for a check so far (hooks, sync) is answered by this one; what asks
+        # while it runs makes one more, right after it. Checks never overlap.
+        tickets, asked = due.take()
+        if asked:
+            log.event("due", logging.DEBUG, **asked)
+        code: int | None = None
         # A signal lets the running actions finish and starts no new one; the next check,
         # of this process or the next, finishes what is left (see core/check).
         try:
             checked = job.check(metrics, full_pass=full_pass)
+            code = EXIT_OK if checked.ok else EXIT_FAILED
+            failure = checked.report.failure
+            liveness = replace(
+                liveness,
+                last_ended=time.time(),
+                last_failure=failure.reason if failure is not None else None,
+            )
             if checked.written:
                 full_pass = full_pass and not checked.report.state.full_pass_done
         except Busy as busy:
+            code = EXIT_BUSY
             log.event("skipped", logging.WARNING, reason=str(busy))
-        stop.wait(options.interval)
+        except UsageError:
+            code = EXIT_USAGE
+            raise
+        finally:
+            for ticket in tickets:
+                ticket.answer(code)
+        if not stop.is_set():
+            due.wait(options.interval)
     log.event("stopped")
     return EXIT_OK
 
 
-def _stop_on_signals() -> threading.Event:
+def _stop_on_signals(due: Due) -> threading.Event:
     stop = threading.Event()
 
     def handle(signum: int, frame: FrameType | None) -> None:
         del frame
         log.event("stopping", signal=signal.Signals(signum).name)
         stop.set()
+        due.ring("signal")  # ends the wait between checks
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)

@@ -42,11 +42,11 @@ def _text_value(value: object) -> str:
     return json.dumps(text) if (" " in text or '"' in text or not text) else text
 
 
-def configure(log_format: str, verbose: bool) -> None:
+def configure(log_format: str, level: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if log_format == "json" else _TextFormatter())
     _LOGGER.handlers[:] = [handler]
-    _LOGGER.setLevel(logging.DEBUG if verbose else logging.INFO)
+    _LOGGER.setLevel(level)
     _LOGGER.propagate = False
 
 

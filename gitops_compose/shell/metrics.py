@@ -8,6 +8,7 @@ original GitopsCompose depend on them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -28,10 +29,12 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from gitops_compose import __version__
-from gitops_compose.core.state import State, active_counts
+from gitops_compose.core.state import State, active_counts, original_counts
 from gitops_compose.core.status import Condition
+from gitops_compose.core.webhook import MOST_BODY_BYTES, HookResult
 from gitops_compose.shell import log
 from gitops_compose.shell.state_file import write_atomically
+from gitops_compose.shell.webhook import STATUS_CODES, Webhook
 
 
 @final
@@ -44,6 +47,8 @@ class StateMetrics(Collector):
         # scrapes come every few seconds from each scraper, and drawing takes milliseconds.
         self._drawn: dict[str, tuple[State, bytes]] = {}
         self._drawing = threading.Lock()
+        # Series about this process (webhook requests), drawn at every scrape.
+        self.live = CollectorRegistry(auto_describe=False)
 
     def collect(self) -> Iterator[Metric]:
         state = self.state
@@ -81,13 +86,15 @@ class StateMetrics(Collector):
             value=counters.deployment_success,
         )
         yield from _per_stack(state)
+        yield from _original(state)
         build = InfoMetricFamily("gitops_build", "The running gitops-compose.")
         build.add_metric([], {"version": __version__})
         yield build
 
     def exposition(self) -> bytes:
         # collect() reads self.state: a state swapped while drawing is drawn next time.
-        return self._draw("metrics", lambda state: generate_latest(self.registry))
+        drawn = self._draw("metrics", lambda state: generate_latest(self.registry))
+        return drawn + generate_latest(self.live)
 
     def status_json(self) -> bytes:
         """The state as ``status --format json`` prints it."""
@@ -114,6 +121,56 @@ def _status_json(state: State) -> bytes:
     from gitops_compose.core.report import status_document  # noqa: PLC0415
 
     return json.dumps(status_document(state), indent=2).encode() + b"\n"
+
+
+def _original(state: State) -> Iterator[Metric]:
+    """The original GitopsCompose's 2025 families, beside ours, for its dashboards."""
+    counters = state.counters
+    checks = CounterMetricFamily(
+        "gitops_check", "Checks by outcome (the original's family).", labels=["status"]
+    )
+    checks.add_metric(["success"], counters.check_success)
+    checks.add_metric(["error"], counters.check_error)
+    yield checks
+    checked = GaugeMetricFamily(
+        "gitops_check_timestamp_seconds",
+        "Unix time of the last check of each outcome, 0 for never (the original's family).",
+        labels=["status"],
+    )
+    checked.add_metric(["success"], counters.last_success)
+    checked.add_metric(["error"], counters.last_error)
+    yield checked
+    active = GaugeMetricFamily(
+        "gitops_deployments_active_total",
+        "Stacks in each of the original's statuses (the original's family).",
+        labels=["status"],
+    )
+    for status, count in original_counts(state).items():
+        active.add_metric([status.value], count)
+    yield active
+    changed = GaugeMetricFamily(
+        "gitops_deployments_change_timestamp_seconds",
+        "Unix time of the last stack operation that succeeded or failed, 0 for never "
+        "(the original's family).",
+        labels=["status"],
+    )
+    changed.add_metric(["success"], counters.last_deployment_success)
+    changed.add_metric(["error"], counters.last_deployment_error)
+    yield changed
+    operations = CounterMetricFamily(
+        "gitops_deployments_operations",
+        "Stack operations by what they did or why they could not be done (the original's family).",
+        labels=["operation"],
+    )
+    for operation, count in (
+        ("started", counters.deployment_started),
+        ("stopped", counters.deployment_stopped),
+        ("updated", counters.deployment_updated),
+        ("failed", counters.deployment_error),
+        ("invalid", counters.deployment_invalid),
+    ):
+        operations.add_metric([operation], count)
+    yield operations
 
 
 def _per_stack(state: State) -> Iterator[Metric]:
@@ -162,6 +219,8 @@ def _per_stack(state: State) -> Iterator[Metric]:
 LISTEN_BACKLOG = 128
 # A client that connects and sends nothing holds its thread only this long.
 IDLE_CLIENT_SECONDS = 30.0
+# What is read and thrown away of a body over the limit, after its 413.
+DISCARDED_BYTES = 8 * 1024 * 1024
 
 
 class MetricsServer(ThreadingHTTPServer):
@@ -189,30 +248,107 @@ def serve(
     metrics: StateMetrics,
     *,
     backlog: int = LISTEN_BACKLOG,
+    webhook: Webhook | None = None,
+    health: Callable[[], tuple[bool, bytes]] | None = None,
 ) -> MetricsServer:
-    """Serve ``/metrics`` and ``/status`` (JSON) from a daemon thread; raises OSError.
+    """Serve ``/metrics`` and ``/status`` (JSON), and ``/webhook`` and ``/health`` when
+    given, from a daemon thread; raises OSError.
 
     ``backlog`` is for the benchmark, which sets the old default beside the new one.
+    ``health`` says whether the daemon is healthy, and the document to send.
     """
 
     class Handler(BaseHTTPRequestHandler):
         timeout = IDLE_CLIENT_SECONDS
 
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
+            path = self._path()
             if path == "/metrics":
                 self._reply(200, CONTENT_TYPE_LATEST, metrics.exposition())
             elif path == "/status":
                 self._reply(200, "application/json", metrics.status_json())
+            elif path == "/health" and health is not None:
+                healthy, document = health()
+                self._reply(200 if healthy else 503, "application/json", document)
+            else:
+                self._other_method()
+
+        def do_POST(self) -> None:
+            if webhook is None or self._path() != "/webhook":
+                self._other_method()
+                return
+            length = self._length()
+            if length is None:
+                webhook.count(HookResult.BAD_REQUEST)
+                self.close_connection = True
+                self._reply(400, "text/plain", b"a body with a Content-Length is needed\n")
+                return
+            if length > MOST_BODY_BYTES:
+                webhook.count(HookResult.BAD_REQUEST)
+                self.close_connection = True
+                self._reply(413, "text/plain", b"the body is over 1 MiB\n")
+                self._discard(length)
+                return
+            body = self.rfile.read(length)
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            verdict = webhook.receive(headers, body)
+            answer = {"result": verdict.result.value, "reason": verdict.reason}
+            document = json.dumps(answer).encode() + b"\n"
+            self._reply(STATUS_CODES[verdict.result], "application/json", document)
+
+        def do_PUT(self) -> None:
+            self._other_method()
+
+        def do_DELETE(self) -> None:
+            self._other_method()
+
+        def do_PATCH(self) -> None:
+            self._other_method()
+
+        def _other_method(self) -> None:
+            """404 for a path that is not served, 405 for a method it does not take."""
+            path = self._path()
+            if path == "/webhook" and webhook is not None:
+                webhook.count(HookResult.BAD_REQUEST)
+                self.close_connection = True
+                self._reply(405, "text/plain", b"POST only\n", allow="POST")
+            elif path in ("/metrics", "/status") or (path == "/health" and health is not None):
+                self.close_connection = True
+                self._reply(405, "text/plain", b"GET only\n", allow="GET")
             else:
                 self._reply(404, "text/plain", b"see /metrics and /status\n")
 
-        def _reply(self, code: int, content_type: str, body: bytes) -> None:
+        def _path(self) -> str:
+            return self.path.split("?", 1)[0]
+
+        def _length(self) -> int | None:
+            if self.headers.get("Transfer-Encoding") is not None:
+                return None
+            given = self.headers.get("Content-Length", "0").strip()
+            return int(given) if given.isascii() and given.isdigit() else None
+
+        def _discard(self, length: int) -> None:
+            """Read what a client sends after its answer (up to a bound), so that it reads
+            the answer rather than a reset connection."""
+            left = min(length, DISCARDED_BYTES)
+            with contextlib.suppress(OSError):
+                while left > 0:
+                    chunk = self.rfile.read1(min(left, 65536))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+
+        def _reply(
+            self, code: int, content_type: str, body: bytes, *, allow: str | None = None
+        ) -> None:
             self.send_response(code)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            if allow is not None:
+                self.send_header("Allow", allow)
             self.end_headers()
             self.wfile.write(body)
+            self.wfile.flush()
 
         def log_message(self, format: str, *args: object) -> None:
             pass  # scrapes every few seconds would drown the check log

@@ -368,3 +368,27 @@ def test_an_edit_in_a_build_context_outside_the_stack_changes_it() -> None:
         "db/compose.yaml": compose("db"),
     }
     assert changed_stacks(files, edited("src/main.py", "print(2)\n", files)) == {"api"}
+
+
+WATCHING = {
+    "api/compose.yaml": (
+        "x-gitops:\n  watch: [../shared/schema.sql]\n"
+        "services:\n  api:\n    image: api\n    x-gitops:\n      watch: ['../templates', /etc/x]\n"
+    ),
+    "shared/schema.sql": "create table a;\n",
+    "shared/other.sql": "create table b;\n",
+    "templates/mail/welcome.txt": "hello\n",
+    "db/compose.yaml": compose("db"),
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "changed"),
+    [
+        ("shared/schema.sql", {"api"}),  # watched at the top level
+        ("templates/mail/welcome.txt", {"api"}),  # below a directory a service watches
+        ("shared/other.sql", set()),
+    ],
+)
+def test_files_x_gitops_watch_names_change_the_stack(path: str, changed: set[str]) -> None:
+    assert changed_stacks(WATCHING, edited(path, "edited\n", WATCHING)) == changed

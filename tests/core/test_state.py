@@ -9,9 +9,11 @@ from returns.result import Failure, Success
 from gitops_compose.core.outcome import Tally
 from gitops_compose.core.state import (
     Counters,
+    OriginalStatus,
     State,
     active_counts,
     counted,
+    original_counts,
     retry_due,
     state_from_json,
     state_to_json,
@@ -86,7 +88,15 @@ def test_state_with_an_unknown_status_is_malformed() -> None:
 
 
 def test_counters_count_checks_and_deployments() -> None:
-    tally = Tally(deployments_ok=3, deployments_failed=1, active={}, problems=0)
+    tally = Tally(
+        deployments_ok=3,
+        deployments_failed=1,
+        active={},
+        problems=2,
+        started=1,
+        stopped=1,
+        updated=1,
+    )
     once = counted(State(), ok=True, now=100.0, tally=tally)
     twice = counted(once, ok=False, now=200.0, tally=None)
     assert twice.counters == Counters(
@@ -97,6 +107,12 @@ def test_counters_count_checks_and_deployments() -> None:
         last_check=200.0,
         last_success=100.0,
         last_error=200.0,
+        deployment_started=1,
+        deployment_stopped=1,
+        deployment_updated=1,
+        deployment_invalid=2,
+        last_deployment_success=100.0,
+        last_deployment_error=100.0,
     )
 
 
@@ -128,3 +144,19 @@ def test_what_a_stack_should_run_and_why_it_does_not_survive_a_save() -> None:
 
 def test_retry_waits_double_up_to_half_an_hour() -> None:
     assert [retry_delay(n) for n in (1, 2, 3, 5, 6, 20)] == [60, 120, 240, 960, 1800, 1800]
+
+
+def test_the_original_statuses_count_every_managed_stack_once_and_the_ignored_ones() -> None:
+    stacks = {
+        "ok": StackStatus("ok", Status.OK),
+        "down": StackStatus("down", Status.OK, down="no containers"),
+        "broken": StackStatus("broken", Status.ERROR, "invalid compose file: x"),
+        "failed": StackStatus("failed", Status.ERROR, "exit 1", failures=1, retry_at=9.0),
+        "stuck": StackStatus("stuck", Status.REMOVAL_FAILED, "exit 1", retry_at=9.0),
+    }
+    assert original_counts(State(stacks=stacks, ignored=2)) == {
+        OriginalStatus.RUNNING: 1,
+        OriginalStatus.FAILED: 3,
+        OriginalStatus.INVALID: 1,
+        OriginalStatus.IGNORED: 2,
+    }

@@ -261,7 +261,7 @@ class World:
         if "--settle" in args:  # a test of the gate's settle window gives its own
             command = command[: -len(SETTLE_AT_ONCE)]
         # A subcommand comes first, as users type it.
-        if args and args[0] in {"plan", "status", "accept-remote", "retry"}:
+        if args and args[0] in {"plan", "status", "accept-remote", "retry", "sync"}:
             command = [*command[:3], args[0], *command[3:]]
             args = args[1:]
         return subprocess.run(

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from gitops_compose import __version__
+from gitops_compose.shell.deploy import Options
 
 
 def run(
@@ -52,7 +53,7 @@ def committed_repository(path: Path) -> None:
         (["--compose-timeout", "-1"], "--compose-timeout must be more than 0"),
         (["--interval", "1e10"], "--interval must be at most 31536000 seconds (a year)"),
         (["--jobs", "0"], "--jobs takes a whole number from 1 to 64"),
-        (["--interval", "-1"], "--interval must be more than 0"),
+        (["--interval", "-2"], "--interval must be more than 0"),
         (["--interval", "nan"], "--interval takes a number of seconds, not 'nan'"),
         (["--interval", "inf"], "--interval must be at most 31536000 seconds"),
         (["--interval", "1e400"], "--interval must be at most 31536000 seconds"),
@@ -259,3 +260,64 @@ def test_arguments_that_are_not_utf_8_are_paths_like_any_other(tmp_path: Path) -
     missing = run("--once", "--repo", str(tmp_path / Path(os.fsdecode(b"gone-\xfd"))))
     assert missing.returncode == 2
     assert missing.stderr.strip().endswith("gone-\\udcfd is not inside a git repository")
+
+
+def options_with(environ: dict[str, str], *argv: str) -> Options:
+    from gitops_compose.shell.cli import __doc__ as usage  # noqa: PLC0415
+    from gitops_compose.shell.commands import parse_options  # noqa: PLC0415
+
+    saved = dict(os.environ)
+    os.environ.update(environ)
+    try:
+        return parse_options(list(argv), usage or "")[1]
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_the_original_variables_stand_for_options_and_the_command_line_wins() -> None:
+    original = {
+        "REPOSITORY_PATH": "/srv/deploy",
+        "CHECK_INTERVAL_IN_SECONDS": "-1",
+        "METRICS_ENABLED": "false",
+        "WEBHOOK_ENABLED": "false",
+        "GITOPS_WEBHOOK_SECRET": "s",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "warn",
+    }
+    found = options_with(original)
+    assert (found.repo, found.interval, found.metrics_addr) == (Path("/srv/deploy"), None, None)
+    assert (found.webhook_secret, found.log_format, found.log_level) == (None, "json", 30)
+    given = options_with(
+        original, "--repo", "/other", "--interv", "5", "--metrics-addr", ":9", "-v"
+    )
+    assert (given.repo, given.interval, given.metrics_addr, given.log_level) == (
+        Path("/other"),
+        5.0,
+        ("0.0.0.0", 9),
+        10,
+    )
+    assert options_with({"GITOPS_WEBHOOK_SECRET": " s \n"}).webhook_secret == b"s"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("CHECK_INTERVAL_IN_SECONDS", "soon", "--interval takes a number of seconds"),
+        ("WEBHOOK_ENABLED", "maybe", "WEBHOOK_ENABLED must be true or false, not 'maybe'"),
+        ("LOG_LEVEL", "loud", "--log-level must be debug, info, warning or error"),
+        ("LOG_FORMAT", "xml", "--log-format must be text or json"),
+    ],
+)
+def test_a_bad_variable_is_one_line_and_exit_2(variable: str, value: str, says: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gitops_compose", "--once"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, variable: value},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert says in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -370,7 +370,7 @@ def test_a_setup_for_the_original_1_0_works_without_our_options(world: World) ->
     assert process.returncode == 0, stderr
     lines = [json.loads(line) for line in stderr.splitlines()]
     restarts = [e for e in lines if e["event"] == "stack" and e["action"] == "restart"]
-    assert [each["reason"] for each in restarts] == ["changed: shared/schema.sql"]
+    assert [each["reason"] for each in restarts] == ["changed: shared/schema.sql → app"]
     assert (lines[0]["event"], lines[0]["interval"]) == ("started", 1.0)
     # LOG_LEVEL=debug: each Docker command is a line.
     commands = [e["command"].split() for e in lines if e["event"] == "docker"]

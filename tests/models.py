@@ -106,6 +106,11 @@ class ModelHost:
     crashing_commits: set[str] = field(default_factory=set)
     # Project -> the image id its containers run (the fingerprint they were started from).
     images: dict[str, str] = field(default_factory=dict)
+    # Stack paths whose up replaces their containers, then fails (a half-done up).
+    failing_half_way: set[str] = field(default_factory=set)
+    # The time now (the tests' clock sets it), and when each project's containers were made.
+    time: float = 0.0
+    made: dict[str, float] = field(default_factory=dict)
     compose_missing: str | None = None
 
     def compose_problem(self) -> str | None:
@@ -129,6 +134,7 @@ class ModelHost:
                         failing_streak=3 if project in self.unhealthy else 0,
                         ran=2.0 if each.state == "exited" else None,
                         image=self.images.get(project, ""),
+                        created=self.made.get(project),
                     )
                     for index, each in enumerate(self.running[project])
                 )
@@ -166,6 +172,12 @@ class ModelHost:
         stack = self.repository.stack(action.commit, action.stack)
         fresh = containers_for(stack)
         self.images[action.project] = f"sha256:{action.fingerprint}"
+        self.made[action.project] = self.time
+        if action.stack in self.failing_half_way:
+            self.running[action.project] = tuple(
+                Container(each.service, "exited", 1) for each in fresh
+            )
+            return Outcome(action, error="exit 1: dependency failed to start")
         if action.stack in self.crashing or action.commit in self.crashing_commits:
             fresh = tuple(Container(each.service, "exited", 1) for each in fresh)
         if fresh:

@@ -173,6 +173,15 @@ class LookAtHealth:
 
 @final
 @dataclass(frozen=True, slots=True)
+class LookAtReplaced:
+    """The containers of these projects, inspected: whether the failed ``up`` of a change
+    replaced some before it failed (then it is rolled back; else nothing changed)."""
+
+    projects: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
 class ReadLastGood:
     """The snapshots of these commits: what failed stacks last ran well from, to roll back
     to (see last_good_read; a commit the clone no longer has is left out)."""
@@ -212,6 +221,7 @@ Request = (
     | Planned
     | Start
     | LookAtHealth
+    | LookAtReplaced
     | ReadLastGood
     | ReadLogs
     | AwaitOutcome
@@ -316,6 +326,8 @@ class Check:
     # to be read first (action, why, commit).
     rollbacks: tuple[Rollback, ...] = ()
     to_read: tuple[tuple[StackAction, str, str], ...] = ()
+    # Changes whose up failed, to look at before deciding on a rollback.
+    replacing: tuple[Outcome, ...] = ()
     rolling: int = 0
 
     # -- the next request ------------------------------------------------------------------
@@ -354,6 +366,9 @@ class Check:
     def _run(self, now: float) -> tuple[Check, Request]:
         if self.unreported:
             return replace(self, unreported=()), Decided(self.unreported)
+        if self.replacing:
+            projects = tuple(dict.fromkeys(each.action.project for each in self.replacing))
+            return self, LookAtReplaced(projects)
         if self.to_read:
             return self, ReadLastGood(tuple(dict.fromkeys(each[2] for each in self.to_read)))
         if self.rollbacks:
@@ -476,6 +491,9 @@ class Check:
                 to = None
             check = replace(self, rolling=self.rolling - 1)
             return check._decided(Outcome(rollback.failed, error, rolled_back_to=to))
+        if not result.ok and self._rollback_wanted(result.action):
+            released = self.schedule.released(result.action)
+            return replace(self, schedule=released, replacing=(*self.replacing, result))
         gate = self._gate_of(result)
         if gate is not None:
             return replace(
@@ -525,6 +543,20 @@ class Check:
             poll_at=next_poll(gates, now) if gates else None,
             failed_gates=(*self.failed_gates, *failed),
         )
+
+    def replaced_seen(self, found: Result[Health, str]) -> Check:
+        """Whether the failed changes' ``up`` replaced containers: one created since the
+        check began means the stack no longer runs what ran well, so it is rolled back."""
+        check = replace(self, replacing=())
+        seen = found.value_or({})
+        for outcome in self.replacing:
+            containers = seen.get(outcome.action.project, ())
+            replaced = any(c.created is not None and c.created >= self.began for c in containers)
+            if replaced and outcome.error is not None:
+                check = check._gate_decided(outcome.action, outcome.error)
+            else:
+                check = check._decided(outcome)
+        return check
 
     def logs_read(self, logs: Mapping[str, str]) -> Check:
         """The last lines of the containers asked for (those that could be read)."""
@@ -597,17 +629,11 @@ class Check:
         was last deployed from, taken from the stacks ``at`` a commit when they are those,
         or else the commit to read them from; None when there is nothing to go back to (a
         new stack) or rollback is off."""
-        from gitops_compose.core.action import Rollback, Verb  # noqa: PLC0415
+        from gitops_compose.core.action import Rollback  # noqa: PLC0415
 
         record = self.state.stacks.get(action.stack)
-        desired = self.remote.valid.get(action.stack) if self.remote is not None else None
-        wanted = self.settings.rollback
-        if desired is not None and desired.rollback is not None:
-            wanted = desired.rollback
-        if not wanted or action.verb is not Verb.RESTART or record is None:
+        if not self._rollback_wanted(action) or record is None or record.commit is None:
             return None
-        if record.commit is None or record.fingerprint in (None, action.fingerprint):
-            return None  # never deployed from here, or the same files: nothing to go back to
         before = at.valid.get(action.stack) if at is not None else None
         if before is None or record.fingerprint != before.fingerprint:
             return record.commit if at is None or at.commit != record.commit else None
@@ -618,6 +644,24 @@ class Check:
             compose_files=before.compose_files,
             files=tuple(sorted(before.files.items())),
             images=record.images,
+        )
+
+    def _rollback_wanted(self, action: StackAction) -> bool:
+        """A restart of files other than those last deployed well (never deployed from
+        here, or the same files: nothing to go back to), with rollback on."""
+        from gitops_compose.core.action import Verb  # noqa: PLC0415
+
+        record = self.state.stacks.get(action.stack)
+        desired = self.remote.valid.get(action.stack) if self.remote is not None else None
+        wanted = self.settings.rollback
+        if desired is not None and desired.rollback is not None:
+            wanted = desired.rollback
+        return (
+            wanted
+            and action.verb is Verb.RESTART
+            and record is not None
+            and record.commit is not None
+            and record.fingerprint not in (None, action.fingerprint)
         )
 
     def _decided(self, outcome: Outcome) -> Check:

@@ -42,6 +42,8 @@ class ContainerHealth:
     ran: float | None = None
     # The id of the image it runs (sha256:...), whatever tag named it.
     image: str = ""
+    # When Docker created it (Unix seconds), when Docker says.
+    created: float | None = None
 
 
 # Compose project name -> the containers of it, for the projects asked about.

@@ -31,6 +31,7 @@ from gitops_compose.core.check import (
     LookAtClone,
     LookAtHealth,
     LookAtHost,
+    LookAtReplaced,
     LookAtResources,
     Moved,
     Planned,
@@ -240,6 +241,8 @@ def run_check(
                     check = check.health_seen(host.health(projects), now())
                 case ReadLogs(containers):
                     check = check.logs_read(host.logs(containers))
+                case LookAtReplaced(projects):
+                    check = check.replaced_seen(host.health(projects))
                 case ReadLastGood(commits):
                     check = check.last_good_read(_snapshots(repository, commits))
                 case _:

@@ -363,24 +363,32 @@ def parse_inspect(output: str) -> Result[Health, str]:
                 restarts=int(each.get("RestartCount") or 0),
                 ran=_ran(state) if exited else None,
                 image=str(each.get("Image", "")),
+                created=_seconds(each.get("Created")),
             )
         )
     return Success({project: tuple(found) for project, found in projects.items()})
 
 
 def _ran(state: Mapping[str, object]) -> float | None:
-    """Seconds from StartedAt to FinishedAt (RFC 3339, nanoseconds), to the second."""
+    """Seconds from StartedAt to FinishedAt, to the second."""
+    started, finished = _seconds(state.get("StartedAt")), _seconds(state.get("FinishedAt"))
+    if started is None or finished is None or finished < started:
+        return None
+    return finished - started
+
+
+def _seconds(stamp: object) -> float | None:
+    """Docker's RFC 3339 time (UTC, nanoseconds) as Unix seconds, to the microsecond
+    (whether a container was made before or after a check began can be a matter of ms)."""
     import datetime  # noqa: PLC0415
 
+    whole, _, fraction = str(stamp).rstrip("Z").partition(".")
     try:
-        started, finished = (
-            datetime.datetime.fromisoformat(str(state[key]).split(".")[0].rstrip("Z") + "+00:00")
-            for key in ("StartedAt", "FinishedAt")
-        )
-    except (KeyError, ValueError):
+        seconds = datetime.datetime.fromisoformat(whole + "+00:00").timestamp()
+    except ValueError:
         return None
-    seconds = (finished - started).total_seconds()
-    return seconds if seconds >= 0 else None
+    digits = fraction[:6]
+    return seconds + (int(digits) / 10 ** len(digits) if digits.isdigit() else 0.0)
 
 
 def _named(arguments: Sequence[str]) -> str:

@@ -119,3 +119,43 @@ def test_a_rollback_brings_back_the_old_image_by_id_when_its_tag_was_pushed_over
     [container] = world.containers(path)
     assert (container["image"], container["state"]) == (old, "running")
     assert old != new
+
+
+def test_an_up_that_fails_after_replacing_containers_is_rolled_back(world: World) -> None:
+    path = f"half{uuid.uuid4().hex[:6]}"
+
+    def stack(check: str) -> str:
+        return f"""services:
+  db:
+    image: {IMAGE_V1}
+    network_mode: none
+    init: true
+    command: ["sh", "-c", "sleep 3600"]
+    healthcheck: {{test: ["CMD", "{check}"], interval: 1s, retries: 2, start_period: 0s}}
+  web:
+    image: {IMAGE_V1}
+    network_mode: none
+    init: true
+    command: ["sh", "-c", "sleep 3600"]
+    depends_on: {{db: {{condition: service_healthy}}}}
+"""
+
+    world.pusher.write(f"{path}/compose.yaml", stack("true"))
+    world.pusher.commit_and_push("db and web")
+    assert once(world, "--settle", "1").returncode == 0
+    world.pusher.write(f"{path}/compose.yaml", stack("false"))
+    world.pusher.commit_and_push("db's check fails: up fails once db is replaced")
+
+    done = once(world, "--settle", "1")
+
+    [event] = stack_events(done, path)
+    assert str(event["error"]).startswith("rolled back to "), event
+    states = {c["service"]: c["state"] for c in world.containers(path)}
+    assert states == {"db": "running", "web": "running"}
+    healthy = world.docker(
+        "inspect",
+        "--format",
+        "{{.State.Health.Status}}",
+        next(c["id"] for c in world.containers(path) if c["service"] == "db"),
+    )
+    assert healthy.stdout.strip() in {"healthy", "starting"}

@@ -347,12 +347,17 @@ def gated(
     rollback: bool = False,
 ) -> tuple[CheckReport, list[float]]:
     """A check with the health gate on, on a clock that moves only when the loop sleeps."""
-    clock = [1000.0]
+    # The host's clock goes on from check to check: a later check begins later.
+    clock = [max(1000.0, host.time + 1.0)]
     slept: list[float] = []
 
     def sleep(seconds: float) -> None:
         slept.append(seconds)
         clock[0] += seconds
+
+    def now() -> float:
+        host.time = clock[0]
+        return clock[0]
 
     settings = CheckSettings(
         branch="main",
@@ -361,7 +366,7 @@ def gated(
         settle=settle,
         rollback=rollback,
     )
-    report = run_check(repo, host, state, settings, now=lambda: clock[0], sleep=sleep)
+    report = run_check(repo, host, state, settings, now=now, sleep=sleep)
     return report, slept
 
 
@@ -538,3 +543,27 @@ def test_a_rollback_that_fails_itself_names_both_failures() -> None:
     )
     assert report.state.stacks["a"].rolled_back_from is None  # retried with backoff
     assert report.state.stacks["a"].retry_at is not None
+
+
+def test_an_up_that_failed_half_way_is_rolled_back_and_one_that_replaced_nothing_is_not() -> None:
+    repo = ModelRepository(
+        {"c1": {}, "c2": {"a/compose.yaml": STACK}, "c3": {"a/compose.yaml": BROKEN_PUSH}},
+        "c1",
+        "c2",
+    )
+    host = ModelHost(repo)
+    deployed = rolling(repo, host, State(full_pass_done=True))
+    repo.remote = "c3"
+    host.failing_half_way.add("a")
+
+    report = rolling(repo, host, deployed.state)
+
+    assert host.done[-2:] == [("restart", "a"), ("rollback", "a")]
+    [outcome] = report.outcomes
+    assert outcome.error == "rolled back to c2: exit 1: dependency failed to start"
+    assert host.running["a"] == (Container("web", "running"),)
+
+    host = ModelHost(repo, running=dict(host.running), failing={"a"})
+    again = rolling(repo, host, deployed.state)
+    assert ("rollback", "a") not in host.done  # the pull failed: nothing was replaced
+    assert again.outcomes[0].error == INJECTED

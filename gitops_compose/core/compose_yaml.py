@@ -148,6 +148,38 @@ def _pure_loader() -> type[yaml.SafeLoader]:
                     )
                 del keys[level]
 
+        def scan_plain(self) -> yaml.ScalarToken:
+            # PyYAML ends a plain scalar at a "?" in flow context (YAML 1.1); YAML 1.2, as
+            # libyaml and yaml.v3 read it, only at ",[]{}" and ": ": {a?} is {"a?": null}.
+            blank = "\0 \t\r\n\x85\u2028\u2029"
+            ends = ",[]{}" if self.flow_level else ""
+            chunks: list[str] = []
+            start = end = self.get_mark()
+            indent = self.indent + 1
+            spaces: list[str] = []
+            while self.peek() != "#":
+                length = 0
+                while True:
+                    ch = self.peek(length)
+                    if ch in blank or ch in ends:
+                        break
+                    if ch == ":" and self.peek(length + 1) in blank + ends:
+                        break
+                    length += 1
+                if length == 0:
+                    break
+                self.allow_simple_key = False
+                chunks.extend(spaces)
+                chunks.append(self.prefix(length))
+                self.forward(length)
+                end = self.get_mark()
+                spaces = self.scan_plain_spaces(indent, start) or []
+                if not spaces or self.peek() == "#":
+                    break
+                if not self.flow_level and self.column < indent:
+                    break
+            return yaml.ScalarToken("".join(chunks), True, start, end)
+
     return Loader
 
 

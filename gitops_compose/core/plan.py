@@ -448,8 +448,10 @@ def _retry(record: StackStatus | None, fingerprint: str) -> Retry | None:
 
 def _drift(facts: Facts, acted_on: set[str]) -> Iterator[Skip]:
     """Stacks deployed from here that the host does not fully run, and that nothing in
-    this plan touches."""
-    if facts.host is None:
+    this plan touches. On a full pass, with --self-heal or a remote change, each of them is
+    started instead (see _heals), or waits for its retry."""
+    changed = facts.local.commit != facts.remote.commit
+    if facts.host is None or facts.full_pass or facts.self_heal or changed:
         return
     for path, stack in sorted(facts.remote.valid.items()):
         if stack.role is not Role.DEPLOY or path in acted_on or path not in facts.statuses:

@@ -73,6 +73,17 @@ class Stack:
     rollback: bool | None = None
     # Paths its x-gitops.watch names, relative to its directory (see mounting).
     watched: tuple[str, ...] = ()
+    # What it runs once deployed (see expectation): worked out once, as every check that
+    # looks at the host asks it of every stack.
+    _expectation: Expectation | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        expectation = Expectation(
+            services=tuple(each.name for each in self.services if each.expected),
+            one_shot=frozenset(each.name for each in self.services if each.one_shot),
+            includes=self.includes,
+        )
+        object.__setattr__(self, "_expectation", expectation)
 
     def mounting(self, path: str) -> tuple[str, ...]:
         """The services a repository file is mounted into (itself, or a directory of it);
@@ -94,11 +105,8 @@ class Stack:
     @property
     def expectation(self) -> Expectation:
         """What it runs once deployed, as the not-running check and the state know it."""
-        return Expectation(
-            services=tuple(each.name for each in self.services if each.expected),
-            one_shot=frozenset(each.name for each in self.services if each.one_shot),
-            includes=self.includes,
-        )
+        assert self._expectation is not None
+        return self._expectation
 
     @property
     def creates(self) -> frozenset[Resource]:

@@ -169,6 +169,16 @@ class StackAction:
     def kind(self) -> Kind:
         return self.cause.kind
 
+    @property
+    def recreating(self) -> tuple[str, ...] | None:
+        """For a restart of changed files: Compose recreates what its configuration hash
+        sees changed, then these services by name (their mounted files changed, which
+        it does not see). None: every service is recreated (a retry or a heal, whose
+        changes are not known), or the action recreates nothing by force."""
+        if self.verb is not Verb.RESTART or not isinstance(self.cause, Changed):
+            return None
+        return self.cause.recreated
+
 
 @final
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Any, final
 
 from returns.result import Failure, Result, Success
 
@@ -240,27 +240,15 @@ def _state(document: Mapping[str, object]) -> State:
 
 
 def _counters(counters: Mapping[str, object]) -> Counters:
-    def count(name: str) -> int:
-        return _count(counters.get(name, 0), f"counters.{name}")
+    """Each counter as its field's kind says: a count, or Unix seconds."""
+    found: dict[str, Any] = {}
+    for name in Counters.__dataclass_fields__:
+        read = _time if isinstance(getattr(_NO_COUNTS, name), float) else _count
+        found[name] = read(counters.get(name, 0), f"counters.{name}")
+    return Counters(**found)
 
-    def time(name: str) -> float:
-        return _time(counters.get(name, 0), f"counters.{name}")
 
-    return Counters(
-        check_success=count("check_success"),
-        check_error=count("check_error"),
-        deployment_success=count("deployment_success"),
-        deployment_error=count("deployment_error"),
-        last_check=time("last_check"),
-        last_success=time("last_success"),
-        last_error=time("last_error"),
-        deployment_started=count("deployment_started"),
-        deployment_stopped=count("deployment_stopped"),
-        deployment_updated=count("deployment_updated"),
-        deployment_invalid=count("deployment_invalid"),
-        last_deployment_success=time("last_deployment_success"),
-        last_deployment_error=time("last_deployment_error"),
-    )
+_NO_COUNTS = Counters()
 
 
 def _record(value: object, where: str) -> StackStatus:

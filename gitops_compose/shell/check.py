@@ -45,7 +45,7 @@ from gitops_compose.core.check import (
     begin,
 )
 from gitops_compose.core.state import State, troubled
-from gitops_compose.core.status import Status
+from gitops_compose.core.status import Condition
 from gitops_compose.shell import log
 
 if TYPE_CHECKING:
@@ -390,7 +390,7 @@ def _log_status_changes(
             "status": new.condition.value if new is not None else "gone",
             "was": old.condition.value if old is not None else "new",
         }
-        if new is not None and new.down is not None and new.status is Status.OK:
+        if new is not None and new.condition is Condition.NOT_RUNNING:
             fields["why"] = new.down
         log.event("status", logging.WARNING if "why" in fields else logging.INFO, **fields)
 

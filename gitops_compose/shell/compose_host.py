@@ -222,21 +222,18 @@ class ComposeHost:
         return Outcome(action=action)
 
     def commands(self, action: StackAction) -> list[list[str]]:
-        """The Compose commands of an action, run one after the other. A change recreates
-        what Compose's configuration hash sees changed, then, by name, the services whose
-        mounted files changed (Compose does not see those)."""
-        from gitops_compose.core.action import Changed, Verb  # noqa: PLC0415
-
+        """The Compose commands of an action, run one after the other, as the action says
+        what to recreate by force (see StackAction.recreating)."""
         command = self.command(action)
-        cause = action.cause
-        if action.verb is not Verb.RESTART or not isinstance(cause, Changed):
+        named = action.recreating
+        if named is None:
             return [command]
         command = [each for each in command if each != "--force-recreate"]
-        if not cause.recreated:
+        if not named:
             return [command]
         at = command.index("up")
         recreate = [*command[:at], "up", "--detach", "--no-deps", "--force-recreate"]
-        return [command, [*recreate, *cause.recreated]]
+        return [command, [*recreate, *named]]
 
     def command(self, action: StackAction) -> list[str]:
         from gitops_compose.core.action import Verb  # noqa: PLC0415

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint engine engine-stop
+.PHONY: test lint docs engine engine-stop
 
 # A stamp, so the venv is rebuilt when the dependencies change and not otherwise.
 $(VENV)/.installed: pyproject.toml
@@ -27,6 +27,12 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy gitops_compose build_zipapp.py pyz_boot
+
+# docs: the documentation site (docs/, mkdocs.yml) into site/, with MkDocs and the Material
+# theme from the venv. --strict: a broken link or anchor, or a page missing from the nav,
+# fails the build. tests/test_docs.py holds the reference pages to the code.
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # engine / engine-stop: a real Docker engine (dockerd, Compose v2, registry on
 # 127.0.0.1:5000, test images) for the e2e tests; see scripts/engine.sh.

@@ -1,9 +1,9 @@
 """Prometheus metrics, drawn from the saved state at every scrape, and the HTTP endpoint.
 
 Metrics are a view of the state rather than counters kept in memory: counters keep counting
-across ``--once`` runs from cron, and a daemon shows what the state says. The series named
-in the README keep their names, types and meanings: dashboards and alerts written for the
-original GitopsCompose depend on them.
+across ``--once`` runs from cron, and a daemon shows what the state says. The families listed
+in docs/metrics.md keep their names, types and meanings: dashboards and alerts written for
+the original GitopsCompose depend on them; tests/test_docs.py holds that page to them.
 """
 
 from __future__ import annotations

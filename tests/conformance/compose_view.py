@@ -10,7 +10,7 @@ machine reaches the interpolation):
 - ``-p NAME --profile '*' config --services``: every service, whatever its profiles;
 - ``config --format json`` without ``-p``: the project name Compose itself gives it.
 
-Which repository files count as read (the rule the README states):
+Which repository files count as read (the rule docs/stacks.md states, under Conformance):
 
 - a committed file that Compose opened (``openat``/``open`` that succeeded) while loading:
   the Compose files, included and extended files, ``.env`` files, ``env_file:`` and

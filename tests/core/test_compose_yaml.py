@@ -291,7 +291,7 @@ def test_any_bytes_give_documents_or_a_reason_and_finish_fast(raw: bytes) -> Non
 
 # Without "?", "!", "|" and ">": PyYAML's pure scanner and libyaml differ on a few odd
 # headers none of them a Compose file needs (a tag ending at a flow indicator, "? !,"; a
-# block scalar header before a comment, "? |#"); see the README's known differences.
+# block scalar header before a comment, "? |#"); see docs/stacks.md, YAML.
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="ab: -[]{},\n&*<#'\"~01.", max_size=40))
 def test_libyaml_and_the_pure_parser_read_alike(text: str) -> None:

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.metrics_core import Metric
 
-from gitops_compose.core.state import Counters, State
-from gitops_compose.core.status import StackStatus, Status
+from gitops_compose.core.reconcile.state import Counters, State
+from gitops_compose.core.reconcile.status import StackStatus, Status
 from gitops_compose.shell import cli, commands, environment
 from gitops_compose.shell.due import Due
 from gitops_compose.shell.metrics import StateMetrics

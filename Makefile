@@ -36,7 +36,7 @@ engine:
 engine-stop:
 	scripts/engine.sh stop
 
-# pyz / bench-startup: the single-file zipapp dist/gitops.pyz (see build_zipapp.py) and its
+# pyz / bench-startup: the single-file zipapp dist/gitops.pyz (see build_pyz/) and its
 # warm start time against plain imports in .venv (see bench/startup.py).
 # The build itself needs only Python >= 3.11 with pip; the venv also serves the benchmark.
 .PHONY: pyz bench-startup

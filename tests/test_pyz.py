@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from build_pyz.manifest import Manifest, NativeFile, NativeSet, Sources, Target
+from build_pyz.manifest import MODULE, Manifest, NativeFile, NativeSet, Sources, Target
 from gitops_compose import __version__
 
 from .pyz_build import ROOT, Interpreter, build, old_interpreters, pyz_interpreters
@@ -251,6 +251,7 @@ def read_by_first_stage(archive: zipfile.ZipFile, pyz: Path) -> tuple[Manifest, 
     """The manifest and tree that the archive's own __main__.py reads, as it reads them."""
     first_stage: dict[str, Any] = {"__name__": "gitops_pyz_first_stage"}  # not "__main__"
     exec(compile(archive.read("__main__.py"), "__main__.py", "exec"), first_stage)
+    assert first_stage["_MANIFEST_MODULE"] == MODULE  # the module the build writes
     read: tuple[Manifest, str] = first_stage["_read_manifest"](str(pyz))
     return read
 

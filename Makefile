@@ -26,7 +26,7 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy gitops_compose build_zipapp.py pyz_boot
+	$(BIN)/mypy gitops_compose build_zipapp.py build_pyz pyz_boot
 
 # docs: the documentation site (docs/, mkdocs.yml) into site/, with MkDocs and the Material
 # theme from the venv. --strict: a broken link or anchor, or a page missing from the nav,
@@ -42,7 +42,7 @@ engine:
 engine-stop:
 	scripts/engine.sh stop
 
-# pyz / bench-startup: the single-file zipapp dist/gitops.pyz (see build_zipapp.py) and its
+# pyz / bench-startup: the single-file zipapp dist/gitops.pyz (see build_pyz/) and its
 # warm start time against plain imports in .venv (see bench/startup.py).
 # The build itself needs only Python >= 3.11 with pip; the venv also serves the benchmark.
 .PHONY: pyz bench-startup

@@ -1,11 +1,11 @@
 # ruff: noqa: UP031, PLC0415
-"""First stage of gitops.pyz; build_zipapp.py stores this file as the archive's __main__.py.
+"""First stage of gitops.pyz; the build stores this file, as written, as the archive's __main__.py.
 
 It stays in syntax that any CPython from 2.7 on can parse (no f-strings, no annotations):
 an old interpreter that someone points at the file must reach the one-line "unsupported"
-message, not a SyntaxError traceback. It only identifies the interpreter and platform,
-then hands over to the real bootstrap (gitops_pyz_boot), which is imported from the
-bytecode tree compiled for this Python version.
+message, not a SyntaxError traceback. It reads the build's manifest (build_pyz/manifest.py),
+identifies the interpreter and platform, then hands over to the real bootstrap
+(gitops_pyz_boot), which is imported from the bytecode tree compiled for this Python version.
 """
 
 import os
@@ -15,14 +15,11 @@ MYPY = False  # mypy takes it for True: typing is not in the standard library of
 if MYPY:
     from typing import Any, NoReturn  # noqa: F401  (used in type comments)
 
-# build_zipapp.py replaces this line with the facts of the build:
-#   targets:  {"cp311-manylinux_x86_64": "2.26", ...} (value: oldest libc the wheels accept)
-#   bytecode: {"cp311": "a70d0d0a", ...} (versions with a precompiled tree, and the pyc
-#             magic number of the interpreter that compiled it; others run the sources)
-#   supports: the human summary used in the refusal message
-BUILD = {"targets": {}, "bytecode": {}, "supports": "nothing (unbuilt bootstrap)"}  # type: dict[str, Any]  # @build@
+    from build_pyz.manifest import Manifest  # noqa: F401  (the build's; never runs here)
 
 _PROG = "gitops.pyz"
+_MANIFEST_MODULE = "gitops_pyz_manifest"  # build_pyz.manifest.MODULE
+_SOURCE_TREE = "src"  # no bytecode tree for this version: run lib/boot and the sources
 _MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
 
 
@@ -87,8 +84,8 @@ def _describe(impl, libc, libc_version, machine):
     )
 
 
-def _target():
-    # type: () -> tuple[str | None, str]
+def _target(manifest):
+    # type: (Manifest) -> tuple[str | None, str]
     """Return (target key or None, description of what was found)."""
     implementation = getattr(sys, "implementation", None)
     name = implementation.name if implementation is not None else "python"
@@ -99,53 +96,65 @@ def _target():
     if name != "cpython" or "t" in getattr(sys, "abiflags", ""):
         return None, found
     key = "cp%d%d-%s_%s" % (sys.version_info[0], sys.version_info[1], libc, machine)
-    oldest_libc = BUILD["targets"].get(key)
-    if oldest_libc is None:
+    target = manifest["targets"].get(key)
+    if target is None:
         return None, found
-    if libc == "manylinux" and _version_tuple(libc_version) < _version_tuple(oldest_libc):
+    if libc == "manylinux" and _version_tuple(libc_version) < _version_tuple(target["oldest_libc"]):
         return None, found
     return key, found
 
 
-def _refuse(found):
+def _refuse(message):
     # type: (str) -> NoReturn
-    sys.stderr.write(
-        "%s: unsupported interpreter or platform: found %s; this file supports %s\n"
-        % (_PROG, found, BUILD["supports"])
-    )
+    sys.stderr.write("%s: %s\n" % (_PROG, message))
     sys.exit(2)
 
 
-def _bytecode_tree(tag):
-    # type: (str) -> str
-    """This version's bytecode tree, or "src" when it has none that this interpreter loads."""
-    if os.environ.get("GITOPS_PYZ_SOURCE"):
-        return "src"  # for tests: what a version without a bytecode tree (3.14 today) runs
-    magic = BUILD["bytecode"].get(tag)
-    if magic is None:
-        return "src"
-    import importlib.util  # already imported by runpy, which runs this file
+def _read_manifest(archive):
+    # type: (str) -> tuple[Manifest, str]
+    """Return the build's manifest and the tree to run: this version's bytecode, or "src".
 
-    # Patch releases keep the magic number, so this holds unless a release changed the
-    # bytecode format; zipimport would then find neither a usable .pyc nor a .py.
-    return tag if importlib.util.MAGIC_NUMBER.hex() == magic else "src"
+    Every bytecode tree holds the manifest module, and lib/boot its source. Loading it
+    from this version's tree is also the test that the tree suits this interpreter:
+    zipimport refuses a .pyc of another bytecode format (patch releases keep the format,
+    but a release may change it), and a version without a tree (3.14 today, and every
+    version the file refuses) finds none. Either runs the sources.
+    """
+    import zipimport  # already imported: it runs this file
+
+    tree = "cp%d%d" % tuple(sys.version_info[:2])
+    if os.environ.get("GITOPS_PYZ_SOURCE"):
+        tree = _SOURCE_TREE  # for tests: what a version without a bytecode tree runs
+    for candidate in (tree, _SOURCE_TREE):
+        directory = candidate if candidate != _SOURCE_TREE else "boot"
+        try:
+            code = zipimport.zipimporter(archive + "/lib/" + directory).get_code(_MANIFEST_MODULE)
+        except ImportError:
+            continue
+        namespace = {}  # type: dict[str, Any]
+        exec(code, namespace)
+        return namespace["MANIFEST"], candidate
+    _refuse("damaged file: no lib/boot/%s.py in %s" % (_MANIFEST_MODULE, archive))
 
 
 def _main():
     # type: () -> None
-    key, found = _target()
-    if key is None:
-        _refuse(found)
-    tree = _bytecode_tree(key.split("-", 1)[0])
     archive = __loader__.archive  # type: ignore[name-defined]  # the zipimporter of this file
+    manifest, tree = _read_manifest(archive)
+    key, found = _target(manifest)
+    if key is None:
+        _refuse(
+            "unsupported interpreter or platform: found %s; this file supports %s"
+            % (found, manifest["supports"])
+        )
     # Index 1: after the archive itself, before the standard library and any
     # site-packages, so that the bundled, tested versions win over installed ones.
     # Without a bytecode tree, only the bootstrap runs from (source in) the archive:
     # it unpacks the other sources into the cache and puts them on sys.path.
-    sys.path.insert(1, archive + "/lib/" + (tree if tree != "src" else "boot"))
+    sys.path.insert(1, archive + "/lib/" + (tree if tree != _SOURCE_TREE else "boot"))
     import gitops_pyz_boot
 
-    gitops_pyz_boot.main(archive, key, tree)
+    gitops_pyz_boot.main(archive, manifest, key, tree)
 
 
 if __name__ == "__main__":

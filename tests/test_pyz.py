@@ -19,9 +19,11 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from build_pyz.manifest import MODULE, Manifest, NativeFile, NativeSet, Sources, Target
 from gitops_compose import __version__
 
 from .pyz_build import ROOT, Interpreter, build, old_interpreters, pyz_interpreters
@@ -66,8 +68,9 @@ def archive(pyz: Path) -> Iterator[zipfile.ZipFile]:
         yield opened
 
 
-def manifest(archive: zipfile.ZipFile) -> dict[str, dict[str, object]]:
-    loaded: dict[str, dict[str, object]] = json.loads(archive.read("native/manifest.json"))
+def manifest(archive: zipfile.ZipFile) -> Manifest:
+    """The manifest as the build wrote it for people to read (JSON)."""
+    loaded: Manifest = json.loads(archive.read("native/manifest.json"))
     return loaded
 
 
@@ -120,6 +123,8 @@ def test_sources_run_unpacked_for_versions_without_bytecode(pyz: Path, tmp_path:
     assert selftest.returncode == 0, selftest.stderr
     assert "bytecode=src" in selftest.stdout
     (sources,) = tmp_path.glob("sources-*")
+    with zipfile.ZipFile(pyz) as archive:
+        assert sources.name == manifest(archive)["sources"]["entry"]
     # Compiled once, into the cache: later runs load bytecode like an installed package.
     assert list((sources / "pygit2" / "__pycache__").glob("__init__.*.pyc"))
     version = run_pyz(pyz, "--version", env=env, unset=unset)
@@ -239,25 +244,104 @@ def test_entry_on_a_noexec_mount_is_refused_when_loading(
     assert "GITOPS_CACHE_DIR" in lines[0]
 
 
+# --- the manifest: what the build tells the bootstrap -----------------------------------
+
+
+def read_by_first_stage(archive: zipfile.ZipFile, pyz: Path) -> tuple[Manifest, str]:
+    """The manifest and tree that the archive's own __main__.py reads, as it reads them."""
+    first_stage: dict[str, Any] = {"__name__": "gitops_pyz_first_stage"}  # not "__main__"
+    exec(compile(archive.read("__main__.py"), "__main__.py", "exec"), first_stage)
+    assert first_stage["_MANIFEST_MODULE"] == MODULE  # the module the build writes
+    read: tuple[Manifest, str] = first_stage["_read_manifest"](str(pyz))
+    return read
+
+
+def test_the_bootstrap_reads_the_manifest_the_build_wrote(
+    archive: zipfile.ZipFile, pyz: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = manifest(archive)
+    read, tree = read_by_first_stage(archive, pyz)
+    assert read == written
+    if not os.environ.get("GITOPS_PYZ"):
+        # Built here, with this interpreter: its bytecode tree holds the manifest it read.
+        assert tree == f"cp{sys.version_info[0]}{sys.version_info[1]}"
+        # No build facts are written into the first stage any more: it is stored as is.
+        assert archive.read("__main__.py") == (ROOT / "pyz_boot" / "main.py").read_bytes()
+    monkeypatch.setenv("GITOPS_PYZ_SOURCE", "1")  # a version without bytecode: lib/boot
+    assert read_by_first_stage(archive, pyz) == (written, "src")
+
+    # Named fields, each level exactly the fields of its type.
+    assert set(read) == Manifest.__required_keys__
+    assert set(read["sources"]) == Sources.__required_keys__
+    for target in read["targets"].values():
+        assert set(target) == Target.__required_keys__
+        assert set(target["native"]) == NativeSet.__required_keys__
+        assert all(set(file) == NativeFile.__required_keys__ for file in target["native"]["files"])
+
+    # The values the bootstrap acts on.
+    names = set(archive.namelist())
+    for key, target in read["targets"].items():
+        native = target["native"]
+        assert native["entry"].startswith(f"{key}-")
+        paths = [file["path"] for file in native["files"]]
+        assert paths == sorted(paths)
+        assert all(file["member"] in names and file["mode"] == 0o755 for file in native["files"])
+        assert set(native["modules"].values()) <= set(paths)
+        if "musllinux" in key:
+            assert target["oldest_libc"] == "1.2"
+        else:
+            major, minor = map(int, target["oldest_libc"].split("."))
+            assert (2, 17) <= (major, minor) <= (2, 28)  # runs on glibc 2.28 hosts
+    sources = archive.read(read["sources"]["member"])
+    assert read["sources"]["member"] == "lib/sources.zip"
+    assert read["sources"]["entry"] == f"sources-{hashlib.sha256(sources).hexdigest()[:16]}"
+    assert read["supports"].startswith("CPython 3.11, 3.12, 3.13, 3.14 on manylinux_x86_64")
+
+    # The second stage unpacks this interpreter's set into the entry the manifest names.
+    monkeypatch.delenv("GITOPS_PYZ_SOURCE")
+    env = {"GITOPS_CACHE_DIR": str(cache_dir), "GITOPS_PYZ_SELFTEST": "1"}
+    result = run_pyz(pyz, env=env)
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.split()[2]
+    assert f"natives={cache_dir / read['targets'][key]['native']['entry']}" in result.stdout
+
+
+def test_a_tree_of_another_bytecode_format_runs_the_sources(pyz: Path, tmp_path: Path) -> None:
+    """As after a release that changed the bytecode format: the tree's .pyc files do not load."""
+    tree = f"lib/cp{sys.version_info[0]}{sys.version_info[1]}/"
+    altered = tmp_path / "gitops.pyz"
+    # Its own reader: writestr() updates the ZipInfo it is given.
+    with zipfile.ZipFile(pyz) as archive, zipfile.ZipFile(altered, "w") as out:
+        if not any(name.startswith(tree) for name in archive.namelist()):
+            pytest.skip(f"the file under test has no {tree} tree")
+        for info in archive.infolist():
+            data = archive.read(info)
+            if info.filename == f"{tree}gitops_pyz_manifest.pyc":
+                data = bytes([data[0] ^ 0xFF]) + data[1:]  # another magic number
+            out.writestr(info, data)
+    env = {"GITOPS_CACHE_DIR": str(tmp_path / "cache"), "GITOPS_PYZ_SELFTEST": "1"}
+    result = run_pyz(altered, env=env, unset=("PYTHONDONTWRITEBYTECODE",))
+    assert result.returncode == 0, result.stderr
+    assert "bytecode=src" in result.stdout
+
+
 # --- archive content -------------------------------------------------------------------
 
 
 def test_archive_has_native_sets_for_every_promised_target(archive: zipfile.ZipFile) -> None:
-    sets = manifest(archive)
+    targets = manifest(archive)["targets"]
     expected = {f"cp{v.replace('.', '')}-{p}" for v in VERSIONS for p in PLATFORMS}
-    assert set(sets) == expected
+    assert set(targets) == expected
     names = set(archive.namelist())
-    for key, native_set in sets.items():
+    for key, target in targets.items():
         tag, platform = key.split("-", 1)
         arch = platform.split("_", 1)[1]
-        modules = native_set["modules"]
-        assert isinstance(modules, dict)
+        modules = target["native"]["modules"]
         assert set(modules) == NATIVE_MODULES
         assert f"cpython-{tag[2:]}-{arch}" in modules["pygit2._pygit2"]
-        files = native_set["files"]
-        assert isinstance(files, list)
-        assert all(member in names for _, member, _ in files)
-        assert any("libgit2-" in relpath for relpath, _, _ in files)
+        files = target["native"]["files"]
+        assert all(file["member"] in names for file in files)
+        assert any("libgit2-" in file["path"] for file in files)
 
 
 def test_identical_native_files_are_stored_once(archive: zipfile.ZipFile) -> None:
@@ -269,8 +353,8 @@ def test_identical_native_files_are_stored_once(archive: zipfile.ZipFile) -> Non
         assert len(stored) == len(PLATFORMS), [i.filename for i in stored]
     digests = [hashlib.sha256(archive.read(i)).hexdigest() for i in natives]
     assert len(digests) == len(set(digests))
-    files = [s["files"] for s in manifest(archive).values()]
-    referenced = {member for listing in files for _, member, _ in listing}  # type: ignore[attr-defined]
+    targets = manifest(archive)["targets"].values()
+    referenced = {file["member"] for target in targets for file in target["native"]["files"]}
     assert referenced == {i.filename for i in natives}
 
 

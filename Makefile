@@ -26,7 +26,7 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy gitops_compose build_zipapp.py pyz_boot
+	$(BIN)/mypy gitops_compose build_zipapp.py pyz_boot tests bench
 
 # engine / engine-stop: a real Docker engine (dockerd, Compose v2, registry on
 # 127.0.0.1:5000, test images) for the e2e tests; see scripts/engine.sh.

@@ -215,11 +215,11 @@ class Pusher:
 class World:
     """One test's git origin, pusher, host clone and docker wrapper; see the e2e fixture."""
 
-    def __init__(self, tmp: Path, real_docker: str) -> None:
+    def __init__(self, tmp: Path, real_docker: str, tag: str | None = None) -> None:
         self.tmp = tmp.resolve()
         self.real_docker = real_docker
         # Short, as it ends every project, container and image name of this test.
-        self.tag = uuid.uuid4().hex[:6]
+        self.tag = tag or uuid.uuid4().hex[:6]
         self.origin = self.tmp / "origin.git"
         self.tmp.joinpath("pusher").mkdir()
         git(self.tmp, "init", "-q", "--bare", "--initial-branch=main", str(self.origin))

@@ -11,20 +11,10 @@ import pytest
 
 from .pyz_build import build
 
-CONFORMANCE_DIR = Path(__file__).resolve().parent / "conformance"
-
 # Under xdist only the controller prints: a worker's conftest leaves the lines of its terminal
 # summary, as [(title, line), ...], in workeroutput[SUMMARY]; the controller prints them.
 SUMMARY = "summary"
 _FROM_WORKERS: list[tuple[str, str]] = []
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The conformance cases are traced once per session by a fixture that runs them all at
-    # once in threads: on one worker, not once on each (`make test` runs --dist loadgroup).
-    for item in items:
-        if item.path.is_relative_to(CONFORMANCE_DIR):
-            item.add_marker(pytest.mark.xdist_group("conformance"))
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -17,16 +17,22 @@ venv: $(VENV)/.installed
 
 # The e2e tests need a real engine: start one when none answers and this machine lets us
 # install (root with apt); elsewhere they skip, or fail under GITOPS_E2E=require.
+# The suite runs on PYTEST_WORKERS pytest-xdist workers (0: in one process). The e2e tests
+# mostly wait on Docker, so three pay on two cores. --dist loadfile keeps each test file on
+# one worker: the conformance cases, which one session fixture traces all at once, are
+# traced once per run and not once per worker.
+PYTEST_WORKERS ?= 3
+
 test: $(VENV)/.installed
 	@scripts/engine.sh check 2>/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then scripts/engine.sh ensure; \
 	  else echo "no Docker engine and no root/apt: e2e tests will skip"; fi; }
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy gitops_compose build_zipapp.py build_pyz pyz_boot
+	$(BIN)/mypy gitops_compose build_zipapp.py build_pyz pyz_boot tests bench
 
 # docs: the documentation site (docs/, mkdocs.yml) into site/, with MkDocs and the Material
 # theme from the venv. --strict: a broken link or anchor, or a page missing from the nav,

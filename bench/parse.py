@@ -25,13 +25,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from plan import repository  # type: ignore[import-not-found]
+from plan import repository
 
 from gitops_compose.core.compose import compose_yaml
 
@@ -63,9 +64,12 @@ def main() -> int:
         return lambda: [yaml.load(raw, Loader=loader) for raw in files]
 
     def new(loader: type[yaml.SafeLoader]) -> Callable[[], object]:
+        def chosen() -> type[yaml.SafeLoader]:
+            return loader
+
         def work() -> object:
-            compose_yaml._loader = lambda: loader  # type: ignore[method-assign]
-            return [compose_yaml.merged([raw]).unwrap() for raw in files]
+            with mock.patch.object(compose_yaml, "_loader", chosen):
+                return [compose_yaml.merged([raw]).unwrap() for raw in files]
 
         return work
 

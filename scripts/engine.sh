@@ -173,16 +173,23 @@ EOF
 push_images() { # [repository]: build tags 1 and 2 there unless the registry has them
     local repo=${1:-$IMAGE_REPO}
     images_ok "$repo" && return 0
-    local a v build=$ENGINE_DIR/image-build
+    local a v build applets
+    # Listed once, not piped into grep -q: grep exits at the first match, and a busybox
+    # still writing the rest of the list then dies of SIGPIPE, failing the pipeline
+    # (pipefail) whenever the machine is busy enough for grep to win.
+    applets=$(/bin/busybox --list)
     for a in $APPLETS; do
-        /bin/busybox --list | grep -qx "$a" || die "/bin/busybox lacks the applet $a"
+        grep -qx "$a" <<<"$applets" || die "/bin/busybox lacks the applet $a"
     done
+    # A directory of this call's own: the demo and the tests may build at the same time.
+    mkdir -p "$ENGINE_DIR"
+    build=$(mktemp -d "$ENGINE_DIR/image-build.XXXXXX")
     for v in 1 2; do
         log "building and pushing $repo:$v"
         rm -rf "$build" && mkdir -p "$build/bin" "$build/tmp" "$build/etc"
         chmod 1777 "$build/tmp"
         cp /bin/busybox "$build/bin/busybox"
-        for a in $(/bin/busybox --list); do
+        for a in $applets; do
             [[ $a == busybox ]] || ln -sf busybox "$build/bin/$a"
         done
         echo "$v" >"$build/VERSION"

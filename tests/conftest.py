@@ -1,18 +1,54 @@
-"""Fixtures shared by the whole suite."""
+"""Fixtures shared by the whole suite, and how it is spread over pytest-xdist's workers."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import uuid
 from pathlib import Path
 
 import pytest
 
 from .pyz_build import build
 
+# Under xdist only the controller prints: a worker's conftest leaves the lines of its terminal
+# summary, as [(title, line), ...], in workeroutput[SUMMARY]; the controller prints them.
+SUMMARY = "summary"
+_FROM_WORKERS: list[tuple[str, str]] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    output: dict[str, object] = getattr(node, "workeroutput", {})
+    lines = output.get(SUMMARY)
+    if isinstance(lines, list):
+        _FROM_WORKERS.extend((str(title), str(line)) for title, line in lines)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for title, line in _FROM_WORKERS:
+        terminalreporter.write_sep("-", title)
+        terminalreporter.write_line(line)
+
 
 @pytest.fixture(scope="session")
-def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def pyz(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """gitops.pyz of this checkout, built once per run: under xdist, the first worker to
+    need it builds it (about 45 s) into the run's shared temporary directory, the others wait
+    for it there."""
     prebuilt = os.environ.get("GITOPS_PYZ")
     if prebuilt:
         return Path(prebuilt).resolve()
-    return build(tmp_path_factory.mktemp("pyz") / "gitops.pyz")
+    if not hasattr(request.config, "workerinput"):  # no xdist worker: this process alone
+        return build(tmp_path_factory.mktemp("pyz") / "gitops.pyz")
+    # The workers' base directories are siblings in this run's own directory.
+    shared = tmp_path_factory.getbasetemp().parent / "pyz"
+    shared.mkdir(exist_ok=True)
+    built = shared / "gitops.pyz"
+    with (shared / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not built.exists():
+            # Renamed into place once whole: a failed build leaves nothing to reuse.
+            partial = build(shared / f"gitops-{uuid.uuid4().hex[:8]}.pyz")
+            partial.replace(built)
+    return built

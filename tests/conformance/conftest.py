@@ -14,6 +14,7 @@ import pytest
 
 from gitops_compose.core.compose.compose_file import COMPOSE_FILE_NAMES, OVERRIDE_FILE_NAMES
 
+from ..conftest import SUMMARY
 from .compose_view import ComposeView, compose_tools_problem, compose_view
 from .core_view import CoreView, committed_repository, core_view
 from .corpus import CORPUS, case, case_names
@@ -89,18 +90,33 @@ def _compose_files(tree: Mapping[str, bytes], stack: str) -> list[str]:
     return [main, *override[:1]]
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+def _counts() -> str | None:
+    """The run's counts in one line, once the cases were tried in this process."""
     if not TRIED.found:
-        return
+        return None
     listed = set(known())
     agreed = sum(1 for each in TRIED.found.values() if not each)
     observed = [each for found in TRIED.found.values() for each in found]
     explained = sum(1 for each in observed if each in listed)
     traced = sum(1 for e in observed if e not in listed and e.aspect == "files extra")
-    terminalreporter.write_sep("-", "conformance with docker compose")
-    terminalreporter.write_line(
+    return (
         f"conformance: {len(TRIED.found)} Compose files tried, {agreed} agreed with Compose, "
         f"{len(TRIED.found) - agreed} with differences: {explained} known differences, "
         f"{len(observed) - explained - traced} not listed, {traced} files extra the trace "
         f"did not show (not failed on), {len(listed - set(observed))} listed but no longer seen"
     )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Under pytest-xdist only the controller prints: hand the line over (see tests/conftest.py).
+    output: dict[str, object] | None = getattr(session.config, "workeroutput", None)
+    counts = _counts()
+    if output is not None and counts is not None:
+        output[SUMMARY] = [("conformance with docker compose", counts)]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    counts = _counts()
+    if counts is not None:
+        terminalreporter.write_sep("-", "conformance with docker compose")
+        terminalreporter.write_line(counts)

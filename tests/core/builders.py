@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 import yaml
-from returns.result import Failure, Success
+from returns.pipeline import is_successful
 
 from gitops_compose.core.compose.compose_file import Role
 from gitops_compose.core.compose.snapshot import Snapshot, contents_needed
@@ -49,10 +49,15 @@ def stacks(files: Mapping[str, str]) -> Stacks:
 
 def compose(*services: str, name: str | None = None, **bodies: Mapping[str, Any]) -> str:
     """A Compose file: ``compose("web", "db")``, or bodies by service: ``compose(web={...})``."""
+    return compose_of({**{each: {} for each in services}, **bodies}, name)
+
+
+def compose_of(bodies: Mapping[str, Mapping[str, Any]], name: str | None = None) -> str:
+    """A Compose file of the services in ``bodies``, each with an image of its name."""
     document: dict[str, Any] = {} if name is None else {"name": name}
-    document["services"] = {each: {"image": f"registry.local/{each}:1"} for each in services}
-    for each, body in bodies.items():
-        document["services"][each] = {"image": f"registry.local/{each}:1", **body}
+    document["services"] = {
+        each: {"image": f"registry.local/{each}:1", **body} for each, body in bodies.items()
+    }
     return yaml.safe_dump(document, sort_keys=False)
 
 
@@ -128,11 +133,10 @@ def facts(
 
 
 def planned(given: Facts) -> Plan:
-    match plan(given):
-        case Success(found):
-            return found
-        case Failure(failure):
-            raise AssertionError(f"expected a plan, got {failure}")
+    found = plan(given)
+    if not is_successful(found):
+        raise AssertionError(f"expected a plan, got {found.failure()}")
+    return found.unwrap()
     raise AssertionError("unreachable")
 
 

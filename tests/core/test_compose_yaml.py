@@ -13,6 +13,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from returns.pipeline import is_successful
 from returns.result import Failure, Success
 
 from gitops_compose.core.compose import compose_yaml
@@ -33,14 +34,14 @@ def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
 
 def loaded(*files: str) -> dict[str, object]:
     found = compose_yaml.merged([dedent(each).encode() for each in files])
-    assert isinstance(found, Success), found
+    assert is_successful(found), found
     return found.unwrap()
 
 
 def refused(*files: str | bytes) -> str:
     raws = [each if isinstance(each, bytes) else dedent(each).encode() for each in files]
     found = compose_yaml.merged(raws)
-    assert isinstance(found, Failure), found
+    assert not is_successful(found), found
     return found.failure()
 
 
@@ -298,8 +299,9 @@ def test_libyaml_and_the_pure_parser_read_alike(text: str) -> None:
     """The venv (libyaml) and gitops.pyz (pure Python) load the same values."""
     results = []
     for loader in PARSERS.values():
-        compose_yaml._loader = lambda loader=loader: loader  # type: ignore[misc]
-        results.append(compose_yaml.merged([text.encode()]))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(compose_yaml, "_loader", lambda loader=loader: loader)
+            results.append(compose_yaml.merged([text.encode()]))
     assert [isinstance(each, Success) for each in results] in ([True, True], [False, False])
     if isinstance(results[0], Success):
         assert results[0].unwrap() == results[1].unwrap()

@@ -3,11 +3,11 @@
 from gitops_compose.core.compose.stack import Stack
 from gitops_compose.core.reconcile.runtime import Container, not_running_reason
 
-from .builders import compose, exited, stacks, up
+from .builders import compose, compose_of, exited, stacks, up
 
 
 def shop(**bodies: dict[str, object]) -> Stack:
-    text = compose(**bodies) if bodies else compose("web", "db")
+    text = compose_of(bodies) if bodies else compose("web", "db")
     return stacks({"shop/compose.yaml": text}).valid["shop"]
 
 

@@ -63,9 +63,13 @@ def paths(document: Any, where: tuple[str | int, ...] = ()) -> list[tuple[str | 
 def replaced(document: Any, where: tuple[str | int, ...], value: object) -> Any:
     if not where:
         return value
-    copy = dict(document) if isinstance(document, dict) else list(document)
-    copy[where[0]] = replaced(document[where[0]], where[1:], value)  # type: ignore[call-overload,index]
-    return copy
+    key, rest = where[0], where[1:]
+    if isinstance(document, dict):
+        return {**document, key: replaced(document[key], rest, value)}
+    assert isinstance(key, int), where
+    items = list(document)
+    items[key] = replaced(items[key], rest, value)
+    return items
 
 
 @st.composite

@@ -2,6 +2,11 @@
 Docker engine behind a logging wrapper, and cleanup of whatever compose projects a test made.
 
 Nothing here is mocked: git is the git CLI, docker is the real engine (scripts/engine.sh).
+
+Tests run in parallel (pytest-xdist) on one engine, where a Compose project is known by its
+name alone: two tests deploying a stack `app` at once would take each other's containers.
+So every stack a test deploys has a name of that test alone, `World.name("app")`
+(`app-<tag>`), and cleanup removes only the projects the test made.
 """
 
 from __future__ import annotations
@@ -210,9 +215,11 @@ class Pusher:
 class World:
     """One test's git origin, pusher, host clone and docker wrapper; see the e2e fixture."""
 
-    def __init__(self, tmp: Path, real_docker: str) -> None:
+    def __init__(self, tmp: Path, real_docker: str, tag: str | None = None) -> None:
         self.tmp = tmp.resolve()
         self.real_docker = real_docker
+        # Short, as it ends every project, container and image name of this test.
+        self.tag = tag or uuid.uuid4().hex[:6]
         self.origin = self.tmp / "origin.git"
         self.tmp.joinpath("pusher").mkdir()
         git(self.tmp, "init", "-q", "--bare", "--initial-branch=main", str(self.origin))
@@ -223,7 +230,7 @@ class World:
         self.pusher.commit_and_push("Initial commit")
         # A unique directory name: products often derive names from it, and tests must not
         # share compose projects.
-        self.host = self.tmp / "host" / f"stacks-{uuid.uuid4().hex[:8]}"
+        self.host = self.tmp / "host" / f"stacks-{self.tag}"
         self.host.parent.mkdir()
         git(self.host.parent, "clone", "-q", "--branch", "main", str(self.origin), self.host.name)
         self.bin_dir = self.tmp / "bin"
@@ -238,6 +245,14 @@ class World:
         self.calls_log = self.bin_dir / "calls.log"
         self.calls_log.touch()
         self._calls_seen = 0
+
+    def name(self, base: str) -> str:
+        """A stack directory of this test alone, so also its Compose project: ``base-<tag>``."""
+        return f"{base}-{self.tag}"
+
+    def names(self, *bases: str) -> tuple[str, ...]:
+        """``name`` of each base, to unpack: ``app, web = world.names("app", "web")``."""
+        return tuple(self.name(base) for base in bases)
 
     # -- the product -------------------------------------------------------------------
 

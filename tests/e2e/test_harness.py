@@ -38,23 +38,24 @@ def test_pushes_reach_the_host_clone(world: World) -> None:
 
 
 def test_wrapper_logs_calls_and_injects_down_failure(world: World) -> None:
+    victim, bystander = world.names("victim", "bystander")
     assert _wrapped(world, "version", "--format", "{{.Client.Version}}").returncode == 0
-    world.fail_down("victim")
-    failed = _wrapped(world, "compose", "-p", "victim", "down", "--remove-orphans")
+    world.fail_down(victim)
+    failed = _wrapped(world, "compose", "-p", victim, "down", "--remove-orphans")
     assert failed.returncode == 1
-    assert "injected failure: down victim" in failed.stderr
+    assert f"injected failure: down {victim}" in failed.stderr
     # Other projects and other commands still reach docker.
-    assert _wrapped(world, "compose", "--project-name", "bystander", "down").returncode == 0
-    assert _wrapped(world, "compose", "-p", "victim", "ls").returncode == 0
+    assert _wrapped(world, "compose", "--project-name", bystander, "down").returncode == 0
+    assert _wrapped(world, "compose", "-p", victim, "ls").returncode == 0
     world.fail_down(None)
-    assert _wrapped(world, "compose", "-p", "victim", "down").returncode == 0
+    assert _wrapped(world, "compose", "-p", victim, "down").returncode == 0
 
     assert world.docker_calls() == [
         "version --format {{.Client.Version}}",
-        "compose -p victim down --remove-orphans",
-        "compose --project-name bystander down",
-        "compose -p victim ls",
-        "compose -p victim down",
+        f"compose -p {victim} down --remove-orphans",
+        f"compose --project-name {bystander} down",
+        f"compose -p {victim} ls",
+        f"compose -p {victim} down",
     ]
     assert len(world.compose_calls()) == 4
     world.clear_calls()

@@ -9,7 +9,9 @@ from collections.abc import Callable
 
 from .harness import IMAGE_V1, IMAGE_V2, World, stack_yaml
 
-STACKS = [f"half{n}" for n in range(6)]
+
+def six_stacks(world: World) -> list[str]:
+    return [world.name(f"half{n}") for n in range(6)]
 
 
 def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
@@ -25,8 +27,8 @@ def ups(world: World) -> int:
     return sum(1 for call in world.compose_calls() if " up " in call)
 
 
-def images(world: World) -> dict[str, list[str]]:
-    return {path: [c["image"] for c in world.containers(path)] for path in STACKS}
+def images(world: World, stacks: list[str]) -> dict[str, list[str]]:
+    return {path: [c["image"] for c in world.containers(path)] for path in stacks}
 
 
 def slow_check(world: World) -> subprocess.Popen[str]:
@@ -42,7 +44,8 @@ def slow_check(world: World) -> subprocess.Popen[str]:
 def test_a_sigterm_finishes_the_running_command_and_the_next_check_the_rest(
     world: World,
 ) -> None:
-    for path in STACKS:
+    stacks = six_stacks(world)
+    for path in stacks:
         world.pusher.write(f"{path}/compose.yaml", stack_yaml())
     world.pusher.commit_and_push("six new stacks")
     world.clear_calls()
@@ -54,23 +57,24 @@ def test_a_sigterm_finishes_the_running_command_and_the_next_check_the_rest(
     assert check.returncode == 1, stderr
     assert "stopped before the end" in stderr
     assert "Traceback" not in stderr
-    started = [path for path in STACKS if world.containers(path)]
-    assert 2 <= len(started) < len(STACKS)
+    started = [path for path in stacks if world.containers(path)]
+    assert 2 <= len(started) < len(stacks)
     # The command that ran when the signal came finished: no container was left half-made.
     assert all(c["state"] == "running" for path in started for c in world.containers(path))
 
     done = world.run("--once")
 
     assert done.returncode == 0, done.stderr
-    assert images(world) == {path: [IMAGE_V1] for path in STACKS}
+    assert images(world, stacks) == {path: [IMAGE_V1] for path in stacks}
 
 
 def test_a_check_killed_after_some_restarts_is_finished_by_the_next(world: World) -> None:
-    for path in STACKS:
+    stacks = six_stacks(world)
+    for path in stacks:
         world.pusher.write(f"{path}/compose.yaml", stack_yaml())
     world.pusher.commit_and_push("six stacks")
     assert world.run("--once").returncode == 0
-    for path in STACKS:
+    for path in stacks:
         world.pusher.write(f"{path}/compose.yaml", stack_yaml(image=IMAGE_V2))
     world.pusher.commit_and_push("six stacks changed")
     world.clear_calls()
@@ -79,11 +83,13 @@ def test_a_check_killed_after_some_restarts_is_finished_by_the_next(world: World
     check.kill()
     check.communicate(timeout=30)
     time.sleep(1.5)  # the Compose command the kill orphaned ends on its own
-    assert wait_for(lambda: sum(1 for p in STACKS if images(world)[p] == [IMAGE_V2]) >= 2, 30)
-    assert any(each == [IMAGE_V1] for each in images(world).values())
+    assert wait_for(
+        lambda: sum(1 for p in stacks if images(world, stacks)[p] == [IMAGE_V2]) >= 2, 30
+    )
+    assert any(each == [IMAGE_V1] for each in images(world, stacks).values())
 
     done = world.run("--once")
 
     assert done.returncode == 0, done.stderr
-    assert images(world) == {path: [IMAGE_V2] for path in STACKS}
+    assert images(world, stacks) == {path: [IMAGE_V2] for path in stacks}
     assert world.run("plan").returncode == 0

@@ -34,30 +34,37 @@ def on_network(image: str, network: str, *, creates: bool) -> str:
     )
 
 
-def push_proxy_and_users(world: World, network: str, proxy_image: str = IMAGE_V1) -> None:
+def push_proxy_and_users(
+    world: World, network: str, proxy_image: str = IMAGE_V1
+) -> tuple[str, ...]:
+    """Stacks reverse_proxy, app and blog of this test; returns their names."""
     # app/ and blog/ come before reverse_proxy/ in path order: only the order between
     # stacks starts them after the stack that creates their network.
-    world.pusher.write("reverse_proxy/compose.yaml", on_network(proxy_image, network, creates=True))
-    for user in ("app", "blog"):
+    reverse_proxy, app, blog = world.names("reverse_proxy", "app", "blog")
+    world.pusher.write(
+        f"{reverse_proxy}/compose.yaml", on_network(proxy_image, network, creates=True)
+    )
+    for user in (app, blog):
         world.pusher.write(f"{user}/compose.yaml", on_network(IMAGE_V1, network, creates=False))
+    return reverse_proxy, app, blog
 
 
 def test_users_of_a_network_start_after_its_stack_stop_before_it_and_wait_for_its_fix(
     world: World,
 ) -> None:
     network = f"e2e-proxy-{world.host.name}"
-    push_proxy_and_users(world, network)
+    reverse_proxy, app, blog = push_proxy_and_users(world, network)
     world.pusher.commit_and_push("a proxy and two stacks behind it")
 
     done = once(world)
 
     assert done.returncode == 0, done.stderr
-    for project in ("reverse_proxy", "app", "blog"):
+    for project in (reverse_proxy, app, blog):
         assert running(world, project), project
     started = [each["stack"] for each in events(done, "stack")]
-    assert started.index("reverse_proxy") < min(started.index("app"), started.index("blog"))
+    assert started.index(reverse_proxy) < min(started.index(app), started.index(blog))
 
-    for path in ("reverse_proxy", "app", "blog"):
+    for path in (reverse_proxy, app, blog):
         world.pusher.remove(path)
     world.pusher.commit_and_push("all three gone")
     world.clear_calls()
@@ -67,8 +74,8 @@ def test_users_of_a_network_start_after_its_stack_stop_before_it_and_wait_for_it
     assert done.returncode == 0, done.stderr
     assert [e["outcome"] for e in events(done, "stack")] == ["ok", "ok", "ok"]
     downs = [call for call in world.compose_calls() if call.endswith("down --remove-orphans")]
-    assert "reverse_proxy" in downs[-1]
-    for project in ("reverse_proxy", "app", "blog"):
+    assert reverse_proxy in downs[-1]
+    for project in (reverse_proxy, app, blog):
         assert world.containers(project) == [], project
     assert world.docker("network", "inspect", network, check=False).returncode != 0
 
@@ -80,17 +87,17 @@ def test_users_of_a_network_start_after_its_stack_stop_before_it_and_wait_for_it
 
     assert done.returncode == 1
     outcomes = {e["stack"]: e for e in events(done, "stack")}
-    assert outcomes["reverse_proxy"]["outcome"] == "error"
-    for user in ("app", "blog"):
+    assert outcomes[reverse_proxy]["outcome"] == "error"
+    for user in (app, blog):
         assert outcomes[user]["outcome"] == "error"
-        assert outcomes[user]["error"] == "waiting for reverse_proxy, which failed"
+        assert outcomes[user]["error"] == f"waiting for {reverse_proxy}, which failed"
         assert world.containers(user) == []
     ups = [call for call in world.compose_calls() if " up " in call]
     assert len(ups) == 1
-    assert "reverse_proxy" in ups[0]
+    assert reverse_proxy in ups[0]
     status = json.loads(world.run("status", "--format", "json").stdout)
     errors = {each["stack"]: each["last_error"] for each in status["stacks"]}
-    assert errors["app"] == errors["blog"] == "waiting for reverse_proxy, which failed"
+    assert errors[app] == errors[blog] == f"waiting for {reverse_proxy}, which failed"
 
     push_proxy_and_users(world, network)
     world.pusher.commit_and_push("the proxy's image is back")
@@ -98,39 +105,40 @@ def test_users_of_a_network_start_after_its_stack_stop_before_it_and_wait_for_it
     done = once(world)
 
     assert done.returncode == 0, done.stderr
-    for project in ("reverse_proxy", "app", "blog"):
+    for project in (reverse_proxy, app, blog):
         assert running(world, project), project
 
 
 def test_plan_shows_what_each_stack_waits_for(world: World) -> None:
     network = f"e2e-proxy-{world.host.name}"
-    push_proxy_and_users(world, network)
+    reverse_proxy, app, blog = push_proxy_and_users(world, network)
     world.pusher.commit_and_push("a proxy and two stacks behind it")
 
     text = world.run("plan").stdout.splitlines()
     document = json.loads(world.run("plan", "--format", "json").stdout)
 
     assert text[1:] == [
-        "start    reverse_proxy (new)",
-        "start    app (new) after reverse_proxy",
-        "start    blog (new) after reverse_proxy",
+        f"start    {reverse_proxy} (new)",
+        f"start    {app} (new) after {reverse_proxy}",
+        f"start    {blog} (new) after {reverse_proxy}",
     ]
     after = {each["stack"]: each["after"] for each in document["stacks"]}
-    assert after == {"reverse_proxy": [], "app": ["reverse_proxy"], "blog": ["reverse_proxy"]}
+    assert after == {reverse_proxy: [], app: [reverse_proxy], blog: [reverse_proxy]}
 
 
 def test_an_external_network_no_stack_creates_and_the_host_lacks_is_an_error_before_up(
     world: World,
 ) -> None:
     network = f"e2e-nobody-{world.host.name}"
-    world.pusher.write("app/compose.yaml", on_network(IMAGE_V1, network, creates=False))
+    app = world.name("app")
+    world.pusher.write(f"{app}/compose.yaml", on_network(IMAGE_V1, network, creates=False))
     world.pusher.commit_and_push("a stack on a network nobody makes")
 
     plan = world.run("plan")
     done = once(world)
 
     reason = f"network {network} is external, but no stack creates it and the host has none"
-    assert f"error    app ({reason})" in plan.stdout
+    assert f"error    {app} ({reason})" in plan.stdout
     assert done.returncode == 1
     [outcome] = events(done, "stack")
     assert outcome["error"] == reason
@@ -138,24 +146,25 @@ def test_an_external_network_no_stack_creates_and_the_host_lacks_is_an_error_bef
 
     world.docker("network", "create", network)
     try:
-        world.pusher.write("app/.env", "AFTER=network\n")
+        world.pusher.write(f"{app}/.env", "AFTER=network\n")
         world.pusher.commit_and_push("try again")
         assert once(world).returncode == 0
-        assert running(world, "app")
+        assert running(world, app)
     finally:
         world.cleanup()
         world.docker("network", "rm", network, check=False)
 
 
-STACKS = [f"s{n:02d}" for n in range(12)]
+def twelve(world: World) -> list[str]:
+    return [world.name(f"s{n:02d}") for n in range(12)]
 
 
 def deploy_twelve(world: World, jobs: str) -> subprocess.CompletedProcess[str]:
-    for path in STACKS:
+    for path in twelve(world):
         world.pusher.write(f"{path}/compose.yaml", stack_yaml())
     world.pusher.commit_and_push("twelve stacks")
     assert once(world, "--jobs", jobs).returncode == 0
-    for path in STACKS:
+    for path in twelve(world):
         world.pusher.write(f"{path}/compose.yaml", stack_yaml(image=IMAGE_V2))
     world.pusher.commit_and_push("twelve stacks changed")
     return once(world, "--jobs", jobs)
@@ -172,7 +181,7 @@ def settled(world: World) -> dict[str, Any]:
             each["stack"]: (each["project"], each["status"], each["failures"], each["last_error"])
             for each in status["stacks"]
         },
-        "images": {path: [c["image"] for c in world.containers(path)] for path in STACKS},
+        "images": {path: [c["image"] for c in world.containers(path)] for path in twelve(world)},
     }
 
 
@@ -183,21 +192,22 @@ def test_twelve_changed_stacks_four_at_a_time_end_as_one_at_a_time(
     assert four.returncode == 0, four.stderr
     seen_four = settled(world)
     lines = [line for line in four.stderr.splitlines() if '"event": "stack"' in line]
-    assert sorted(json.loads(line)["stack"] for line in lines) == STACKS
+    assert sorted(json.loads(line)["stack"] for line in lines) == twelve(world)
     assert all(json.loads(line)["action"] == "restart" for line in lines)
     world.cleanup()
 
-    one_world = World(tmp_path_factory.mktemp("one-at-a-time"), engine)
+    # The same stack names as the first world's, now gone, so the two compare as they are.
+    one_world = World(tmp_path_factory.mktemp("one-at-a-time"), engine, tag=world.tag)
     try:
         one = deploy_twelve(one_world, "1")
         assert one.returncode == 0, one.stderr
         assert settled(one_world) == seen_four
         # One at a time keeps the plan's order: path order here.
         order = [each["stack"] for each in events(one, "stack")]
-        assert order == STACKS
+        assert order == twelve(world)
     finally:
         one_world.cleanup()
-    assert seen_four["images"] == {path: [IMAGE_V2] for path in STACKS}
+    assert seen_four["images"] == {path: [IMAGE_V2] for path in twelve(world)}
 
 
 def alive(pid: int) -> bool:

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.pyz
 def test_once_deploys_from_the_one_file(
     world: World, pyz: Path, interpreter: Interpreter, tmp_path: Path
 ) -> None:
-    world.pusher.write("app/compose.yaml", stack_yaml())
+    app = world.name("app")
+    world.pusher.write(f"{app}/compose.yaml", stack_yaml())
     world.pusher.commit_and_push("app")
     env = world.env({"GITOPS_CACHE_DIR": str(tmp_path / "cache")})
     command = [interpreter.executable, str(pyz), "--repo", str(world.host), "--once"]
@@ -27,13 +28,13 @@ def test_once_deploys_from_the_one_file(
         command, env=env, capture_output=True, text=True, timeout=180, check=False
     )
     assert first.returncode == 0, first.stderr
-    assert running(world, "app")
+    assert running(world, app)
 
-    world.pusher.write("app/compose.yaml", stack_yaml(image=IMAGE_V2))
+    world.pusher.write(f"{app}/compose.yaml", stack_yaml(image=IMAGE_V2))
     world.pusher.commit_and_push("app on v2")
     second = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=180, check=False
     )
     assert second.returncode == 0, second.stderr
-    assert "changed: app/compose.yaml" in second.stderr
-    assert world.exec("app", "app", "cat /VERSION").strip() == "2"
+    assert f"changed: {app}/compose.yaml" in second.stderr
+    assert world.exec(app, "app", "cat /VERSION").strip() == "2"

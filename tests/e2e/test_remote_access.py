@@ -47,7 +47,7 @@ def running(world: World, project: str) -> bool:
 
 def push_stack(world: World, command: str = "sleep 3600") -> str:
     """Push one stack whose project name no other test uses; returns that name."""
-    project = f"remote-{world.host.name.removeprefix('stacks-')}"
+    project = world.name("remote")
     world.pusher.write(f"{project}/compose.yaml", stack_yaml(command))
     world.pusher.commit_and_push(f"stack {project}")
     return project

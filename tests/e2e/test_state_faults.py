@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,6 @@ from .test_interrupted import wait_for
 from .test_reconcile import events, ids, running, stack_events
 
 # Stack paths, and so Compose projects, of this run alone: the engine is shared.
-_RUN = uuid.uuid4().hex[:6]
-APP, LATE, BAD, WEB = (f"{name}-{_RUN}" for name in ("app", "late", "bad", "web"))
 
 # The bug report's four files, each of which made every command print a traceback.
 WRONG_SHAPES = {
@@ -50,11 +47,12 @@ def no_traceback(done: subprocess.CompletedProcess[str] | str) -> None:
 def test_a_state_file_of_the_wrong_shape_is_one_line_then_set_aside(
     world: World, text: str
 ) -> None:
-    world.pusher.write(f"{APP}/compose.yaml", stack_yaml())
-    world.pusher.commit_and_push(APP)
+    app = world.name("app")
+    world.pusher.write(f"{app}/compose.yaml", stack_yaml())
+    world.pusher.commit_and_push(app)
     assert world.run("--once").returncode == 0
     # Stopped by hand: only a full pass starts it again without a push.
-    world.docker("compose", "--project-name", APP, "stop")
+    world.docker("compose", "--project-name", app, "stop")
     state_file(world).write_text(text)
 
     status = world.run("status")
@@ -71,7 +69,7 @@ def test_a_state_file_of_the_wrong_shape_is_one_line_then_set_aside(
     assert "is unusable" in warning
     # plan writes nothing: the file is still there for --once to set aside.
     assert state_file(world).read_text() == text
-    assert f"start    {APP} (not running: app exited" in plan.stdout
+    assert f"start    {app} (not running: app exited" in plan.stdout
 
     done = world.run("--once", "--log-format", "json")
     no_traceback(done)
@@ -82,12 +80,12 @@ def test_a_state_file_of_the_wrong_shape_is_one_line_then_set_aside(
     [aside] = state_file(world).parent.glob("state.json.unusable-*")
     assert aside.read_text() == text
     # The full pass: the stack stopped by hand runs again, and the new state is sound.
-    [start] = stack_events(done, APP)
+    [start] = stack_events(done, app)
     assert start["reason"].startswith("not running")
-    assert running(world, APP)
+    assert running(world, app)
     shown = world.run("status", "--format", "json")
     assert shown.returncode == 0, shown.stderr
-    assert [(e["stack"], e["status"]) for e in json.loads(shown.stdout)["stacks"]] == [(APP, "ok")]
+    assert [(e["stack"], e["status"]) for e in json.loads(shown.stdout)["stacks"]] == [(app, "ok")]
 
 
 # --- a full disk ------------------------------------------------------------------------
@@ -140,15 +138,16 @@ def status_of(world: World, *args: str) -> dict[str, dict[str, Any]]:
 def test_a_full_state_disk_fails_the_check_loses_nothing_and_the_next_saves(
     world: World, small_disk: Path
 ) -> None:
+    app, late, bad = world.names("app", "late", "bad")
     on_disk = ("--state-dir", str(small_disk))
-    world.pusher.write(f"{APP}/compose.yaml", stack_yaml())
-    world.pusher.commit_and_push(APP)
+    world.pusher.write(f"{app}/compose.yaml", stack_yaml())
+    world.pusher.commit_and_push(app)
     assert world.run("--once", *on_disk).returncode == 0
     saved = (small_disk / "state.json").read_bytes()
     filler = fill(small_disk)
-    world.pusher.write(f"{APP}/compose.yaml", stack_yaml(image=IMAGE_V2))
-    world.pusher.write(f"{LATE}/compose.yaml", stack_yaml())
-    world.pusher.write(f"{BAD}/compose.yaml", stack_yaml(image=MISSING_IMAGE))
+    world.pusher.write(f"{app}/compose.yaml", stack_yaml(image=IMAGE_V2))
+    world.pusher.write(f"{late}/compose.yaml", stack_yaml())
+    world.pusher.write(f"{bad}/compose.yaml", stack_yaml(image=MISSING_IMAGE))
     pushed = world.pusher.commit_and_push("app changed, late and bad new")
 
     full = world.run("--once", "--log-format", "json", *on_disk)
@@ -159,49 +158,50 @@ def test_a_full_state_disk_fails_the_check_loses_nothing_and_the_next_saves(
     assert "No space left on device" in error["error"]
     assert "the next check plans again" in error["error"]
     # The deploy happened; the state file is the one from before, and nothing else is left.
-    assert world.exec(APP, "app", "cat /VERSION").strip() == "2"
-    assert running(world, LATE)
+    assert world.exec(app, "app", "cat /VERSION").strip() == "2"
+    assert running(world, late)
     assert (small_disk / "state.json").read_bytes() == saved
     assert sorted(each.name for each in small_disk.iterdir()) == ["filler", "lock", "state.json"]
-    assert status_of(world, *on_disk).keys() == {APP}
+    assert status_of(world, *on_disk).keys() == {app}
 
     filler.unlink()
-    late = ids(world, LATE)
+    late_ids = ids(world, late)
     freed = world.run("--once", "--log-format", "json", *on_disk)
 
     every_line_is_an_event(freed.stderr)
     assert error_events(freed, "state") == []
     # What the unsaved check did is acted on again: the failed stack is tried again, the
     # changed one deployed again; the new one runs as it is and is adopted.
-    assert [e["outcome"] for e in stack_events(freed, BAD)] == ["error"]
-    assert [e["action"] for e in stack_events(freed, APP)] == ["restart"]
-    assert stack_events(freed, LATE) == []
-    assert ids(world, LATE) == late
+    assert [e["outcome"] for e in stack_events(freed, bad)] == ["error"]
+    assert [e["action"] for e in stack_events(freed, app)] == ["restart"]
+    assert stack_events(freed, late) == []
+    assert ids(world, late) == late_ids
     assert freed.returncode == 1  # bad still cannot be pulled
     shown = status_of(world, *on_disk)
     assert {path: entry["status"] for path, entry in shown.items()} == {
-        APP: "ok",
-        LATE: "ok",
-        BAD: "error",
+        app: "ok",
+        late: "ok",
+        bad: "error",
     }
-    assert shown[APP]["deployed_commit"] == pushed
-    assert shown[LATE]["deployed_commit"] == pushed
-    assert shown[BAD]["failures"] == 1
+    assert shown[app]["deployed_commit"] == pushed
+    assert shown[late]["deployed_commit"] == pushed
+    assert shown[bad]["failures"] == 1
 
 
 def test_a_full_metrics_file_disk_fails_the_check_and_the_next_writes_it(
     world: World, small_disk: Path
 ) -> None:
+    app, web = world.names("app", "web")
     textfile = small_disk / "gitops.prom"
     to_file = ("--metrics-file", str(textfile))
-    world.pusher.write(f"{APP}/compose.yaml", stack_yaml())
-    world.pusher.commit_and_push(APP)
+    world.pusher.write(f"{app}/compose.yaml", stack_yaml())
+    world.pusher.commit_and_push(app)
     assert world.run("--once", *to_file).returncode == 0
     written = textfile.read_text()
     assert metric_samples(written)["gitops_deployment_success_total"] == 1
     filler = fill(small_disk)
-    world.pusher.write(f"{WEB}/compose.yaml", stack_yaml())
-    pushed = world.pusher.commit_and_push(WEB)
+    world.pusher.write(f"{web}/compose.yaml", stack_yaml())
+    pushed = world.pusher.commit_and_push(web)
 
     full = world.run("--once", "--log-format", "json", *to_file)
 
@@ -209,11 +209,11 @@ def test_a_full_metrics_file_disk_fails_the_check_and_the_next_writes_it(
     assert full.returncode == 1
     [error] = error_events(full, "metrics-file")
     assert f"cannot write {textfile}: No space left on device" in error["error"]
-    assert running(world, WEB)
+    assert running(world, web)
     assert textfile.read_text() == written
     assert sorted(each.name for each in small_disk.iterdir()) == ["filler", "gitops.prom"]
     # The state was saved: only the metrics file is behind.
-    assert status_of(world)[WEB]["deployed_commit"] == pushed
+    assert status_of(world)[web]["deployed_commit"] == pushed
 
     filler.unlink()
     freed = world.run("--once", "--log-format", "json", *to_file)
@@ -227,9 +227,10 @@ def test_a_full_metrics_file_disk_fails_the_check_and_the_next_writes_it(
 def test_a_daemon_lives_through_checks_it_cannot_save_and_saves_once_there_is_room(
     world: World, small_disk: Path, tmp_path: Path
 ) -> None:
+    app = world.name("app")
     on_disk = ("--state-dir", str(small_disk))
-    world.pusher.write(f"{APP}/compose.yaml", stack_yaml())
-    world.pusher.commit_and_push(APP)
+    world.pusher.write(f"{app}/compose.yaml", stack_yaml())
+    world.pusher.commit_and_push(app)
     filler = fill(small_disk)
     log = tmp_path / "daemon.log"
     with log.open("w") as stderr:
@@ -258,14 +259,14 @@ def test_a_daemon_lives_through_checks_it_cannot_save_and_saves_once_there_is_ro
 
         assert wait_for(lambda: unsaved() >= 3, 60), log.read_text()
         assert daemon.poll() is None
-        assert running(world, APP)
+        assert running(world, app)
         assert not (small_disk / "state.json").exists()
 
         filler.unlink()
         assert wait_for((small_disk / "state.json").exists, 30), log.read_text()
         shown = status_of(world, *on_disk)
-        assert shown[APP]["status"] == "ok"
-        assert [c["image"] for c in world.containers(APP)] == [IMAGE_V1]
+        assert shown[app]["status"] == "ok"
+        assert [c["image"] for c in world.containers(app)] == [IMAGE_V1]
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=60)

@@ -163,8 +163,9 @@ def settled(port: int, seconds: float = 2.0) -> float:
 
 @pytest.mark.parametrize("forge", sorted(FORGES))
 def test_a_signed_push_deploys_within_seconds(world: World, forge: str) -> None:
+    app = world.name("app")
     with daemon(world, "--interval", "3600") as running_daemon:
-        world.pusher.write("app/compose.yaml", stack_yaml())
+        world.pusher.write(f"{app}/compose.yaml", stack_yaml())
         world.pusher.commit_and_push("app")
         body = push_payload()
         pushed = time.monotonic()
@@ -173,7 +174,7 @@ def test_a_signed_push_deploys_within_seconds(world: World, forge: str) -> None:
 
         assert code == 202, answer
         assert json.loads(answer) == {"result": "accepted", "reason": "check queued"}
-        assert wait_for(lambda: running(world, "app"), 15)
+        assert wait_for(lambda: running(world, app), 15)
         assert time.monotonic() - pushed < 15
         found = samples(running_daemon.port)
         assert found["gitops_webhook_requests_total{result=accepted}"] == 1
@@ -181,8 +182,9 @@ def test_a_signed_push_deploys_within_seconds(world: World, forge: str) -> None:
 
 
 def test_a_bad_signature_gives_401_and_no_check(world: World) -> None:
+    app = world.name("app")
     with daemon(world, "--interval", "3600") as running_daemon:
-        world.pusher.write("app/compose.yaml", stack_yaml())
+        world.pusher.write(f"{app}/compose.yaml", stack_yaml())
         world.pusher.commit_and_push("app")
         before = settled(running_daemon.port)
         body = push_payload()
@@ -201,7 +203,7 @@ def test_a_bad_signature_gives_401_and_no_check(world: World) -> None:
 
         assert answers == [401] * len(forged)
         assert settled(running_daemon.port) == before
-        assert world.containers("app") == []
+        assert world.containers(app) == []
         found = samples(running_daemon.port)
         assert found["gitops_webhook_requests_total{result=unauthorized}"] == len(forged)
         assert found["gitops_webhook_requests_total{result=accepted}"] == 0
@@ -231,9 +233,10 @@ def test_a_push_to_another_branch_or_a_ping_gives_200_and_no_check(world: World)
 
 
 def test_a_burst_of_1000_hooks_costs_a_handful_of_checks(world: World) -> None:
+    app = world.name("app")
     with daemon(world, "--interval", "3600") as running_daemon:
         before = settled(running_daemon.port)
-        world.pusher.write("app/compose.yaml", stack_yaml())
+        world.pusher.write(f"{app}/compose.yaml", stack_yaml())
         world.pusher.commit_and_push("app")
         body = push_payload()
         headers = gitea(body)
@@ -245,7 +248,7 @@ def test_a_burst_of_1000_hooks_costs_a_handful_of_checks(world: World) -> None:
 
         assert codes == [202] * 1000
         after = settled(running_daemon.port)
-        assert running(world, "app")
+        assert running(world, app)
         spent = after - before
         print(f"1000 hooks cost {spent:.0f} checks")
         # Without coalescing each hook would cost one; checks never overlap, so hooks that
@@ -284,19 +287,20 @@ def test_a_body_over_1_mib_gives_413_and_a_wrong_method_405(world: World) -> Non
 
 
 def test_sync_wait_checks_now_and_exits_as_once_would(world: World) -> None:
+    app, bad = world.names("app", "bad")
     with daemon(world, "--interval", "3600", "--no-metrics", secret=None) as running_daemon:
         del running_daemon
-        world.pusher.write("app/compose.yaml", stack_yaml())
+        world.pusher.write(f"{app}/compose.yaml", stack_yaml())
         world.pusher.commit_and_push("app")
 
         done = world.run("sync", "--wait", timeout=120)
 
         assert done.returncode == 0, done.stderr
-        assert running(world, "app")
+        assert running(world, app)
         assert done.stdout.splitlines() == ["check queued", "check ok; the daemon's log says more"]
 
         # A stack that cannot start: the check fails, and so does sync --wait.
-        world.pusher.write("bad/compose.yaml", stack_yaml("exit 3"))
+        world.pusher.write(f"{bad}/compose.yaml", stack_yaml("exit 3"))
         world.pusher.commit_and_push("bad")
         failed = world.run("sync", "--wait", timeout=120)
         assert failed.returncode == 1, failed.stderr
@@ -335,10 +339,13 @@ def test_health_turns_503_while_the_origin_is_unreachable_and_back(world: World)
 
 
 def test_a_setup_for_the_original_1_0_works_without_our_options(world: World) -> None:
+    app, ignored = world.names("app", "ignored")
     watching = stack_yaml(top="x-gitops:\n  watch: [../shared/schema.sql]\n")
-    world.pusher.write("app/compose.yaml", watching)
+    world.pusher.write(f"{app}/compose.yaml", watching)
     world.pusher.write("shared/schema.sql", "create table a;\n")
-    world.pusher.write("ignored/compose.yaml", stack_yaml(extra='labels: ["gitops.ignore=true"]'))
+    world.pusher.write(
+        f"{ignored}/compose.yaml", stack_yaml(extra='labels: ["gitops.ignore=true"]')
+    )
     world.pusher.commit_and_push("app watching the schema")
     original = {
         "REPOSITORY_PATH": str(world.host),
@@ -357,13 +364,11 @@ def test_a_setup_for_the_original_1_0_works_without_our_options(world: World) ->
         text=True,
     )
     try:
-        assert wait_for(lambda: running(world, "app"), 60)
-        first = world.containers("app")[0]["id"]
+        assert wait_for(lambda: running(world, app), 60)
+        first = world.containers(app)[0]["id"]
         world.pusher.write("shared/schema.sql", "create table b;\n")
         world.pusher.commit_and_push("the schema changes")
-        assert wait_for(
-            lambda: running(world, "app") and world.containers("app")[0]["id"] != first, 60
-        )
+        assert wait_for(lambda: running(world, app) and world.containers(app)[0]["id"] != first, 60)
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=60)
@@ -376,7 +381,7 @@ def test_a_setup_for_the_original_1_0_works_without_our_options(world: World) ->
     commands = [e["command"].split() for e in lines if e["event"] == "docker"]
     assert ["docker", "ps"] in [each[:2] for each in commands]
     assert any(each[:2] == ["docker", "compose"] and "up" in each for each in commands)
-    assert world.containers("ignored") == []
+    assert world.containers(ignored) == []
 
     # The original's families, beside ours, as prometheus-client parses them.
     metrics_file = world.tmp / "gitops.prom"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gitops_compose.core.reconcile.action import Action, FastForward, StackAction
+from gitops_compose.core.reconcile.action import Action, FastForward, Rollback, StackAction
 from gitops_compose.core.reconcile.check import CheckReport, CheckSettings, Finished
 from gitops_compose.core.reconcile.outcome import Outcome, Status
 from gitops_compose.core.reconcile.runtime import Container
@@ -118,6 +118,7 @@ def test_dirty_tree_ends_the_check_before_the_fetch_is_used() -> None:
     report, memory = check(repo, host)
 
     assert not report.ok
+    assert report.failure is not None
     assert "a/notes.txt" in report.failure.reason
     assert host.done == []
     assert repo.local == "c1"
@@ -140,6 +141,7 @@ def test_failed_fast_forward_stops_after_the_removals_and_keeps_the_old_stacks()
     )
     report, memory = check(repo, host, State(full_pass_done=True))
 
+    assert report.failure is not None
     assert report.failure.reason == "disk full"
     assert host.done == [("stop", "old")]
     assert set(memory.stacks) == {"keep"}
@@ -158,6 +160,7 @@ def test_one_failing_stack_does_not_stop_the_others_and_fails_the_check() -> Non
     assert memory.stacks["bad"].status is Status.ERROR
     assert memory.stacks["bad"].error == INJECTED
     assert memory.stacks["good"].status is Status.OK
+    assert report.tally is not None
     assert report.tally.deployments_failed == 1
     assert report.tally.deployments_ok == 1
 
@@ -169,6 +172,7 @@ def test_rewritten_history_reads_no_tree_and_touches_nothing() -> None:
 
     report, state = check(repo, host, State(full_pass_done=True))
 
+    assert report.failure is not None
     assert "not an ancestor" in report.failure.reason
     assert repo.snapshots_read == []
     assert host.looked == 0
@@ -314,14 +318,16 @@ class RecordingWorkers:
         self.batches: list[list[str]] = []
         self._batch: list[str] | None = None
 
-    def start(self, action: Action) -> None:
+    def start(self, action: Action | Rollback) -> None:
         self._running += 1
         self.widths.append(self._running)
-        name = (
-            "fast-forward"
-            if isinstance(action, FastForward)
-            else f"{action.verb.value} {action.stack}"
-        )
+        match action:
+            case FastForward():
+                name = "fast-forward"
+            case Rollback(failed=failed):
+                name = f"rollback {failed.stack}"
+            case StackAction(verb=verb, stack=stack):
+                name = f"{verb.value} {stack}"
         if self._batch is None:
             self._batch = []
             self.batches.append(self._batch)

@@ -18,9 +18,12 @@ from ..models import ModelHost, ModelRepository
 
 SETTINGS = settings(max_examples=150, deadline=None)
 
+# Files of the local and the remote commit, what runs on the host, and the stacks that fail.
+World = tuple[dict[str, str], dict[str, str], dict[str, tuple[Container, ...]], set[str]]
+
 
 @st.composite
-def worlds(draw: st.DrawFn) -> tuple[dict[str, str], dict[str, str], dict, set[str]]:
+def worlds(draw: st.DrawFn) -> World:
     # Half the time only valid, deployed stacks: more of them depend on each other.
     deployed = st.dictionaries(
         paths, specs.map(lambda spec: spec.edited(broken=False, role="deploy")), max_size=6
@@ -36,7 +39,7 @@ def worlds(draw: st.DrawFn) -> tuple[dict[str, str], dict[str, str], dict, set[s
 
 
 def run(
-    world: tuple[dict[str, str], dict[str, str], dict, set[str]],
+    world: World,
     jobs: int,
     pick: Callable[[int], int] = lambda waiting: 0,
 ) -> tuple[CheckReport, dict[str, tuple[Container, ...]], ModelHost]:

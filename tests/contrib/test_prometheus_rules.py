@@ -75,6 +75,12 @@ def test_every_alert_says_what_how_bad_and_what_to_do() -> None:
                 assert {"summary", "description", "runbook"} <= set(rule["annotations"])
 
 
+def test_the_contrib_readme_describes_every_alert() -> None:
+    described = (RULES.parents[1] / "README.md").read_text()
+    alerts = set(rule_expressions()) | set(rule_expressions(NOTIFICATION_RULES))
+    assert {name for name in alerts if f"| {name} " not in described} == set()
+
+
 def test_a_failing_promtool_unit_test_is_seen(promtool: str, tmp_path: Path) -> None:
     """The unit tests can fail: the same tests against a rule that fires at once do."""
     for path in (RULES, NOTIFICATION_RULES, RULE_TESTS):

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A real Prometheus for the tests of contrib/: Debian's `prometheus` package, which carries
 # promtool. Only the binaries are used: the tests run their own Prometheus on a free
-# loopback port with a temporary data directory, so the package's own service (which
-# invoke-rc.d does not start on a machine without an init system, and which listens on
-# :9090 where there is one) plays no part.
+# loopback port with a temporary data directory. The package's own service plays no part:
+# invoke-rc.d does not start it on a machine without an init system, and where systemd
+# runs, `ensure` stops and disables it after installing.
 #
 #   scripts/prometheus.sh ensure   install the package unless both binaries are there
 #                                  (idempotent, fast when they are)
@@ -41,6 +41,12 @@ cmd_ensure() {
         >>"$LOG_DIR/prometheus-apt.log" 2>&1 \
         || die "apt-get install prometheus failed; see $LOG_DIR/prometheus-apt.log"
     binaries_ok || die "prometheus was installed but its binaries do not run"
+    # Where systemd runs, the package starts its own Prometheus on :9090; the tests need
+    # only the binaries, so it is stopped and kept from starting at boot.
+    if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+        log "stopping and disabling the package's prometheus.service"
+        systemctl disable --now prometheus.service >>"$LOG_DIR/prometheus-apt.log" 2>&1 || true
+    fi
     log "ready"
 }
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from plan import repository  # type: ignore[import-not-found]
 
-from gitops_compose.core import compose_yaml
+from gitops_compose.core.compose import compose_yaml
 
 
 def median_seconds(runs: int, work: Callable[[], object]) -> float:

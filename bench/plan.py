@@ -27,12 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gitops_compose.core.compose_file import Role
-from gitops_compose.core.plan import Facts, plan
-from gitops_compose.core.runtime import Container
-from gitops_compose.core.snapshot import Snapshot, files_to_read
-from gitops_compose.core.stack import Stacks, _cached_model, stacks_of
-from gitops_compose.core.status import StackStatus, Status
+from gitops_compose.core.compose.compose_file import Role
+from gitops_compose.core.compose.snapshot import Snapshot, files_to_read
+from gitops_compose.core.compose.stack import Stacks, _cached_model, stacks_of
+from gitops_compose.core.reconcile.plan import Facts, plan
+from gitops_compose.core.reconcile.runtime import Container
+from gitops_compose.core.reconcile.status import StackStatus, Status
 
 GOAL_SECONDS = 0.100
 COMPOSE = """services:

@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gitops_compose.core.state import Counters, State  # noqa: E402
-from gitops_compose.core.status import StackStatus, Status  # noqa: E402
+from gitops_compose.core.reconcile.state import Counters, State  # noqa: E402
+from gitops_compose.core.reconcile.status import StackStatus, Status  # noqa: E402
 from gitops_compose.shell.metrics import LISTEN_BACKLOG, StateMetrics, serve  # noqa: E402
 
 GOAL_SECONDS = 0.100

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.action import Rollback, StackAction, Verb
-from gitops_compose.core.check import CheckFailure, Heads
-from gitops_compose.core.compose_file import Resource
-from gitops_compose.core.outcome import Outcome
-from gitops_compose.core.runtime import Container, ContainerHealth, Health, HostState
-from gitops_compose.core.snapshot import Snapshot
-from gitops_compose.core.stack import Stack, Stacks, stacks_of
+from gitops_compose.core.compose.compose_file import Resource
+from gitops_compose.core.compose.snapshot import Snapshot
+from gitops_compose.core.compose.stack import Stack, Stacks, stacks_of
+from gitops_compose.core.reconcile.action import Rollback, StackAction, Verb
+from gitops_compose.core.reconcile.check import Heads
+from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.outcome import Outcome
+from gitops_compose.core.reconcile.runtime import Container, ContainerHealth, Health, HostState
 
 from .core.builders import ROOT_NAME, read_as_the_shell_does
 
@@ -158,7 +159,7 @@ class ModelHost:
         return {each: f"{each.split('/')[1]}: boom" for each in containers}
 
     def resources(self) -> Result[frozenset[Resource], str]:
-        from gitops_compose.core.compose_file import ResourceKind  # noqa: PLC0415
+        from gitops_compose.core.compose.compose_file import ResourceKind  # noqa: PLC0415
 
         return Success(frozenset(Resource(ResourceKind.NETWORK, each) for each in self.networks))
 

@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING, Protocol, final
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.check import (
+from gitops_compose.core.reconcile.check import (
     AwaitOutcome,
     Check,
-    CheckFailure,
     CheckReport,
     CheckSettings,
     Clone,
@@ -44,18 +43,19 @@ from gitops_compose.core.check import (
     Start,
     begin,
 )
-from gitops_compose.core.state import State, troubled
-from gitops_compose.core.status import Condition
+from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.state import State, troubled
+from gitops_compose.core.reconcile.status import Condition
 from gitops_compose.shell import log
 
 if TYPE_CHECKING:
-    from gitops_compose.core.action import Action, Rollback, StackAction
-    from gitops_compose.core.compose_file import Resource
-    from gitops_compose.core.outcome import Outcome
-    from gitops_compose.core.plan import Plan
-    from gitops_compose.core.runtime import Health, HostState
-    from gitops_compose.core.snapshot import Snapshot
-    from gitops_compose.core.status import StackStatus
+    from gitops_compose.core.compose.compose_file import Resource
+    from gitops_compose.core.compose.snapshot import Snapshot
+    from gitops_compose.core.reconcile.action import Action, Rollback, StackAction
+    from gitops_compose.core.reconcile.outcome import Outcome
+    from gitops_compose.core.reconcile.plan import Plan
+    from gitops_compose.core.reconcile.runtime import Health, HostState
+    from gitops_compose.core.reconcile.status import StackStatus
 
 
 class Repository(Protocol):
@@ -109,7 +109,7 @@ class ComposeUnavailable(Exception):
 
 
 def carry_out(repository: Repository, host: Host, action: Action | Rollback) -> Finished:
-    from gitops_compose.core.action import FastForward, Rollback  # noqa: PLC0415
+    from gitops_compose.core.reconcile.action import FastForward, Rollback  # noqa: PLC0415
 
     if isinstance(action, FastForward):
         moved = repository.fast_forward(action.target)
@@ -142,8 +142,8 @@ class ThreadWorkers:
         try:
             result = carry_out(self._repository, self._host, action)
         except Exception as error:  # a bug must not leave the check waiting for ever
-            from gitops_compose.core.action import FastForward, Rollback  # noqa: PLC0415
-            from gitops_compose.core.outcome import Outcome  # noqa: PLC0415
+            from gitops_compose.core.reconcile.action import FastForward, Rollback  # noqa: PLC0415
+            from gitops_compose.core.reconcile.outcome import Outcome  # noqa: PLC0415
 
             message = f"internal error: {type(error).__name__}: {error}"
             if isinstance(action, FastForward):

@@ -13,8 +13,8 @@ from pathlib import Path
 from docopt import DocoptExit, docopt
 from returns.result import Failure
 
-from gitops_compose.core.check import begin
-from gitops_compose.core.state import State, retried, state_from_json
+from gitops_compose.core.reconcile.check import begin
+from gitops_compose.core.reconcile.state import State, retried, state_from_json
 from gitops_compose.shell import log
 from gitops_compose.shell.check import look_at_clone
 from gitops_compose.shell.deploy import (
@@ -204,7 +204,7 @@ def print_plan(options: Options) -> int:
         print(f"gitops-compose: {found.failure().reason}", file=sys.stderr)
         return EXIT_USAGE
     the_plan = found.unwrap()
-    from gitops_compose.core.report import plan_document, plan_lines  # noqa: PLC0415
+    from gitops_compose.core.reconcile.report import plan_document, plan_lines  # noqa: PLC0415
 
     if options.output_format == "json":
         print(json.dumps(plan_document(the_plan, repository.branch), indent=2))
@@ -279,7 +279,7 @@ def print_status(options: Options) -> int:
         if isinstance(parsed, Failure):
             raise UsageError(f"state file {path} is unusable: {parsed.failure()}")
         state = parsed.unwrap()
-    from gitops_compose.core.report import status_document, status_lines  # noqa: PLC0415
+    from gitops_compose.core.reconcile.report import status_document, status_lines  # noqa: PLC0415
 
     if options.output_format == "json":
         print(json.dumps(status_document(state), indent=2))

@@ -27,10 +27,10 @@ from gitops_compose.shell import log
 if TYPE_CHECKING:
     # Imported where used: a check with nothing new runs no Docker command and does not
     # pay for these modules.
-    from gitops_compose.core.action import Rollback, StackAction
-    from gitops_compose.core.compose_file import Resource
-    from gitops_compose.core.outcome import Outcome
-    from gitops_compose.core.runtime import Health, HostState
+    from gitops_compose.core.compose.compose_file import Resource
+    from gitops_compose.core.reconcile.action import Rollback, StackAction
+    from gitops_compose.core.reconcile.outcome import Outcome
+    from gitops_compose.core.reconcile.runtime import Health, HostState
 
 _PROJECT = "com.docker.compose.project"
 _SERVICE = "com.docker.compose.service"
@@ -200,7 +200,7 @@ class ComposeHost:
 
     def resources(self) -> Result[frozenset[Resource], str]:
         """The host's networks and volumes by name: one call for each kind."""
-        from gitops_compose.core.compose_file import Resource, ResourceKind  # noqa: PLC0415
+        from gitops_compose.core.compose.compose_file import Resource, ResourceKind  # noqa: PLC0415
 
         found: set[Resource] = set()
         for kind in ResourceKind:
@@ -213,7 +213,7 @@ class ComposeHost:
         return Success(frozenset(found))
 
     def carry_out(self, action: StackAction) -> Outcome:
-        from gitops_compose.core.outcome import Outcome  # noqa: PLC0415
+        from gitops_compose.core.reconcile.outcome import Outcome  # noqa: PLC0415
 
         for command in self.commands(action):
             found = self._run(command, timeout=self._timeout)
@@ -236,7 +236,7 @@ class ComposeHost:
         return [command, [*recreate, *named]]
 
     def command(self, action: StackAction) -> list[str]:
-        from gitops_compose.core.action import Verb  # noqa: PLC0415
+        from gitops_compose.core.reconcile.action import Verb  # noqa: PLC0415
 
         directory = self._workdir / action.stack
         where = ["compose", "--ansi", "never", "--project-name", action.project]
@@ -316,7 +316,7 @@ class ComposeHost:
 
 
 def parse_ps(output: str) -> HostState:
-    from gitops_compose.core.runtime import Container  # noqa: PLC0415
+    from gitops_compose.core.reconcile.runtime import Container  # noqa: PLC0415
 
     projects: dict[str, list[Container]] = {}
     for line in output.splitlines():
@@ -337,7 +337,7 @@ def parse_ps(output: str) -> HostState:
 
 def parse_inspect(output: str) -> Result[Health, str]:
     """``docker inspect`` of containers, as the health gate reads them, by project."""
-    from gitops_compose.core.runtime import ContainerHealth  # noqa: PLC0415
+    from gitops_compose.core.reconcile.runtime import ContainerHealth  # noqa: PLC0415
 
     try:
         documents = json.loads(output)

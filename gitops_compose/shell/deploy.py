@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, final
 
 from returns.result import Failure, Result
 
-from gitops_compose.core.check import CheckFailure, CheckReport, CheckSettings
+from gitops_compose.core.reconcile.check import CheckReport, CheckSettings
+from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.shell import log
 from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
 from gitops_compose.shell.compose_host import ComposeHost, docker_missing
@@ -29,7 +30,7 @@ from gitops_compose.shell.state_file import Busy, check_lock, load_state, save_s
 from gitops_compose.shell.sync import AnotherDaemon, SyncServer
 
 if TYPE_CHECKING:
-    from gitops_compose.core.plan import Plan
+    from gitops_compose.core.reconcile.plan import Plan
     from gitops_compose.shell.metrics import StateMetrics
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
@@ -265,7 +266,7 @@ def deploy(options: Options) -> int:
 
 def _daemon(job: Job, due: Due) -> int:
     # Only loaded by a daemon: --once needs no metrics or health code.
-    from gitops_compose.core.health import Liveness, health, health_document  # noqa: PLC0415
+    from gitops_compose.core.reconcile.health import Liveness, health, health_document  # noqa: PLC0415
     from gitops_compose.shell.metrics import StateMetrics, serve  # noqa: PLC0415
 
     options, repository = job.options, job.repository

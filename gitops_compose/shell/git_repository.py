@@ -19,10 +19,11 @@ import pygit2
 from pygit2.enums import CheckoutStrategy, CredentialType, FileMode, FileStatus
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.check import CheckFailure, Heads
+from gitops_compose.core.reconcile.check import Heads
+from gitops_compose.core.reconcile.check_failure import CheckFailure
 
 if TYPE_CHECKING:
-    from gitops_compose.core.snapshot import Snapshot
+    from gitops_compose.core.compose.snapshot import Snapshot
 
 _CLEAN = {FileStatus.CURRENT, FileStatus.IGNORED}
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
@@ -183,7 +184,7 @@ class GitRepository:
     def snapshot(self, commit: str) -> Snapshot:
         """Every file of a commit by blob id, with the contents the core reads."""
         snapshot = _listing(commit, self._repository[commit].peel(pygit2.Tree))
-        from gitops_compose.core.snapshot import contents_needed  # noqa: PLC0415
+        from gitops_compose.core.compose.snapshot import contents_needed  # noqa: PLC0415
 
         while needed := contents_needed(snapshot):
             read = {snapshot.blobs[each]: self._blob_data(snapshot.blobs[each]) for each in needed}
@@ -246,7 +247,7 @@ def _listing(commit: str, root: pygit2.Tree) -> Snapshot:
             files[path] = str(target.id)
         else:
             dead[path] = text.decode(errors="replace")
-    from gitops_compose.core.snapshot import Snapshot  # noqa: PLC0415
+    from gitops_compose.core.compose.snapshot import Snapshot  # noqa: PLC0415
 
     return Snapshot(commit=commit, blobs=files, dead_links=dead)
 
@@ -267,8 +268,8 @@ def _list_tree(
 
 def _link_target(root: pygit2.Tree, path: str, text: bytes) -> pygit2.Object | None:
     """The blob or tree a link at ``path`` ends at, inside the repository, or None."""
-    from gitops_compose.core.link import MAX_HOPS, link_destination  # noqa: PLC0415
-    from gitops_compose.core.snapshot import ROOT, directory_of  # noqa: PLC0415
+    from gitops_compose.core.compose.link import MAX_HOPS, link_destination  # noqa: PLC0415
+    from gitops_compose.core.compose.snapshot import ROOT, directory_of  # noqa: PLC0415
 
     for _ in range(MAX_HOPS):
         target = link_destination(directory_of(path), text.decode(errors="replace"))

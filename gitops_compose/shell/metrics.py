@@ -29,9 +29,9 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from gitops_compose import __version__
-from gitops_compose.core.state import State, active_counts, original_counts
-from gitops_compose.core.status import Condition
-from gitops_compose.core.webhook import MOST_BODY_BYTES, HookResult
+from gitops_compose.core.reconcile.state import State, active_counts, original_counts
+from gitops_compose.core.reconcile.status import Condition
+from gitops_compose.core.reconcile.webhook import MOST_BODY_BYTES, HookResult
 from gitops_compose.shell import log
 from gitops_compose.shell.state_file import write_atomically
 from gitops_compose.shell.webhook import STATUS_CODES, Webhook
@@ -118,7 +118,7 @@ class StateMetrics(Collector):
 
 
 def _status_json(state: State) -> bytes:
-    from gitops_compose.core.report import status_document  # noqa: PLC0415
+    from gitops_compose.core.reconcile.report import status_document  # noqa: PLC0415
 
     return json.dumps(status_document(state), indent=2).encode() + b"\n"
 

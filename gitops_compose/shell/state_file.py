@@ -17,7 +17,7 @@ from pathlib import Path
 
 from returns.result import Failure
 
-from gitops_compose.core.state import State, state_from_json, state_to_json
+from gitops_compose.core.reconcile.state import State, state_from_json, state_to_json
 
 STATE_NAME = "state.json"
 LOCK_NAME = "lock"

@@ -14,7 +14,7 @@ from typing import final
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from gitops_compose.core.webhook import HookResult, Verdict, judge
+from gitops_compose.core.reconcile.webhook import HookResult, Verdict, judge
 from gitops_compose.shell import log
 from gitops_compose.shell.due import Due
 

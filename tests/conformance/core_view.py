@@ -9,9 +9,9 @@ from typing import final
 
 import pygit2
 
-from gitops_compose.core.compose_file import Role
-from gitops_compose.core.snapshot import directory_of, parent_directories
-from gitops_compose.core.stack import stacks_of
+from gitops_compose.core.compose.compose_file import Role
+from gitops_compose.core.compose.snapshot import directory_of, parent_directories
+from gitops_compose.core.compose.stack import stacks_of
 from gitops_compose.shell.git_repository import GitRepository
 
 ROOT_NAME = "conformance"

@@ -21,8 +21,8 @@ from pathlib import Path
 from posixpath import basename
 from typing import final
 
-from gitops_compose.core.compose_file import CONTROLLER_LABEL, IGNORE_LABEL, Role
-from gitops_compose.core.stack import project_name
+from gitops_compose.core.compose.compose_file import CONTROLLER_LABEL, IGNORE_LABEL, Role
+from gitops_compose.core.compose.stack import project_name
 
 from .compose_view import ComposeView
 from .core_view import ROOT_NAME, CoreView

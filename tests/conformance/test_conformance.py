@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops_compose.core.compose_file import Role
+from gitops_compose.core.compose.compose_file import Role
 
 from .compose_view import ComposeView, _opened
 from .conftest import Tried

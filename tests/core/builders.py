@@ -11,12 +11,12 @@ from typing import Any
 import yaml
 from returns.result import Failure, Success
 
-from gitops_compose.core.compose_file import Role
-from gitops_compose.core.plan import Facts, FastForward, Plan, plan
-from gitops_compose.core.runtime import Container, HostState
-from gitops_compose.core.snapshot import Snapshot, contents_needed
-from gitops_compose.core.stack import Stacks, stacks_of
-from gitops_compose.core.status import StackStatus, Status
+from gitops_compose.core.compose.compose_file import Role
+from gitops_compose.core.compose.snapshot import Snapshot, contents_needed
+from gitops_compose.core.compose.stack import Stacks, stacks_of
+from gitops_compose.core.reconcile.plan import Facts, FastForward, Plan, plan
+from gitops_compose.core.reconcile.runtime import Container, HostState
+from gitops_compose.core.reconcile.status import StackStatus, Status
 
 # The name of the repository's directory: what a stack at the root is called.
 ROOT_NAME = "infra"

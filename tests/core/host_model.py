@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from gitops_compose.core.outcome import Outcome
-from gitops_compose.core.plan import Plan, StackAction, Verb
-from gitops_compose.core.runtime import Container
-from gitops_compose.core.stack import Stack, Stacks
+from gitops_compose.core.compose.stack import Stack, Stacks
+from gitops_compose.core.reconcile.outcome import Outcome
+from gitops_compose.core.reconcile.plan import Plan, StackAction, Verb
+from gitops_compose.core.reconcile.runtime import Container
 
 Host = dict[str, tuple[Container, ...]]
 INJECTED = "injected failure: pull access denied"

@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 from hypothesis import strategies as st
 
-from gitops_compose.core.compose_file import COMPOSE_FILE_NAMES
-from gitops_compose.core.runtime import Container
-from gitops_compose.core.stack import Stacks
+from gitops_compose.core.compose.compose_file import COMPOSE_FILE_NAMES
+from gitops_compose.core.compose.stack import Stacks
+from gitops_compose.core.reconcile.runtime import Container
 
 Kind = Literal["long", "one-shot", "profile", "scale-0"]
 RoleName = Literal["deploy", "controller", "ignored"]

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure, Success
 
-from gitops_compose.core.compose_file import (
+from gitops_compose.core.compose.compose_file import (
     ComposeModel,
     Included,
     Role,

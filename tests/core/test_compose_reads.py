@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gitops_compose.core.plan import StackAction, Verb
+from gitops_compose.core.reconcile.plan import StackAction, Verb
 
 from .builders import compose, facts, planned, stacks, steps, up
 

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure, Success
 
-from gitops_compose.core import compose_yaml
-from gitops_compose.core.compose_file import Role, compose_model
+from gitops_compose.core.compose import compose_yaml
+from gitops_compose.core.compose.compose_file import Role, compose_model
 
 PARSERS = {"libyaml": getattr(yaml, "CSafeLoader", None), "pure": compose_yaml._pure_loader()}
 

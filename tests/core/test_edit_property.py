@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops_compose.core.plan import Verb
+from gitops_compose.core.reconcile.plan import Verb
 
 from .builders import facts, planned, stacks
 

@@ -1,9 +1,17 @@
 """The health gate's verdict on the containers of a stack that was just started."""
 
-from gitops_compose.core.action import Changed, Phase, StackAction, Verb
-from gitops_compose.core.gate import Failed, Gate, GateTimes, Passed, Waiting, judged, next_poll
-from gitops_compose.core.runtime import ContainerHealth
-from gitops_compose.core.status import Expectation
+from gitops_compose.core.compose.expectation import Expectation
+from gitops_compose.core.reconcile.action import Changed, Phase, StackAction, Verb
+from gitops_compose.core.reconcile.gate import (
+    Failed,
+    Gate,
+    GateTimes,
+    Passed,
+    Waiting,
+    judged,
+    next_poll,
+)
+from gitops_compose.core.reconcile.runtime import ContainerHealth
 
 ACTION = StackAction(
     verb=Verb.RESTART,

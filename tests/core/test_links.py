@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from gitops_compose.core.link import OutsideLink
-from gitops_compose.core.plan import Facts, LinkWarning
-from gitops_compose.core.report import plan_document, plan_lines
-from gitops_compose.core.stack import Stacks, stacks_of
+from gitops_compose.core.compose.link import OutsideLink
+from gitops_compose.core.compose.stack import Stacks, stacks_of
+from gitops_compose.core.reconcile.plan import Facts, LinkWarning
+from gitops_compose.core.reconcile.report import plan_document, plan_lines
 
 from .builders import BRANCH, ROOT_NAME, all_running, compose, planned, repo
 

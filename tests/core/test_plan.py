@@ -4,9 +4,17 @@ from dataclasses import replace
 
 from returns.result import Failure
 
-from gitops_compose.core.action import Changed
-from gitops_compose.core.plan import FastForward, Phase, Problem, Skip, StackAction, Verb, plan
-from gitops_compose.core.status import StackStatus, Status
+from gitops_compose.core.reconcile.action import Changed
+from gitops_compose.core.reconcile.plan import (
+    FastForward,
+    Phase,
+    Problem,
+    Skip,
+    StackAction,
+    Verb,
+    plan,
+)
+from gitops_compose.core.reconcile.status import StackStatus, Status
 
 from .builders import (
     MY_APP,

@@ -6,11 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure
 
-from gitops_compose.core.action import FastForward, Phase
-from gitops_compose.core.compose_file import Role
-from gitops_compose.core.order import order_of
-from gitops_compose.core.plan import Facts, Verb, plan
-from gitops_compose.core.stack import Stacks
+from gitops_compose.core.compose.compose_file import Role
+from gitops_compose.core.compose.stack import Stacks
+from gitops_compose.core.reconcile.action import FastForward, Phase
+from gitops_compose.core.reconcile.order import order_of
+from gitops_compose.core.reconcile.plan import Facts, Verb, plan
 
 from .builders import BRANCH, planned, stacks
 from .host_model import apply, is_up

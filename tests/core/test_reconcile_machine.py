@@ -19,15 +19,15 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
-from gitops_compose.core.action import StackAction
-from gitops_compose.core.check import CheckReport, CheckSettings
-from gitops_compose.core.compose_file import Role
-from gitops_compose.core.order import order_of
-from gitops_compose.core.outcome import Outcome, StackStatus, Status
-from gitops_compose.core.plan import Facts, Verb
-from gitops_compose.core.runtime import Container
-from gitops_compose.core.stack import Stacks
-from gitops_compose.core.state import State
+from gitops_compose.core.compose.compose_file import Role
+from gitops_compose.core.compose.stack import Stacks
+from gitops_compose.core.reconcile.action import StackAction
+from gitops_compose.core.reconcile.check import CheckReport, CheckSettings
+from gitops_compose.core.reconcile.order import order_of
+from gitops_compose.core.reconcile.outcome import Outcome, StackStatus, Status
+from gitops_compose.core.reconcile.plan import Facts, Verb
+from gitops_compose.core.reconcile.runtime import Container
+from gitops_compose.core.reconcile.state import State
 from gitops_compose.shell.check import InlineWorkers, run_check
 
 from ..models import ModelHost, ModelRepository

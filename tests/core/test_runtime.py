@@ -1,7 +1,7 @@
 """When a stack counts as fully running on the host, and how the reason reads when not."""
 
-from gitops_compose.core.runtime import Container, not_running_reason
-from gitops_compose.core.stack import Stack
+from gitops_compose.core.compose.stack import Stack
+from gitops_compose.core.reconcile.runtime import Container, not_running_reason
 
 from .builders import compose, exited, stacks, up
 

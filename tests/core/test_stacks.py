@@ -4,9 +4,9 @@ from dataclasses import replace
 
 import pytest
 
-from gitops_compose.core.compose_file import Role
-from gitops_compose.core.snapshot import Snapshot, contents_needed
-from gitops_compose.core.stack import project_name, stacks_of
+from gitops_compose.core.compose.compose_file import Role
+from gitops_compose.core.compose.snapshot import Snapshot, contents_needed
+from gitops_compose.core.compose.stack import project_name, stacks_of
 
 from .builders import MY_APP, ROOT_NAME, blob_id, compose, repo, stacks
 

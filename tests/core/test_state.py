@@ -6,8 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure, Success
 
-from gitops_compose.core.outcome import Tally
-from gitops_compose.core.state import (
+from gitops_compose.core.compose.expectation import Expectation
+from gitops_compose.core.reconcile.outcome import Tally
+from gitops_compose.core.reconcile.state import (
     Counters,
     OriginalStatus,
     State,
@@ -18,7 +19,7 @@ from gitops_compose.core.state import (
     state_from_json,
     state_to_json,
 )
-from gitops_compose.core.status import Condition, Expectation, StackStatus, Status, retry_delay
+from gitops_compose.core.reconcile.status import Condition, StackStatus, Status, retry_delay
 
 times = st.floats(0, 2e9, allow_nan=False)
 optional_text = st.none() | st.text(max_size=20)

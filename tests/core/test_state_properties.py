@@ -17,10 +17,15 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from returns.result import Failure, Success
 
-from gitops_compose.core.outcome import Outcome, statuses_after
-from gitops_compose.core.report import plan_document, plan_lines, status_document, status_lines
-from gitops_compose.core.state import State, retry_due, state_from_json, state_to_json
-from gitops_compose.core.status import retry_delay
+from gitops_compose.core.reconcile.outcome import Outcome, statuses_after
+from gitops_compose.core.reconcile.report import (
+    plan_document,
+    plan_lines,
+    status_document,
+    status_lines,
+)
+from gitops_compose.core.reconcile.state import State, retry_due, state_from_json, state_to_json
+from gitops_compose.core.reconcile.status import retry_delay
 from gitops_compose.shell.metrics import StateMetrics
 
 from .builders import MY_APP, compose, facts, planned, stacks

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitops_compose.core.dotenv import variables
-from gitops_compose.core.interpolation import interpolated
+from gitops_compose.core.compose.dotenv import variables
+from gitops_compose.core.compose.interpolation import interpolated
 
 KNOWN = {"SET": "1", "EMPTY": "", "DIR": "../shared"}
 

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitops_compose.core.webhook import HookResult, judge
+from gitops_compose.core.reconcile.webhook import HookResult, judge
 
 SECRET = b"the-secret"
 PUSH = json.dumps({"ref": "refs/heads/main"}).encode()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from gitops_compose.core.action import Action, FastForward, StackAction
-from gitops_compose.core.check import CheckReport, CheckSettings, Finished
-from gitops_compose.core.outcome import Outcome, Status
-from gitops_compose.core.runtime import Container
-from gitops_compose.core.state import State, retried
-from gitops_compose.core.status import Condition
+from gitops_compose.core.reconcile.action import Action, FastForward, StackAction
+from gitops_compose.core.reconcile.check import CheckReport, CheckSettings, Finished
+from gitops_compose.core.reconcile.outcome import Outcome, Status
+from gitops_compose.core.reconcile.runtime import Container
+from gitops_compose.core.reconcile.state import State, retried
+from gitops_compose.core.reconcile.status import Condition
 from gitops_compose.shell.check import InlineWorkers, run_check
 
 from ..models import INJECTED, ModelHost, ModelRepository

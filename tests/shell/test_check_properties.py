@@ -7,9 +7,9 @@ from collections.abc import Callable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops_compose.core.check import CheckReport, CheckSettings
-from gitops_compose.core.runtime import Container
-from gitops_compose.core.state import State
+from gitops_compose.core.reconcile.check import CheckReport, CheckSettings
+from gitops_compose.core.reconcile.runtime import Container
+from gitops_compose.core.reconcile.state import State
 from gitops_compose.shell.check import InlineWorkers, run_check
 
 from ..core.builders import BRANCH, ROOT_NAME, stacks

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pygit2
 
-from gitops_compose.core.stack import Stacks, stacks_of
+from gitops_compose.core.compose.stack import Stacks, stacks_of
 from gitops_compose.shell.git_repository import GitRepository
 
 COMPOSE = "services:\n  web:\n    image: registry.local/web:1\n"

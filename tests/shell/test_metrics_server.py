@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from gitops_compose.core.report import status_document
-from gitops_compose.core.state import Counters, State
-from gitops_compose.core.status import StackStatus, Status
+from gitops_compose.core.reconcile.report import status_document
+from gitops_compose.core.reconcile.state import Counters, State
+from gitops_compose.core.reconcile.status import StackStatus, Status
 from gitops_compose.shell.metrics import MetricsServer, StateMetrics, serve
 
 CLIENTS = 32

@@ -20,7 +20,10 @@ from typing import final
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.action import (
+from gitops_compose.core.compose.compose_file import Resource, Role
+from gitops_compose.core.compose.link import OutsideLink
+from gitops_compose.core.compose.stack import Stack, StackError, Stacks
+from gitops_compose.core.reconcile.action import (
     Action,
     Cause,
     Changed,
@@ -35,13 +38,10 @@ from gitops_compose.core.action import (
     StackAction,
     Verb,
 )
-from gitops_compose.core.check import CheckFailure
-from gitops_compose.core.compose_file import Resource, Role
-from gitops_compose.core.link import OutsideLink
-from gitops_compose.core.order import Order, order_of
-from gitops_compose.core.runtime import HostState, not_running_reason
-from gitops_compose.core.stack import Stack, StackError, Stacks
-from gitops_compose.core.status import StackStatus, Status
+from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.order import Order, order_of
+from gitops_compose.core.reconcile.runtime import HostState, not_running_reason
+from gitops_compose.core.reconcile.status import StackStatus, Status
 
 __all__ = [
     "Action",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from gitops_compose.core.interpolation import interpolated
+from gitops_compose.core.compose.interpolation import interpolated
 
 _KEY = re.compile(r"[A-Za-z0-9_.\-]+")
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)

@@ -16,8 +16,8 @@ from typing import Any, final
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core import compose_yaml
-from gitops_compose.core.interpolation import interpolated
+from gitops_compose.core.compose import compose_yaml
+from gitops_compose.core.compose.interpolation import interpolated
 
 # Compose's own precedence (compose-go DefaultFileNames / DefaultOverrideFileNames): the first
 # present file wins, and the first present override file is loaded on top of it.

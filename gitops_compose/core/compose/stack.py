@@ -22,7 +22,7 @@ from typing import final
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.compose_file import (
+from gitops_compose.core.compose.compose_file import (
     ComposeModel,
     Declared,
     Extended,
@@ -33,16 +33,20 @@ from gitops_compose.core.compose_file import (
     Service,
     compose_model,
 )
-from gitops_compose.core.compose_sources import Sources, compose_files_by_directory, sources_of
-from gitops_compose.core.link import OutsideLink, link_on_the_way, outside_link
-from gitops_compose.core.snapshot import (
+from gitops_compose.core.compose.compose_sources import (
+    Sources,
+    compose_files_by_directory,
+    sources_of,
+)
+from gitops_compose.core.compose.expectation import Expectation
+from gitops_compose.core.compose.link import OutsideLink, link_on_the_way, outside_link
+from gitops_compose.core.compose.snapshot import (
     ROOT,
     Snapshot,
     directory_of,
     parent_directories,
     repository_path,
 )
-from gitops_compose.core.status import Expectation
 
 
 @final

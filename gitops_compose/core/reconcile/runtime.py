@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import final
 
-from gitops_compose.core.status import Expectation
+from gitops_compose.core.compose.expectation import Expectation
 
 
 @final

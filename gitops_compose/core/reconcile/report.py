@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops_compose.core.action import FastForward, StackAction, Verb
-from gitops_compose.core.plan import Plan
-from gitops_compose.core.state import State, active_counts
+from gitops_compose.core.reconcile.action import FastForward, StackAction, Verb
+from gitops_compose.core.reconcile.plan import Plan
+from gitops_compose.core.reconcile.state import State, active_counts
 
 DOCUMENT_VERSION = 1
 

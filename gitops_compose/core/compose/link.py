@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from posixpath import join, normpath
 from typing import final
 
-from gitops_compose.core.snapshot import ROOT, directory_of, parent_directories
+from gitops_compose.core.compose.snapshot import ROOT, directory_of, parent_directories
 
 # A chain of links longer than this is taken for a loop.
 MAX_HOPS = 8

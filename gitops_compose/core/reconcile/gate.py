@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeAlias, final
 
-from gitops_compose.core.action import StackAction
-from gitops_compose.core.runtime import ContainerHealth
-from gitops_compose.core.status import Expectation
+from gitops_compose.core.compose.expectation import Expectation
+from gitops_compose.core.reconcile.action import StackAction
+from gitops_compose.core.reconcile.runtime import ContainerHealth
 
 # Seconds between two looks at the containers of the stacks that wait.
 POLL_SECONDS = 1.0

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import final
 
-from gitops_compose.core.action import Action, FastForward, StackAction, Verb
-from gitops_compose.core.outcome import Outcome
+from gitops_compose.core.reconcile.action import Action, FastForward, StackAction, Verb
+from gitops_compose.core.reconcile.outcome import Outcome
 
 
 @final

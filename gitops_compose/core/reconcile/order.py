@@ -15,8 +15,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import final
 
-from gitops_compose.core.compose_file import Resource, Role
-from gitops_compose.core.stack import Stacks
+from gitops_compose.core.compose.compose_file import Resource, Role
+from gitops_compose.core.compose.stack import Stacks
 
 
 @final

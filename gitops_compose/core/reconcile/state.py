@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any, final
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.status import Condition, Expectation, StackStatus, Status
+from gitops_compose.core.compose.expectation import Expectation
+from gitops_compose.core.reconcile.status import Condition, StackStatus, Status
 
 if TYPE_CHECKING:
-    from gitops_compose.core.outcome import Tally
+    from gitops_compose.core.reconcile.outcome import Tally
 
 STATE_VERSION = 1
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import final
 
-from gitops_compose.core.report import iso_time
-from gitops_compose.core.state import Counters
+from gitops_compose.core.reconcile.report import iso_time
+from gitops_compose.core.reconcile.state import Counters
 
 # How many intervals a daemon may go without a check ending, or without one succeeding.
 INTERVALS_OF_GRACE = 3

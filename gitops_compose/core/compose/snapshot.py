@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from posixpath import basename, normpath
 from typing import final
 
-from gitops_compose.core.compose_file import COMPOSE_FILE_NAMES, OVERRIDE_FILE_NAMES
+from gitops_compose.core.compose.compose_file import COMPOSE_FILE_NAMES, OVERRIDE_FILE_NAMES
 
 ROOT = "."
 # Compose's variables file of a project, in its directory.
@@ -50,7 +50,7 @@ def contents_needed(snapshot: Snapshot) -> frozenset[str]:
     names and asks again until it names nothing: every round adds contents, so it ends.
     """
     # compose_sources reads snapshots, so it is imported when first needed, not before.
-    from gitops_compose.core.compose_sources import contents_missing  # noqa: PLC0415
+    from gitops_compose.core.compose.compose_sources import contents_missing  # noqa: PLC0415
 
     blobs, contents = snapshot.blobs, snapshot.contents
     needed = {path for path in files_to_read(blobs) if blobs[path] not in contents}

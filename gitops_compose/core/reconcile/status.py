@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import final
 
+from gitops_compose.core.compose.expectation import Expectation
+
 
 class Status(Enum):
     """What became of a stack's last deployment: what retries and plans go by."""
@@ -39,22 +41,6 @@ def retry_delay(failures: int) -> float:
 
 # 60 s doubled 5 times is past the half hour already.
 _MOST_DOUBLINGS = 16
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class Expectation:
-    """What a deployed stack runs, as its files said when they were last read: the services
-    Compose starts by default, those of them that may have exited 0 (others wait for them
-    to complete), and whether included Compose files add services not listed here.
-
-    Kept in the state, so that every check can hold the host's containers against it with
-    one ``docker ps`` and no Compose file read.
-    """
-
-    services: tuple[str, ...] = ()
-    one_shot: frozenset[str] = frozenset()
-    includes: bool = False
 
 
 @final

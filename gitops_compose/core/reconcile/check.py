@@ -36,27 +36,21 @@ from typing import TYPE_CHECKING, TypeAlias, final
 
 from returns.result import Failure, Result
 
-from gitops_compose.core.state import State, counted, retry_due, troubled
-from gitops_compose.core.status import Expectation, StackStatus
+from gitops_compose.core.compose.expectation import Expectation
+from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.state import State, counted, retry_due, troubled
+from gitops_compose.core.reconcile.status import StackStatus
 
 if TYPE_CHECKING:
-    from gitops_compose.core.action import Action, FastForward, Rollback, StackAction
-    from gitops_compose.core.compose_file import Resource
-    from gitops_compose.core.gate import Failed, Gate, Verdict
-    from gitops_compose.core.outcome import Outcome, Tally
-    from gitops_compose.core.plan import Plan
-    from gitops_compose.core.runtime import Health, HostState
-    from gitops_compose.core.schedule import Schedule
-    from gitops_compose.core.snapshot import Snapshot
-    from gitops_compose.core.stack import Stacks
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class CheckFailure:
-    """Ends a check before anything is touched."""
-
-    reason: str
+    from gitops_compose.core.compose.compose_file import Resource
+    from gitops_compose.core.compose.snapshot import Snapshot
+    from gitops_compose.core.compose.stack import Stacks
+    from gitops_compose.core.reconcile.action import Action, FastForward, Rollback, StackAction
+    from gitops_compose.core.reconcile.gate import Failed, Gate, Verdict
+    from gitops_compose.core.reconcile.outcome import Outcome, Tally
+    from gitops_compose.core.reconcile.plan import Plan
+    from gitops_compose.core.reconcile.runtime import Health, HostState
+    from gitops_compose.core.reconcile.schedule import Schedule
 
 
 # --- what the shell tells the core ----------------------------------------------------------
@@ -349,7 +343,7 @@ class Check:
                 return self, LookAtResources()
             case _Stage.PLANNED:
                 assert self.plan is not None
-                from gitops_compose.core.schedule import schedule_of  # noqa: PLC0415
+                from gitops_compose.core.reconcile.schedule import schedule_of  # noqa: PLC0415
 
                 schedule = schedule_of(self.plan.actions, self.plan.blocked, self.settings.jobs)
                 return replace(self, stage=_Stage.RUNNING, schedule=schedule), Planned(self.plan)
@@ -395,7 +389,7 @@ class Check:
                 return check, Decided(given_up)
             schedule, startable = schedule.startable()
             if startable:
-                from gitops_compose.core.action import StackAction  # noqa: PLC0415
+                from gitops_compose.core.reconcile.action import StackAction  # noqa: PLC0415
 
                 compose = any(isinstance(each, StackAction) for each in startable)
                 return replace(self, schedule=schedule), Start(startable, compose)
@@ -433,7 +427,7 @@ class Check:
         heads = clone.fetched.unwrap()
         seen = replace(self, heads=heads)
         if not heads.remote_descends:
-            from gitops_compose.core.stack import Stacks  # noqa: PLC0415
+            from gitops_compose.core.compose.stack import Stacks  # noqa: PLC0415
 
             # The plan refuses rewritten history before it looks at any stack: read no tree.
             return seen._planned(Stacks(heads.local, {}, {}), Stacks(heads.remote, {}, {}))
@@ -444,7 +438,7 @@ class Check:
 
     def commits_read(self, snapshots: Mapping[str, Snapshot]) -> Check:
         assert self.heads is not None
-        from gitops_compose.core.stack import stacks_of  # noqa: PLC0415
+        from gitops_compose.core.compose.stack import stacks_of  # noqa: PLC0415
 
         local = stacks_of(snapshots[self.heads.local], self.settings.root_name)
         remote = (
@@ -480,7 +474,7 @@ class Check:
             failure = None if result.error is None else CheckFailure(result.error)
             return replace(self, schedule=schedule, failure=self.failure or failure)
         if isinstance(result, RolledBack):
-            from gitops_compose.core.outcome import Outcome  # noqa: PLC0415
+            from gitops_compose.core.reconcile.outcome import Outcome  # noqa: PLC0415
 
             rollback = result.action
             short = rollback.commit[:12]
@@ -512,7 +506,7 @@ class Check:
 
     def health_seen(self, found: Result[Health, str], now: float) -> Check:
         """The containers of the stacks at their gate, inspected at ``now``."""
-        from gitops_compose.core.gate import Failed, Passed, Waiting, judged, next_poll  # noqa: PLC0415
+        from gitops_compose.core.reconcile.gate import Failed, Passed, Waiting, judged, next_poll  # noqa: PLC0415
 
         check = replace(self, gates=())
         waiting: list[Gate] = []
@@ -569,8 +563,8 @@ class Check:
 
     def _gate_of(self, result: Outcome) -> Gate | None:
         """The gate a start or restart that went well waits at, unless it is off."""
-        from gitops_compose.core.action import Verb  # noqa: PLC0415
-        from gitops_compose.core.gate import Gate, GateTimes  # noqa: PLC0415
+        from gitops_compose.core.reconcile.action import Verb  # noqa: PLC0415
+        from gitops_compose.core.reconcile.gate import Gate, GateTimes  # noqa: PLC0415
 
         action = result.action
         if not result.ok or action.verb is Verb.STOP or self.remote is None:
@@ -595,7 +589,7 @@ class Check:
     def _gate_decided(
         self, action: StackAction, error: str | None, images: tuple[tuple[str, str], ...] = ()
     ) -> Check:
-        from gitops_compose.core.outcome import Outcome  # noqa: PLC0415
+        from gitops_compose.core.reconcile.outcome import Outcome  # noqa: PLC0415
 
         if error is not None:
             rollback = self._rollback_of(action, error, self.local)
@@ -607,9 +601,9 @@ class Check:
 
     def last_good_read(self, snapshots: Mapping[str, Snapshot]) -> Check:
         """The commits asked for by ReadLastGood (those the clone still has)."""
-        from gitops_compose.core.action import Rollback  # noqa: PLC0415
-        from gitops_compose.core.outcome import Outcome  # noqa: PLC0415
-        from gitops_compose.core.stack import stacks_of  # noqa: PLC0415
+        from gitops_compose.core.compose.stack import stacks_of  # noqa: PLC0415
+        from gitops_compose.core.reconcile.action import Rollback  # noqa: PLC0415
+        from gitops_compose.core.reconcile.outcome import Outcome  # noqa: PLC0415
 
         check = replace(self, to_read=())
         for action, why, commit in self.to_read:
@@ -629,7 +623,7 @@ class Check:
         was last deployed from, taken from the stacks ``at`` a commit when they are those,
         or else the commit to read them from; None when there is nothing to go back to (a
         new stack) or rollback is off."""
-        from gitops_compose.core.action import Rollback  # noqa: PLC0415
+        from gitops_compose.core.reconcile.action import Rollback  # noqa: PLC0415
 
         record = self.state.stacks.get(action.stack)
         if not self._rollback_wanted(action) or record is None or record.commit is None:
@@ -649,7 +643,7 @@ class Check:
     def _rollback_wanted(self, action: StackAction) -> bool:
         """A restart of files other than those last deployed well (never deployed from
         here, or the same files: nothing to go back to), with rollback on."""
-        from gitops_compose.core.action import Verb  # noqa: PLC0415
+        from gitops_compose.core.reconcile.action import Verb  # noqa: PLC0415
 
         record = self.state.stacks.get(action.stack)
         desired = self.remote.valid.get(action.stack) if self.remote is not None else None
@@ -705,7 +699,7 @@ class Check:
 
     def _planned(self, local: Stacks, remote: Stacks) -> Check:
         assert self.heads is not None
-        from gitops_compose.core.plan import Facts, plan  # noqa: PLC0415
+        from gitops_compose.core.reconcile.plan import Facts, plan  # noqa: PLC0415
 
         facts = Facts(
             local=local,
@@ -744,9 +738,9 @@ class Check:
             state = replace(state, stacks=self._on_host(state.stacks, None))
             report = CheckReport(self.failure, counted(state, ok, now, None), heads, head=head)
             return self._with(report)
-        from gitops_compose.core.action import FastForward, StackAction  # noqa: PLC0415
-        from gitops_compose.core.compose_file import Role  # noqa: PLC0415
-        from gitops_compose.core.outcome import statuses_after, tally  # noqa: PLC0415
+        from gitops_compose.core.compose.compose_file import Role  # noqa: PLC0415
+        from gitops_compose.core.reconcile.action import FastForward, StackAction  # noqa: PLC0415
+        from gitops_compose.core.reconcile.outcome import statuses_after, tally  # noqa: PLC0415
 
         schedule = self.schedule
         left = schedule.left()
@@ -799,8 +793,8 @@ class Check:
         """Each stack's record with what it should run (as its files, when read, say) and
         whether the host runs it, from the last look at the containers. A stack acted on
         when the host could not be looked at afterwards runs if its action went well."""
-        from gitops_compose.core.compose_file import Role  # noqa: PLC0415
-        from gitops_compose.core.runtime import not_running_reason  # noqa: PLC0415
+        from gitops_compose.core.compose.compose_file import Role  # noqa: PLC0415
+        from gitops_compose.core.reconcile.runtime import not_running_reason  # noqa: PLC0415
 
         host = self.after if self.after is not None else self.host
         acted = (

@@ -18,7 +18,7 @@ from functools import lru_cache
 from posixpath import basename
 from typing import final
 
-from gitops_compose.core.compose_file import (
+from gitops_compose.core.compose.compose_file import (
     COMPOSE_FILE_NAMES,
     OVERRIDE_FILE_NAMES,
     Extended,
@@ -26,9 +26,9 @@ from gitops_compose.core.compose_file import (
     extended_files,
     includes_of,
 )
-from gitops_compose.core.dotenv import variables
-from gitops_compose.core.interpolation import interpolated
-from gitops_compose.core.snapshot import (
+from gitops_compose.core.compose.dotenv import variables
+from gitops_compose.core.compose.interpolation import interpolated
+from gitops_compose.core.compose.snapshot import (
     ENV_FILE,
     ROOT,
     Snapshot,

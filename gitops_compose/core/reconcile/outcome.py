@@ -7,11 +7,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import final
 
-from gitops_compose.core.action import StackAction, Verb
-from gitops_compose.core.compose_file import Role
-from gitops_compose.core.plan import Plan
-from gitops_compose.core.stack import Stacks
-from gitops_compose.core.status import StackStatus, Status, retry_delay
+from gitops_compose.core.compose.compose_file import Role
+from gitops_compose.core.compose.stack import Stacks
+from gitops_compose.core.reconcile.action import StackAction, Verb
+from gitops_compose.core.reconcile.plan import Plan
+from gitops_compose.core.reconcile.status import StackStatus, Status, retry_delay
 
 __all__ = [
     "Outcome",

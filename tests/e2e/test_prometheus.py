@@ -140,40 +140,40 @@ def prometheus(binary: str, tmp: Path, target: str) -> Iterator[Prometheus]:
         )
     )
     port = free_port()
-    log = (tmp / "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=tmp,
-    )
-    try:
-        server = Prometheus(port)
-        wait_until(
-            lambda: (
-                True
-                if fetch(f"{server.base}/-/ready") is not None or process.poll() is not None
-                else None
-            ),
-            30,
-            "Prometheus ready",
+    log = tmp / "prometheus.log"
+    with log.open("w") as written:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=written,
+            stderr=subprocess.STDOUT,
+            cwd=tmp,
         )
-        assert process.poll() is None, (tmp / "prometheus.log").read_text()
-        yield server
-    finally:
-        process.terminate()
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-        log.close()
+            server = Prometheus(port)
+            wait_until(
+                lambda: (
+                    True
+                    if fetch(f"{server.base}/-/ready") is not None or process.poll() is not None
+                    else None
+                ),
+                30,
+                "Prometheus ready",
+            )
+            assert process.poll() is None, log.read_text()
+            yield server
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=15)
 
 
 @contextmanager

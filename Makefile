@@ -1,5 +1,6 @@
 # gitops-compose. Two commands on a fresh machine: `make demo` runs the main job,
-# `make test` runs every test (the e2e ones against a real Docker engine it starts).
+# `make test` runs every test (the e2e ones against a real Docker engine it starts, those of
+# contrib/ against Debian's prometheus it installs).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -27,6 +28,9 @@ test: $(VENV)/.installed
 	@scripts/engine.sh check 2>/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then scripts/engine.sh ensure; \
 	  else echo "no Docker engine and no root/apt: e2e tests will skip"; fi; }
+	@scripts/prometheus.sh check 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then scripts/prometheus.sh ensure; \
+	  else echo "no prometheus/promtool and no root/apt: the tests of contrib/ will skip"; fi; }
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
@@ -39,6 +43,14 @@ lint: $(VENV)/.installed
 # fails the build. tests/test_docs.py holds the reference pages to the code.
 docs: $(VENV)/.installed
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# check-rules: the alerting rules of contrib/prometheus through Debian's promtool (installed
+# by scripts/prometheus.sh): `check rules`, then the unit tests of alerts_test.yml.
+.PHONY: check-rules
+check-rules:
+	scripts/prometheus.sh ensure
+	promtool check rules contrib/prometheus/alerts.yml contrib/prometheus/alerts-notifications.yml
+	cd contrib/prometheus && promtool test rules alerts_test.yml
 
 # engine / engine-stop: a real Docker engine (dockerd, Compose v2, registry on
 # 127.0.0.1:5000, test images) for the e2e tests; see scripts/engine.sh.

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# A real Prometheus for the tests of contrib/: Debian's `prometheus` package, which carries
+# promtool. Only the binaries are used: the tests run their own Prometheus on a free
+# loopback port with a temporary data directory. The package's own service plays no part:
+# invoke-rc.d does not start it on a machine without an init system, and where systemd
+# runs, `ensure` stops and disables it after installing.
+#
+#   scripts/prometheus.sh ensure   install the package unless both binaries are there
+#                                  (idempotent, fast when they are)
+#   scripts/prometheus.sh check    exit 0 iff prometheus and promtool run (quiet)
+set -euo pipefail
+
+LOG_DIR=${GITOPS_ENGINE_DIR:-/var/tmp/gitops-engine}
+
+log() { echo "prometheus: $*"; }
+die() { echo "prometheus: error: $*" >&2; exit 1; }
+
+binaries_ok() {
+    command -v prometheus >/dev/null && command -v promtool >/dev/null \
+        && timeout 15 promtool --version >/dev/null 2>&1 \
+        && timeout 15 prometheus --version >/dev/null 2>&1
+}
+
+cmd_ensure() {
+    if binaries_ok; then
+        log "ready (reused)"
+        return 0
+    fi
+    [[ $(id -u) == 0 ]] || die "prometheus or promtool missing and not root: cannot install them"
+    command -v apt-get >/dev/null || die "prometheus or promtool missing and no apt-get"
+    mkdir -p "$LOG_DIR"
+    export DEBIAN_FRONTEND=noninteractive
+    # The package list is read once, and only when it does not know the package yet.
+    if ! apt-cache policy prometheus 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+        log "apt-get update"
+        apt-get update -q >"$LOG_DIR/prometheus-apt.log" 2>&1 \
+            || die "apt-get update failed; see $LOG_DIR/prometheus-apt.log"
+    fi
+    log "installing Debian's prometheus (with promtool)"
+    apt-get install -y -q --no-install-recommends prometheus \
+        >>"$LOG_DIR/prometheus-apt.log" 2>&1 \
+        || die "apt-get install prometheus failed; see $LOG_DIR/prometheus-apt.log"
+    binaries_ok || die "prometheus was installed but its binaries do not run"
+    # Where systemd runs, the package starts its own Prometheus on :9090; the tests need
+    # only the binaries, so it is stopped and kept from starting at boot.
+    if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+        log "stopping and disabling the package's prometheus.service"
+        systemctl disable --now prometheus.service >>"$LOG_DIR/prometheus-apt.log" 2>&1 || true
+    fi
+    log "ready"
+}
+
+case ${1:-} in
+ensure) cmd_ensure ;;
+check) binaries_ok ;;
+*)
+    echo "usage: $0 ensure|check" >&2
+    exit 2
+    ;;
+esac

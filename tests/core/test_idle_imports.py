@@ -8,6 +8,7 @@ looks at ``sys.modules``.
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -101,3 +102,22 @@ def test_a_check_with_a_new_commit_does_import_them() -> None:
     loaded = moved["loaded"]
     assert isinstance(loaded, list)
     assert [name for name in NOT_WHEN_IDLE if name not in loaded] == []
+
+
+def test_the_reconcile_modules_import_at_their_top_but_for_the_one_door_to_the_work() -> None:
+    """The import graph is what the modules say at their top: the only import made in a
+    function is where an idle check's modules end and a working check's begin."""
+    package = ROOT / "gitops_compose" / "core" / "reconcile"
+    late = []
+    for path in sorted(package.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.ImportFrom):
+                    late.append((path.name, function.name, node.module))
+                elif isinstance(node, ast.Import):
+                    late += [(path.name, function.name, each.name) for each in node.names]
+
+    assert late == [("looking.py", "onward", "gitops_compose.core.reconcile.planning")]

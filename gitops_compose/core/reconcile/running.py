@@ -152,9 +152,8 @@ class Running(Check):
             if startable:
                 stack_actions = [each for each in startable if isinstance(each, StackAction)]
                 told = self.context.telling(*(StackStarted(each, now) for each in stack_actions))
-                return replace(self, context=told, schedule=schedule), Start(
-                    startable, bool(stack_actions)
-                )
+                started = replace(self, context=told, schedule=schedule)
+                return started, Start(startable, compose=bool(stack_actions))
         if self.gates:
             opened = [gate for gate in self.gates if gate.opened < 0]
             gates = tuple(

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Protocol, final
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.reconcile.action import FastForward, Rollback
 from gitops_compose.core.reconcile.check import (
     AwaitOutcome,
     Check,
@@ -52,7 +51,7 @@ from gitops_compose.shell.reporter import Reporter
 if TYPE_CHECKING:
     from gitops_compose.core.compose.compose_file import Resource
     from gitops_compose.core.compose.snapshot import Snapshot
-    from gitops_compose.core.reconcile.action import Action, StackAction
+    from gitops_compose.core.reconcile.action import Action, Rollback, StackAction
     from gitops_compose.core.reconcile.outcome import Outcome
     from gitops_compose.core.reconcile.plan import Plan
     from gitops_compose.core.reconcile.runtime import Health, HostState
@@ -109,6 +108,9 @@ class ComposeUnavailable(Exception):
 
 
 def carry_out(repository: Repository, host: Host, action: Action | Rollback) -> Finished:
+    # The actions' module is loaded once there is an action: not by a check with none.
+    from gitops_compose.core.reconcile.action import FastForward, Rollback  # noqa: PLC0415
+
     if isinstance(action, FastForward):
         moved = repository.fast_forward(action.target)
         return Moved(action, moved.swap().value_or(None))
@@ -140,7 +142,7 @@ class ThreadWorkers:
         try:
             result = carry_out(self._repository, self._host, action)
         except Exception as error:  # a bug must not leave the check waiting for ever
-            # Only on a bug: the outcomes' module is not loaded by a check with nothing to do.
+            from gitops_compose.core.reconcile.action import FastForward, Rollback  # noqa: PLC0415
             from gitops_compose.core.reconcile.outcome import Outcome  # noqa: PLC0415
 
             message = f"internal error: {type(error).__name__}: {error}"

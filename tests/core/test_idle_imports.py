@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Loaded by a check that has work; never by one that has none.
 NOT_WHEN_IDLE = (
+    "gitops_compose.core.reconcile.action",
     "gitops_compose.core.reconcile.plan",
     "gitops_compose.core.reconcile.order",
     "gitops_compose.core.reconcile.schedule",

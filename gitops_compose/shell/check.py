@@ -1,15 +1,15 @@
 """The loop that drives one check: it answers what the core asks, and decides nothing.
 
-The core (core/check.py) says what to look at and which actions may run now; this loop
-gathers through two small protocols, the repository and the host, starts the actions on
-workers (several at once), feeds each outcome back and reports what happened. The same
-loop drives the real clone and Docker engine, the models in the unit tests and the
-hypothesis state machine; only the workers differ in how results come back.
+The core (core/reconcile/check.py) says what to look at and which actions may run now;
+this loop gathers through two small protocols, the repository and the host, starts the
+actions on workers (several at once), feeds each outcome back, and hands each event the
+core tells to its reporters (see reporter): the log lines are one of them. The same loop
+drives the real clone and Docker engine, the models in the unit tests and the hypothesis
+state machine; only the workers differ in how results come back.
 """
 
 from __future__ import annotations
 
-import logging
 import queue
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +24,6 @@ from gitops_compose.core.reconcile.check import (
     CheckReport,
     CheckSettings,
     Clone,
-    Decided,
     Finished,
     Heads,
     LookAtClone,
@@ -37,6 +36,7 @@ from gitops_compose.core.reconcile.check import (
     ReadCommits,
     ReadLastGood,
     ReadLogs,
+    Report,
     Request,
     RolledBack,
     Settled,
@@ -44,9 +44,9 @@ from gitops_compose.core.reconcile.check import (
     begin,
 )
 from gitops_compose.core.reconcile.check_failure import CheckFailure
-from gitops_compose.core.reconcile.state import State, troubled
-from gitops_compose.core.reconcile.status import Condition
-from gitops_compose.shell import log
+from gitops_compose.core.reconcile.state import State
+from gitops_compose.shell.log_reporter import LogReporter
+from gitops_compose.shell.reporter import Reporter
 
 if TYPE_CHECKING:
     from gitops_compose.core.compose.compose_file import Resource
@@ -55,7 +55,6 @@ if TYPE_CHECKING:
     from gitops_compose.core.reconcile.outcome import Outcome
     from gitops_compose.core.reconcile.plan import Plan
     from gitops_compose.core.reconcile.runtime import Health, HostState
-    from gitops_compose.core.reconcile.status import StackStatus
 
 
 class Repository(Protocol):
@@ -109,6 +108,7 @@ class ComposeUnavailable(Exception):
 
 
 def carry_out(repository: Repository, host: Host, action: Action | Rollback) -> Finished:
+    # The actions' module is loaded once there is an action: not by a check with none.
     from gitops_compose.core.reconcile.action import FastForward, Rollback  # noqa: PLC0415
 
     if isinstance(action, FastForward):
@@ -198,20 +198,20 @@ def run_check(
     workers: Workers | None = None,
     stopping: Callable[[], bool] = lambda: False,
     sleep: Callable[[float], None] = time.sleep,
+    reporters: Sequence[Reporter] | None = None,
 ) -> CheckReport:
     """One check from ``state``; the report holds the state the next check starts from.
 
-    ``stopping`` is asked between steps: once it says yes, running actions finish and no
-    new one starts. Raises ComposeUnavailable before the first Compose command when there
-    is no Compose v2.
+    Each event the core tells is handed to every one of ``reporters``, in order (None:
+    the log lines alone). ``stopping`` is asked between steps: once it says yes, running
+    actions finish and no new one starts. Raises ComposeUnavailable before the first
+    Compose command when there is no Compose v2.
     """
-    started = clock()
+    hearing = (LogReporter(),) if reporters is None else tuple(reporters)
     own = workers is None
     threads = ThreadWorkers(repository, host, settings.jobs, clock) if own else None
     runner: Workers = threads if threads is not None else workers  # type: ignore[assignment]
     check = begin(state, settings, now())
-    # When each action started (clock), for the duration its log line gives.
-    began_at: dict[Action | Rollback, float] = {}
     try:
         while True:
             if stopping() and not check.stopping:
@@ -219,32 +219,29 @@ def run_check(
             check, request = check.next(now())
             match request:
                 case Settled(report):
-                    _log_status_changes(state.stacks, report.state.stacks)
-                    return _finish(report, clock() - started)
-                case Planned(plan):
-                    _log_problems(plan)
-                    _log_warnings(plan)
-                case Decided(outcomes):
-                    for outcome in outcomes:
-                        began = began_at.pop(outcome.action, None)
-                        _log_outcome(outcome, 0.0 if began is None else clock() - began)
+                    return report
+                case Report(events):
+                    for event in events:
+                        for reporter in hearing:
+                            reporter.report(event)
+                case Planned():
+                    pass  # told as events; the plan command stops here (plan_now)
                 case Start(actions, compose):
                     problem = host.compose_problem() if compose else None
                     if problem is not None:
                         raise ComposeUnavailable(problem)
                     for action in actions:
-                        began_at[action] = clock()
                         runner.start(action)
                 case AwaitOutcome() as waiting:
                     check = _await(check, waiting, runner, now, sleep)
                 case LookAtHealth(projects):
                     check = check.health_seen(host.health(projects), now())
                 case ReadLogs(containers):
-                    check = check.logs_read(host.logs(containers))
+                    check = check.logs_read(host.logs(containers), now())
                 case LookAtReplaced(projects):
-                    check = check.replaced_seen(host.health(projects))
+                    check = check.replaced_seen(host.health(projects), now())
                 case ReadLastGood(commits):
-                    check = check.last_good_read(_snapshots(repository, commits))
+                    check = check.last_good_read(_snapshots(repository, commits), now())
                 case _:
                     check = look(check, request, repository, host)
     finally:
@@ -283,8 +280,7 @@ def _await(
             sleep(left)
     if done is None:
         return check
-    _log_moved(done[0])
-    return check.finished(done[0])
+    return check.finished(done[0], now())
 
 
 def plan_now(
@@ -299,22 +295,24 @@ def plan_now(
                 return Success(plan)
             case Settled(report):
                 return Failure(report.failure or CheckFailure("nothing to plan"))
+            case Report():
+                pass
             case _:
                 check = look(check, request, repository, host)
 
 
-def look_at_clone(check: Check, repository: Repository) -> Check:
+def clone_of(repository: Repository) -> Clone:
     """The branch, the working tree and a fetch, as the core asks before anything else."""
     # The fetch never touches the working tree: it is safe whatever the tree holds.
     fetched = repository.check_branch().bind(lambda _: repository.fetch())
-    return check.clone_seen(Clone(dirty=tuple(repository.dirty_paths()), fetched=fetched))
+    return Clone(dirty=tuple(repository.dirty_paths()), fetched=fetched)
 
 
 def look(check: Check, request: Request, repository: Repository, host: Host) -> Check:
     """Answer what the core asks to look at."""
     match request:
         case LookAtClone():
-            return look_at_clone(check, repository)
+            return check.clone_seen(clone_of(repository))
         case ReadCommits(commits):
             return check.commits_read({each: repository.snapshot(each) for each in commits})
         case LookAtHost():
@@ -322,95 +320,3 @@ def look(check: Check, request: Request, repository: Repository, host: Host) -> 
         case LookAtResources():
             return check.resources_seen(host.resources())
     raise AssertionError(f"not a look: {request}")
-
-
-def _log_problems(plan: Plan) -> None:
-    for problem in plan.problems:
-        log.event(
-            "stack",
-            logging.ERROR,
-            stack=problem.stack,
-            project=problem.project or "-",
-            action="none",
-            outcome="error",
-            error=problem.reason,
-        )
-
-
-def _log_warnings(plan: Plan) -> None:
-    for warning in plan.warnings:
-        link = warning.link
-        fields: dict[str, object] = {"link": link.path, "target": link.target}
-        if link.via:
-            fields |= {"via": ",".join(link.via), "outside": link.outside}
-        log.event(
-            "link",
-            logging.WARNING,
-            stack=warning.stack,
-            project=warning.project,
-            **fields,
-            reason=link.reason,
-        )
-
-
-def _log_moved(result: Finished) -> None:
-    """The fast-forward, once done; a stack's outcome is logged once the core decides it
-    (after its health gate), as Decided."""
-    if isinstance(result, Moved) and result.error is None:
-        action = result.action
-        log.event("fast-forward", source=action.source[:12], target=action.target[:12])
-
-
-def _log_outcome(outcome: Outcome, seconds: float) -> None:
-    action = outcome.action
-    fields: dict[str, object] = {
-        "stack": action.stack,
-        "project": action.project,
-        "action": action.verb.value,
-        "reason": action.reason,
-        "outcome": "ok" if outcome.ok else "error",
-        "duration": seconds,
-    }
-    if outcome.error is not None:
-        fields["error"] = outcome.error
-    log.event("stack", logging.INFO if outcome.ok else logging.ERROR, **fields)
-
-
-def _log_status_changes(
-    before: Mapping[str, StackStatus], after: Mapping[str, StackStatus]
-) -> None:
-    for path in sorted(before.keys() | after.keys()):
-        old, new = before.get(path), after.get(path)
-        if old is not None and new is not None and old.condition == new.condition:
-            continue
-        known = new or old
-        fields: dict[str, object] = {
-            "stack": path,
-            "project": (known.project if known is not None else None) or "-",
-            "status": new.condition.value if new is not None else "gone",
-            "was": old.condition.value if old is not None else "new",
-        }
-        if new is not None and new.condition is Condition.NOT_RUNNING:
-            fields["why"] = new.down
-        log.event("status", logging.WARNING if "why" in fields else logging.INFO, **fields)
-
-
-def _finish(report: CheckReport, seconds: float) -> CheckReport:
-    fields: dict[str, object] = {"outcome": "ok" if report.ok else "error"}
-    if report.heads is not None and report.head is not None:
-        fields |= {"head": report.head[:12], "remote": report.heads.remote[:12]}
-    if report.failure is not None:
-        fields["error"] = report.failure.reason
-    if report.tally is not None:
-        fields |= {
-            "operations": report.tally.deployments_ok + report.tally.deployments_failed,
-            "failed": report.tally.deployments_failed,
-            "broken": report.tally.problems,
-        }
-    # Stacks not ok and running at the end, this check's doing or not: why it is an error.
-    unwell = troubled(report.state)
-    if unwell:
-        fields["not_ok"] = len(unwell)
-    fields["duration"] = seconds
-    log.event("check", logging.INFO if report.ok else logging.ERROR, **fields)
-    return report

@@ -13,10 +13,10 @@ from pathlib import Path
 from docopt import DocoptExit, docopt
 from returns.result import Failure
 
-from gitops_compose.core.reconcile.check import begin
+from gitops_compose.core.reconcile.looking import heads_of
 from gitops_compose.core.reconcile.state import State, retried, state_from_json
 from gitops_compose.shell import log
-from gitops_compose.shell.check import look_at_clone
+from gitops_compose.shell.check import clone_of
 from gitops_compose.shell.deploy import (
     EXIT_BUSY,
     EXIT_FAILED,
@@ -29,7 +29,6 @@ from gitops_compose.shell.deploy import (
     planned,
     readable_state_dir,
     require_docker,
-    settings_of,
     usable_paths,
 )
 from gitops_compose.shell.environment import LOG_LEVELS, BadVariable, with_environment
@@ -238,15 +237,15 @@ def accept_remote(options: Options) -> int:
     state_dir = options.state_directory(repository)
     usable_paths(options, state_dir)
     with check_lock(state_dir):
-        check = begin(State(), settings_of(repository, options), 0.0)
-        looked = look_at_clone(check, repository)
+        found = heads_of(clone_of(repository))
         # Refused before any head was known: HEAD off the branch, a dirty tree, no fetch.
         # (A check would refuse a rewritten history too: that is what this accepts.)
-        heads = looked.heads
-        if heads is None:
-            reason = looked.failure.reason if looked.failure is not None else "nothing fetched"
-            print(f"gitops-compose: accept-remote refused: {reason}", file=sys.stderr)
+        if isinstance(found, Failure):
+            print(
+                f"gitops-compose: accept-remote refused: {found.failure().reason}", file=sys.stderr
+            )
             return EXIT_FAILED
+        heads = found.unwrap()
         branch = repository.branch
         if heads.local == heads.remote:
             print(f"{branch} is at the remote head {heads.remote[:12]} already")

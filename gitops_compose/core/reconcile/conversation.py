@@ -1,0 +1,243 @@
+"""What the core and the shell say to each other during a check, in the manner of h11.
+
+The shell tells the core what it found (``Clone``, ``Heads``, and what an action did:
+``Moved``, ``RolledBack``, or an ``Outcome``); the core asks the shell to look, to start
+actions, to wait, and to report events (``Request``). ``CheckSettings`` is what a check is
+asked to do and ``CheckReport`` how it ended. Only values: who says what when is the
+stages' business (see check).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias, final
+
+from returns.result import Result
+
+from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.state import State, troubled
+
+if TYPE_CHECKING:
+    from gitops_compose.core.reconcile.action import Action, FastForward, Rollback
+    from gitops_compose.core.reconcile.event import Event
+    from gitops_compose.core.reconcile.outcome import Outcome, Tally
+    from gitops_compose.core.reconcile.plan import Plan
+
+
+# --- what the shell tells the core ----------------------------------------------------------
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Heads:
+    local: str
+    remote: str
+    # Whether the local HEAD is the remote head or one of its ancestors.
+    remote_descends: bool
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Clone:
+    """The host's clone as the shell found it, the fetch included."""
+
+    # Tracked changes and untracked files git does not ignore.
+    dirty: tuple[str, ...]
+    # The heads after the fetch; or HEAD not on the followed branch, or the fetch failed.
+    fetched: Result[Heads, CheckFailure]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """What the fast-forward did: None, or why it failed."""
+
+    action: FastForward
+    error: str | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RolledBack:
+    """What a rollback did: None, or why it failed too."""
+
+    action: Rollback
+    error: str | None = None
+
+
+Finished: TypeAlias = "Outcome | Moved | RolledBack"
+
+
+# --- what the core asks of the shell --------------------------------------------------------
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LookAtClone:
+    """Check the branch and the working tree, and fetch."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ReadCommits:
+    """The snapshots of these commits (see snapshot.contents_needed)."""
+
+    commits: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LookAtHost:
+    """Every Compose project's containers: once before planning, on every check, and once
+    more after actions ran, so the statuses say what the host runs at the end."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LookAtResources:
+    """The host's networks and volumes, by name."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """The plan is made; what follows carries it out. Problems are to be reported now."""
+
+    plan: Plan
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Start each of these now; report each result with ``finished``."""
+
+    actions: tuple[Action | Rollback, ...]
+    # Whether some of them are Compose commands (not only the fast-forward): before the
+    # first of a check, the shell makes sure there is a Compose v2 to run them with.
+    compose: bool = True
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class AwaitOutcome:
+    """Nothing more may start: report the next action that finishes. With ``until`` (Unix
+    seconds), stacks wait at their health gate: ask again then, finished or not (when
+    ``running`` is false nothing runs: just wait)."""
+
+    until: float | None = None
+    running: bool = True
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LookAtHealth:
+    """The containers of these Compose projects, inspected: the stacks at their gate."""
+
+    projects: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LookAtReplaced:
+    """The containers of these projects, inspected: whether the failed ``up`` of a change
+    replaced some before it failed (then it is rolled back; else nothing changed)."""
+
+    projects: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ReadLastGood:
+    """The snapshots of these commits: what failed stacks last ran well from, to roll back
+    to (see last_good_read; a commit the clone no longer has is left out)."""
+
+    commits: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ReadLogs:
+    """The last lines each of these containers wrote: why their stacks failed the gate."""
+
+    containers: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Events to hand to the reporters now, in order (see event): what the check did since
+    the last request, outcomes of stacks included."""
+
+    events: tuple[Event, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Settled:
+    report: CheckReport
+
+
+Request = (
+    LookAtClone
+    | ReadCommits
+    | LookAtHost
+    | LookAtResources
+    | Planned
+    | Start
+    | LookAtHealth
+    | LookAtReplaced
+    | ReadLastGood
+    | ReadLogs
+    | AwaitOutcome
+    | Report
+    | Settled
+)
+
+
+# --- the check ------------------------------------------------------------------------------
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class CheckSettings:
+    branch: str
+    # What Compose would call a stack at the repository root: the clone directory's name.
+    root_name: str
+    self_heal: bool = False
+    # Compose commands at once.
+    jobs: int = 4
+    # Plan even when nothing moved, and read the host (the plan command).
+    always: bool = False
+    # The health gate of every start and restart (a stack's x-gitops may say otherwise);
+    # a health timeout of 0 turns it off.
+    health_timeout: float = 0.0
+    settle: float = 0.0
+    # Bring a changed stack that fails back to what last ran well (x-gitops may say no).
+    rollback: bool = False
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    failure: CheckFailure | None
+    # What the next check starts from.
+    state: State
+    heads: Heads | None = None
+    plan: Plan | None = None
+    outcomes: tuple[Outcome, ...] = ()
+    # None when the check touched nothing and settled no status.
+    tally: Tally | None = None
+    # Actions a stop request left for the next check.
+    left: tuple[Action, ...] = ()
+    # The commit the clone is at once the check is over.
+    head: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The check and every stack operation succeeded, no stack is broken, and every
+        managed stack is ok and running at its end (none left in error from earlier)."""
+        return (
+            self.failure is None
+            and (self.tally is None or self.tally.all_ok)
+            and not troubled(self.state)
+        )

@@ -1,0 +1,232 @@
+"""What a check did, as it goes: events the core emits and the shell hands to its reporters.
+
+The core decides; these values say what it decided and when, in the order it happened. The
+log lines, the notifications and a status page are reporters of this one stream (see
+shell/reporter.py), so they all say the same thing in the same words: a reason is rendered
+by the action's cause (``action.reason``) or carried as the text the check decided on,
+never parsed back. Every event carries ``at``, the Unix seconds the core was told it was
+when it decided.
+
+A check's stream: ``CheckStarted``; when it plans, each problem (``StackInvalid``), each
+link out of the repository (``LinkOutside``) and each stack action (``StackPlanned``);
+then as actions run ``StackStarted``, ``FastForwarded``, ``GateOpened``, ``GatePassed``
+or ``GateFailed``, and one of ``StackSucceeded``, ``StackRemoved``, ``StackFailed`` or
+``StackRolledBack`` for each stack action; at the end ``StatusChanged`` for each stack
+whose status moved, ``StackRecovered`` for each back to ok from an error, and last
+``CheckSettled`` with the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias, final
+
+if TYPE_CHECKING:
+    from gitops_compose.core.compose.link import OutsideLink
+    from gitops_compose.core.reconcile.action import StackAction
+    from gitops_compose.core.reconcile.conversation import CheckReport
+    from gitops_compose.core.reconcile.status import Condition, Status
+
+
+# --- the check ------------------------------------------------------------------------------
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class CheckStarted:
+    at: float
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class CheckSettled:
+    """The check is over: ``report`` holds its outcome, what it did and the state the next
+    check starts from; ``began`` is when it started."""
+
+    report: CheckReport
+    began: float
+    at: float
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class FastForwarded:
+    """The clone moved from ``source`` to ``target``."""
+
+    source: str
+    target: str
+    at: float
+
+
+# --- a stack --------------------------------------------------------------------------------
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StackPlanned:
+    """The check is to act on a stack: ``action`` says how (verb), on what (stack path,
+    project, commit) and why (its cause; ``action.reason`` is the text)."""
+
+    action: StackAction
+    at: float
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StackInvalid:
+    """A stack whose files cannot be deployed; nothing is done to it."""
+
+    stack: str
+    project: str | None
+    reason: str
+    at: float
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LinkOutside:
+    """A stack to deploy uses a symbolic link out of the repository: allowed, and said."""
+
+    stack: str
+    project: str
+    link: OutsideLink
+    at: float
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StackStarted:
+    """The shell is told to carry the action out now."""
+
+    action: StackAction
+    at: float
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StackSucceeded:
+    """A start or restart passed its health gate (or had none), or a project renamed away
+    stopped; ``images`` are the image ids by service it was seen running."""
+
+    action: StackAction
+    images: tuple[tuple[str, str], ...]
+    at: float
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StackRemoved:
+    """A stack no longer in the repository was stopped: it leaves the managed stacks."""
+
+    action: StackAction
+    at: float
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StackFailed:
+    """The action failed, or could not start (``blocked_by``: the stack whose failure in
+    this check kept it from starting); ``error`` is the reason as the log gives it."""
+
+    action: StackAction
+    error: str
+    blocked_by: str | None
+    at: float
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StackRolledBack:
+    """A changed stack failed and runs again what it ran well from ``commit``; ``error``
+    says so and why it failed (``rolled back to <commit>: <why>``)."""
+
+    action: StackAction
+    error: str
+    commit: str
+    at: float
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StackRecovered:
+    """A stack in error (``was``) before the check is ok after it."""
+
+    stack: str
+    project: str | None
+    was: Status
+    at: float
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    """A stack's condition moved: ``was`` None for a stack new to the state, ``became``
+    None for one that left it; ``why`` says why a stack is not running."""
+
+    stack: str
+    project: str | None
+    was: Condition | None
+    became: Condition | None
+    why: str | None
+    at: float
+
+
+# --- the health gate ------------------------------------------------------------------------
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class GateOpened:
+    """A start or restart's command went well; its stack must now run, healthy, within
+    ``health_timeout`` seconds and stay so for ``settle`` seconds."""
+
+    action: StackAction
+    health_timeout: float
+    settle: float
+    at: float
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class GatePassed:
+    action: StackAction
+    images: tuple[tuple[str, str], ...]
+    at: float
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class GateFailed:
+    """Why the stack failed its gate; ``container`` is the one whose log tells more."""
+
+    action: StackAction
+    reason: str
+    container: str | None
+    at: float
+
+
+# A stack action's end: exactly one of these for each.
+StackDecided: TypeAlias = StackSucceeded | StackRemoved | StackFailed | StackRolledBack
+
+Event: TypeAlias = (
+    CheckStarted
+    | CheckSettled
+    | FastForwarded
+    | StackPlanned
+    | StackInvalid
+    | LinkOutside
+    | StackStarted
+    | StackSucceeded
+    | StackRemoved
+    | StackFailed
+    | StackRolledBack
+    | StackRecovered
+    | StatusChanged
+    | GateOpened
+    | GatePassed
+    | GateFailed
+)

@@ -1,0 +1,163 @@
+"""The stages of a check that has work: reading the commits, looking, and planning.
+
+From the heads a check reads both commits' stacks, looks at the host (and, when a stack
+needs a network or volume no stack creates, at the host's networks and volumes) and
+plans. A plan that cannot be made ends the check before anything is touched; a plan made
+is handed to the shell (``Planned``) and told as events, then the check runs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, final
+
+from returns.result import Failure, Result
+
+from gitops_compose.core.compose.stack import Stacks, stacks_of
+from gitops_compose.core.reconcile.action import Verb
+from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.conversation import (
+    Heads,
+    LookAtHost,
+    LookAtResources,
+    Planned,
+    ReadCommits,
+    Request,
+)
+from gitops_compose.core.reconcile.event import Event, LinkOutside, StackInvalid, StackPlanned
+from gitops_compose.core.reconcile.looking import Ending, full_pass
+from gitops_compose.core.reconcile.plan import Facts, Plan, plan
+from gitops_compose.core.reconcile.running import Ground, Running
+from gitops_compose.core.reconcile.schedule import schedule_of
+from gitops_compose.core.reconcile.stage import Check, Context
+
+if TYPE_CHECKING:
+    from gitops_compose.core.compose.compose_file import Resource
+    from gitops_compose.core.compose.snapshot import Snapshot
+    from gitops_compose.core.reconcile.runtime import HostState
+
+
+def reading_commits(context: Context, heads: Heads) -> Check:
+    """Where a check with work goes from the heads: a history that was rewritten is refused
+    before any tree is read (the plan says so), else both commits are read."""
+    if not heads.remote_descends:
+        return planned(
+            context, heads, Stacks(heads.local, {}, {}), Stacks(heads.remote, {}, {}), None
+        )
+    return ReadingCommits(context, heads)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ReadingCommits(Check):
+    heads: Heads
+
+    def _next(self, now: float) -> tuple[Check, Request]:
+        return self, ReadCommits(tuple(dict.fromkeys((self.heads.local, self.heads.remote))))
+
+    def commits_read(self, snapshots: Mapping[str, Snapshot]) -> Check:
+        heads, root = self.heads, self.context.settings.root_name
+        local = stacks_of(snapshots[heads.local], root)
+        remote = local if heads.remote == heads.local else stacks_of(snapshots[heads.remote], root)
+        return LookingToPlan(self.context, heads, local, remote)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LookingToPlan(Check):
+    """The commits are read: the containers, before planning."""
+
+    heads: Heads
+    local: Stacks
+    remote: Stacks
+
+    def _next(self, now: float) -> tuple[Check, Request]:
+        return self, LookAtHost()
+
+    def host_seen(self, found: Result[HostState, str]) -> Check:
+        if isinstance(found, Failure):
+            failure = CheckFailure(f"reading the containers failed: {found.failure()}")
+            return Ending(self.context, self.heads, None, failure)
+        host = found.unwrap()
+        return planned(self.context, self.heads, self.local, self.remote, host)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LookingAtResources(Check):
+    """A stack needs a network or volume that no stack creates: the host's, by name."""
+
+    heads: Heads
+    local: Stacks
+    remote: Stacks
+    host: HostState | None
+
+    def _next(self, now: float) -> tuple[Check, Request]:
+        return self, LookAtResources()
+
+    def resources_seen(self, found: Result[frozenset[Resource], str]) -> Check:
+        if isinstance(found, Failure):
+            reason = found.failure()
+            failure = CheckFailure(f"reading the networks and volumes failed: {reason}")
+            return Ending(self.context, self.heads, self.host, failure)
+        resources = found.unwrap()
+        seen = self.context, self.heads, self.local, self.remote, self.host
+        return planned(*seen, resources=resources)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class PlanMade(Check):
+    """The plan, to hand to the shell before anything runs."""
+
+    ground: Ground
+
+    def _next(self, now: float) -> tuple[Check, Request]:
+        found = self.ground.plan
+        schedule = schedule_of(found.actions, found.blocked, self.context.settings.jobs)
+        told = self.context.telling(*planned_events(found, now))
+        return Running(told, self.ground, schedule), Planned(found)
+
+
+def planned(
+    context: Context,
+    heads: Heads,
+    local: Stacks,
+    remote: Stacks,
+    host: HostState | None,
+    *,
+    resources: frozenset[Resource] | None = None,
+) -> Check:
+    """The plan from what was read and seen, or why there is none (the check ends)."""
+    settings = context.settings
+    facts = Facts(
+        local=local,
+        remote=remote,
+        branch=settings.branch,
+        remote_descends=heads.remote_descends,
+        host=host,
+        full_pass=full_pass(context.state, heads),
+        self_heal=settings.self_heal,
+        statuses=context.state.stacks,
+        now=context.began,
+        resources=resources,
+    )
+    made = plan(facts)
+    if isinstance(made, Failure):
+        return Ending(context, heads, host, made.failure())
+    found = made.unwrap()
+    if found.needs_resources:
+        return LookingAtResources(context, heads, local, remote, host)
+    deploys = frozenset(each.stack for each in found.stack_actions if each.verb is not Verb.STOP)
+    return PlanMade(context, Ground(heads, local, remote, host, found, deploys))
+
+
+def planned_events(found: Plan, now: float) -> tuple[Event, ...]:
+    """What the plan says, as events: its problems, its links out of the repository, and
+    each stack action."""
+    return (
+        *(StackInvalid(each.stack, each.project, each.reason, now) for each in found.problems),
+        *(LinkOutside(each.stack, each.project, each.link, now) for each in found.warnings),
+        *(StackPlanned(each, now) for each in found.stack_actions),
+    )

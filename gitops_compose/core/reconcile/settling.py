@@ -1,0 +1,135 @@
+"""The end of a check that acted: one more look at the host, then how the check settles.
+
+The statuses follow the outcomes (outcome.statuses_after), then what the host runs; the
+counters take the tally; the report says what the next check starts from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, final
+
+from gitops_compose.core.compose.compose_file import Role
+from gitops_compose.core.reconcile.action import FastForward, StackAction
+from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.conversation import CheckReport, LookAtHost, Request
+from gitops_compose.core.reconcile.looking import closing, on_host
+from gitops_compose.core.reconcile.outcome import Outcome, statuses_after, tally
+from gitops_compose.core.reconcile.stage import Check
+from gitops_compose.core.reconcile.state import counted
+
+if TYPE_CHECKING:
+    from returns.result import Result
+
+    from gitops_compose.core.compose.stack import Stacks
+    from gitops_compose.core.reconcile.running import Ground
+    from gitops_compose.core.reconcile.runtime import HostState
+    from gitops_compose.core.reconcile.schedule import Schedule
+    from gitops_compose.core.reconcile.status import StackStatus
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LookingAfter(Check):
+    """The actions are over: the containers once more, so the statuses say what runs."""
+
+    ground: Ground
+    schedule: Schedule
+    outcomes: tuple[Outcome, ...]
+    failure: CheckFailure | None
+
+    def _next(self, now: float) -> tuple[Check, Request]:
+        return self, LookAtHost()
+
+    def host_seen(self, found: Result[HostState, str]) -> Check:
+        # Not seeing them now fails nothing: the statuses follow the outcomes instead.
+        after = found.value_or(None)
+        return Settling(
+            self.context, self.ground, self.schedule, self.outcomes, self.failure, after
+        )
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Settling(Check):
+    """Everything is in: ``after`` is the host once the actions were over (None when it
+    was not seen, or nothing ran)."""
+
+    ground: Ground
+    schedule: Schedule
+    outcomes: tuple[Outcome, ...]
+    failure: CheckFailure | None
+    after: HostState | None
+
+    def _next(self, now: float) -> tuple[Check, Request]:
+        return closing(self.context, self._report(now), now).next(now)
+
+    def _report(self, now: float) -> CheckReport:
+        context, ground, schedule = self.context, self.ground, self.schedule
+        heads, found = ground.heads, ground.plan
+        state = replace(context.state, desired_commit=heads.remote)
+        left = schedule.left()
+        failure = self.failure
+        if failure is None and left:
+            failure = CheckFailure(
+                f"stopped before the end; {len(left)} action(s) left for the next check"
+            )
+        moved = not schedule.fast_forward_failed and not any(
+            isinstance(each, FastForward) for each in left
+        )
+        # Until the fast-forward happened, the host runs what the local HEAD describes.
+        desired = ground.remote if moved else ground.local
+        before = context.state.stacks
+        settled = statuses_after(before, found, self.outcomes, desired, context.began)
+        for action in left if moved else ():
+            # Never tried, though the clone moved on: the stack stays as the state knew it
+            # (or unknown), so the next check acts on it.
+            if isinstance(action, StackAction):
+                known = before.get(action.stack)
+                if known is None:
+                    settled.pop(action.stack, None)
+                else:
+                    settled[action.stack] = known
+        settled = self._on_host(settled, desired)
+        counts = tally(found, self.outcomes, settled)
+        ok = failure is None
+        after = replace(
+            state,
+            stacks=settled,
+            ignored=sum(1 for each in desired.valid.values() if each.role is Role.IGNORED),
+            full_pass_done=state.full_pass_done or ok,
+            settled_commit=heads.remote if ok else state.settled_commit,
+        )
+        return CheckReport(
+            failure=failure,
+            state=counted(after, ok, now, counts),
+            heads=heads,
+            plan=found,
+            outcomes=self.outcomes,
+            tally=counts,
+            left=left,
+            head=heads.remote if moved else heads.local,
+        )
+
+    def _on_host(
+        self, stacks: Mapping[str, StackStatus], desired: Stacks
+    ) -> dict[str, StackStatus]:
+        """Each stack's record with what it should run (as its files say) and whether the
+        host runs it, from the last look at the containers. A stack acted on when the host
+        could not be looked at afterwards runs if its action went well."""
+        expected: dict[str, StackStatus] = {}
+        for path, record in stacks.items():
+            stack = desired.valid.get(path)
+            # What runs is what was deployed: the files read say what that runs when they
+            # are those (not after a failed change, or a rollback), or nothing is known yet.
+            deployed = stack is not None and record.fingerprint == stack.fingerprint
+            fresh = record.expects is None or deployed
+            if stack is not None and stack.role is Role.DEPLOY and fresh:
+                expected[path] = replace(record, expects=stack.expectation)
+            else:
+                expected[path] = record
+        if self.after is not None:
+            return on_host(expected, self.after, {})
+        acted = {each.action.stack: each.error for each in self.outcomes}
+        return on_host(expected, self.ground.host, acted)

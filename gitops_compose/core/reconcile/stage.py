@@ -1,0 +1,115 @@
+"""What every stage of a check shares: the check's context, and the replies it accepts.
+
+Each stage is a small frozen value carrying only what is valid in it (see check for the
+stages in order). ``Check`` is their common type: the shell asks ``next(now)`` and answers
+with the reply the request calls for; a reply the stage did not ask for is a bug in the
+conversation and raises ``NotAsked``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, final
+
+from gitops_compose.core.reconcile.conversation import Report
+
+if TYPE_CHECKING:
+    from returns.result import Result
+
+    from gitops_compose.core.compose.compose_file import Resource
+    from gitops_compose.core.compose.snapshot import Snapshot
+    from gitops_compose.core.reconcile.conversation import (
+        CheckSettings,
+        Clone,
+        Finished,
+        Request,
+    )
+    from gitops_compose.core.reconcile.event import Event
+    from gitops_compose.core.reconcile.runtime import Health, HostState
+    from gitops_compose.core.reconcile.state import State
+
+
+class NotAsked(Exception):
+    """The shell answered what the stage did not ask (a bug in the conversation)."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What holds for the whole check."""
+
+    # The state the check starts from.
+    state: State
+    settings: CheckSettings
+    # When the check began (Unix seconds): the time retries are measured against.
+    began: float
+    # A stop was asked for: running actions finish, no new one starts.
+    stopping: bool = False
+    # Events decided since the last request, for the shell's reporters (see Report).
+    told: tuple[Event, ...] = ()
+
+    def telling(self, *events: Event) -> Context:
+        return replace(self, told=(*self.told, *events))
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A check at one of its stages."""
+
+    context: Context
+
+    def next(self, now: float) -> tuple[Check, Request]:
+        """What the shell is to do next; ``now`` stamps what the core decides.
+
+        Events come first: whatever a stage decided is reported before it asks anything
+        more (``Report``); then the stage says what it needs.
+        """
+        told = self.context.told
+        if told:
+            from_here = replace(self, context=replace(self.context, told=()))
+            return from_here, Report(told)
+        return self._next(now)
+
+    def _next(self, now: float) -> tuple[Check, Request]:
+        raise NotImplementedError
+
+    @property
+    def stopping(self) -> bool:
+        return self.context.stopping
+
+    def stop(self) -> Check:
+        """A stop was asked for (SIGTERM): what runs finishes, nothing new starts."""
+        return replace(self, context=replace(self.context, stopping=True))
+
+    # -- the replies, each accepted only by the stage that asks for it ---------------------
+
+    def clone_seen(self, clone: Clone) -> Check:
+        raise self._not_asked("clone_seen")
+
+    def commits_read(self, snapshots: Mapping[str, Snapshot]) -> Check:
+        raise self._not_asked("commits_read")
+
+    def host_seen(self, found: Result[HostState, str]) -> Check:
+        raise self._not_asked("host_seen")
+
+    def resources_seen(self, found: Result[frozenset[Resource], str]) -> Check:
+        raise self._not_asked("resources_seen")
+
+    def finished(self, result: Finished, now: float) -> Check:
+        raise self._not_asked("finished")
+
+    def health_seen(self, found: Result[Health, str], now: float) -> Check:
+        raise self._not_asked("health_seen")
+
+    def replaced_seen(self, found: Result[Health, str], now: float) -> Check:
+        raise self._not_asked("replaced_seen")
+
+    def logs_read(self, logs: Mapping[str, str], now: float) -> Check:
+        raise self._not_asked("logs_read")
+
+    def last_good_read(self, snapshots: Mapping[str, Snapshot], now: float) -> Check:
+        raise self._not_asked("last_good_read")
+
+    def _not_asked(self, reply: str) -> NotAsked:
+        return NotAsked(f"{reply} while {type(self).__name__}")

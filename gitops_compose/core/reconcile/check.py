@@ -38,7 +38,8 @@ from returns.result import Failure, Result
 
 from gitops_compose.core.compose.expectation import Expectation
 from gitops_compose.core.reconcile.check_failure import CheckFailure
-from gitops_compose.core.reconcile.state import State, counted, retry_due, troubled
+from gitops_compose.core.reconcile.retry import retry_due
+from gitops_compose.core.reconcile.state import State, counted, troubled
 from gitops_compose.core.reconcile.status import StackStatus
 
 if TYPE_CHECKING:

@@ -11,7 +11,8 @@ from gitops_compose.core.compose.compose_file import Role
 from gitops_compose.core.compose.stack import Stacks
 from gitops_compose.core.reconcile.action import StackAction, Verb
 from gitops_compose.core.reconcile.plan import Plan
-from gitops_compose.core.reconcile.status import StackStatus, Status, retry_delay
+from gitops_compose.core.reconcile.retry import next_try
+from gitops_compose.core.reconcile.status import StackStatus, Status
 
 __all__ = [
     "Outcome",
@@ -195,7 +196,7 @@ def _failed(before: StackStatus | None, outcome: Outcome, removal: bool, now: fl
         error_at=now,
         failures=failures,
         attempted=action.fingerprint,
-        retry_at=now + retry_delay(failures),
+        retry_at=next_try(failures, now),
         # What ran well before stays known: what a later rollback brings back.
         images=before.images if before is not None else (),
         rollbacks=before.rollbacks if before is not None else 0,

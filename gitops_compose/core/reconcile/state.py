@@ -149,11 +149,6 @@ def retried(state: State, path: str) -> Result[State, str]:
     return Success(replace(state, stacks={**state.stacks, path: again}))
 
 
-def retry_due(stacks: Mapping[str, StackStatus], now: float) -> bool:
-    """Whether a failed stack's next try has come, which makes a check plan even with no push."""
-    return any(each.retry_at is not None and each.retry_at <= now for each in stacks.values())
-
-
 def state_to_json(state: State) -> str:
     document = {
         "version": STATE_VERSION,

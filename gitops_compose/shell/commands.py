@@ -14,7 +14,8 @@ from docopt import DocoptExit, docopt
 from returns.result import Failure
 
 from gitops_compose.core.reconcile.check import begin
-from gitops_compose.core.reconcile.state import State, retried
+from gitops_compose.core.reconcile.state import State
+from gitops_compose.core.reconcile.transition import retried
 from gitops_compose.shell import log
 from gitops_compose.shell.check import look_at_clone
 from gitops_compose.shell.deploy import (

@@ -6,8 +6,9 @@ from gitops_compose.core.reconcile.action import Action, FastForward, StackActio
 from gitops_compose.core.reconcile.check import CheckReport, CheckSettings, Finished
 from gitops_compose.core.reconcile.outcome import Outcome, Status
 from gitops_compose.core.reconcile.runtime import Container
-from gitops_compose.core.reconcile.state import State, retried
+from gitops_compose.core.reconcile.state import State
 from gitops_compose.core.reconcile.status import Condition
+from gitops_compose.core.reconcile.transition import retried
 from gitops_compose.shell.check import InlineWorkers, run_check
 
 from ..models import INJECTED, ModelHost, ModelRepository

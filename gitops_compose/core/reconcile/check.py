@@ -38,6 +38,7 @@ from returns.result import Failure, Result
 
 from gitops_compose.core.compose.expectation import Expectation
 from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.full_pass import full_pass_done, full_pass_due
 from gitops_compose.core.reconcile.retry import retry_due
 from gitops_compose.core.reconcile.state import State, counted, troubled
 from gitops_compose.core.reconcile.status import StackStatus
@@ -245,6 +246,9 @@ class CheckSettings:
     settle: float = 0.0
     # Bring a changed stack that fails back to what last ran well (x-gitops may say no).
     rollback: bool = False
+    # A daemon that has not yet saved a check that did all it had to: its first check, after
+    # a reboot or an upgrade (see full_pass).
+    daemon_starting: bool = False
 
 
 @final
@@ -695,8 +699,7 @@ class Check:
         (or of a daemon), and the check after one that did not get to its end (killed, or
         stopped), whose actions the state may not know of, even though the clone moved."""
         assert self.heads is not None
-        state = self.state
-        return not state.full_pass_done or state.settled_commit != self.heads.remote
+        return full_pass_due(self.state, self.heads.remote, self.settings.daemon_starting)
 
     def _planned(self, local: Stacks, remote: Stacks) -> Check:
         assert self.heads is not None
@@ -736,7 +739,8 @@ class Check:
             # Ended before anything was touched, or nothing to do.
             ok = self.failure is None
             head = None if heads is None else heads.local
-            state = replace(state, stacks=self._on_host(state.stacks, None))
+            done = full_pass_done(state, self.settings.daemon_starting, passed=False)
+            state = replace(state, stacks=self._on_host(state.stacks, None), full_pass_done=done)
             report = CheckReport(self.failure, counted(state, ok, now, None), heads, head=head)
             return self._with(report)
         from gitops_compose.core.compose.compose_file import Role  # noqa: PLC0415
@@ -773,7 +777,9 @@ class Check:
             state,
             stacks=settled,
             ignored=sum(1 for each in desired.valid.values() if each.role is Role.IGNORED),
-            full_pass_done=state.full_pass_done or failure is None,
+            full_pass_done=full_pass_done(
+                state, self.settings.daemon_starting, passed=failure is None
+            ),
             settled_commit=heads.remote if failure is None else state.settled_commit,
         )
         report = CheckReport(

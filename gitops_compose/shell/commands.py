@@ -15,7 +15,6 @@ from returns.result import Failure
 
 from gitops_compose.core.reconcile.check import begin
 from gitops_compose.core.reconcile.state import State
-from gitops_compose.core.reconcile.transition import retried
 from gitops_compose.shell import log
 from gitops_compose.shell.check import look_at_clone
 from gitops_compose.shell.deploy import (
@@ -222,6 +221,9 @@ def print_plan(options: Options) -> int:
 
 def retry(options: Options, stack: str) -> int:
     """Marks a stack due for a try: the next check (the daemon's, or a --once) tries it."""
+    # The transition table is for checks that act, and this command: not for an idle check.
+    from gitops_compose.core.reconcile.transition import retried  # noqa: PLC0415
+
     repository = open_clone(options)
     state_dir = options.state_directory(repository)
     usable_paths(options, state_dir)

@@ -39,7 +39,13 @@ from gitops_compose.core.reconcile.action import (
 )
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.order import Order, order_of
-from gitops_compose.core.reconcile.retry import deploy_retry, held, held_back, stop_retry
+from gitops_compose.core.reconcile.retry import (
+    deploy_retry,
+    held,
+    held_back,
+    released_with_dependency,
+    stop_retry,
+)
 from gitops_compose.core.reconcile.runtime import HostState, not_running_reason
 from gitops_compose.core.reconcile.status import StackStatus
 
@@ -262,8 +268,7 @@ def _starts(facts: Facts, order: Order, stops: tuple[StackAction, ...]) -> tuple
             if path not in acted
             and needs & acted
             and _held(facts, path)
-            # Files that were rolled back wait for a change or ``retry``, whatever else acts.
-            and facts.statuses[path].rolled_back_from is None
+            and released_with_dependency(facts.statuses[path])
         } - released
         if not more:
             break

@@ -1,12 +1,13 @@
 """When a failed stack is tried again: the one home of retry.
 
 A failed deployment, or a failed stop, is tried again after 1, 2, 4 ... minutes, at most
-every half hour (``retry_delay``, ``next_try``), with the same files; new files are tried at
-once. A stack that waits for its try is held (``held``, ``held_back``): the plan leaves it
-alone until then, and a check with nothing else to do plans when one is due
-(``retry_due``). A deployment that was rolled back is never tried again unasked: only its
-files' next change, or ``gitops.pyz retry`` (see transition, ``RetryAsked``), tries it
-again. Each try says what it tries again (``Retried``: ``deploy_retry``, ``stop_retry``).
+every half hour (``retry_delay``, ``next_try``), with the same files; new files are tried
+at once. A stack that waits for its try is held (``held``, ``held_back``): the plan leaves
+it alone until then, unless a stack it needs is acted on (``released_with_dependency``),
+and a check with nothing else to do plans when one is due (``retry_due``). A deployment
+that was rolled back is never tried again unasked: only its files' next change, or
+``gitops.pyz retry`` (see transition, ``RetryAsked``), tries it again. Each try says what
+it tries again (``Retried``: ``deploy_retry``, ``stop_retry``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "held",
     "held_back",
     "next_try",
+    "released_with_dependency",
     "retry_delay",
     "retry_due",
     "stop_retry",
@@ -83,6 +85,13 @@ def held_back(record: StackStatus | None, desired: str | None, now: float) -> bo
         return False  # wanted again (a revert): a failed removal holds nothing back
     fingerprint = desired if desired is not None else record.attempted
     return fingerprint is not None and held(record, fingerprint, now)
+
+
+def released_with_dependency(record: StackStatus) -> bool:
+    """Whether a held stack is tried at once when a stack it needs is acted on: a failure
+    that waits for its retry is (it could not have started before that one did), files that
+    were rolled back are not (they wait for a change or ``retry``, whatever else acts)."""
+    return record.rolled_back_from is None
 
 
 def deploy_retry(record: StackStatus | None, fingerprint: str) -> Retried | None:

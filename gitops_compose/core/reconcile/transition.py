@@ -5,7 +5,8 @@ Everything that changes a managed stack's status record lives here, in the manne
 at a time (see outcome.statuses_after), and ``gitops.pyz retry`` is one more event. What
 becomes of a record is looked up in ``TRANSITIONS`` by its status (None: no record yet) and
 the event's kind; the answer is a ``Change``, one of a few named ways a record changes, or
-a ``Refusal``. No other module builds a status record from an event.
+a ``Refusal``. No other module builds a status record from an event. (An action a stopped
+check never started is no event: its stack keeps the record it had, see check.)
 
 When a failed stack is tried again is retry's to say; this module only sets the time.
 """

@@ -14,7 +14,6 @@ from docopt import DocoptExit, docopt
 from returns.result import Failure
 
 from gitops_compose.core.reconcile.looking import heads_of
-from gitops_compose.core.reconcile.state import State, retried, state_from_json
 from gitops_compose.shell import log
 from gitops_compose.shell.check import clone_of
 from gitops_compose.shell.deploy import (
@@ -33,7 +32,13 @@ from gitops_compose.shell.deploy import (
 )
 from gitops_compose.shell.environment import LOG_LEVELS, BadVariable, with_environment
 from gitops_compose.shell.git_repository import name_problem
-from gitops_compose.shell.state_file import STATE_NAME, Busy, check_lock, load_state, save_state
+from gitops_compose.shell.state_file import (
+    Busy,
+    check_lock,
+    load_state,
+    read_state,
+    save_state,
+)
 
 
 def run(argv: list[str], usage: str) -> int:
@@ -214,6 +219,9 @@ def print_plan(options: Options) -> int:
 
 def retry(options: Options, stack: str) -> int:
     """Marks a stack due for a try: the next check (the daemon's, or a --once) tries it."""
+    # The transition table is for checks that act, and this command: not for an idle check.
+    from gitops_compose.core.reconcile.transition import retried  # noqa: PLC0415
+
     repository = open_clone(options)
     state_dir = options.state_directory(repository)
     usable_paths(options, state_dir)
@@ -267,23 +275,20 @@ def print_status(options: Options) -> int:
     """Reads the saved state only: no fetch, no Docker, no lock, nothing written."""
     repository = open_clone(options)
     readable_state_dir(options.state_directory(repository))
-    path = options.state_directory(repository) / STATE_NAME
-    state = State()
-    if path.exists():
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError as error:
-            raise UsageError(f"state file {path}: {error.strerror or error}") from None
-        parsed = state_from_json(text)
-        if isinstance(parsed, Failure):
-            raise UsageError(f"state file {path} is unusable: {parsed.failure()}")
-        state = parsed.unwrap()
+    directory = options.state_directory(repository)
+    read = read_state(directory)
+    if isinstance(read, Failure):
+        unusable = read.failure()
+        if unusable.unreadable:
+            raise UsageError(f"state file {unusable.path}: {unusable.why}")
+        raise UsageError(f"state file {unusable.path} is unusable: {unusable.why}")
+    state = read.unwrap()
     from gitops_compose.core.reconcile.report import status_document, status_lines  # noqa: PLC0415
 
     if options.output_format == "json":
         print(json.dumps(status_document(state), indent=2))
     elif not state.stacks and state.counters.last_check == 0:
-        print(f"no check has run yet (no state in {path.parent})")
+        print(f"no check has run yet (no state in {directory})")
     else:
         print("\n".join(status_lines(state)))
     return EXIT_OK

@@ -133,7 +133,7 @@ class Job:
     options: Options
     stop: threading.Event
 
-    def check(self, metrics: StateMetrics | None, *, full_pass: bool = False) -> Checked:
+    def check(self, metrics: StateMetrics | None, *, daemon_starting: bool = False) -> Checked:
         """One check under the lock; raises Busy at once when another holds it.
 
         A state or metrics file that cannot be written (a full disk, a read-only mount) is
@@ -144,11 +144,10 @@ class Job:
             state, warning = load_state(self.state_dir)
             if warning is not None:
                 log.event("state", logging.WARNING, warning=warning)
-            if full_pass:
-                state = replace(state, full_pass_done=False)
+            settings = replace(self.settings, daemon_starting=daemon_starting)
             try:
                 report = run_check(
-                    self.repository, self.host, state, self.settings, stopping=self.stop.is_set
+                    self.repository, self.host, state, settings, stopping=self.stop.is_set
                 )
             except ComposeUnavailable as problem:
                 raise UsageError(str(problem)) from None
@@ -304,9 +303,8 @@ def _daemon(job: Job, due: Due) -> int:
         state=str(job.state_dir),
         webhook="off" if options.webhook_secret is None or options.metrics_addr is None else "on",
     )
-    # A daemon's first check is a full pass: after a reboot or an upgrade, whatever should
-    # run and does not is started. Runs of --once follow the state: one full pass, ever.
-    full_pass = True
+    # Until one of its checks did all it had to and was saved (see core/reconcile/full_pass).
+    starting = True
     while not stop.is_set():
         # What asked for a check so far (hooks, sync) is answered by this one; what asks
         # while it runs makes one more, right after it. Checks never overlap.
@@ -317,7 +315,7 @@ def _daemon(job: Job, due: Due) -> int:
         # A signal lets the running actions finish and starts no new one; the next check,
         # of this process or the next, finishes what is left (see core/check).
         try:
-            checked = job.check(metrics, full_pass=full_pass)
+            checked = job.check(metrics, daemon_starting=starting)
             code = EXIT_OK if checked.ok else EXIT_FAILED
             failure = checked.report.failure
             liveness = replace(
@@ -326,7 +324,7 @@ def _daemon(job: Job, due: Due) -> int:
                 last_failure=failure.reason if failure is not None else None,
             )
             if checked.written:
-                full_pass = full_pass and not checked.report.state.full_pass_done
+                starting = starting and not checked.report.state.full_pass_done
         except Busy as busy:
             code = EXIT_BUSY
             log.event("skipped", logging.WARNING, reason=str(busy))

@@ -13,9 +13,11 @@ import itertools
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import final
 
-from returns.result import Failure
+from returns.result import Failure, Result, Success
 
 from gitops_compose.core.reconcile.state import State, state_from_json, state_to_json
 
@@ -27,6 +29,34 @@ class Busy(Exception):
     """Another check holds this state directory's lock."""
 
 
+@final
+@dataclass(frozen=True, slots=True)
+class Unusable:
+    """A state file that is there but cannot be trusted, and why."""
+
+    path: Path
+    why: str
+    # The file could not be read at all (an OS error, ``why`` says which), rather than
+    # read and found not to be a state.
+    unreadable: bool = False
+
+
+def read_state(directory: Path) -> Result[State, Unusable]:
+    """The saved state of a state directory: the one place its file is read. A missing
+    file is a fresh start; anything else that is not a state is ``Unusable``. Never writes,
+    never raises."""
+    path = directory / STATE_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Success(State())
+    except OSError as error:
+        return Failure(Unusable(path, str(error.strerror or error), unreadable=True))
+    except UnicodeDecodeError as error:
+        return Failure(Unusable(path, f"not UTF-8 text ({error.reason})"))
+    return state_from_json(text).alt(lambda why: Unusable(path, why))
+
+
 def load_state(directory: Path, *, set_aside: bool = True) -> tuple[State, str | None]:
     """The saved state, and a warning when the file could not be used.
 
@@ -34,27 +64,22 @@ def load_state(directory: Path, *, set_aside: bool = True) -> tuple[State, str |
     caller only reads), never deleted, so nothing is lost and the next check starts from
     the host as it is.
     """
-    path = directory / STATE_NAME
+    read = read_state(directory)
+    if not isinstance(read, Failure):
+        return read.unwrap(), None
+    unusable = read.failure()
+    path = unusable.path
+    if not set_aside:
+        return State(), f"state file {path} is unusable ({unusable.why})"
+    aside = path.with_name(f"{STATE_NAME}.unusable-{time.strftime('%Y%m%dT%H%M%S')}")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return State(), None
-    except (OSError, UnicodeDecodeError) as error:
-        text = f"\0unreadable: {error}"
-    parsed = state_from_json(text)
-    if isinstance(parsed, Failure) and not set_aside:
-        return State(), f"state file {path} is unusable ({parsed.failure()})"
-    if isinstance(parsed, Failure):
-        aside = path.with_name(f"{STATE_NAME}.unusable-{time.strftime('%Y%m%dT%H%M%S')}")
-        try:
-            path.rename(aside)
-        except OSError as error:
-            return State(), f"state file {path} is unusable ({parsed.failure()}) ({error})"
-        return State(), (
-            f"state file {path} is unusable ({parsed.failure()}); moved it to {aside.name} "
-            "and started from the host as it is"
-        )
-    return parsed.unwrap(), None
+        path.rename(aside)
+    except OSError as error:
+        return State(), f"state file {path} is unusable ({unusable.why}) ({error})"
+    return State(), (
+        f"state file {path} is unusable ({unusable.why}); moved it to {aside.name} "
+        "and started from the host as it is"
+    )
 
 
 def save_state(directory: Path, state: State) -> None:

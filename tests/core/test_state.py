@@ -8,6 +8,7 @@ from returns.result import Failure, Success
 
 from gitops_compose.core.compose.expectation import Expectation
 from gitops_compose.core.reconcile.outcome import Tally
+from gitops_compose.core.reconcile.retry import retry_delay, retry_due
 from gitops_compose.core.reconcile.state import (
     Counters,
     OriginalStatus,
@@ -15,11 +16,10 @@ from gitops_compose.core.reconcile.state import (
     active_counts,
     counted,
     original_counts,
-    retry_due,
     state_from_json,
     state_to_json,
 )
-from gitops_compose.core.reconcile.status import Condition, StackStatus, Status, retry_delay
+from gitops_compose.core.reconcile.status import Condition, StackStatus, Status
 
 times = st.floats(0, 2e9, allow_nan=False)
 optional_text = st.none() | st.text(max_size=20)

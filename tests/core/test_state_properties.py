@@ -24,8 +24,8 @@ from gitops_compose.core.reconcile.report import (
     status_document,
     status_lines,
 )
-from gitops_compose.core.reconcile.state import State, retry_due, state_from_json, state_to_json
-from gitops_compose.core.reconcile.status import retry_delay
+from gitops_compose.core.reconcile.retry import retry_delay, retry_due
+from gitops_compose.core.reconcile.state import State, state_from_json, state_to_json
 from gitops_compose.shell.metrics import StateMetrics
 
 from .builders import MY_APP, compose, facts, planned, stacks

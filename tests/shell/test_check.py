@@ -6,8 +6,9 @@ from gitops_compose.core.reconcile.action import Action, FastForward, Rollback, 
 from gitops_compose.core.reconcile.check import CheckReport, CheckSettings, Finished
 from gitops_compose.core.reconcile.outcome import Outcome, Status
 from gitops_compose.core.reconcile.runtime import Container
-from gitops_compose.core.reconcile.state import State, retried
+from gitops_compose.core.reconcile.state import State
 from gitops_compose.core.reconcile.status import Condition
+from gitops_compose.core.reconcile.transition import retried
 from gitops_compose.shell.check import InlineWorkers, run_check
 
 from ..models import INJECTED, ModelHost, ModelRepository
@@ -573,3 +574,31 @@ def test_an_up_that_failed_half_way_is_rolled_back_and_one_that_replaced_nothing
     again = rolling(repo, host, deployed.state)
     assert ("rollback", "a") not in host.done  # the pull failed: nothing was replaced
     assert again.outcomes[0].error == INJECTED
+
+
+def test_a_starting_daemon_makes_a_full_pass_whatever_the_state_says() -> None:
+    repo = ModelRepository({"c1": {"a/compose.yaml": STACK}}, "c1", "c1")
+    host = ModelHost(repo)
+    _, memory = check(repo, host)
+    assert memory.full_pass_done
+    host.running.clear()  # stopped by hand, or gone with a reboot
+    host.done.clear()
+
+    # --once follows the state: its full pass is done, so a stopped stack is left alone.
+    _, left = check(repo, host, memory)
+    assert host.done == []
+
+    starting = CheckSettings(branch="main", root_name=repo.name, daemon_starting=True)
+    report = run_check(repo, host, left, starting, now=lambda: 2000.0)
+    assert host.done == [("start", "a")]
+    assert report.ok
+    assert report.state.full_pass_done
+
+
+def test_a_starting_daemon_whose_check_fails_leaves_the_full_pass_to_do() -> None:
+    repo = ModelRepository({"c1": {"a/compose.yaml": STACK}}, "c1", "c1", dirty=["a/x"])
+    host = ModelHost(repo)
+    settings = CheckSettings(branch="main", root_name=repo.name, daemon_starting=True)
+    report = run_check(repo, host, State(full_pass_done=True), settings, now=lambda: 1.0)
+    assert not report.ok
+    assert report.state.full_pass_done is False  # the next check, of any kind, makes one

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitops_compose.core.reconcile.check import CheckSettings
-from gitops_compose.core.reconcile.state import State, retried
+from gitops_compose.core.reconcile.state import State
 from gitops_compose.core.reconcile.status import Status
+from gitops_compose.core.reconcile.transition import retried
 from gitops_compose.shell.check import run_check
 
 from ..core.builders import BRANCH, ROOT_NAME

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import final
 
+from gitops_compose.core.reconcile.retry import Retried
+
 
 class Phase(IntEnum):
     """Where an action stands in a check; order between stacks refines it (see schedule)."""
@@ -104,15 +106,6 @@ class Removed:
     @property
     def reason(self) -> str:
         return f"removed from {self.branch}"
-
-
-class Retried(Enum):
-    """What failed before and is tried again."""
-
-    DEPLOYMENT = "after error"
-    REVIVAL = "after removal"  # a stack whose removal failed is wanted again
-    REMOVAL = "removal"
-    OLD_PROJECT = "stopping the old project"
 
 
 @final

@@ -214,6 +214,9 @@ class CheckSettings:
     settle: float = 0.0
     # Bring a changed stack that fails back to what last ran well (x-gitops may say no).
     rollback: bool = False
+    # A daemon that has not yet saved a check that did all it had to: its first check, after
+    # a reboot or an upgrade (see full_pass).
+    daemon_starting: bool = False
 
 
 @final

@@ -32,9 +32,11 @@ from gitops_compose.core.reconcile.event import (
     StackRecovered,
     StatusChanged,
 )
+from gitops_compose.core.reconcile.full_pass import full_pass_done, full_pass_due
+from gitops_compose.core.reconcile.retry import retry_due
 from gitops_compose.core.reconcile.runtime import not_running_reason
 from gitops_compose.core.reconcile.stage import Check, Context
-from gitops_compose.core.reconcile.state import State, counted, retry_due
+from gitops_compose.core.reconcile.state import counted
 from gitops_compose.core.reconcile.status import Condition, StackStatus, Status
 
 if TYPE_CHECKING:
@@ -91,7 +93,8 @@ class Ending(Check):
         state, heads = self.context.state, self.heads
         if heads is not None:
             state = replace(state, desired_commit=heads.remote)
-        state = replace(state, stacks=on_host(state.stacks, self.host, {}))
+        done = full_pass_done(state, self.context.settings.daemon_starting, passed=False)
+        state = replace(state, stacks=on_host(state.stacks, self.host, {}), full_pass_done=done)
         ok = self.failure is None
         report = CheckReport(
             self.failure,
@@ -149,18 +152,16 @@ def work_to_do(context: Context, heads: Heads) -> bool:
     return (
         settings.always
         or heads.local != heads.remote
-        or full_pass(state, heads)
+        or full_pass(context, heads)
         or settings.self_heal
         or retry_due(state.stacks, context.began)
         or any(each.expects is None for each in state.stacks.values())
     )
 
 
-def full_pass(state: State, heads: Heads) -> bool:
-    """Whether to start whatever should run and does not: the first check of a state
-    (or of a daemon), and the check after one that did not get to its end (killed, or
-    stopped), whose actions the state may not know of, even though the clone moved."""
-    return not state.full_pass_done or state.settled_commit != heads.remote
+def full_pass(context: Context, heads: Heads) -> bool:
+    """Whether this check starts whatever should run and does not (see full_pass)."""
+    return full_pass_due(context.state, heads.remote, context.settings.daemon_starting)
 
 
 def on_host(

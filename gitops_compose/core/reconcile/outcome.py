@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import final
 
 from gitops_compose.core.compose.compose_file import Role
 from gitops_compose.core.compose.stack import Stacks
 from gitops_compose.core.reconcile.action import StackAction, Verb
 from gitops_compose.core.reconcile.plan import Plan
-from gitops_compose.core.reconcile.status import StackStatus, Status, retry_delay
+from gitops_compose.core.reconcile.status import StackStatus, Status
+from gitops_compose.core.reconcile.transition import (
+    Deployed,
+    DeployFailed,
+    Event,
+    Found,
+    Gone,
+    Invalid,
+    OldProjectStopFailed,
+    OldProjectStopped,
+    ProjectTaken,
+    Refusal,
+    RemovalFailed,
+    Removed,
+    RolledBack,
+    Unmanaged,
+    WaitsFor,
+    transition,
+)
 
 __all__ = [
     "Outcome",
@@ -71,136 +89,91 @@ def statuses_after(
 ) -> dict[str, StackStatus]:
     """Each managed stack's status once the outcomes are in, by stack path.
 
-    ``desired`` are the stacks now checked out. A stack nobody acted on keeps its status;
-    one seen for the first time runs as it is (adopted). Stopped stacks leave the list
-    unless their stop failed; the tool's own and ignored stacks are not on it. A failure
-    schedules the next try (``now`` is the time of the check).
+    ``desired`` are the stacks now checked out. What the check read of them, what each
+    action did, and what a stack that never started waits for become events (see
+    transition), applied in that order to each stack's record at ``now``, the time of the
+    check.
     """
+    statuses = dict(previous)
+
+    def apply(path: str, event: Event) -> None:
+        after = transition(statuses.get(path), event, now)
+        if after is None:
+            statuses.pop(path, None)
+        elif not isinstance(after, Refusal):  # no event of a check is refused
+            statuses[path] = after
+
+    for path, event in _read(previous, plan, desired):
+        apply(path, event)
+    for path, event in _done(plan, outcomes):
+        apply(path, event)
+    for outcome in outcomes:
+        # Never tried: retried when the stack it waited for is, both at once, in order.
+        blocker = statuses.get(outcome.blocked_by or "")
+        if blocker is not None and blocker.retry_at is not None:
+            apply(outcome.action.stack, WaitsFor(blocker.retry_at))
+    owners = {stack.project: path for path, stack in desired.valid.items()}
+    for path, record in list(statuses.items()):
+        if owners.get(record.project or "", path) != path:
+            apply(path, ProjectTaken())
+    return statuses
+
+
+def _read(
+    previous: Mapping[str, StackStatus], plan: Plan, desired: Stacks
+) -> Iterator[tuple[str, Event]]:
+    """What the check read of the commit it leaves the host at: stacks valid, invalid,
+    gone, or no longer managed (the tool's own and ignored stacks are not on the list)."""
     problems = {problem.stack for problem in plan.problems}
     acted_on = {action.stack for action in plan.stack_actions}
-    statuses: dict[str, StackStatus] = {}
-    for path, status in previous.items():
+    for path in previous:
         stack = desired.valid.get(path)
-        gone = stack is None and path not in desired.broken and path not in acted_on
         if stack is not None and stack.role is not Role.DEPLOY:
-            continue
-        if gone and status.status is not Status.REMOVAL_FAILED:
-            continue  # gone with no stop to wait for (a broken stack's name was unknown)
-        if stack is not None and path not in problems and _settled_by_files(status):
-            # The file parses again (a revert, a clash resolved), or a stack whose removal
-            # failed is back with the files it runs: no error is left.
-            fixed = StackStatus(stack.project, Status.OK, None, status.fingerprint, status.commit)
-            statuses[path] = fixed
-        else:
-            statuses[path] = status
+            yield path, Unmanaged()
+        elif stack is None and path not in desired.broken and path not in acted_on:
+            yield path, Gone()
+        elif stack is not None and path not in problems:
+            yield path, Found(stack.project, stack.fingerprint, desired.commit)
     for path, stack in desired.valid.items():
-        if stack.role is Role.DEPLOY and path not in statuses:
-            statuses[path] = StackStatus(
-                stack.project, Status.OK, fingerprint=stack.fingerprint, commit=desired.commit
-            )
+        if stack.role is Role.DEPLOY and path not in previous:
+            yield path, Found(stack.project, stack.fingerprint, desired.commit)
     for problem in plan.problems:
-        before = statuses.get(problem.stack)
-        same = before is not None and before.error == problem.reason
-        # A file that does not parse hides a declared name; the stack still runs as the
-        # project it was deployed as.
-        known = before.project if before is not None and before.project else None
-        statuses[problem.stack] = StackStatus(
-            known or problem.project,
-            Status.ERROR,
-            problem.reason,
-            fingerprint=before.fingerprint if before else None,
-            commit=before.commit if before else None,
-            error_at=before.error_at if same and before else now,
-        )
-    # A stop of a stack that the plan also deploys is a rename, not a removal.
-    deploys = {each.stack: each for each in plan.stack_actions if each.verb is not Verb.STOP}
-    deployed = deploys.keys()
-    # Renames whose stop failed: the old project still runs, so the stack stays in error
-    # under that name until a retry stops it, whatever the new project did.
-    stuck: dict[str, StackStatus] = {}
+        yield problem.stack, Invalid(problem.project, problem.reason)
+
+
+def _done(plan: Plan, outcomes: Sequence[Outcome]) -> Iterator[tuple[str, Event]]:
+    """What each action did, in the order the outcomes came in.
+
+    A stop is of a stack's old project when this plan also starts the stack, which runs on
+    under the project it is renamed to: the stop's cause says ``Renamed``, or it retries
+    the old project's stop, or the removal of a stack now wanted again under a new name.
+    A stop of any other stack removes it, whatever its cause says (a stack renamed as it
+    became the tool's own or ignored leaves the list).
+    """
+    starts = {each.stack: each for each in plan.stack_actions if each.verb is not Verb.STOP}
+    stuck: set[str] = set()
     for outcome in outcomes:
-        action = outcome.action
-        before = statuses.get(action.stack)
-        if outcome.ok and action.verb is Verb.STOP:
-            if action.stack not in deployed:
-                statuses.pop(action.stack, None)
-        elif outcome.ok:
-            statuses[action.stack] = StackStatus(
-                action.project,
-                Status.OK,
-                fingerprint=action.fingerprint,
-                commit=action.commit,
-                images=outcome.images,
-                rollbacks=before.rollbacks if before is not None else 0,
-            )
-        elif outcome.rolled_back_to is not None and before is not None:
-            # Back on what last ran well: the failed files wait for a change or ``retry``.
-            statuses[action.stack] = replace(
-                before,
-                status=Status.ERROR,
-                error=outcome.error,
-                error_at=now,
-                failures=before.failures + 1,
-                attempted=action.fingerprint,
-                retry_at=None,
-                rolled_back_from=action.fingerprint,
-                rollbacks=before.rollbacks + 1,
-            )
+        action, error = outcome.action, outcome.error
+        if action.stack in stuck:
+            continue  # its old project still runs: in error under that name, whatever else
+        start = starts.get(action.stack) if action.verb is Verb.STOP else None
+        event: Event
+        if start is not None and error is None:
+            event = OldProjectStopped()
+        elif start is not None and error is not None:
+            event = OldProjectStopFailed(action.project, error, start.fingerprint)
+            stuck.add(action.stack)
+        elif action.verb is Verb.STOP and error is None:
+            event = Removed()
+        elif action.verb is Verb.STOP and error is not None:
+            event = RemovalFailed(action.project, error, action.fingerprint)
+        elif error is None:
+            event = Deployed(action.project, action.fingerprint, action.commit, outcome.images)
+        elif outcome.rolled_back_to is not None:
+            event = RolledBack(action.project, error, action.fingerprint)
         else:
-            removal = action.verb is Verb.STOP and action.stack not in deployed
-            statuses[action.stack] = _failed(before, outcome, removal, now)
-            if action.verb is Verb.STOP and not removal:
-                # Waits, like a failed deployment, for these files' next try.
-                attempted = deploys[action.stack].fingerprint
-                stuck[action.stack] = replace(statuses[action.stack], attempted=attempted)
-    statuses.update(stuck)
-    for outcome in outcomes:
-        # Retried when the stack it waited for is: both are due at once, in order.
-        blocker = statuses.get(outcome.blocked_by or "")
-        mine = statuses.get(outcome.action.stack)
-        if blocker is not None and mine is not None and blocker.retry_at is not None:
-            statuses[outcome.action.stack] = replace(mine, retry_at=blocker.retry_at)
-    # A failed removal whose project another stack now uses is over: that stack owns it.
-    owners = {stack.project: path for path, stack in desired.valid.items()}
-    return {
-        path: status
-        for path, status in statuses.items()
-        if status.status is not Status.REMOVAL_FAILED
-        or owners.get(status.project or "", path) == path
-    }
-
-
-def _settled_by_files(status: StackStatus) -> bool:
-    """An error found in the files, not a failed action (those wait for a retry); or a
-    failed removal, moot once the stack is in the repository again."""
-    if status.status is Status.REMOVAL_FAILED:
-        return True
-    return (
-        status.status is Status.ERROR
-        and status.retry_at is None
-        and status.rolled_back_from is None
-    )
-
-
-def _failed(before: StackStatus | None, outcome: Outcome, removal: bool, now: float) -> StackStatus:
-    action = outcome.action
-    status = Status.REMOVAL_FAILED if removal else Status.ERROR
-    failures = (before.failures if before is not None else 0) + 1
-    return StackStatus(
-        action.project,
-        status,
-        outcome.error,
-        fingerprint=before.fingerprint if before is not None else None,
-        commit=before.commit if before is not None else None,
-        error_at=now,
-        failures=failures,
-        attempted=action.fingerprint,
-        retry_at=now + retry_delay(failures),
-        # What ran well before stays known: what a later rollback brings back.
-        images=before.images if before is not None else (),
-        rollbacks=before.rollbacks if before is not None else 0,
-        expects=before.expects if before is not None else None,
-    )
+            event = DeployFailed(action.project, error, action.fingerprint)
+        yield action.stack, event
 
 
 def tally(plan: Plan, outcomes: Sequence[Outcome], statuses: Mapping[str, StackStatus]) -> Tally:

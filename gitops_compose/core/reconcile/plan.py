@@ -33,15 +33,21 @@ from gitops_compose.core.reconcile.action import (
     Phase,
     Removed,
     Renamed,
-    Retried,
     Retry,
     StackAction,
     Verb,
 )
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.order import Order, order_of
+from gitops_compose.core.reconcile.retry import (
+    deploy_retry,
+    held,
+    held_back,
+    released_with_dependency,
+    stop_retry,
+)
 from gitops_compose.core.reconcile.runtime import HostState, not_running_reason
-from gitops_compose.core.reconcile.status import StackStatus, Status
+from gitops_compose.core.reconcile.status import StackStatus
 
 __all__ = [
     "Action",
@@ -262,8 +268,7 @@ def _starts(facts: Facts, order: Order, stops: tuple[StackAction, ...]) -> tuple
             if path not in acted
             and needs & acted
             and _held(facts, path)
-            # Files that were rolled back wait for a change or ``retry``, whatever else acts.
-            and facts.statuses[path].rolled_back_from is None
+            and released_with_dependency(facts.statuses[path])
         } - released
         if not more:
             break
@@ -356,13 +361,12 @@ def _recorded_stops(
         # A new push retries a deployed stack's stop at once; otherwise it waits its turn.
         deployed = desired is not None and desired.role is Role.DEPLOY
         retry = desired.fingerprint if desired is not None and deployed else record.attempted
-        if record.retry_at is not None and record.held(retry or "", facts.now):
+        if record.retry_at is not None and held(record, retry or "", facts.now):
             continue
+        retrying = stop_retry(record, wanted=desired is not None)
         cause: Cause
-        if record.status is Status.REMOVAL_FAILED and record.retry_at is not None:
-            cause = Retry(Retried.REMOVAL, record.failures + 1)
-        elif record.retry_at is not None and desired is not None:
-            cause = Retry(Retried.OLD_PROJECT, record.failures + 1)
+        if retrying is not None:
+            cause = Retry(retrying, record.failures + 1)
         elif desired is not None:
             cause = Renamed(old=project, new=desired.project, stopping_old=True)
         else:
@@ -383,7 +387,8 @@ def _deploys(facts: Facts, order: Order, released: set[str]) -> Iterator[StackAc
             continue
         before = local.valid.get(path)
         baseline = record.fingerprint if record is not None else _fingerprint(local, path)
-        retry = _retry(record, stack.fingerprint)
+        retrying = deploy_retry(record, stack.fingerprint)
+        retry = None if retrying is None or record is None else Retry(retrying, record.failures + 1)
         if before is not None and before.project != stack.project:
             cause: Cause = Renamed(old=before.project, new=stack.project, stopping_old=False)
             yield _action(Verb.START, Phase.ADD, stack, remote.commit, cause)
@@ -428,22 +433,10 @@ def _heals(
 
 
 def _held(facts: Facts, path: str) -> bool:
-    """A failed stack whose files did not change waits for its next try."""
-    record = facts.statuses.get(path)
-    if record is None or (record.retry_at is None and record.rolled_back_from is None):
-        return False
+    """A failed stack whose files did not change waits for its next try (see retry)."""
     stack = facts.remote.valid.get(path)
-    if stack is not None and record.status is Status.REMOVAL_FAILED:
-        return False  # wanted again (a revert): a failed removal holds nothing back
-    fingerprint = stack.fingerprint if stack is not None else record.attempted
-    return fingerprint is not None and record.held(fingerprint, facts.now)
-
-
-def _retry(record: StackStatus | None, fingerprint: str) -> Retry | None:
-    if record is None or record.retry_at is None or record.attempted != fingerprint:
-        return None
-    of = Retried.REVIVAL if record.status is Status.REMOVAL_FAILED else Retried.DEPLOYMENT
-    return Retry(of, record.failures + 1)
+    fingerprint = stack.fingerprint if stack is not None else None
+    return held_back(facts.statuses.get(path), fingerprint, facts.now)
 
 
 def _drift(facts: Facts, acted_on: set[str]) -> Iterator[Skip]:

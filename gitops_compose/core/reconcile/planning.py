@@ -137,7 +137,7 @@ def planned(
         branch=settings.branch,
         remote_descends=heads.remote_descends,
         host=host,
-        full_pass=full_pass(context.state, heads),
+        full_pass=full_pass(context, heads),
         self_heal=settings.self_heal,
         statuses=context.state.stacks,
         now=context.began,

@@ -14,6 +14,7 @@ from gitops_compose.core.compose.compose_file import Role
 from gitops_compose.core.reconcile.action import FastForward, StackAction
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.conversation import CheckReport, LookAtHost, Request
+from gitops_compose.core.reconcile.full_pass import full_pass_done
 from gitops_compose.core.reconcile.looking import closing, on_host
 from gitops_compose.core.reconcile.outcome import Outcome, statuses_after, tally
 from gitops_compose.core.reconcile.stage import Check
@@ -98,7 +99,7 @@ class Settling(Check):
             state,
             stacks=settled,
             ignored=sum(1 for each in desired.valid.values() if each.role is Role.IGNORED),
-            full_pass_done=state.full_pass_done or ok,
+            full_pass_done=full_pass_done(state, context.settings.daemon_starting, passed=ok),
             settled_commit=heads.remote if ok else state.settled_commit,
         )
         return CheckReport(

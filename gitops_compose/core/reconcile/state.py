@@ -137,23 +137,6 @@ def troubled(state: State) -> tuple[str, ...]:
     )
 
 
-def retried(state: State, path: str) -> Result[State, str]:
-    """The state with one failed or rolled-back stack due for a try at the next check
-    (``gitops.pyz retry STACK``), or why there is none to retry."""
-    record = state.stacks.get(path)
-    if record is None:
-        return Failure(f"no stack {path} in the state; see status")
-    if record.status is Status.OK:
-        return Failure(f"stack {path} is ok: there is nothing to retry")
-    again = replace(record, rolled_back_from=None, retry_at=0.0)
-    return Success(replace(state, stacks={**state.stacks, path: again}))
-
-
-def retry_due(stacks: Mapping[str, StackStatus], now: float) -> bool:
-    """Whether a failed stack's next try has come, which makes a check plan even with no push."""
-    return any(each.retry_at is not None and each.retry_at <= now for each in stacks.values())
-
-
 def state_to_json(state: State) -> str:
     document = {
         "version": STATE_VERSION,

@@ -1,4 +1,7 @@
-"""A managed stack's status, what was last deployed of it, and when a failure is retried."""
+"""A managed stack's status, and what was last deployed of it.
+
+How a status changes is in transition; when a failed stack is tried again, in retry.
+"""
 
 from __future__ import annotations
 
@@ -25,22 +28,6 @@ class Condition(Enum):
     NOT_RUNNING = "not_running"
     ERROR = "error"
     REMOVAL_FAILED = "removal_failed"
-
-
-# A failed stack is tried again after 1, 2, 4 ... minutes, at most every half hour.
-FIRST_RETRY_SECONDS = 60.0
-LONGEST_RETRY_SECONDS = 1800.0
-
-
-def retry_delay(failures: int) -> float:
-    """Seconds to wait after the ``failures``-th failure in a row, for any count: the
-    doubling stops long before a float would overflow."""
-    doublings = min(max(0, failures - 1), _MOST_DOUBLINGS)
-    return min(LONGEST_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2.0**doublings)
-
-
-# 60 s doubled 5 times is past the half hour already.
-_MOST_DOUBLINGS = 16
 
 
 @final
@@ -77,10 +64,3 @@ class StackStatus:
         if self.status is Status.OK:
             return Condition.OK if self.down is None else Condition.NOT_RUNNING
         return Condition.ERROR if self.status is Status.ERROR else Condition.REMOVAL_FAILED
-
-    def held(self, fingerprint: str, now: float) -> bool:
-        """Whether a failed deployment of these very files waits for its next try, or was
-        rolled back (then only a change or ``retry`` tries it again)."""
-        if self.rolled_back_from == fingerprint:
-            return True
-        return self.retry_at is not None and self.attempted == fingerprint and now < self.retry_at

@@ -10,6 +10,7 @@ from gitops_compose.core.reconcile.state import State, retried
 from gitops_compose.core.reconcile.status import Condition
 from gitops_compose.shell.check import InlineWorkers, run_check
 
+from ..core.builders import PARSING
 from ..models import INJECTED, ModelHost, ModelRepository
 
 STACK = "services:\n  web:\n    image: busybox\n"
@@ -22,7 +23,7 @@ def check(
     now: float = 1000.0,
     jobs: int = 4,
 ) -> tuple[CheckReport, State]:
-    settings = CheckSettings(branch="main", root_name=repo.name, jobs=jobs)
+    settings = CheckSettings(branch="main", root_name=repo.name, jobs=jobs, parsing=PARSING)
     report = run_check(repo, host, state or State(), settings, now=lambda: now)
     return report, report.state
 
@@ -269,7 +270,7 @@ def test_at_most_jobs_actions_run_at_once_and_the_fast_forward_runs_alone() -> N
         repo,
         host,
         State(full_pass_done=True),
-        CheckSettings(branch="main", root_name=repo.name, jobs=2),
+        CheckSettings(branch="main", root_name=repo.name, jobs=2, parsing=PARSING),
         workers=workers,
     )
 
@@ -286,7 +287,7 @@ def test_a_stop_request_finishes_what_runs_starts_nothing_and_the_next_check_fin
     files = {f"s{n}/compose.yaml": STACK for n in range(4)}
     repo = ModelRepository({"c1": {}, "c2": files}, "c1", "c2")
     host = ModelHost(repo)
-    settings = CheckSettings(branch="main", root_name=repo.name, jobs=1)
+    settings = CheckSettings(branch="main", root_name=repo.name, jobs=1, parsing=PARSING)
 
     stopped = run_check(
         repo, host, State(full_pass_done=True), settings, stopping=lambda: len(host.done) >= 2
@@ -365,6 +366,7 @@ def gated(
         health_timeout=180.0,
         settle=settle,
         rollback=rollback,
+        parsing=PARSING,
     )
     report = run_check(repo, host, state, settings, now=now, sleep=sleep)
     return report, slept

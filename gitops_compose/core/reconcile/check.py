@@ -30,7 +30,7 @@ does not pay for creating their classes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum, auto
 from typing import TYPE_CHECKING, TypeAlias, final
 
@@ -43,6 +43,7 @@ from gitops_compose.core.reconcile.status import StackStatus
 
 if TYPE_CHECKING:
     from gitops_compose.core.compose.compose_file import Resource
+    from gitops_compose.core.compose.parse_cache import ParseCache
     from gitops_compose.core.compose.snapshot import Snapshot
     from gitops_compose.core.compose.stack import Stacks
     from gitops_compose.core.reconcile.action import Action, FastForward, Rollback, StackAction
@@ -244,6 +245,8 @@ class CheckSettings:
     settle: float = 0.0
     # Bring a changed stack that fails back to what last ran well (x-gitops may say no).
     rollback: bool = False
+    # The shell's parse cache, with its YAML parser: what reads the commits' stacks.
+    parsing: ParseCache = field(kw_only=True, compare=False, repr=False)
 
 
 @final
@@ -440,11 +443,12 @@ class Check:
         assert self.heads is not None
         from gitops_compose.core.compose.stack import stacks_of  # noqa: PLC0415
 
-        local = stacks_of(snapshots[self.heads.local], self.settings.root_name)
+        settings = self.settings
+        local = stacks_of(snapshots[self.heads.local], settings.root_name, settings.parsing)
         remote = (
             local
             if self.heads.remote == self.heads.local
-            else stacks_of(snapshots[self.heads.remote], self.settings.root_name)
+            else stacks_of(snapshots[self.heads.remote], settings.root_name, settings.parsing)
         )
         return replace(self, local=local, remote=remote, stage=_Stage.HOST)
 
@@ -608,7 +612,11 @@ class Check:
         check = replace(self, to_read=())
         for action, why, commit in self.to_read:
             snapshot = snapshots.get(commit)
-            stacks = None if snapshot is None else stacks_of(snapshot, self.settings.root_name)
+            stacks = (
+                None
+                if snapshot is None
+                else stacks_of(snapshot, self.settings.root_name, self.settings.parsing)
+            )
             rollback = None if stacks is None else check._rollback_of(action, why, stacks)
             if isinstance(rollback, Rollback):
                 check = replace(check, rollbacks=(*check.rollbacks, rollback))

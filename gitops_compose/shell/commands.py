@@ -35,6 +35,7 @@ from gitops_compose.shell.deploy import (
 from gitops_compose.shell.environment import LOG_LEVELS, BadVariable, with_environment
 from gitops_compose.shell.git_repository import name_problem
 from gitops_compose.shell.state_file import STATE_NAME, Busy, check_lock, load_state, save_state
+from gitops_compose.shell.sync import NoDaemon, request_check
 
 
 def run(argv: list[str], usage: str) -> int:
@@ -292,8 +293,6 @@ def print_status(options: Options) -> int:
 
 def sync(options: Options) -> int:
     """Ask the daemon of the state directory for a check, over its socket there."""
-    from gitops_compose.shell.sync import NoDaemon, request_check  # noqa: PLC0415
-
     repository = open_clone(options)
     state_dir = options.state_directory(repository)
     readable_state_dir(state_dir)

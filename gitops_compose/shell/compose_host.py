@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, final
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.compose_file import Resource, ResourceKind
-from gitops_compose.core.reconcile.action import Rollback, StackAction, Verb
 from gitops_compose.core.reconcile.runtime import Container, ContainerHealth, Health, HostState
 from gitops_compose.shell import log
 from gitops_compose.shell.git_repository import redacted
 
 if TYPE_CHECKING:
+    from gitops_compose.core.reconcile.action import Rollback, StackAction
     from gitops_compose.core.reconcile.outcome import Outcome
 
 _PROJECT = "com.docker.compose.project"
@@ -209,8 +209,8 @@ class ComposeHost:
         return Success(frozenset(found))
 
     def carry_out(self, action: StackAction) -> Outcome:
-        # The one module imported here: outcome brings the planner with it, which a check
-        # with nothing to do never needs (see the README's design notes).
+        # A seam: carrying out an action needs the planner's modules, which a check with
+        # nothing to do never loads (see the README's design notes).
         from gitops_compose.core.reconcile.outcome import Outcome  # noqa: PLC0415
 
         for command in self.commands(action):
@@ -234,6 +234,9 @@ class ComposeHost:
         return [command, [*recreate, *named]]
 
     def command(self, action: StackAction) -> list[str]:
+        # The seam of carry_out: actions are only met once there is something to do.
+        from gitops_compose.core.reconcile.action import Verb  # noqa: PLC0415
+
         directory = self._workdir / action.stack
         where = ["compose", "--ansi", "never", "--project-name", action.project]
         if action.compose_files:

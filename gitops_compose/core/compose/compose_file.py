@@ -16,7 +16,7 @@ from typing import Any, final
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.compose_merge import merged
-from gitops_compose.core.compose.file_links import includes_in
+from gitops_compose.core.compose.file_links import extends_reference, includes_in
 from gitops_compose.core.compose.file_links import joined as _joined
 from gitops_compose.core.compose.file_links import listed as _listed
 from gitops_compose.core.compose.interpolation import interpolated
@@ -272,10 +272,13 @@ class _Extended:
         self._by_reference = {each.named_from: each for each in extended}
         self._parsing = parsing
 
-    def services(self, base: str, file: str) -> tuple[Extended, Mapping[str, Any]] | str | None:
-        """The services of the file ``file`` names from ``base``; None when the commit does
-        not hold it (a host path, a variable): Compose reads it, the plan cannot."""
-        found = self._by_reference.get((base, file))
+    def services(
+        self, reference: tuple[str, str]
+    ) -> tuple[Extended, Mapping[str, Any]] | str | None:
+        """The services of the file an ``extends`` names (see extends_reference); None when
+        the commit does not hold it (a host path, a variable): Compose reads it, the plan
+        cannot."""
+        found = self._by_reference.get(reference)
         if found is None:
             return None
         parsed = _parsed(found.raw, self._parsing)
@@ -325,8 +328,8 @@ def _chain(
         file = extends.get("file")
         if not isinstance(file, str):
             continue
-        written = interpolated(file, variables)
-        found = files.services(base, written) if written is not None else None
+        reference = extends_reference(base, file, variables)
+        found = files.services(reference) if reference is not None else None
         if found is None:
             return chain  # a file the commit does not hold: its settings are Compose's
         if isinstance(found, str):

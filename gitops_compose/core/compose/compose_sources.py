@@ -24,7 +24,7 @@ from gitops_compose.core.compose.compose_file import (
     Included,
 )
 from gitops_compose.core.compose.dotenv import variables
-from gitops_compose.core.compose.file_links import links_of
+from gitops_compose.core.compose.file_links import extends_reference, links_of
 from gitops_compose.core.compose.interpolation import interpolated
 from gitops_compose.core.compose.parse_cache import ParseCache
 from gitops_compose.core.compose.snapshot import (
@@ -153,15 +153,14 @@ class _Walk:
         self, files: tuple[str, ...], base: str, known: Mapping[str, str], visited: set[str]
     ) -> None:
         for written in files:
-            file = interpolated(written, known)
+            named_from = extends_reference(self._base(base), written, known)
             target = self.located(base, written, known)
-            if file is None or target is None or target in visited:
+            if named_from is None or target is None or target in visited:
                 continue
             contents = self._contents(target)
             if contents is None:
                 continue
             directory = directory_of(target)
-            named_from = (self._base(base), file)
             self.extended[named_from] = Extended(
                 named_from, target, self._base(directory), contents
             )

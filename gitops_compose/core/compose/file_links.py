@@ -15,6 +15,7 @@ from typing import Any, final
 from returns.result import Failure
 
 from gitops_compose.core.compose.compose_merge import merged
+from gitops_compose.core.compose.interpolation import interpolated
 from gitops_compose.core.compose.parse_cache import ParseCache
 
 
@@ -110,6 +111,17 @@ def _extended_in(document: Mapping[str, Any]) -> tuple[str, ...]:
             and isinstance(body["extends"].get("file"), str)
         )
     )
+
+
+def extends_reference(
+    base: str, written: str, variables: Mapping[str, str]
+) -> tuple[str, str] | None:
+    """Where an ``extends: {file: ...}`` stands: the base of the file that has it (relative
+    to the stack's directory) and the file as interpolated. The walk records the file it
+    names under it (``Extended.named_from``), and the model finds it there; None when a
+    variable it names is not known."""
+    file = interpolated(written, variables)
+    return None if file is None else (base, file)
 
 
 def listed(value: object) -> list[object]:

@@ -7,8 +7,9 @@ new process does (nothing cached), with:
 
   PyYAML load        yaml.load with CSafeLoader (libyaml) / SafeLoader (pure Python), the
                      loader before compose_yaml
-  compose_yaml       compose_yaml.merged(): YAML 1.2 values, merge keys, !reset/!override,
-                     duplicate keys and bounds, on libyaml's / PyYAML's pure parser
+  compose_yaml       compose_merge.merged() over compose_yaml.documents(): YAML 1.2 values,
+                     merge keys, !reset/!override, duplicate keys and bounds, on libyaml's /
+                     PyYAML's pure parser
 
 "venv" uses libyaml, as the virtualenv's PyYAML has it; "pyz" uses the pure-Python parser,
 the one gitops.pyz bundles (the same PyYAML sources, without the C extension). Prints the
@@ -24,8 +25,8 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from unittest import mock
 
 import yaml
 
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from plan import repository
 
 from gitops_compose.core.compose import compose_yaml
+from gitops_compose.core.compose.compose_merge import merged
 
 
 def median_seconds(runs: int, work: Callable[[], object]) -> float:
@@ -58,18 +60,16 @@ def main() -> int:
     if not hasattr(yaml, "CSafeLoader"):
         print("this PyYAML has no libyaml: the venv line measures the pure parser", file=sys.stderr)
     libyaml: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    pure = compose_yaml._pure_loader()
+    pure = compose_yaml.PURE_LOADER
 
     def old(loader: type[yaml.SafeLoader]) -> Callable[[], object]:
         return lambda: [yaml.load(raw, Loader=loader) for raw in files]
 
     def new(loader: type[yaml.SafeLoader]) -> Callable[[], object]:
-        def chosen() -> type[yaml.SafeLoader]:
-            return loader
+        parse = partial(compose_yaml.documents, loader=loader)
 
         def work() -> object:
-            with mock.patch.object(compose_yaml, "_loader", chosen):
-                return [compose_yaml.merged([raw]).unwrap() for raw in files]
+            return [merged([raw], parse).unwrap() for raw in files]
 
         return work
 

@@ -23,7 +23,7 @@ from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.outcome import Outcome
 from gitops_compose.core.reconcile.runtime import Container, ContainerHealth, Health, HostState
 
-from .core.builders import ROOT_NAME, read_as_the_shell_does
+from .core.builders import PARSING, ROOT_NAME, read_as_the_shell_does
 
 INJECTED = "injected failure: pull access denied"
 
@@ -82,7 +82,7 @@ class ModelRepository:
             files = self.commits[commit]
             blobs = {each: blob(text) for each, text in files.items()}
             snapshot = read_as_the_shell_does(Snapshot(commit=commit, blobs=blobs), files)
-            self._stacks[commit] = stacks_of(snapshot, ROOT_NAME)
+            self._stacks[commit] = stacks_of(snapshot, ROOT_NAME, PARSING)
         return self._stacks[commit].valid[path]
 
 

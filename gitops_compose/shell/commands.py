@@ -39,6 +39,7 @@ from gitops_compose.shell.state_file import (
     read_state,
     save_state,
 )
+from gitops_compose.shell.sync import NoDaemon, request_check
 
 
 def run(argv: list[str], usage: str) -> int:
@@ -296,8 +297,6 @@ def print_status(options: Options) -> int:
 
 def sync(options: Options) -> int:
     """Ask the daemon of the state directory for a check, over its socket there."""
-    from gitops_compose.shell.sync import NoDaemon, request_check  # noqa: PLC0415
-
     repository = open_clone(options)
     state_dir = options.state_directory(repository)
     readable_state_dir(state_dir)

@@ -8,6 +8,7 @@ Compose project at once. Volumes are never removed.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import logging
 import os
@@ -22,15 +23,14 @@ from typing import TYPE_CHECKING, final
 
 from returns.result import Failure, Result, Success
 
+from gitops_compose.core.compose.compose_file import Resource, ResourceKind
+from gitops_compose.core.reconcile.runtime import Container, ContainerHealth, Health, HostState
 from gitops_compose.shell import log
+from gitops_compose.shell.git_repository import redacted
 
 if TYPE_CHECKING:
-    # Imported where used: a check with nothing new runs no Docker command and does not
-    # pay for these modules.
-    from gitops_compose.core.compose.compose_file import Resource
     from gitops_compose.core.reconcile.action import Rollback, StackAction
     from gitops_compose.core.reconcile.outcome import Outcome
-    from gitops_compose.core.reconcile.runtime import Health, HostState
 
 _PROJECT = "com.docker.compose.project"
 _SERVICE = "com.docker.compose.service"
@@ -148,8 +148,6 @@ class ComposeHost:
         return inspected.bind(parse_inspect)
 
     def logs(self, containers: Sequence[str]) -> Mapping[str, str]:
-        from gitops_compose.shell.git_repository import redacted  # noqa: PLC0415
-
         said: dict[str, str] = {}
         for container in containers:
             found = self._run(
@@ -200,8 +198,6 @@ class ComposeHost:
 
     def resources(self) -> Result[frozenset[Resource], str]:
         """The host's networks and volumes by name: one call for each kind."""
-        from gitops_compose.core.compose.compose_file import Resource, ResourceKind  # noqa: PLC0415
-
         found: set[Resource] = set()
         for kind in ResourceKind:
             listed = self._run(
@@ -213,6 +209,8 @@ class ComposeHost:
         return Success(frozenset(found))
 
     def carry_out(self, action: StackAction) -> Outcome:
+        # A seam: carrying out an action needs the planner's modules, which a check with
+        # nothing to do never loads (see the README's design notes).
         from gitops_compose.core.reconcile.outcome import Outcome  # noqa: PLC0415
 
         for command in self.commands(action):
@@ -236,6 +234,7 @@ class ComposeHost:
         return [command, [*recreate, *named]]
 
     def command(self, action: StackAction) -> list[str]:
+        # The seam of carry_out: actions are only met once there is something to do.
         from gitops_compose.core.reconcile.action import Verb  # noqa: PLC0415
 
         directory = self._workdir / action.stack
@@ -316,8 +315,6 @@ class ComposeHost:
 
 
 def parse_ps(output: str) -> HostState:
-    from gitops_compose.core.reconcile.runtime import Container  # noqa: PLC0415
-
     projects: dict[str, list[Container]] = {}
     for line in output.splitlines():
         fields = line.split("\t")
@@ -337,8 +334,6 @@ def parse_ps(output: str) -> HostState:
 
 def parse_inspect(output: str) -> Result[Health, str]:
     """``docker inspect`` of containers, as the health gate reads them, by project."""
-    from gitops_compose.core.reconcile.runtime import ContainerHealth  # noqa: PLC0415
-
     try:
         documents = json.loads(output)
     except ValueError as error:
@@ -377,8 +372,6 @@ def _ran(state: Mapping[str, object]) -> float | None:
 def _seconds(stamp: object) -> float | None:
     """Docker's RFC 3339 time (UTC, nanoseconds) as Unix seconds, to the microsecond
     (whether a container was made before or after a check began can be a matter of ms)."""
-    import datetime  # noqa: PLC0415
-
     whole, _, fraction = str(stamp).rstrip("Z").partition(".")
     try:
         seconds = datetime.datetime.fromisoformat(whole + "+00:00").timestamp()

@@ -28,6 +28,7 @@ from gitops_compose.shell.due import Due
 from gitops_compose.shell.git_repository import GitRepository, open_repository
 from gitops_compose.shell.state_file import Busy, check_lock, load_state, save_state
 from gitops_compose.shell.sync import AnotherDaemon, SyncServer
+from gitops_compose.shell.yaml_parser import parse_cache
 
 if TYPE_CHECKING:
     from gitops_compose.core.reconcile.plan import Plan
@@ -85,7 +86,7 @@ def open_clone(options: Options) -> GitRepository:
         if repository.head_is_detached or repository.head_is_unborn:
             raise UsageError(f"{options.repo}: HEAD is on no branch; pass --branch")
         branch = repository.head.shorthand
-    return GitRepository(repository, options.remote, branch, options.ssh_key)
+    return GitRepository(repository, options.remote, branch, options.ssh_key, parsing=parse_cache())
 
 
 def require_docker() -> None:
@@ -107,6 +108,7 @@ def settings_of(
         health_timeout=options.health_timeout,
         settle=options.settle,
         rollback=options.rollback,
+        parsing=repository.parsing,
     )
 
 

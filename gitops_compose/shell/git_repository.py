@@ -12,18 +12,19 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, final
+from typing import final
 from urllib.parse import unquote, urlsplit
 
 import pygit2
 from pygit2.enums import CheckoutStrategy, CredentialType, FileMode, FileStatus
 from returns.result import Failure, Result, Success
 
+from gitops_compose.core.compose.compose_sources import contents_needed
+from gitops_compose.core.compose.link import MAX_HOPS, link_destination
+from gitops_compose.core.compose.parse_cache import ParseCache
+from gitops_compose.core.compose.snapshot import ROOT, Snapshot, directory_of
 from gitops_compose.core.reconcile.check import Heads
 from gitops_compose.core.reconcile.check_failure import CheckFailure
-
-if TYPE_CHECKING:
-    from gitops_compose.core.compose.snapshot import Snapshot
 
 _CLEAN = {FileStatus.CURRENT, FileStatus.IGNORED}
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
@@ -97,15 +98,23 @@ class GitRepository:
         remote: str,
         branch: str,
         ssh_key: Path | None = None,
+        *,
+        parsing: ParseCache,
     ) -> None:
         self._repository = repository
         self._remote = remote
         self._branch = branch
         self._ssh_key = ssh_key
+        self._parsing = parsing
 
     @property
     def branch(self) -> str:
         return self._branch
+
+    @property
+    def parsing(self) -> ParseCache:
+        """The parse cache its commits are read with, the check's too."""
+        return self._parsing
 
     @property
     def workdir(self) -> Path:
@@ -184,9 +193,7 @@ class GitRepository:
     def snapshot(self, commit: str) -> Snapshot:
         """Every file of a commit by blob id, with the contents the core reads."""
         snapshot = _listing(commit, self._repository[commit].peel(pygit2.Tree))
-        from gitops_compose.core.compose.snapshot import contents_needed  # noqa: PLC0415
-
-        while needed := contents_needed(snapshot):
+        while needed := contents_needed(snapshot, self._parsing):
             read = {snapshot.blobs[each]: self._blob_data(snapshot.blobs[each]) for each in needed}
             snapshot = replace(snapshot, contents={**snapshot.contents, **read})
         return snapshot
@@ -247,8 +254,6 @@ def _listing(commit: str, root: pygit2.Tree) -> Snapshot:
             files[path] = str(target.id)
         else:
             dead[path] = text.decode(errors="replace")
-    from gitops_compose.core.compose.snapshot import Snapshot  # noqa: PLC0415
-
     return Snapshot(commit=commit, blobs=files, dead_links=dead)
 
 
@@ -268,9 +273,6 @@ def _list_tree(
 
 def _link_target(root: pygit2.Tree, path: str, text: bytes) -> pygit2.Object | None:
     """The blob or tree a link at ``path`` ends at, inside the repository, or None."""
-    from gitops_compose.core.compose.link import MAX_HOPS, link_destination  # noqa: PLC0415
-    from gitops_compose.core.compose.snapshot import ROOT, directory_of  # noqa: PLC0415
-
     for _ in range(MAX_HOPS):
         target = link_destination(directory_of(path), text.decode(errors="replace"))
         if target is None or target == ROOT:

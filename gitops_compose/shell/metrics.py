@@ -29,6 +29,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from gitops_compose import __version__
+from gitops_compose.core.reconcile.report import status_document
 from gitops_compose.core.reconcile.state import State, active_counts, original_counts
 from gitops_compose.core.reconcile.status import Condition
 from gitops_compose.core.reconcile.webhook import MOST_BODY_BYTES, HookResult
@@ -118,8 +119,6 @@ class StateMetrics(Collector):
 
 
 def _status_json(state: State) -> bytes:
-    from gitops_compose.core.reconcile.report import status_document  # noqa: PLC0415
-
     return json.dumps(status_document(state), indent=2).encode() + b"\n"
 
 

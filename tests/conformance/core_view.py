@@ -13,8 +13,11 @@ from gitops_compose.core.compose.compose_file import Role
 from gitops_compose.core.compose.snapshot import directory_of, parent_directories
 from gitops_compose.core.compose.stack import stacks_of
 from gitops_compose.shell.git_repository import GitRepository
+from gitops_compose.shell.yaml_parser import parse_cache
 
 ROOT_NAME = "conformance"
+# One parse cache for the run, as one process of the shell has.
+PARSING = parse_cache()
 
 
 @final
@@ -45,9 +48,9 @@ def committed_repository(directory: Path, tree: Mapping[str, bytes]) -> str:
 
 
 def core_view(directory: Path, commit: str, stack: str) -> CoreView:
-    repository = GitRepository(pygit2.Repository(str(directory)), "origin", "main")
+    repository = GitRepository(pygit2.Repository(str(directory)), "origin", "main", parsing=PARSING)
     snapshot = repository.snapshot(commit)
-    stacks = stacks_of(snapshot, ROOT_NAME)
+    stacks = stacks_of(snapshot, ROOT_NAME, PARSING)
     every_stack = stacks.valid.keys() | stacks.broken.keys()
     owned = frozenset(
         path

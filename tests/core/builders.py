@@ -12,15 +12,19 @@ import yaml
 from returns.pipeline import is_successful
 
 from gitops_compose.core.compose.compose_file import Role
-from gitops_compose.core.compose.snapshot import Snapshot, contents_needed
+from gitops_compose.core.compose.compose_sources import contents_needed
+from gitops_compose.core.compose.snapshot import Snapshot
 from gitops_compose.core.compose.stack import Stacks, stacks_of
 from gitops_compose.core.reconcile.plan import Facts, FastForward, Plan, plan
 from gitops_compose.core.reconcile.runtime import Container, HostState
 from gitops_compose.core.reconcile.status import StackStatus, Status
+from gitops_compose.shell.yaml_parser import parse_cache
 
 # The name of the repository's directory: what a stack at the root is called.
 ROOT_NAME = "infra"
 BRANCH = "main"
+# What the tests parse with: the parser and cache a process of the shell has.
+PARSING = parse_cache()
 
 
 def blob_id(text: str) -> str:
@@ -37,14 +41,14 @@ def repo(files: Mapping[str, str]) -> Snapshot:
 
 def read_as_the_shell_does(snapshot: Snapshot, files: Mapping[str, str]) -> Snapshot:
     """Add the contents the core asks for, round by round, as the git adapter does."""
-    while needed := contents_needed(snapshot):
+    while needed := contents_needed(snapshot, PARSING):
         read = {snapshot.blobs[path]: files[path].encode() for path in needed}
         snapshot = replace(snapshot, contents={**snapshot.contents, **read})
     return snapshot
 
 
 def stacks(files: Mapping[str, str]) -> Stacks:
-    return stacks_of(repo(files), ROOT_NAME)
+    return stacks_of(repo(files), ROOT_NAME, PARSING)
 
 
 def compose(*services: str, name: str | None = None, **bodies: Mapping[str, Any]) -> str:

@@ -15,16 +15,18 @@ from gitops_compose.core.compose.compose_file import (
     Role,
     Service,
     compose_model,
-    include_entries,
 )
+from gitops_compose.core.compose.file_links import include_entries
+
+from .builders import PARSING
 
 
 def model(*documents: str) -> ComposeModel:
-    return compose_model([dedent(each).encode() for each in documents]).unwrap()
+    return compose_model([dedent(each).encode() for each in documents], parsing=PARSING).unwrap()
 
 
 def error(*documents: str) -> str:
-    result = compose_model([dedent(each).encode() for each in documents])
+    result = compose_model([dedent(each).encode() for each in documents], parsing=PARSING)
     assert isinstance(result, Failure)
     return str(result.failure())
 
@@ -156,7 +158,7 @@ def test_unusable_compose_file_gives_a_reason(text: str, reason: str) -> None:
 
 
 def test_bytes_that_are_not_utf8_are_an_error() -> None:
-    result = compose_model([b"services:\n  web: {image: \xff\xfe}\n"])
+    result = compose_model([b"services:\n  web: {image: \xff\xfe}\n"], parsing=PARSING)
     assert isinstance(result, Failure)
     assert "invalid compose file" in result.failure()
 
@@ -222,7 +224,8 @@ def test_an_override_file_adds_the_files_it_names() -> None:
         [
             b"services: {web: {image: nginx, env_file: ../shared/a.env}}\n",
             b"services: {web: {env_file: [../shared/b.env, ../shared/a.env]}}\n",
-        ]
+        ],
+        parsing=PARSING,
     ).unwrap()
     assert found.references == ("../shared/a.env", "../shared/b.env")
 
@@ -283,7 +286,8 @@ def test_any_document_gives_a_model_or_a_reason_never_an_exception(
     documents: list[object],
 ) -> None:
     raws = [json.dumps(each).encode() for each in documents]
-    result = compose_model(raws[:1], [Included("lib/x.yaml", "../lib", raw) for raw in raws[1:]])
+    included = [Included("lib/x.yaml", "../lib", raw) for raw in raws[1:]]
+    result = compose_model(raws[:1], included, parsing=PARSING)
     if isinstance(result, Success):
         # Only paths of the repository's kind: relative, no variables.
         assert all(
@@ -291,7 +295,7 @@ def test_any_document_gives_a_model_or_a_reason_never_an_exception(
             for each in result.unwrap().references
         )
     for raw in raws:
-        assert all(isinstance(each, str) for each in include_entries(raw))
+        assert all(isinstance(each, str) for each in include_entries(raw, PARSING))
 
 
 def test_local_contexts_of_images_built_here_are_files_compose_reads() -> None:

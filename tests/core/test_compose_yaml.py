@@ -7,46 +7,51 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from textwrap import dedent
 
 import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from returns.pipeline import is_successful
 from returns.result import Failure, Success
 
 from gitops_compose.core.compose import compose_yaml
 from gitops_compose.core.compose.compose_file import Role, compose_model
+from gitops_compose.core.compose.compose_merge import merged
+from gitops_compose.core.compose.parse_cache import ParseCache
 
-PARSERS = {"libyaml": getattr(yaml, "CSafeLoader", None), "pure": compose_yaml._pure_loader()}
+LOADERS = {"libyaml": getattr(yaml, "CSafeLoader", None), "pure": compose_yaml.PURE_LOADER}
 
 
-@pytest.fixture(autouse=True, params=sorted(PARSERS))
-def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test runs with libyaml's parser (the venv) and the pure one (gitops.pyz)."""
-    loader = PARSERS[request.param]
+def _parsing(loader: type[yaml.SafeLoader] | None) -> ParseCache:
     if loader is None:
         pytest.fail("this PyYAML has no libyaml: the venv should have it")
-    monkeypatch.setattr(compose_yaml, "_loader", lambda: loader)
-    return str(request.param)
+    return ParseCache(lambda: partial(compose_yaml.documents, loader=loader))
 
 
-def loaded(*files: str) -> dict[str, object]:
-    found = compose_yaml.merged([dedent(each).encode() for each in files])
-    assert is_successful(found), found
-    return found.unwrap()
+PARSERS = {name: _parsing(loader) for name, loader in LOADERS.items()}
+# Every test runs with libyaml's parser (the venv) and the pure one (gitops.pyz).
+pytestmark = pytest.mark.parametrize("parsing", list(PARSERS.values()), ids=list(PARSERS))
 
 
-def refused(*files: str | bytes) -> str:
+def loaded(parsing: ParseCache, *files: str) -> dict[str, object]:
+    found = merged([dedent(each).encode() for each in files], parsing.parse)
+    assert isinstance(found, Success), found
+    return dict(found.unwrap())
+
+
+def refused(parsing: ParseCache, *files: str | bytes) -> str:
     raws = [each if isinstance(each, bytes) else dedent(each).encode() for each in files]
-    found = compose_yaml.merged(raws)
-    assert not is_successful(found), found
-    return found.failure()
+    found = merged(raws, parsing.parse)
+    assert isinstance(found, Failure), found
+    return str(found.failure())
 
 
-def test_yaml_1_1_booleans_are_service_names_and_strings() -> None:
-    found = compose_model([b"services: {on: {image: a}, yes: {image: b}, n: {image: c}}\n"])
+def test_yaml_1_1_booleans_are_service_names_and_strings(parsing: ParseCache) -> None:
+    found = compose_model(
+        [b"services: {on: {image: a}, yes: {image: b}, n: {image: c}}\n"], parsing=parsing
+    )
     assert [each.name for each in found.unwrap().services] == ["n", "on", "yes"]
 
 
@@ -61,20 +66,25 @@ def test_yaml_1_1_booleans_are_service_names_and_strings() -> None:
         ("true", Role.IGNORED),
     ],
 )
-def test_ignore_label_is_true_only_for_compose_s_true(value: str, role: Role) -> None:
+def test_ignore_label_is_true_only_for_compose_s_true(
+    value: str, role: Role, parsing: ParseCache
+) -> None:
     raw = f"services: {{web: {{image: a, labels: {{gitops.ignore: {value}}}}}}}\n".encode()
-    assert compose_model([raw]).unwrap().role is role
+    assert compose_model([raw], parsing=parsing).unwrap().role is role
 
 
-def test_scalars_follow_yaml_1_2_as_yaml_v3_resolves_them() -> None:
-    found = loaded("""
+def test_scalars_follow_yaml_1_2_as_yaml_v3_resolves_them(parsing: ParseCache) -> None:
+    found = loaded(
+        parsing,
+        """
         x-values:
           - [on, off, yes, no, y, n, True, FALSE, tRue]
           - [0o17, 0x1F, 017, 0b11, 1_000, +12, -0x10, 1:20, 12e3, .5, .inf, -.Inf]
           - [null, ~, "", Null, 'null']
           - [!!str 12, !!int "12", !!float 1, !custom 7, "0x1F"]
         services: {web: {image: a}}
-    """)
+    """,
+    )
     assert found["x-values"][:3] == [  # type: ignore[index]
         ["on", "off", "yes", "no", "y", "n", True, False, "tRue"],
         [15, 31, 15, 3, 1000, 12, -16, "1:20", 12000.0, 0.5, float("inf"), float("-inf")],
@@ -83,8 +93,10 @@ def test_scalars_follow_yaml_1_2_as_yaml_v3_resolves_them() -> None:
     assert found["x-values"][3] == ["12", 12, 1.0, "7", "0x1F"]  # type: ignore[index]
 
 
-def test_anchors_aliases_and_merge_keys() -> None:
-    found = loaded("""
+def test_anchors_aliases_and_merge_keys(parsing: ParseCache) -> None:
+    found = loaded(
+        parsing,
+        """
         x-base: &base {image: app, restart: always, labels: [tier=back]}
         x-log: &log {logging: {driver: json-file}, restart: "no"}
         services:
@@ -94,7 +106,8 @@ def test_anchors_aliases_and_merge_keys() -> None:
           worker:
             <<: [*log, *base]
           same: *base
-    """)
+    """,
+    )
     assert found["services"] == {
         "web": {"image": "web", "restart": "always", "labels": ["tier=back"]},
         # Keys written in the mapping win, then the first mapping merged.
@@ -104,8 +117,10 @@ def test_anchors_aliases_and_merge_keys() -> None:
     }  # fmt: skip
 
 
-def test_documents_of_a_file_are_merged_in_order() -> None:
-    found = loaded("""
+def test_documents_of_a_file_are_merged_in_order(parsing: ParseCache) -> None:
+    found = loaded(
+        parsing,
+        """
         services:
           web: {image: a, command: [serve], environment: {A: "1"}}
         ---
@@ -113,7 +128,8 @@ def test_documents_of_a_file_are_merged_in_order() -> None:
         services:
           web: {command: [run], environment: [B=2]}
           db: {image: pg}
-    """)
+    """,
+    )
     assert found == {
         "services": {
             "web": {"image": "a", "command": ["run"], "environment": ["A=1", "B=2"]},
@@ -123,7 +139,7 @@ def test_documents_of_a_file_are_merged_in_order() -> None:
     }
 
 
-def test_reset_drops_and_override_replaces_a_value_when_merging() -> None:
+def test_reset_drops_and_override_replaces_a_value_when_merging(parsing: ParseCache) -> None:
     base = """
         services:
           web: {image: a, labels: {x: "1"}, ports: ["80:80"], environment: {A: "1", B: "2"}}
@@ -137,31 +153,38 @@ def test_reset_drops_and_override_replaces_a_value_when_merging() -> None:
             environment: !override {C: "3"}
           debug: !reset
     """
-    assert loaded(base, override) == {
+    assert loaded(parsing, base, override) == {
         "services": {"web": {"image": "a", "environment": {"C": "3"}}},
     }
     # The same, as two documents of one file; and a reset value is gone in its own file.
-    assert loaded(dedent(base) + "---\n" + dedent(override)) == loaded(base, override)
-    assert loaded("services: {web: !reset {image: a}}\n") == {"services": {}}
+    assert loaded(parsing, dedent(base) + "---\n" + dedent(override)) == loaded(
+        parsing, base, override
+    )
+    assert loaded(parsing, "services: {web: !reset {image: a}}\n") == {"services": {}}
 
 
-def test_reset_in_an_override_file_removes_the_service_compose_would_not_start() -> None:
+def test_reset_in_an_override_file_removes_the_service_compose_would_not_start(
+    parsing: ParseCache,
+) -> None:
     found = compose_model([
         b"services: {web: {image: a}, debug: {image: b}}\n",
         b"services: {debug: !reset {}}\n",
-    ])  # fmt: skip
+    ], parsing=parsing)  # fmt: skip
     assert [each.name for each in found.unwrap().services] == ["web"]
 
 
-def test_merge_leaves_what_aliases_share_unchanged() -> None:
-    found = loaded("""
+def test_merge_leaves_what_aliases_share_unchanged(parsing: ParseCache) -> None:
+    found = loaded(
+        parsing,
+        """
         x-env: &env {A: "1"}
         services:
           web: {image: a, environment: *env, deploy: {resources: *env}}
         ---
         services:
           web: {deploy: {resources: {B: "2"}}}
-    """)
+    """,
+    )
     assert found["x-env"] == {"A": "1"}
     assert found["services"]["web"]["deploy"] == {"resources": {"A": "1", "B": "2"}}  # type: ignore[index]
 
@@ -187,26 +210,28 @@ def test_merge_leaves_what_aliases_share_unchanged() -> None:
         ("services: {web: {image: a}}\n---\nservices: []\n", "cannot override services"),
     ],
 )
-def test_files_compose_refuses_give_its_reason(text: str, reason: str) -> None:
-    assert refused(text) == reason
+def test_files_compose_refuses_give_its_reason(text: str, reason: str, parsing: ParseCache) -> None:
+    assert refused(parsing, text) == reason
 
 
-def test_an_empty_override_file_changes_nothing() -> None:
-    assert loaded("services: {web: {image: a}}\n", "") == {"services": {"web": {"image": "a"}}}
+def test_an_empty_override_file_changes_nothing(parsing: ParseCache) -> None:
+    assert loaded(parsing, "services: {web: {image: a}}\n", "") == {
+        "services": {"web": {"image": "a"}}
+    }
 
 
-def test_a_byte_that_is_not_utf8_is_named_with_its_line() -> None:
+def test_a_byte_that_is_not_utf8_is_named_with_its_line(parsing: ParseCache) -> None:
     raw = "services:\n  web:\n    image: a\n    labels: {a: café}\n".encode("latin-1")
-    assert refused(raw) == "byte 0xe9 is not UTF-8 text (line 4)"
+    assert refused(parsing, raw) == "byte 0xe9 is not UTF-8 text (line 4)"
 
 
-def test_a_byte_order_mark_is_read_as_yaml_v3_does() -> None:
+def test_a_byte_order_mark_is_read_as_yaml_v3_does(parsing: ParseCache) -> None:
     text = "services: {web: {image: a}}\n"
     for raw in (
         b"\xef\xbb\xbf" + text.encode(),
         "\ufeff".encode("utf-16-le") + text.encode("utf-16-le"),
     ):
-        assert compose_yaml.merged([raw]).unwrap() == {"services": {"web": {"image": "a"}}}
+        assert merged([raw], parsing.parse).unwrap() == {"services": {"web": {"image": "a"}}}
 
 
 def _bomb(section: str) -> bytes:
@@ -217,9 +242,11 @@ def _bomb(section: str) -> bytes:
 
 
 @pytest.mark.parametrize("section", ["labels", "volumes"])
-def test_an_alias_bomb_is_an_error_for_its_stack_in_well_under_a_second(section: str) -> None:
+def test_an_alias_bomb_is_an_error_for_its_stack_in_well_under_a_second(
+    section: str, parsing: ParseCache
+) -> None:
     started = time.perf_counter()
-    found = compose_model([_bomb(section)])
+    found = compose_model([_bomb(section)], parsing=parsing)
     assert time.perf_counter() - started < 0.5
     assert isinstance(found, Failure)
     assert found.failure().startswith(
@@ -232,10 +259,12 @@ def test_an_alias_bomb_is_an_error_for_its_stack_in_well_under_a_second(section:
     ["[" * 5000 + "]" * 5000, "{a: " * 5000 + "1" + "}" * 5000, "\n  " + "- " * 5000 + "x"],
     ids=["flow-sequences", "flow-mappings", "block-sequences"],
 )  # fmt: skip
-def test_a_5000_level_file_is_an_error_for_its_stack_in_under_a_second(deep: str) -> None:
+def test_a_5000_level_file_is_an_error_for_its_stack_in_under_a_second(
+    deep: str, parsing: ParseCache
+) -> None:
     raw = f"services:\n  web: {{image: a}}\nx-deep: {deep}\n".encode()
     started = time.perf_counter()
-    found = compose_model([raw])
+    found = compose_model([raw], parsing=parsing)
     assert time.perf_counter() - started < 1.0
     assert isinstance(found, Failure)
     # libyaml stops at its own limit first on one long line, with its own words.
@@ -244,15 +273,15 @@ def test_a_5000_level_file_is_an_error_for_its_stack_in_under_a_second(deep: str
     )
 
 
-def test_nesting_up_to_the_bound_loads() -> None:
+def test_nesting_up_to_the_bound_loads(parsing: ParseCache) -> None:
     deep = "[" * 499 + "]" * 499
-    found = loaded(f"services: {{web: {{image: a}}}}\nx-deep: {deep}\n")
+    found = loaded(parsing, f"services: {{web: {{image: a}}}}\nx-deep: {deep}\n")
     assert "x-deep" in found
 
 
-def test_a_file_over_the_size_bound_is_an_error() -> None:
+def test_a_file_over_the_size_bound_is_an_error(parsing: ParseCache) -> None:
     raw = b"services: {web: {image: a}}\nx-big: '" + b"a" * compose_yaml.MAX_BYTES + b"'\n"
-    assert refused(raw) == "the file is larger than 1 MiB"
+    assert refused(parsing, raw) == "the file is larger than 1 MiB"
 
 
 # Documents every YAML 1.2 loader reads alike: strings that no resolver takes for another
@@ -270,19 +299,23 @@ SAFE = st.recursive(
 
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(SAFE_TEXT, SAFE, min_size=1, max_size=5), st.sampled_from(["json", "block"]))
-def test_yaml_1_2_safe_documents_load_as_written(document: dict[str, object], style: str) -> None:
+def test_yaml_1_2_safe_documents_load_as_written(
+    parsing: ParseCache, document: dict[str, object], style: str
+) -> None:
     if style == "json":
         text = json.dumps(document)
     else:
         text = yaml.safe_dump(document, default_flow_style=False, sort_keys=False)
-    assert compose_yaml.merged([text.encode()]).unwrap() == document
+    assert merged([text.encode()], parsing.parse).unwrap() == document
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300) | st.text(max_size=200).map(str.encode))
-def test_any_bytes_give_documents_or_a_reason_and_finish_fast(raw: bytes) -> None:
+def test_any_bytes_give_documents_or_a_reason_and_finish_fast(
+    parsing: ParseCache, raw: bytes
+) -> None:
     started = time.perf_counter()
-    found = compose_yaml.merged([raw])
+    found = merged([raw], parsing.parse)
     assert time.perf_counter() - started < 0.5
     assert isinstance(found, Success | Failure)
     if isinstance(found, Failure):
@@ -295,20 +328,18 @@ def test_any_bytes_give_documents_or_a_reason_and_finish_fast(raw: bytes) -> Non
 # block scalar header before a comment, "? |#"); see docs/stacks.md, YAML.
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="ab: -[]{},\n&*<#'\"~01.", max_size=40))
-def test_libyaml_and_the_pure_parser_read_alike(text: str) -> None:
+def test_libyaml_and_the_pure_parser_read_alike(parsing: ParseCache, text: str) -> None:
     """The venv (libyaml) and gitops.pyz (pure Python) load the same values."""
-    results = []
-    for loader in PARSERS.values():
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(compose_yaml, "_loader", lambda loader=loader: loader)
-            results.append(compose_yaml.merged([text.encode()]))
+    results = [merged([text.encode()], each.parse) for each in (parsing, PARSERS["pure"])]
     assert [isinstance(each, Success) for each in results] in ([True, True], [False, False])
     if isinstance(results[0], Success):
         assert results[0].unwrap() == results[1].unwrap()
 
 
-def test_a_question_mark_inside_a_flow_scalar_is_part_of_it_as_in_yaml_1_2() -> None:
+def test_a_question_mark_inside_a_flow_scalar_is_part_of_it_as_in_yaml_1_2(
+    parsing: ParseCache,
+) -> None:
     # PyYAML's own pure scanner ended the scalar there (YAML 1.1): {a?} did not load.
-    assert compose_yaml.merged([b"services: {web: {image: a?, labels: [x?y]}}"]).unwrap() == {
+    assert merged([b"services: {web: {image: a?, labels: [x?y]}}"], parsing.parse).unwrap() == {
         "services": {"web": {"image": "a?", "labels": ["x?y"]}}
     }

@@ -40,6 +40,7 @@ from gitops_compose.core.reconcile.runtime import Container
 from gitops_compose.core.reconcile.state import State
 from gitops_compose.core.reconcile.status import StackStatus, Status
 from gitops_compose.shell.check import run_check
+from gitops_compose.shell.yaml_parser import parse_cache
 
 HEAD = "c" * 40
 REMOTE = sys.argv[1]
@@ -64,7 +65,8 @@ web = StackStatus(
 )
 state = State(full_pass_done=True, stacks={"web": web}, settled_commit=HEAD)
 report = run_check(
-    Repository(), Host(), state, CheckSettings("main", "repo"), now=lambda: 1000.0, reporters=()
+    Repository(), Host(), state, CheckSettings("main", "repo", parsing=parse_cache()),
+    now=lambda: 1000.0, reporters=(),
 )
 loaded = sorted(name for name in sys.modules if name.startswith("gitops_compose"))
 print(json.dumps({"ok": report.ok, "plan": report.plan is not None, "loaded": loaded}))

@@ -10,7 +10,7 @@ from gitops_compose.core.compose.stack import Stacks, stacks_of
 from gitops_compose.core.reconcile.plan import Facts, LinkWarning
 from gitops_compose.core.reconcile.report import plan_document, plan_lines
 
-from .builders import BRANCH, ROOT_NAME, all_running, compose, planned, repo
+from .builders import BRANCH, PARSING, ROOT_NAME, all_running, compose, planned, repo
 
 APP = compose(app={"env_file": "app.env"})
 
@@ -19,7 +19,7 @@ def linked(files: Mapping[str, str], links: Mapping[str, str]) -> Stacks:
     """A commit whose ``links`` (path -> target) end at no file of it, as the git adapter
     hands them over: a blob holding the target, listed as a dead link."""
     snapshot = repo({**files, **links})
-    return stacks_of(replace(snapshot, dead_links=dict(links)), ROOT_NAME)
+    return stacks_of(replace(snapshot, dead_links=dict(links)), ROOT_NAME, PARSING)
 
 
 def warnings(files: Mapping[str, str], links: Mapping[str, str]) -> list[str]:
@@ -142,7 +142,7 @@ def test_plan_text_and_json_name_the_link_and_its_target_and_stay_in_sync() -> N
 
 
 def test_a_commit_without_links_has_no_warnings() -> None:
-    found = stacks_of(repo({"a/compose.yaml": APP, "a/app.env": "A=1\n"}), ROOT_NAME)
+    found = stacks_of(repo({"a/compose.yaml": APP, "a/app.env": "A=1\n"}), ROOT_NAME, PARSING)
     assert found.outside_links == {}
 
 

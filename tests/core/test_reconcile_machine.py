@@ -31,7 +31,7 @@ from gitops_compose.core.reconcile.state import State
 from gitops_compose.shell.check import InlineWorkers, run_check
 
 from ..models import ModelHost, ModelRepository
-from .builders import BRANCH, ROOT_NAME, planned, stacks
+from .builders import BRANCH, PARSING, ROOT_NAME, planned, stacks
 from .host_model import Host, is_up
 from .repositories import NAMES, StackSpec, paths, render, specs
 
@@ -195,7 +195,7 @@ class Reconcile(RuleBasedStateMachine):
         jobs = data.draw(st.sampled_from((1, 2, 4)))
         workers = InlineWorkers(self.repo, host, pick=lambda n: data.draw(st.integers(0, n - 1)))
         state = replace(self.state, full_pass_done=False) if full_pass else self.state
-        settings = CheckSettings(BRANCH, ROOT_NAME, self_heal=self_heal, jobs=jobs)
+        settings = CheckSettings(BRANCH, ROOT_NAME, self_heal=self_heal, jobs=jobs, parsing=PARSING)
         try:
             report = run_check(
                 self.repo, host, state, settings, now=lambda: self.now, workers=workers

@@ -5,10 +5,11 @@ from dataclasses import replace
 import pytest
 
 from gitops_compose.core.compose.compose_file import Role
-from gitops_compose.core.compose.snapshot import Snapshot, contents_needed
+from gitops_compose.core.compose.compose_sources import contents_needed
+from gitops_compose.core.compose.snapshot import Snapshot
 from gitops_compose.core.compose.stack import project_name, stacks_of
 
-from .builders import MY_APP, ROOT_NAME, blob_id, compose, repo, stacks
+from .builders import MY_APP, PARSING, ROOT_NAME, blob_id, compose, repo, stacks
 
 
 def edited(path: str, text: str, files: dict[str, str] = MY_APP) -> dict[str, str]:
@@ -346,7 +347,7 @@ def test_a_broken_included_file_is_an_error_for_the_stack_naming_that_file() -> 
 def test_the_shell_is_asked_for_included_files_round_by_round() -> None:
     snapshot = Snapshot(commit="c", blobs={path: blob_id(text) for path, text in INCLUDES.items()})
     rounds = []
-    while needed := contents_needed(snapshot):
+    while needed := contents_needed(snapshot, PARSING):
         rounds.append(set(needed))
         read = {blob_id(INCLUDES[path]): INCLUDES[path].encode() for path in needed}
         snapshot = Snapshot("c", snapshot.blobs, {**snapshot.contents, **read})
@@ -356,7 +357,7 @@ def test_the_shell_is_asked_for_included_files_round_by_round() -> None:
 def test_an_included_link_to_a_host_file_is_left_to_compose() -> None:
     snapshot = repo(INCLUDES)
     linked = replace(snapshot, dead_links={"lib/tls.yaml": "/etc/compose/tls.yaml"})
-    proxy = stacks_of(linked, ROOT_NAME).valid["proxy"]
+    proxy = stacks_of(linked, ROOT_NAME, PARSING).valid["proxy"]
     assert [each.name for each in proxy.services] == ["proxy"]
 
 

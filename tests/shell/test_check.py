@@ -11,6 +11,7 @@ from gitops_compose.core.reconcile.status import Condition
 from gitops_compose.core.reconcile.transition import retried
 from gitops_compose.shell.check import InlineWorkers, run_check
 
+from ..core.builders import PARSING
 from ..models import INJECTED, ModelHost, ModelRepository
 
 STACK = "services:\n  web:\n    image: busybox\n"
@@ -23,7 +24,7 @@ def check(
     now: float = 1000.0,
     jobs: int = 4,
 ) -> tuple[CheckReport, State]:
-    settings = CheckSettings(branch="main", root_name=repo.name, jobs=jobs)
+    settings = CheckSettings(branch="main", root_name=repo.name, jobs=jobs, parsing=PARSING)
     report = run_check(repo, host, state or State(), settings, now=lambda: now)
     return report, report.state
 
@@ -274,7 +275,7 @@ def test_at_most_jobs_actions_run_at_once_and_the_fast_forward_runs_alone() -> N
         repo,
         host,
         State(full_pass_done=True),
-        CheckSettings(branch="main", root_name=repo.name, jobs=2),
+        CheckSettings(branch="main", root_name=repo.name, jobs=2, parsing=PARSING),
         workers=workers,
     )
 
@@ -291,7 +292,7 @@ def test_a_stop_request_finishes_what_runs_starts_nothing_and_the_next_check_fin
     files = {f"s{n}/compose.yaml": STACK for n in range(4)}
     repo = ModelRepository({"c1": {}, "c2": files}, "c1", "c2")
     host = ModelHost(repo)
-    settings = CheckSettings(branch="main", root_name=repo.name, jobs=1)
+    settings = CheckSettings(branch="main", root_name=repo.name, jobs=1, parsing=PARSING)
 
     stopped = run_check(
         repo, host, State(full_pass_done=True), settings, stopping=lambda: len(host.done) >= 2
@@ -372,6 +373,7 @@ def gated(
         health_timeout=180.0,
         settle=settle,
         rollback=rollback,
+        parsing=PARSING,
     )
     report = run_check(repo, host, state, settings, now=now, sleep=sleep)
     return report, slept
@@ -588,7 +590,9 @@ def test_a_starting_daemon_makes_a_full_pass_whatever_the_state_says() -> None:
     _, left = check(repo, host, memory)
     assert host.done == []
 
-    starting = CheckSettings(branch="main", root_name=repo.name, daemon_starting=True)
+    starting = CheckSettings(
+        branch="main", root_name=repo.name, daemon_starting=True, parsing=PARSING
+    )
     report = run_check(repo, host, left, starting, now=lambda: 2000.0)
     assert host.done == [("start", "a")]
     assert report.ok
@@ -598,7 +602,9 @@ def test_a_starting_daemon_makes_a_full_pass_whatever_the_state_says() -> None:
 def test_a_starting_daemon_whose_check_fails_leaves_the_full_pass_to_do() -> None:
     repo = ModelRepository({"c1": {"a/compose.yaml": STACK}}, "c1", "c1", dirty=["a/x"])
     host = ModelHost(repo)
-    settings = CheckSettings(branch="main", root_name=repo.name, daemon_starting=True)
+    settings = CheckSettings(
+        branch="main", root_name=repo.name, daemon_starting=True, parsing=PARSING
+    )
     report = run_check(repo, host, State(full_pass_done=True), settings, now=lambda: 1.0)
     assert not report.ok
     assert report.state.full_pass_done is False  # the next check, of any kind, makes one

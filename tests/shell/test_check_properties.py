@@ -12,7 +12,7 @@ from gitops_compose.core.reconcile.runtime import Container
 from gitops_compose.core.reconcile.state import State
 from gitops_compose.shell.check import InlineWorkers, run_check
 
-from ..core.builders import BRANCH, ROOT_NAME, stacks
+from ..core.builders import BRANCH, PARSING, ROOT_NAME, stacks
 from ..core.repositories import hosts, paths, render, repositories, specs, successors
 from ..models import ModelHost, ModelRepository
 
@@ -50,7 +50,7 @@ def run(
         repo,
         host,
         State(),
-        CheckSettings(BRANCH, ROOT_NAME, jobs=jobs),
+        CheckSettings(BRANCH, ROOT_NAME, jobs=jobs, parsing=PARSING),
         now=lambda: 1000.0,
         workers=InlineWorkers(repo, host, pick),
     )
@@ -89,11 +89,17 @@ def test_a_check_right_after_a_check_with_no_failures_does_nothing(world) -> Non
     local_files, remote_files, running, _ = world
     repo = ModelRepository({"c1": local_files, "c2": remote_files}, "c1", "c2")
     host = ModelHost(repo, running=dict(running))
-    first = run_check(repo, host, State(), CheckSettings(BRANCH, ROOT_NAME), now=lambda: 1000.0)
+    first = run_check(
+        repo, host, State(), CheckSettings(BRANCH, ROOT_NAME, parsing=PARSING), now=lambda: 1000.0
+    )
     done = len(host.done)
 
     again = run_check(
-        repo, host, first.state, CheckSettings(BRANCH, ROOT_NAME, always=True), now=lambda: 1000.0
+        repo,
+        host,
+        first.state,
+        CheckSettings(BRANCH, ROOT_NAME, always=True, parsing=PARSING),
+        now=lambda: 1000.0,
     )
 
     assert again.plan is not None

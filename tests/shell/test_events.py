@@ -26,6 +26,7 @@ from gitops_compose.core.reconcile.state import State
 from gitops_compose.core.reconcile.status import Condition, Status
 from gitops_compose.shell.check import run_check
 from gitops_compose.shell.reporter import Reporter
+from tests.core.builders import PARSING
 
 from ..models import INJECTED, ModelHost, ModelRepository
 
@@ -59,7 +60,9 @@ def clocked(host: ModelHost) -> tuple[Callable[[], float], Callable[[float], Non
     return now, sleep
 
 
-SETTINGS = CheckSettings("main", "repo", jobs=1, health_timeout=60.0, settle=0.0, rollback=True)
+SETTINGS = CheckSettings(
+    "main", "repo", jobs=1, health_timeout=60.0, settle=0.0, rollback=True, parsing=PARSING
+)
 
 
 def checked(

@@ -11,6 +11,8 @@ import pygit2
 from gitops_compose.core.compose.stack import Stacks, stacks_of
 from gitops_compose.shell.git_repository import GitRepository
 
+from ..core.builders import PARSING
+
 COMPOSE = "services:\n  web:\n    image: registry.local/web:1\n"
 
 
@@ -32,8 +34,8 @@ def commit(work: Path, files: Mapping[str, str], links: Mapping[str, str] = {}) 
 
 
 def read(work: Path, at: str) -> Stacks:
-    repository = GitRepository(pygit2.Repository(str(work)), "origin", "main")
-    return stacks_of(repository.snapshot(at), "infra")
+    repository = GitRepository(pygit2.Repository(str(work)), "origin", "main", parsing=PARSING)
+    return stacks_of(repository.snapshot(at), "infra", PARSING)
 
 
 def fresh(tmp_path: Path) -> Path:

@@ -12,6 +12,7 @@ from gitops_compose.core.reconcile.runtime import Container
 from gitops_compose.core.reconcile.state import State
 from gitops_compose.shell.check import run_check
 from gitops_compose.shell.log_reporter import LogReporter
+from tests.core.builders import PARSING
 
 from ..models import INJECTED, ModelHost, ModelRepository
 
@@ -53,7 +54,7 @@ def test_a_check_logs_its_plan_problems_operations_statuses_and_end(lines: Lines
         "c2",
     )
     host = ModelHost(repo, running={"old": (Container("web", "running"),)}, failing={"b"})
-    settings = CheckSettings("main", repo.name, jobs=1)
+    settings = CheckSettings("main", repo.name, jobs=1, parsing=PARSING)
     state = State(full_pass_done=True, settled_commit="c1")
 
     run_check(repo, host, state, settings, now=lambda: 1000.0, reporters=(LogReporter(),))
@@ -121,7 +122,7 @@ def test_a_check_logs_its_plan_problems_operations_statuses_and_end(lines: Lines
 def test_a_stack_found_not_running_is_a_warning_with_why(lines: Lines) -> None:
     repo = ModelRepository({"c1": {"a/compose.yaml": STACK}}, "c1", "c1")
     host = ModelHost(repo)
-    settings = CheckSettings("main", repo.name)
+    settings = CheckSettings("main", repo.name, parsing=PARSING)
     first = run_check(repo, host, State(), settings, now=lambda: 1000.0, reporters=())
     host.running.clear()
 

@@ -15,7 +15,7 @@ from gitops_compose.core.reconcile.status import Status
 from gitops_compose.core.reconcile.transition import retried
 from gitops_compose.shell.check import run_check
 
-from ..core.builders import BRANCH, ROOT_NAME
+from ..core.builders import BRANCH, PARSING, ROOT_NAME
 from ..models import ModelHost, ModelRepository
 
 # ("push", crashes): a new version of stack a; ("other", _): only stack b changes;
@@ -52,7 +52,9 @@ def test_a_stack_runs_its_last_good_files_or_the_newest_and_no_rollback_is_retri
     def sleep(seconds: float) -> None:
         clock[0] += seconds
 
-    gate = CheckSettings(BRANCH, ROOT_NAME, health_timeout=60.0, settle=5.0, rollback=True)
+    gate = CheckSettings(
+        BRANCH, ROOT_NAME, health_timeout=60.0, settle=5.0, rollback=True, parsing=PARSING
+    )
 
     def check(state: State) -> State:
         clock[0] += 3600.0  # any backoff is over: only a rollback holds a stack back

@@ -10,14 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from functools import lru_cache
 from posixpath import normpath
 from typing import Any, final
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.compose import compose_yaml
+from gitops_compose.core.compose.compose_merge import merged
+from gitops_compose.core.compose.file_links import extends_reference, includes_in
+from gitops_compose.core.compose.file_links import joined as _joined
+from gitops_compose.core.compose.file_links import listed as _listed
 from gitops_compose.core.compose.interpolation import interpolated
+from gitops_compose.core.compose.parse_cache import ParseCache
 
 # Compose's own precedence (compose-go DefaultFileNames / DefaultOverrideFileNames): the first
 # present file wins, and the first present override file is loaded on top of it.
@@ -155,40 +158,13 @@ class Extended:
     raw: bytes
 
 
-@final
-@dataclass(frozen=True, slots=True)
-class IncludeEntry:
-    """One item of ``include:``, as written: relative to the including file's base."""
-
-    paths: tuple[str, ...]
-    project_directory: str | None = None
-    env_files: tuple[str, ...] = ()
-
-    @property
-    def directory(self) -> str | None:
-        """Where the included file's relative paths start, relative to the including
-        file's base: ``project_directory:``, else the directory of its first file."""
-        if self.project_directory is not None:
-            return self.project_directory
-        if not self.paths:
-            return None
-        head, _, _ = self.paths[0].rpartition("/")
-        return head or "."
-
-    @property
-    def env_file_paths(self) -> tuple[str, ...]:
-        """The env files its variables come from: as written, else ``.env`` there."""
-        if self.env_files:
-            return tuple(each for each in self.env_files if each != "/dev/null")
-        directory = self.directory
-        return () if directory is None else (_joined(directory, ".env"),)
-
-
 def compose_model(
     documents: Sequence[bytes],
     included: Sequence[Included] = (),
     extended: Sequence[Extended] = (),
     variables: tuple[tuple[str, str], ...] = (),
+    *,
+    parsing: ParseCache,
 ) -> Result[ComposeModel, str]:
     """Merge a Compose file, its override and what they include into a model, as Compose would.
 
@@ -210,11 +186,11 @@ def compose_model(
     mounted_files: dict[tuple[str, str], str] = {}
     watched: dict[str, None] = {}
     includes = False
-    files = _Extended(extended)
-    sources = [(_merged(documents), ".", "", stack_variables)]
+    files = _Extended(extended, parsing)
+    sources = [(_merged(documents, parsing), ".", "", stack_variables)]
     sources += [
         (
-            _parsed(each.raw),
+            _parsed(each.raw, parsing),
             each.base,
             f" in {each.path}",
             {**stack_variables, **dict(each.variables)},
@@ -292,16 +268,20 @@ def compose_model(
 class _Extended:
     """The files services extend, parsed when first asked for."""
 
-    def __init__(self, extended: Sequence[Extended]) -> None:
+    def __init__(self, extended: Sequence[Extended], parsing: ParseCache) -> None:
         self._by_reference = {each.named_from: each for each in extended}
+        self._parsing = parsing
 
-    def services(self, base: str, file: str) -> tuple[Extended, Mapping[str, Any]] | str | None:
-        """The services of the file ``file`` names from ``base``; None when the commit does
-        not hold it (a host path, a variable): Compose reads it, the plan cannot."""
-        found = self._by_reference.get((base, file))
+    def services(
+        self, reference: tuple[str, str]
+    ) -> tuple[Extended, Mapping[str, Any]] | str | None:
+        """The services of the file an ``extends`` names (see extends_reference); None when
+        the commit does not hold it (a host path, a variable): Compose reads it, the plan
+        cannot."""
+        found = self._by_reference.get(reference)
         if found is None:
             return None
-        parsed = _parsed(found.raw)
+        parsed = _parsed(found.raw, self._parsing)
         if isinstance(parsed, str):
             return f"{parsed} in {found.path}"
         section = parsed.get("services") or {}
@@ -348,8 +328,8 @@ def _chain(
         file = extends.get("file")
         if not isinstance(file, str):
             continue
-        written = interpolated(file, variables)
-        found = files.services(base, written) if written is not None else None
+        reference = extends_reference(base, file, variables)
+        found = files.services(reference) if reference is not None else None
         if found is None:
             return chain  # a file the commit does not hold: its settings are Compose's
         if isinstance(found, str):
@@ -440,14 +420,14 @@ def _gate_times(section: Mapping[str, Any]) -> tuple[float | None, float | None]
     return found[0], found[1]
 
 
-def _parsed(raw: bytes) -> dict[str, Any] | str:
-    """One Compose file, its documents merged (see compose_yaml), or why it cannot be read."""
-    return _merged([raw])
+def _parsed(raw: bytes, parsing: ParseCache) -> dict[str, Any] | str:
+    """One Compose file, its documents merged (see compose_merge), or why it cannot be read."""
+    return _merged([raw], parsing)
 
 
-def _merged(files: Sequence[bytes]) -> dict[str, Any] | str:
+def _merged(files: Sequence[bytes], parsing: ParseCache) -> dict[str, Any] | str:
     """A Compose file and its override files, merged as Compose merges them."""
-    found = compose_yaml.merged(files)
+    found = merged(files, parsing.parse)
     if isinstance(found, Failure):
         return f"invalid compose file: {found.failure()}"
     return found.unwrap()
@@ -586,65 +566,6 @@ def _count(value: object, variables: Mapping[str, str]) -> int | None:
     return int(found) if found is not None and found.strip().isdigit() else None
 
 
-def include_entries(raw: bytes) -> tuple[str, ...]:
-    """The relative paths of the Compose files one Compose file includes, as written."""
-    return tuple(path for entry in includes_of(raw) for path in entry.paths)
-
-
-def includes_of(raw: bytes) -> tuple[IncludeEntry, ...]:
-    """The items of a Compose file's ``include:``, as written."""
-    return _includes_of(raw) if b"include" in raw else ()  # most files: no parse
-
-
-@lru_cache(maxsize=65536)
-def _includes_of(raw: bytes) -> tuple[IncludeEntry, ...]:
-    parsed = _parsed(raw)
-    if isinstance(parsed, str):
-        return ()  # the model reports it
-    return tuple(_include_entry(entry) for entry in _listed(parsed.get("include")))
-
-
-def _include_entry(entry: object) -> IncludeEntry:
-    if not isinstance(entry, dict):
-        return IncludeEntry(tuple(_written([entry])))
-    directory = entry.get("project_directory")
-    return IncludeEntry(
-        paths=tuple(_written(_listed(entry.get("path")))),
-        project_directory=directory if isinstance(directory, str) and directory else None,
-        env_files=tuple(_written(_listed(entry.get("env_file")))),
-    )
-
-
-def extended_files(raw: bytes) -> tuple[str, ...]:
-    """The files a Compose file's services extend (``extends: {file: ...}``), as written."""
-    return _extended_files(raw) if b"extends" in raw else ()  # most files: no parse
-
-
-@lru_cache(maxsize=65536)
-def _extended_files(raw: bytes) -> tuple[str, ...]:
-    parsed = _parsed(raw)
-    services = {} if isinstance(parsed, str) else parsed.get("services")
-    if not isinstance(services, dict):
-        return ()
-    return tuple(
-        dict.fromkeys(
-            body["extends"]["file"]
-            for body in services.values()
-            if isinstance(body, dict)
-            and isinstance(body.get("extends"), dict)
-            and isinstance(body["extends"].get("file"), str)
-        )
-    )
-
-
-def _written(values: Iterable[object]) -> Iterator[str]:
-    return (each for each in values if isinstance(each, str) and each)
-
-
-def _joined(base: str, path: str) -> str:
-    return path if base == "." else f"{base}/{path}"
-
-
 def _based(base: str, paths: Iterable[str]) -> Iterator[str]:
     return (_joined(base, path) for path in paths)
 
@@ -653,8 +574,7 @@ def _references(document: Mapping[str, Any], variables: Mapping[str, str]) -> It
     """Relative file paths one Compose document makes Compose read, besides those of its
     services (see ComposeModel)."""
     yield from _relative(_watched(document), variables)
-    for entry in _listed(document.get("include")):
-        included = _include_entry(entry)
+    for included in includes_in(document):
         yield from _relative(included.paths, variables)
         yield from _relative(included.env_file_paths, variables)
     for section in ("configs", "secrets"):
@@ -697,13 +617,6 @@ def _watched(document: Mapping[str, Any]) -> Iterator[object]:
         section = body.get("x-gitops") if isinstance(body, dict) else None
         if isinstance(section, dict):
             yield from _listed(section.get("watch"))
-
-
-def _listed(value: object) -> list[object]:
-    """Compose accepts one item or a list of them in many places."""
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
 
 
 def _build_paths(build: object, variables: Mapping[str, str]) -> Iterator[str]:

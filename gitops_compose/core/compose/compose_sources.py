@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from posixpath import basename
 from typing import final
 
@@ -23,16 +22,17 @@ from gitops_compose.core.compose.compose_file import (
     OVERRIDE_FILE_NAMES,
     Extended,
     Included,
-    extended_files,
-    includes_of,
 )
 from gitops_compose.core.compose.dotenv import variables
+from gitops_compose.core.compose.file_links import extends_reference, links_of
 from gitops_compose.core.compose.interpolation import interpolated
+from gitops_compose.core.compose.parse_cache import ParseCache
 from gitops_compose.core.compose.snapshot import (
     ENV_FILE,
     ROOT,
     Snapshot,
     directory_of,
+    files_to_read,
     repository_path,
 )
 
@@ -71,17 +71,25 @@ def compose_files_by_directory(blobs: Mapping[str, str]) -> dict[str, tuple[str,
     return stacks
 
 
-def contents_missing(snapshot: Snapshot) -> frozenset[str]:
-    """The paths whose contents the core needs next and ``snapshot`` does not hold."""
-    missing: set[str] = set()
-    for stack, files in compose_files_by_directory(snapshot.blobs).items():
-        missing.update(sources_of(snapshot, stack, files).missing)
+def contents_needed(snapshot: Snapshot, parsing: ParseCache) -> frozenset[str]:
+    """Paths whose contents the core needs and ``snapshot`` does not hold yet.
+
+    First the Compose files and ``.env`` files of stacks, then the files that the files
+    already read include or extend, with their ``.env`` files. The shell reads what this
+    names and asks again until it names nothing: every round adds contents, so it ends.
+    """
+    blobs, contents = snapshot.blobs, snapshot.contents
+    missing = {path for path in files_to_read(blobs) if blobs[path] not in contents}
+    for stack, files in compose_files_by_directory(blobs).items():
+        missing.update(sources_of(snapshot, stack, files, parsing).missing)
     return frozenset(missing)
 
 
-def sources_of(snapshot: Snapshot, stack: str, compose_files: tuple[str, ...]) -> Sources:
+def sources_of(
+    snapshot: Snapshot, stack: str, compose_files: tuple[str, ...], parsing: ParseCache
+) -> Sources:
     """The files Compose loads for the stack at ``stack`` besides ``compose_files``."""
-    walk = _Walk(snapshot, stack)
+    walk = _Walk(snapshot, stack, parsing)
     stack_variables = walk.variables_of(walk.located(stack, ENV_FILE, {}), {})
     for path in compose_files:
         walk.file(path, stack, (path,), dict(stack_variables))
@@ -95,9 +103,10 @@ def sources_of(snapshot: Snapshot, stack: str, compose_files: tuple[str, ...]) -
 
 
 class _Walk:
-    def __init__(self, snapshot: Snapshot, stack: str) -> None:
+    def __init__(self, snapshot: Snapshot, stack: str, parsing: ParseCache) -> None:
         self._snapshot = snapshot
         self._stack = stack
+        self._parsing = parsing
         self.included: list[Included] = []
         self.extended: dict[tuple[str, str], Extended] = {}
         self.missing: set[str] = set()
@@ -110,8 +119,9 @@ class _Walk:
         raw = self._contents(path)
         if raw is None:
             return
-        self._extends(raw, base, known, set())
-        for entry in includes_of(raw):
+        links = links_of(raw, self._parsing)
+        self._extends(links.extends, base, known, set())
+        for entry in links.includes:
             directory = entry.directory
             written = interpolated(directory, known) if directory is not None else None
             project = repository_path(base, written) if written is not None else None
@@ -139,27 +149,31 @@ class _Walk:
                 )
                 self.file(target, project, (*chain, target), own)
 
-    def _extends(self, raw: bytes, base: str, known: Mapping[str, str], visited: set[str]) -> None:
-        for written in extended_files(raw):
-            file = interpolated(written, known)
+    def _extends(
+        self, files: tuple[str, ...], base: str, known: Mapping[str, str], visited: set[str]
+    ) -> None:
+        for written in files:
+            named_from = extends_reference(self._base(base), written, known)
             target = self.located(base, written, known)
-            if file is None or target is None or target in visited:
+            if named_from is None or target is None or target in visited:
                 continue
             contents = self._contents(target)
             if contents is None:
                 continue
             directory = directory_of(target)
-            named_from = (self._base(base), file)
             self.extended[named_from] = Extended(
                 named_from, target, self._base(directory), contents
             )
-            self._extends(contents, directory, known, visited | {target})
+            extends = links_of(contents, self._parsing).extends
+            self._extends(extends, directory, known, visited | {target})
 
     def variables_of(self, path: str | None, known: Mapping[str, str]) -> Variables:
         if path is None:
             return ()
         raw = self._contents(path)
-        return () if raw is None else _variables(raw, tuple(known.items()))
+        if raw is None:
+            return ()
+        return self._parsing.variables.get((raw, tuple(known.items())), _variables)
 
     def located(self, base: str, written: str, known: Mapping[str, str]) -> str | None:
         """The file of the commit that ``written``, from ``base``, names; None for one the
@@ -191,8 +205,8 @@ def relative_to(start: str, directory: str) -> str:
     return "/".join([".."] * (len(here) - common) + there[common:]) or ROOT
 
 
-@lru_cache(maxsize=65536)
-def _variables(raw: bytes, known: Variables) -> Variables:
+def _variables(file: tuple[bytes, Variables]) -> Variables:
     """A .env file's variables; ``known`` ones (those of an including file) expand in it."""
+    raw, known = file
     found = variables(raw, dict(known)) if known else variables(raw)
     return tuple(found.items())

@@ -6,38 +6,36 @@
   integers; ``1:20`` is a string (no sexagesimal); plain dates are timestamps (``Timestamp``).
 - Anchors, aliases and merge keys (``<<: *base``, ``<<: [*a, *b]``; keys written in the
   mapping win, then the first merged mapping).
-- ``!reset`` drops a value, ``!override`` replaces one instead of merging it, when documents
-  and files are merged (see ``merged``).
-- Several documents in a file are merged in order, as override files are.
+- ``!reset`` and ``!override`` mark a value for the merge of documents and files (see
+  compose_merge); several documents in a file are merged in order, as override files are.
 - A key defined twice in a mapping, or a key that is not a string, is an error, as in
   Compose.
 - Bounds, so that a hostile or broken file costs its stack alone a bounded time and memory:
   ``MAX_BYTES`` of text, ``MAX_DEPTH`` levels of nesting, ``MAX_ALIASED`` nodes added by
   aliases ("billion laughs").
 
-Built on PyYAML's parser (libyaml's where PyYAML has it, as in the venv; the pure one in
-gitops.pyz): only its events are used, and the values are built here, without recursion.
+Built on PyYAML's parser: only its events are used, and the values are built here, without
+recursion. Which parser is the shell's choice (libyaml's where PyYAML has it, as in the venv;
+``PURE_LOADER`` in gitops.pyz), passed in with the parse cache; both give the same events.
+Only the shell imports this module, when the first Compose file is read (see ParseCache).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
-from math import inf, isinf, isnan, nan
-from typing import TYPE_CHECKING, Any, final
+from math import inf, nan
+from typing import Any, final
 
+import yaml
 from returns.result import Failure, Result, Success
 
-if TYPE_CHECKING:
-    import yaml
+from gitops_compose.core.compose.compose_merge import Document, Path
 
 MAX_BYTES = 2**20
 MAX_DEPTH = 500
 MAX_ALIASED = 100_000
-
-Path = tuple[str, ...]
 
 
 @final
@@ -52,48 +50,18 @@ class Timestamp:
         return self.text
 
 
-@final
-@dataclass(frozen=True, slots=True)
-class Document:
-    """One YAML document of a Compose file, and where it resets or overrides what it merges
-    onto."""
-
-    content: Mapping[str, Any]
-    resets: tuple[Path, ...] = ()
-    overrides: tuple[Path, ...] = ()
-
-
-def merged(files: Sequence[bytes]) -> Result[dict[str, Any], str]:
-    """Every document of every file, merged in order onto the first, as Compose merges a
-    Compose file, its other documents and its override files."""
-    result: dict[str, Any] = {}
-    for raw in files:
-        found = documents(raw)
-        if isinstance(found, Failure):
-            return found
-        for document in found.unwrap():
-            combined = merge(result, document)
-            if isinstance(combined, Failure):
-                return combined
-            result = combined.unwrap()
-    if not result:
-        return Failure("empty compose file")
-    return Success(result)
-
-
-def documents(raw: bytes) -> Result[tuple[Document, ...], str]:
-    """The documents of one file, each a mapping; any bytes give documents or a reason."""
+def documents(raw: bytes, loader: type[yaml.SafeLoader]) -> Result[tuple[Document, ...], str]:
+    """The documents of one file, each a mapping, read with ``loader`` (PyYAML's
+    CSafeLoader or ``PURE_LOADER``); any bytes give documents or a reason."""
     if len(raw) > MAX_BYTES:
         return Failure(f"the file is larger than {MAX_BYTES // 2**20} MiB")
     text = _text(raw)
     if isinstance(text, Failure):
         return text
-    import yaml  # noqa: PLC0415  (imported when a Compose file is first read)
-
-    loader = None
+    parser = None
     try:
-        loader = _loader()(text.unwrap())  # the pure one checks the characters here
-        return _Builder(loader).documents()
+        parser = loader(text.unwrap())  # the pure one checks the characters here
+        return _Builder(parser).documents()
     except yaml.YAMLError as error:
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         mark = getattr(error, "problem_mark", None)
@@ -104,18 +72,8 @@ def documents(raw: bytes) -> Result[tuple[Document, ...], str]:
             first_line += f" (line {text.unwrap().count(chr(10), 0, position) + 1})"
         return Failure(first_line)
     finally:
-        if loader is not None:
-            loader.dispose()
-
-
-@lru_cache(maxsize=1)
-def _loader() -> type[yaml.SafeLoader]:
-    """libyaml's parser where PyYAML was built with it (several times faster), the pure one
-    elsewhere, as inside gitops.pyz; both give the same events."""
-    import yaml  # noqa: PLC0415
-
-    found: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
-    return found or _pure_loader()
+        if parser is not None:
+            parser.dispose()
 
 
 def _pure_loader() -> type[yaml.SafeLoader]:
@@ -125,7 +83,6 @@ def _pure_loader() -> type[yaml.SafeLoader]:
     (5,000 ``[`` on one line took a second). The keys are saved in the order of the text,
     so the oldest one is the first: these two give PyYAML's answers in constant time.
     """
-    import yaml  # noqa: PLC0415
 
     class Loader(yaml.SafeLoader):
         def next_possible_simple_key(self) -> int | None:
@@ -181,6 +138,9 @@ def _pure_loader() -> type[yaml.SafeLoader]:
             return yaml.ScalarToken("".join(chunks), True, start, end)
 
     return Loader
+
+
+PURE_LOADER = _pure_loader()
 
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
@@ -313,8 +273,6 @@ class _Builder:
         self.loader: Any = loader  # PyYAML's parsing methods have no annotations
 
     def documents(self) -> Result[tuple[Document, ...], str]:
-        import yaml  # noqa: PLC0415
-
         events = yaml.events
         found: list[Document] = []
         self.loader.get_event()  # StreamStart
@@ -471,185 +429,3 @@ def _key_text(key: object) -> str:
     if isinstance(key, bool):
         return str(key).lower()
     return str(key)
-
-
-# --- merging documents and files (compose-go's override.Merge) ----------------------------
-
-Merger = Callable[[Any, Any, Path], Any]
-
-
-def merge(base: Mapping[str, Any], document: Document) -> Result[dict[str, Any], str]:
-    """``document`` merged onto ``base``: mappings key by key, sequences appended, other
-    values replaced, with Compose's exceptions; ``base`` is left as it was."""
-    start: Mapping[str, Any] = base
-    for path in (*document.resets, *document.overrides):
-        start = _without(start, path)
-    try:
-        result = _merge_mappings(dict(start), document.content, ())
-    except _Problem as problem:
-        return Failure(str(problem))
-    return Success(result)
-
-
-def _without(tree: Mapping[str, Any], path: Path) -> Mapping[str, Any]:
-    """``tree`` without the value at ``path``; what it shares with ``tree`` is not changed."""
-    chain: list[tuple[Mapping[str, Any], str]] = []
-    node: object = tree
-    for key in path:
-        if not isinstance(node, Mapping) or key not in node:
-            return tree
-        chain.append((node, key))
-        node = node[key]
-    replacement: object = _GONE
-    for parent, key in reversed(chain):
-        copy = dict(parent)
-        if replacement is _GONE:
-            del copy[key]
-        else:
-            copy[key] = replacement
-        replacement = copy
-    assert isinstance(replacement, dict)
-    return replacement
-
-
-_GONE = object()
-
-
-def _merge_mappings(
-    mapping: dict[str, Any], other: Mapping[str, Any], path: Path
-) -> dict[str, Any]:
-    for key, value in other.items():
-        if key not in mapping or key.startswith("x-"):
-            mapping[key] = value
-            continue
-        mapping[key] = _merge_values(mapping[key], value, (*path, key))
-    return mapping
-
-
-def _merge_values(existing: Any, value: Any, path: Path) -> Any:
-    special = _special(path)
-    if special is not None:
-        return special(existing, value, path)
-    if value is None:
-        return existing
-    if isinstance(existing, dict):
-        if not isinstance(value, dict):
-            raise _Problem(f"cannot override {'.'.join(path)}")
-        return _merge_mappings(dict(existing), value, path)
-    if isinstance(existing, list):
-        if not isinstance(value, list):
-            raise _Problem(f"cannot override {'.'.join(path)}")
-        return [*existing, *value]
-    return value
-
-
-def _special(path: Path) -> Merger | None:
-    if len(path) < 2:
-        return None
-    if path[0] == "services" and len(path) >= 3:
-        rest = path[2:]
-        if len(rest) == 1:
-            return _SERVICE_RULES.get(rest[0])
-        if rest in (("build", "args"), ("build", "additional_contexts"), ("build", "labels")):
-            return _to_sequence
-        if rest in (("build", "extra_hosts"), ("deploy", "labels")):
-            return _to_sequence
-        if rest == ("healthcheck", "test"):
-            return _replaced
-        if len(rest) == 2 and rest[0] == "ulimits":
-            return _replaced
-        return None
-    if path[0] in ("networks", "volumes") and len(path) == 3 and path[2] == "labels":
-        return _to_sequence
-    return None
-
-
-def _replaced(_existing: Any, value: Any, _path: Path) -> Any:
-    return value
-
-
-def _to_sequence(existing: Any, value: Any, _path: Path) -> list[Any]:
-    return [*_as_sequence(existing), *_as_sequence(value)]
-
-
-def _as_sequence(value: Any) -> list[Any]:
-    if isinstance(value, dict):
-        return sorted(
-            key if item is None else f"{key}={_go_text(item)}" for key, item in value.items()
-        )
-    if isinstance(value, list):
-        return value
-    if isinstance(value, str):
-        return [value]
-    return []
-
-
-def _go_text(value: object) -> str:
-    """A value as Go's ``%v`` prints it, as compose-go writes ``key=value``."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        if isinf(value):
-            return "+Inf" if value > 0 else "-Inf"
-        if isnan(value):
-            return "NaN"
-        if value.is_integer() and abs(value) < 1e21:
-            return str(int(value))
-    return str(value)
-
-
-def _as_mapping(value: Any, default: Mapping[str, Any] | None) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return dict(value)
-    if isinstance(value, list):
-        return {str(each): None if default is None else dict(default) for each in value}
-    return {}
-
-
-def _build(existing: Any, value: Any, path: Path) -> dict[str, Any]:
-    def as_build(found: Any) -> dict[str, Any]:
-        if isinstance(found, str):
-            return {"context": found}
-        return dict(found) if isinstance(found, dict) else {}
-
-    return _merge_mappings(as_build(existing), as_build(value), path)
-
-
-_STARTED = {"condition": "service_started", "required": True}
-
-
-def _depends_on(existing: Any, value: Any, path: Path) -> dict[str, Any]:
-    return _merge_mappings(_as_mapping(existing, _STARTED), _as_mapping(value, _STARTED), path)
-
-
-def _networks(existing: Any, value: Any, path: Path) -> dict[str, Any]:
-    return _merge_mappings(_as_mapping(existing, None), _as_mapping(value, None), path)
-
-
-def _logging(existing: Any, value: Any, path: Path) -> Any:
-    if not isinstance(existing, dict) or not isinstance(value, dict):
-        return value if value is not None else existing
-    if "driver" not in value or "driver" not in existing or value["driver"] == existing["driver"]:
-        return _merge_mappings(dict(existing), value, path)
-    return value
-
-
-_SERVICE_RULES: dict[str, Merger] = {
-    "annotations": _to_sequence,
-    "build": _build,
-    "command": _replaced,
-    "depends_on": _depends_on,
-    "dns": _to_sequence,
-    "dns_opt": _to_sequence,
-    "dns_search": _to_sequence,
-    "entrypoint": _replaced,
-    "env_file": _to_sequence,
-    "environment": _to_sequence,
-    "extra_hosts": _to_sequence,
-    "label_file": _to_sequence,
-    "labels": _to_sequence,
-    "logging": _logging,
-    "networks": _networks,
-    "sysctls": _to_sequence,
-    "tmpfs": _to_sequence,
-}

@@ -20,8 +20,8 @@ class Snapshot:
     """The files of one commit: repository-relative POSIX path -> blob id.
 
     ``contents`` holds, by blob id, the bytes of the files the core reads (the Compose
-    files and the ``.env`` files that interpolate them, as :func:`contents_needed` names
-    them); every other file counts only by its blob id.
+    files and the ``.env`` files that interpolate them, as
+    ``compose_sources.contents_needed`` names them); every other file counts only by its blob id.
     """
 
     commit: str
@@ -40,21 +40,6 @@ def files_to_read(paths: Iterable[str]) -> frozenset[str]:
     compose_files = {path for path in listed if basename(path) in wanted}
     env_files = {_beside(path, ENV_FILE) for path in compose_files} & listed
     return frozenset(compose_files | env_files)
-
-
-def contents_needed(snapshot: Snapshot) -> frozenset[str]:
-    """Paths whose contents the core needs and ``snapshot`` does not hold yet.
-
-    First the Compose files and ``.env`` files of stacks, then the files that the files
-    already read include or extend, with their ``.env`` files. The shell reads what this
-    names and asks again until it names nothing: every round adds contents, so it ends.
-    """
-    # compose_sources reads snapshots, so it is imported when first needed, not before.
-    from gitops_compose.core.compose.compose_sources import contents_missing  # noqa: PLC0415
-
-    blobs, contents = snapshot.blobs, snapshot.contents
-    needed = {path for path in files_to_read(blobs) if blobs[path] not in contents}
-    return frozenset(needed | contents_missing(snapshot))
 
 
 def _beside(path: str, name: str) -> str:

@@ -17,7 +17,6 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import final
 
 from returns.result import Failure, Result, Success
@@ -25,8 +24,6 @@ from returns.result import Failure, Result, Success
 from gitops_compose.core.compose.compose_file import (
     ComposeModel,
     Declared,
-    Extended,
-    Included,
     Resource,
     ResourceKind,
     Role,
@@ -40,6 +37,7 @@ from gitops_compose.core.compose.compose_sources import (
 )
 from gitops_compose.core.compose.expectation import Expectation
 from gitops_compose.core.compose.link import OutsideLink, link_on_the_way, outside_link
+from gitops_compose.core.compose.parse_cache import ModelSources, ParseCache
 from gitops_compose.core.compose.snapshot import (
     ROOT,
     Snapshot,
@@ -150,8 +148,9 @@ class Stacks:
     outside_links: Mapping[str, tuple[OutsideLink, ...]] = field(default_factory=dict)
 
 
-def stacks_of(snapshot: Snapshot, root_name: str) -> Stacks:
-    """All stacks of a commit. ``root_name`` names a stack at the repository root."""
+def stacks_of(snapshot: Snapshot, root_name: str, parsing: ParseCache) -> Stacks:
+    """All stacks of a commit. ``root_name`` names a stack at the repository root; the files
+    are parsed with ``parsing``, and what is parsed is kept there."""
     compose_files = compose_files_by_directory(snapshot.blobs)
     owned = _files_by_stack(snapshot.blobs, compose_files.keys())
     outside = _Outside(snapshot.blobs, snapshot.dead_links)
@@ -169,7 +168,7 @@ def stacks_of(snapshot: Snapshot, root_name: str) -> Stacks:
             )
         else:
             documents = tuple(_contents(snapshot, each) for each in files)
-            model = _model(documents, _sources(snapshot, path, files))
+            model = _model(documents, _sources(snapshot, path, files, parsing), parsing)
         references = model.map(lambda found: found.references).value_or(())
         if references:
             stack_files = {**stack_files, **outside.named_by(path, references)}
@@ -291,32 +290,28 @@ def _contents(snapshot: Snapshot, path: str) -> bytes:
     return found
 
 
-def _sources(snapshot: Snapshot, stack: str, compose_files: tuple[str, ...]) -> Sources:
-    found = sources_of(snapshot, stack, compose_files)
+def _sources(
+    snapshot: Snapshot, stack: str, compose_files: tuple[str, ...], parsing: ParseCache
+) -> Sources:
+    found = sources_of(snapshot, stack, compose_files, parsing)
     if found.missing:
         # The shell reads all that contents_needed() names; a gap is a bug, not user input.
         raise ValueError(f"contents of {min(found.missing)} missing from {snapshot.commit}")
     return found
 
 
-def _model(documents: tuple[bytes, ...], sources: Sources) -> Result[ComposeModel, str]:
+def _model(
+    documents: tuple[bytes, ...], sources: Sources, parsing: ParseCache
+) -> Result[ComposeModel, str]:
     if sources.problem is not None:
         return Failure(f"invalid compose file: {sources.problem}")
-    return _cached_model(documents, sources.included, sources.extended, sources.variables)
+    key = (documents, sources.included, sources.extended, sources.variables)
+    return parsing.models.get(key, lambda found: _new_model(found, parsing))
 
 
-# Room for both commits of a host with tens of thousands of stacks; a smaller cache misses
-# on every file of a large repository, read in order, and parses each check anew. Keyed by
-# contents: the two commits of a check share most Compose files, and a daemon sees the same
-# ones every check, so each distinct file is parsed once.
-@lru_cache(maxsize=65536)
-def _cached_model(
-    documents: tuple[bytes, ...],
-    included: tuple[Included, ...] = (),
-    extended: tuple[Extended, ...] = (),
-    variables: tuple[tuple[str, str], ...] = (),
-) -> Result[ComposeModel, str]:
-    return compose_model(documents, included, extended, variables)
+def _new_model(sources: ModelSources, parsing: ParseCache) -> Result[ComposeModel, str]:
+    documents, included, extended, variables = sources
+    return compose_model(documents, included, extended, variables, parsing=parsing)
 
 
 def _stack_or_error(

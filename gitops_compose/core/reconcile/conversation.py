@@ -9,7 +9,7 @@ stages' business (see check).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeAlias, final
 
 from returns.result import Result
@@ -18,6 +18,7 @@ from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.state import State, troubled
 
 if TYPE_CHECKING:
+    from gitops_compose.core.compose.parse_cache import ParseCache
     from gitops_compose.core.reconcile.action import Action, FastForward, Rollback
     from gitops_compose.core.reconcile.event import Event
     from gitops_compose.core.reconcile.outcome import Outcome, Tally
@@ -217,6 +218,8 @@ class CheckSettings:
     # A daemon that has not yet saved a check that did all it had to: its first check, after
     # a reboot or an upgrade (see full_pass).
     daemon_starting: bool = False
+    # The shell's parse cache, with its YAML parser: what reads the commits' stacks.
+    parsing: ParseCache = field(kw_only=True, compare=False, repr=False)
 
 
 @final

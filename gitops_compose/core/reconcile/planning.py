@@ -58,8 +58,13 @@ class ReadingCommits(Check):
 
     def commits_read(self, snapshots: Mapping[str, Snapshot]) -> Check:
         heads, root = self.heads, self.context.settings.root_name
-        local = stacks_of(snapshots[heads.local], root)
-        remote = local if heads.remote == heads.local else stacks_of(snapshots[heads.remote], root)
+        parsing = self.context.settings.parsing
+        local = stacks_of(snapshots[heads.local], root, parsing)
+        remote = (
+            local
+            if heads.remote == heads.local
+            else stacks_of(snapshots[heads.remote], root, parsing)
+        )
         return LookingToPlan(self.context, heads, local, remote)
 
 

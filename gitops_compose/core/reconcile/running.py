@@ -279,7 +279,11 @@ class Running(Check):
         root, remote = self.context.settings.root_name, self.ground.remote
         for each in self.last_good_to_read:
             snapshot = snapshots.get(each.commit)
-            stacks = None if snapshot is None else stacks_of(snapshot, root)
+            stacks = (
+                None
+                if snapshot is None
+                else stacks_of(snapshot, root, self.context.settings.parsing)
+            )
             rollback = (
                 None
                 if stacks is None

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from gitops_compose.core.reconcile.plan import Plan
     from gitops_compose.core.reconcile.runtime import Health, HostState
     from gitops_compose.core.reconcile.status import StackStatus
+    from gitops_compose.shell.container_events import ContainerWatch
 
 
 class Repository(Protocol):
@@ -198,8 +199,13 @@ def run_check(
     workers: Workers | None = None,
     stopping: Callable[[], bool] = lambda: False,
     sleep: Callable[[float], None] = time.sleep,
+    watch: ContainerWatch | None = None,
 ) -> CheckReport:
     """One check from ``state``; the report holds the state the next check starts from.
+
+    With ``watch``, the containers of the stacks at their health gate are watched while
+    some gate is open (and no longer than the check), so the core looks at them when
+    something happened or a deadline passed, not once per poll.
 
     ``stopping`` is asked between steps: once it says yes, running actions finish and no
     new one starts. Raises ComposeUnavailable before the first Compose command when there
@@ -210,6 +216,9 @@ def run_check(
     threads = ThreadWorkers(repository, host, settings.jobs, clock) if own else None
     runner: Workers = threads if threads is not None else workers  # type: ignore[assignment]
     check = begin(state, settings, now())
+    if watch is not None:
+        # Watched from the first gate on: no look at each gate as it opens.
+        check = check.containers_watched(live=True)
     # When each action started (clock), for the duration its log line gives.
     began_at: dict[Action | Rollback, float] = {}
     try:
@@ -236,9 +245,10 @@ def run_check(
                         began_at[action] = clock()
                         runner.start(action)
                 case AwaitOutcome() as waiting:
-                    check = _await(check, waiting, runner, now, sleep)
+                    check = _await(check, waiting, runner, now, sleep, watch=watch)
                 case LookAtHealth(projects):
-                    check = check.health_seen(host.health(projects), now())
+                    watched = watch is not None and watch.look(projects)
+                    check = check.health_seen(host.health(projects), now(), watched=watched)
                 case ReadLogs(containers):
                     check = check.logs_read(host.logs(containers))
                 case LookAtReplaced(projects):
@@ -248,6 +258,8 @@ def run_check(
                 case _:
                     check = look(check, request, repository, host)
     finally:
+        if watch is not None:
+            watch.stop()
         if threads is not None:
             threads.close()
 
@@ -270,9 +282,16 @@ def _await(
     runner: Workers,
     now: Callable[[], float],
     sleep: Callable[[float], None],
+    *,
+    watch: ContainerWatch | None = None,
 ) -> Check:
     """The next action to finish; while stacks wait at their gate, no longer than until the
-    core's next look at them (with nothing running, just that long)."""
+    core's next look at them (with nothing running, just that long), or an event of their
+    containers when they are watched."""
+    if watch is not None and waiting.watching:
+        return _await_watched(check, waiting, runner, now, watch)
+    if watch is not None and waiting.until is None:
+        watch.stop()  # no gate is open
     if waiting.until is None:
         done = runner.next_done()
         assert done is not None  # waits for ever
@@ -285,6 +304,34 @@ def _await(
         return check
     _log_moved(done[0])
     return check.finished(done[0])
+
+
+# While actions run and containers are watched, how often to see whether an event came.
+_EVENT_LATENCY = 0.05
+
+
+def _await_watched(
+    check: Check,
+    waiting: AwaitOutcome,
+    runner: Workers,
+    now: Callable[[], float],
+    watch: ContainerWatch,
+) -> Check:
+    """The next action to finish, an event of the containers watched, or the core's next
+    look, whichever comes first."""
+    until = waiting.until if waiting.until is not None else now() + 3600.0
+    while (left := until - now()) > 0:
+        if waiting.running:
+            done = runner.next_done(timeout=min(left, _EVENT_LATENCY))
+            if done is not None:
+                _log_moved(done[0])
+                return check.finished(done[0])
+            stirred = watch.wait(waiting.watching, 0.0)
+        else:
+            stirred = watch.wait(waiting.watching, left)
+        if stirred or not watch.live:
+            return check.containers_watched(watch.live, stirred=stirred)
+    return check
 
 
 def plan_now(

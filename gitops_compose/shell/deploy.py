@@ -148,7 +148,12 @@ class Job:
                 state = replace(state, full_pass_done=False)
             try:
                 report = run_check(
-                    self.repository, self.host, state, self.settings, stopping=self.stop.is_set
+                    self.repository,
+                    self.host,
+                    state,
+                    self.settings,
+                    stopping=self.stop.is_set,
+                    watch=self.host.container_events(),
                 )
             except ComposeUnavailable as problem:
                 raise UsageError(str(problem)) from None

@@ -16,6 +16,7 @@ check starts from. The shell decides nothing::
             case Planned(plan) | Decided(outcomes): report them
             case Start(actions): start each; later check = check.finished(...)
             case AwaitOutcome(until): wait for one, or until then; check.finished(...)
+                (or for an event of the containers watched: check.containers_watched(...))
             case LookAtHealth(projects): check = check.health_seen(..., now())
             case ReadLogs(containers): check = check.logs_read(...)
             case Settled(report): return report
@@ -34,7 +35,7 @@ from dataclasses import dataclass, replace
 from enum import Enum, auto
 from typing import TYPE_CHECKING, TypeAlias, final
 
-from returns.result import Failure, Result
+from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.expectation import Expectation
 from gitops_compose.core.reconcile.check_failure import CheckFailure
@@ -151,10 +152,13 @@ class Start:
 class AwaitOutcome:
     """Nothing more may start: report the next action that finishes. With ``until`` (Unix
     seconds), stacks wait at their health gate: ask again then, finished or not (when
-    ``running`` is false nothing runs: just wait)."""
+    ``running`` is false nothing runs: just wait). With ``watching``, the containers of
+    these projects are watched: an event of theirs is reported at once, as
+    ``containers_watched``."""
 
     until: float | None = None
     running: bool = True
+    watching: tuple[str, ...] = ()
 
 
 @final
@@ -314,6 +318,10 @@ class Check:
     gates: tuple[Gate, ...] = ()
     poll_at: float | None = None
     failed_gates: tuple[Failed, ...] = ()
+    # Whether the shell watches the gates' containers (then it says when an event came, and
+    # the core looks on events and deadlines, not once per poll), and whether one came.
+    watched: bool = False
+    stirred: bool = False
     # Outcomes decided since the last request, to be reported (see Decided).
     unreported: tuple[Outcome, ...] = ()
     # Rollbacks to start, and those running; and failed stacks whose last good files are
@@ -398,11 +406,20 @@ class Check:
                 gate if gate.opened >= 0 else replace(gate, opened=now) for gate in self.gates
             )
             check = replace(self, schedule=schedule, gates=opened)
-            if self.poll_at is None or now >= self.poll_at:
-                projects = tuple(dict.fromkeys(gate.action.project for gate in opened))
-                return check, LookAtHealth(projects)
             running = schedule.busy or bool(self.rolling)
-            return check, AwaitOutcome(until=self.poll_at, running=running)
+            projects = tuple(dict.fromkeys(gate.action.project for gate in opened))
+            if self.watched:
+                from gitops_compose.core.reconcile.gate import next_look  # noqa: PLC0415
+
+                look_at: float | None = (
+                    now if self.stirred else next_look(opened, now, busy=running)
+                )
+            else:
+                look_at = self.poll_at
+            if look_at is None or now >= look_at:
+                return check, LookAtHealth(projects)
+            watching = projects if self.watched else ()
+            return check, AwaitOutcome(until=look_at, running=running, watching=watching)
         if schedule.busy or self.rolling:
             return self, AwaitOutcome()
         if self.outcomes:
@@ -504,8 +521,11 @@ class Check:
             unreported=(*self.unreported, result),
         )
 
-    def health_seen(self, found: Result[Health, str], now: float) -> Check:
-        """The containers of the stacks at their gate, inspected at ``now``."""
+    def health_seen(
+        self, found: Result[Health, str], now: float, *, watched: bool = False
+    ) -> Check:
+        """The containers of the stacks at their gate, inspected at ``now``; ``watched``:
+        whether the shell watches them from now on (see containers_watched)."""
         from gitops_compose.core.reconcile.gate import Failed, Passed, Waiting, judged, next_poll  # noqa: PLC0415
 
         check = replace(self, gates=())
@@ -536,7 +556,16 @@ class Check:
             gates=gates,
             poll_at=next_poll(gates, now) if gates else None,
             failed_gates=(*self.failed_gates, *failed),
+            # A look that failed is tried again a poll later, not at once.
+            watched=watched and isinstance(found, Success),
+            stirred=False,
         )
+
+    def containers_watched(self, live: bool, *, stirred: bool = False) -> Check:
+        """Whether the shell watches the containers of the stacks at their gate (from the
+        start of a check, before any gate opens, or no longer: the core looks once per poll
+        then); ``stirred``: an event of theirs came, so the core looks at once."""
+        return replace(self, watched=live, stirred=live and stirred)
 
     def replaced_seen(self, found: Result[Health, str]) -> Check:
         """Whether the failed changes' ``up`` replaced containers: one created since the
@@ -584,7 +613,10 @@ class Check:
         if times.off:
             return None
         # Opened (timed from) when the core next looks: ``finished`` knows no time.
-        return Gate(action=action, expects=stack.expectation, times=times, opened=-1.0)
+        awaited = self.schedule is not None and self.schedule.awaits(action)
+        return Gate(
+            action=action, expects=stack.expectation, times=times, opened=-1.0, awaited=awaited
+        )
 
     def _gate_decided(
         self, action: StackAction, error: str | None, images: tuple[tuple[str, str], ...] = ()

@@ -10,6 +10,7 @@ hypothesis state machine; only the workers differ in how results come back.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -306,8 +307,10 @@ def _await(
     return check.finished(done[0])
 
 
-# While actions run and containers are watched, how often to see whether an event came.
+# While actions run and containers are watched, how often to see whether an event came;
+# and the longest wait before the loop asks again whether to stop.
 _EVENT_LATENCY = 0.05
+_LONGEST_WAIT = 1.0
 
 
 def _await_watched(
@@ -318,8 +321,8 @@ def _await_watched(
     watch: ContainerWatch,
 ) -> Check:
     """The next action to finish, an event of the containers watched, or the core's next
-    look, whichever comes first."""
-    until = waiting.until if waiting.until is not None else now() + 3600.0
+    look, whichever comes first; a second at most, so a stop is seen as soon as before."""
+    until = min(math.inf if waiting.until is None else waiting.until, now() + _LONGEST_WAIT)
     while (left := until - now()) > 0:
         if waiting.running:
             done = runner.next_done(timeout=min(left, _EVENT_LATENCY))

@@ -134,3 +134,5 @@ def test_watched_gates_are_looked_at_on_deadlines_and_passes_wait_for_running_co
     starting = judged(fresh, (web(health="starting"),), 101.0)
     assert isinstance(starting, Waiting)
     assert next_look((starting.gate,), 102.0, busy=False) == 100.0 + 180.0
+    # An event of theirs: at once, whatever runs.
+    assert next_look((starting.gate,), 102.0, busy=True, stirred=True) == 102.0

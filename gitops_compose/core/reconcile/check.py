@@ -411,9 +411,7 @@ class Check:
             if self.watched:
                 from gitops_compose.core.reconcile.gate import next_look  # noqa: PLC0415
 
-                look_at: float | None = (
-                    now if self.stirred else next_look(opened, now, busy=running)
-                )
+                look_at: float | None = next_look(opened, now, busy=running, stirred=self.stirred)
             else:
                 look_at = self.poll_at
             if look_at is None or now >= look_at:

@@ -14,9 +14,8 @@ something may have changed or a verdict is due: an event, the end of a settle wi
 health timeout, and a gate never looked at. While Compose commands still run and end one
 after another, a look that could only pass stacks waits for them (unless another stack
 waits for the verdict), so a pass of many stacks looks a few times in all, not a few times
-each. The events only
-say when to look; the look (what Docker says of each container) is the truth: a restart
-while the watch was down shows in its restart count and its last start.
+each. The events only say when to look; the look (what Docker says of each container) is
+the truth: a restart while the watch was down shows in its restart count and last start.
 """
 
 from __future__ import annotations
@@ -174,13 +173,15 @@ def next_poll(gates: Sequence[Gate], now: float) -> float:
     return soonest
 
 
-def next_look(gates: Sequence[Gate], now: float, *, busy: bool) -> float:
-    """When to look at the stacks at their gate again, with their containers watched (an
-    event makes the shell say so at once, and the core looks then): a gate never looked at
-    now, a settle window at its end, and every gate at its health timeout. While Compose
+def next_look(gates: Sequence[Gate], now: float, *, busy: bool, stirred: bool = False) -> float:
+    """When to look at the stacks at their gate again, with their containers watched: at
+    once when an event of theirs came (``stirred``), a gate never looked at now, a settle
+    window at its end, and every gate at its health timeout. While Compose
     commands run (``busy``), the first two wait for them to end, unless another stack waits
     for the verdict or no gate opened for PATIENCE_SECONDS: they could only pass a stack,
     and one look passes them all."""
+    if stirred:
+        return now
     patience = max((gate.opened for gate in gates), default=now) + PATIENCE_SECONDS
     soonest = math.inf
     for gate in gates:

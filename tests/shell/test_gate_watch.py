@@ -12,6 +12,7 @@ from pathlib import Path
 from gitops_compose.core.reconcile.check import CheckReport, CheckSettings
 from gitops_compose.core.reconcile.state import State
 from gitops_compose.shell.check import run_check
+from gitops_compose.shell.compose_host import parse_inspect
 from gitops_compose.shell.container_events import ContainerEvents
 
 from ..models import ModelHost, ModelRepository
@@ -235,3 +236,29 @@ def test_a_stream_that_ends_on_its_own_is_no_longer_live(tmp_path: Path) -> None
         assert not watch.look(["shop"])  # not started again in this check
     finally:
         watch.stop()
+
+
+def test_inspect_gives_each_container_its_restarts_and_last_start() -> None:
+    document = [
+        {
+            "Id": "c1",
+            "Created": "2026-12-03T09:00:00.5Z",
+            "RestartCount": 2,
+            "Image": "sha256:abc",
+            "State": {"Status": "running", "StartedAt": "2026-12-03T09:00:07.250000000Z"},
+            "Config": {
+                "Labels": {
+                    "com.docker.compose.project": "shop",
+                    "com.docker.compose.service": "web",
+                }
+            },
+        }
+    ]
+
+    found = parse_inspect(json.dumps(document)).unwrap()
+
+    [web] = found["shop"]
+    assert (web.id, web.service, web.state, web.restarts) == ("c1", "web", "running", 2)
+    assert web.created is not None
+    assert web.started is not None
+    assert web.started - web.created == 6.75

@@ -10,6 +10,7 @@ state machine; only the workers differ in how results come back.
 
 from __future__ import annotations
 
+import math
 import queue
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from gitops_compose.core.reconcile.outcome import Outcome
     from gitops_compose.core.reconcile.plan import Plan
     from gitops_compose.core.reconcile.runtime import Health, HostState
+    from gitops_compose.shell.container_events import ContainerWatch
 
 
 class Repository(Protocol):
@@ -199,19 +201,26 @@ def run_check(
     stopping: Callable[[], bool] = lambda: False,
     sleep: Callable[[float], None] = time.sleep,
     reporters: Sequence[Reporter] | None = None,
+    watch: ContainerWatch | None = None,
 ) -> CheckReport:
     """One check from ``state``; the report holds the state the next check starts from.
 
     Each event the core tells is handed to every one of ``reporters``, in order (None:
-    the log lines alone). ``stopping`` is asked between steps: once it says yes, running
-    actions finish and no new one starts. Raises ComposeUnavailable before the first
-    Compose command when there is no Compose v2.
+    the log lines alone). With ``watch``, the containers of the stacks at their health gate
+    are watched while some gate is open (and no longer than the check), so the core looks
+    at them when something happened or a deadline passed, not once per poll.
+    ``stopping`` is asked between steps: once it says yes, running actions finish and no
+    new one starts. Raises ComposeUnavailable before the first Compose command when there
+    is no Compose v2.
     """
     hearing = (LogReporter(),) if reporters is None else tuple(reporters)
     own = workers is None
     threads = ThreadWorkers(repository, host, settings.jobs, clock) if own else None
     runner: Workers = threads if threads is not None else workers  # type: ignore[assignment]
     check = begin(state, settings, now())
+    if watch is not None:
+        # Watched from the first gate on: no look at each gate as it opens.
+        check = check.containers_watched(live=True)
     try:
         while True:
             if stopping() and not check.stopping:
@@ -233,9 +242,10 @@ def run_check(
                     for action in actions:
                         runner.start(action)
                 case AwaitOutcome() as waiting:
-                    check = _await(check, waiting, runner, now, sleep)
+                    check = _await(check, waiting, runner, now, sleep, watch=watch)
                 case LookAtHealth(projects):
-                    check = check.health_seen(host.health(projects), now())
+                    watched = watch is not None and watch.look(projects)
+                    check = check.health_seen(host.health(projects), now(), watched=watched)
                 case ReadLogs(containers):
                     check = check.logs_read(host.logs(containers), now())
                 case LookAtReplaced(projects):
@@ -245,6 +255,8 @@ def run_check(
                 case _:
                     check = look(check, request, repository, host)
     finally:
+        if watch is not None:
+            watch.stop()
         if threads is not None:
             threads.close()
 
@@ -267,9 +279,16 @@ def _await(
     runner: Workers,
     now: Callable[[], float],
     sleep: Callable[[float], None],
+    *,
+    watch: ContainerWatch | None = None,
 ) -> Check:
     """The next action to finish; while stacks wait at their gate, no longer than until the
-    core's next look at them (with nothing running, just that long)."""
+    core's next look at them (with nothing running, just that long), or an event of their
+    containers when they are watched."""
+    if watch is not None and waiting.watching:
+        return _await_watched(check, waiting, runner, now, watch)
+    if watch is not None and waiting.until is None:
+        watch.stop()  # no gate is open
     if waiting.until is None:
         done = runner.next_done()
         assert done is not None  # waits for ever
@@ -281,6 +300,35 @@ def _await(
     if done is None:
         return check
     return check.finished(done[0], now())
+
+
+# While actions run and containers are watched, how often to see whether an event came;
+# and the longest wait before the loop asks again whether to stop.
+_EVENT_LATENCY = 0.05
+_LONGEST_WAIT = 1.0
+
+
+def _await_watched(
+    check: Check,
+    waiting: AwaitOutcome,
+    runner: Workers,
+    now: Callable[[], float],
+    watch: ContainerWatch,
+) -> Check:
+    """The next action to finish, an event of the containers watched, or the core's next
+    look, whichever comes first; a second at most, so a stop is seen as soon as before."""
+    until = min(math.inf if waiting.until is None else waiting.until, now() + _LONGEST_WAIT)
+    while (left := until - now()) > 0:
+        if waiting.running:
+            done = runner.next_done(timeout=min(left, _EVENT_LATENCY))
+            if done is not None:
+                return check.finished(done[0], now())
+            stirred = watch.wait(waiting.watching, 0.0)
+        else:
+            stirred = watch.wait(waiting.watching, left)
+        if stirred or not watch.live:
+            return check.containers_watched(watch.live, stirred=stirred)
+    return check
 
 
 def plan_now(

@@ -26,6 +26,7 @@ from returns.result import Failure, Result, Success
 from gitops_compose.core.compose.compose_file import Resource, ResourceKind
 from gitops_compose.core.reconcile.runtime import Container, ContainerHealth, Health, HostState
 from gitops_compose.shell import log
+from gitops_compose.shell.container_events import ContainerEvents
 from gitops_compose.shell.git_repository import redacted
 
 if TYPE_CHECKING:
@@ -146,6 +147,12 @@ class ComposeHost:
         inspected = self._run(["inspect", *ids], timeout=min(self._timeout, 120))
         # A container removed between the two calls makes inspect fail: the next poll sees.
         return inspected.bind(parse_inspect)
+
+    def container_events(self) -> ContainerEvents:
+        """A watch on the containers of the stacks at their health gate (one ``docker
+        events`` stream, started at the first look at a gate)."""
+        environment = {k: v for k, v in os.environ.items() if k not in _MODEL_CHANGING}
+        return ContainerEvents(self._docker, environment)
 
     def logs(self, containers: Sequence[str]) -> Mapping[str, str]:
         said: dict[str, str] = {}
@@ -356,6 +363,7 @@ def parse_inspect(output: str) -> Result[Health, str]:
                 ran=_ran(state) if exited else None,
                 image=str(each.get("Image", "")),
                 created=_seconds(each.get("Created")),
+                started=_seconds(state.get("StartedAt")),
             )
         )
     return Success({project: tuple(found) for project, found in projects.items()})

@@ -149,7 +149,12 @@ class Job:
             settings = replace(self.settings, daemon_starting=daemon_starting)
             try:
                 report = run_check(
-                    self.repository, self.host, state, settings, stopping=self.stop.is_set
+                    self.repository,
+                    self.host,
+                    state,
+                    settings,
+                    stopping=self.stop.is_set,
+                    watch=self.host.container_events(),
                 )
             except ComposeUnavailable as problem:
                 raise UsageError(str(problem)) from None

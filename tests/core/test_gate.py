@@ -1,14 +1,18 @@
 """The health gate's verdict on the containers of a stack that was just started."""
 
+from dataclasses import replace
+
 from gitops_compose.core.compose.expectation import Expectation
 from gitops_compose.core.reconcile.action import Changed, Phase, StackAction, Verb
 from gitops_compose.core.reconcile.gate import (
+    PATIENCE_SECONDS,
     Failed,
     Gate,
     GateTimes,
     Passed,
     Waiting,
     judged,
+    next_look,
     next_poll,
 )
 from gitops_compose.core.reconcile.runtime import ContainerHealth
@@ -99,3 +103,36 @@ def test_the_next_look_is_a_poll_away_or_at_the_end_of_a_settle_window() -> None
     assert isinstance(waiting, Waiting)
     assert next_poll((waiting.gate,), 101.0) == 101.25
     assert next_poll((gate(),), 101.0) == 102.0
+
+
+def test_a_restart_before_the_first_look_counts_when_it_came_after_the_gate_opened() -> None:
+    # Looked at late (the watch saw nothing): Docker's count and last start still tell.
+    restarted = web(restarts=1, started=105.0)
+    verdict = judged(gate(), (restarted,), 110.0)
+    assert isinstance(verdict, Failed)
+    assert verdict.reason == "restarting: web (1 restart)"
+    # Restarted during its ``up``, before the gate opened: as when it was looked at first.
+    assert isinstance(judged(gate(), (web(restarts=1, started=99.0),), 110.0), Waiting)
+    assert isinstance(judged(gate(), (web(started=105.0),), 110.0), Waiting)
+
+
+def test_watched_gates_are_looked_at_on_deadlines_and_passes_wait_for_running_commands() -> None:
+    fresh = gate(settle=10.0)
+    # Never looked at: at once, or once the commands running end, or a while after the
+    # last gate opened, or at once when another stack waits for its verdict.
+    assert next_look((fresh,), 101.0, busy=False) == 101.0
+    assert next_look((fresh,), 101.0, busy=True) == 100.0 + PATIENCE_SECONDS
+    assert next_look((replace(fresh, awaited=True),), 101.0, busy=True) == 101.0
+    later = replace(fresh, opened=103.0)
+    assert next_look((fresh, later), 104.0, busy=True) == 103.0 + PATIENCE_SECONDS
+    # Settling: at the end of its window (while commands run, not before the patience).
+    waiting = judged(fresh, (web(),), 101.0)
+    assert isinstance(waiting, Waiting)
+    assert next_look((waiting.gate,), 102.0, busy=False) == 111.0
+    assert next_look((waiting.gate,), 102.0, busy=True) == 111.0
+    # Not running and healthy yet: an event says when; else at its health timeout.
+    starting = judged(fresh, (web(health="starting"),), 101.0)
+    assert isinstance(starting, Waiting)
+    assert next_look((starting.gate,), 102.0, busy=False) == 100.0 + 180.0
+    # An event of theirs: at once, whatever runs.
+    assert next_look((starting.gate,), 102.0, busy=True, stirred=True) == 102.0

@@ -123,10 +123,13 @@ class Start:
 class AwaitOutcome:
     """Nothing more may start: report the next action that finishes. With ``until`` (Unix
     seconds), stacks wait at their health gate: ask again then, finished or not (when
-    ``running`` is false nothing runs: just wait)."""
+    ``running`` is false nothing runs: just wait). With ``watching``, the containers of
+    these projects are watched: an event of theirs is reported at once, as
+    ``containers_watched``."""
 
     until: float | None = None
     running: bool = True
+    watching: tuple[str, ...] = ()
 
 
 @final

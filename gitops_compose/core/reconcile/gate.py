@@ -6,11 +6,21 @@ then, for a settle window, no container may exit or restart. A one-shot service 
 exited 0 instead: one another service waits for (``service_completed_successfully``), or
 one with ``restart: "no"``. A container that exits, restarts or turns unhealthy fails the
 gate at once; so does the timeout. Waiting needs no job: the gate is looked at in bulk,
-for every stack waiting, once per poll.
+for every stack waiting at once.
+
+When to look is decided here too. Without a watch, once per poll. With one (the shell
+follows Docker's events for the stacks at their gate and says when one came), only when
+something may have changed or a verdict is due: an event, the end of a settle window, a
+health timeout, and a gate never looked at. While Compose commands still run and end one
+after another, a look that could only pass stacks waits for them (unless another stack
+waits for the verdict), so a pass of many stacks looks a few times in all, not a few times
+each. The events only say when to look; the look (what Docker says of each container) is
+the truth: a restart while the watch was down shows in its restart count and last start.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeAlias, final
@@ -21,6 +31,11 @@ from gitops_compose.core.reconcile.runtime import ContainerHealth
 
 # Seconds between two looks at the containers of the stacks that wait.
 POLL_SECONDS = 1.0
+# With the containers watched, how long a look that could only pass stacks waits for the
+# Compose commands still running, after the last gate opened: while they end one after
+# another it waits for them all; one that takes long (a pull, a hung ``up``) holds no
+# other stack's verdict longer than this.
+PATIENCE_SECONDS = 5.0
 
 
 @final
@@ -49,8 +64,11 @@ class Gate:
     # running and healthy (the settle window's start).
     opened: float
     settled_from: float | None = None
-    # Container id -> its restart count when first seen: a restart after that fails it.
+    # Container id -> its restart count when the gate opened: a restart after that fails it.
     restarts: Mapping[str, int] = field(default_factory=dict)
+    # Whether it was looked at since it opened; whether other stacks wait for its verdict.
+    seen: bool = False
+    awaited: bool = False
 
 
 @final
@@ -84,8 +102,8 @@ def judged(gate: Gate, containers: Sequence[ContainerHealth], now: float) -> Ver
         by_service.setdefault(container.service, []).append(container)
     restarts = dict(gate.restarts)
     for container in containers:
-        restarts.setdefault(container.id, container.restarts)
-    gate = replace(gate, restarts=restarts)
+        restarts.setdefault(container.id, _restarts_before(gate, container))
+    gate = replace(gate, restarts=restarts, seen=True)
     elapsed = now - gate.opened
     pending: list[str] = []
     for service in gate.expects.services:
@@ -112,6 +130,14 @@ def judged(gate: Gate, containers: Sequence[ContainerHealth], now: float) -> Ver
     if now - since >= gate.times.settle:
         return Passed(gate)
     return Waiting(replace(gate, settled_from=since))
+
+
+def _restarts_before(gate: Gate, container: ContainerHealth) -> int:
+    """A container's restart count when its gate opened, seen later: what it counts now,
+    less the restart that started it again after the gate opened, if one did (Docker counts
+    only restarts of its own, so a start after the opening with restarts counted is one)."""
+    later = container.started is not None and container.started > gate.opened
+    return container.restarts - 1 if later and container.restarts > 0 else container.restarts
 
 
 def _failure(gate: Gate, service: str, container: ContainerHealth) -> str | None:
@@ -145,3 +171,24 @@ def next_poll(gates: Sequence[Gate], now: float) -> float:
         if gate.settled_from is not None:
             soonest = min(soonest, max(now, gate.settled_from + gate.times.settle))
     return soonest
+
+
+def next_look(gates: Sequence[Gate], now: float, *, busy: bool, stirred: bool = False) -> float:
+    """When to look at the stacks at their gate again, with their containers watched: at
+    once when an event of theirs came (``stirred``), a gate never looked at now, a settle
+    window at its end, and every gate at its health timeout. While Compose
+    commands run (``busy``), the first two wait for them to end, unless another stack waits
+    for the verdict or no gate opened for PATIENCE_SECONDS: they could only pass a stack,
+    and one look passes them all."""
+    if stirred:
+        return now
+    patience = max((gate.opened for gate in gates), default=now) + PATIENCE_SECONDS
+    soonest = math.inf
+    for gate in gates:
+        soonest = min(soonest, gate.opened + gate.times.health_timeout)
+        due = now if not gate.seen else None
+        if gate.settled_from is not None:
+            due = gate.settled_from + gate.times.settle
+        if due is not None:
+            soonest = min(soonest, due if not busy or gate.awaited else max(due, patience))
+    return max(now, soonest)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, final
 
-from returns.result import Failure, Result
+from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.stack import Stacks, stacks_of
 from gitops_compose.core.reconcile.action import Rollback, StackAction, Verb
@@ -54,6 +54,7 @@ from gitops_compose.core.reconcile.gate import (
     Verdict,
     Waiting,
     judged,
+    next_look,
     next_poll,
 )
 from gitops_compose.core.reconcile.outcome import Outcome
@@ -106,6 +107,8 @@ class Running(Check):
     # Stacks whose command went well, waiting at their health gate, and when to look next.
     gates: tuple[Gate, ...] = ()
     poll_at: float | None = None
+    # An event of the watched containers came since the last look (see Context.watched).
+    stirred: bool = False
     # Stacks that failed their gate, whose containers' last lines are to be read.
     logs_to_read: tuple[Failed, ...] = ()
     # Changes whose up failed, to look at before deciding on a rollback.
@@ -163,11 +166,17 @@ class Running(Check):
             if opened:
                 told = check.context.telling(*(_opened(gate, now) for gate in opened))
                 return replace(check, context=told).next(now)
-            if self.poll_at is None or now >= self.poll_at:
-                projects = tuple(dict.fromkeys(gate.action.project for gate in gates))
-                return check, LookAtHealth(projects)
             busy = schedule.busy or bool(self.rolling)
-            return check, AwaitOutcome(until=self.poll_at, running=busy)
+            projects = tuple(dict.fromkeys(gate.action.project for gate in gates))
+            look_at = (
+                next_look(gates, now, busy=busy, stirred=self.stirred)
+                if self.context.watched
+                else self.poll_at
+            )
+            if look_at is None or now >= look_at:
+                return check, LookAtHealth(projects)
+            watching = projects if self.context.watched else ()
+            return check, AwaitOutcome(until=look_at, running=busy, watching=watching)
         if schedule.busy or self.rolling:
             return self, AwaitOutcome()
         if self.outcomes:
@@ -210,8 +219,11 @@ class Running(Check):
             )
         return self._decided(result, now)
 
-    def health_seen(self, found: Result[Health, str], now: float) -> Check:
-        """The containers of the stacks at their gate, inspected at ``now``."""
+    def health_seen(
+        self, found: Result[Health, str], now: float, *, watched: bool = False
+    ) -> Check:
+        """The containers of the stacks at their gate, inspected at ``now``; ``watched``:
+        whether the shell watches them from now on (see containers_watched)."""
         check = replace(self, gates=())
         waiting: list[Gate] = []
         failed: list[Failed] = []
@@ -247,7 +259,15 @@ class Running(Check):
             gates=gates,
             poll_at=next_poll(gates, now) if gates else None,
             logs_to_read=(*self.logs_to_read, *failed),
+            # A look that failed is tried again a poll later, not at once.
+            context=replace(check.context, watched=watched and isinstance(found, Success)),
+            stirred=False,
         )
+
+    def containers_watched(self, live: bool, *, stirred: bool = False) -> Check:
+        """As Check's; an event of theirs (``stirred``) makes the core look at once."""
+        context = replace(self.context, watched=live)
+        return replace(self, context=context, stirred=live and stirred)
 
     def replaced_seen(self, found: Result[Health, str], now: float) -> Check:
         """Whether the failed changes' ``up`` replaced containers: one created since the
@@ -316,7 +336,10 @@ class Running(Check):
         if times.off:
             return None
         # Opened (timed from) when the core next looks: ``finished`` knows no time.
-        return Gate(action=action, expects=stack.expectation, times=times, opened=-1.0)
+        awaited = self.schedule.awaits(action)
+        return Gate(
+            action=action, expects=stack.expectation, times=times, opened=-1.0, awaited=awaited
+        )
 
     def _gate_decided(
         self,

@@ -42,8 +42,10 @@ class ContainerHealth:
     ran: float | None = None
     # The id of the image it runs (sha256:...), whatever tag named it.
     image: str = ""
-    # When Docker created it (Unix seconds), when Docker says.
+    # When Docker created it, and when it last started (Unix seconds), when Docker says: a
+    # start after its gate opened, with restarts counted, is a restart the gate must see.
     created: float | None = None
+    started: float | None = None
 
 
 # Compose project name -> the containers of it, for the projects asked about.

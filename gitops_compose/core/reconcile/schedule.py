@@ -117,6 +117,10 @@ class Schedule:
             tuple(self.actions[index] for index in chosen),
         )
 
+    def awaits(self, action: Action) -> bool:
+        """Whether other actions come after this one (and so wait for its verdict)."""
+        return bool(self.followers[self.index_of[action]])
+
     def released(self, action: Action) -> Schedule:
         """Its command is over, its health gate not decided: its job is free for another."""
         index = self.index_of[action]

@@ -48,6 +48,9 @@ class Context:
     stopping: bool = False
     # Events decided since the last request, for the shell's reporters (see Report).
     told: tuple[Event, ...] = ()
+    # The shell watches the containers of stacks at their gate (then the core looks at them
+    # on their events and on deadlines, not once per poll).
+    watched: bool = False
 
     def telling(self, *events: Event) -> Context:
         return replace(self, told=(*self.told, *events))
@@ -99,8 +102,16 @@ class Check:
     def finished(self, result: Finished, now: float) -> Check:
         raise self._not_asked("finished")
 
-    def health_seen(self, found: Result[Health, str], now: float) -> Check:
+    def health_seen(
+        self, found: Result[Health, str], now: float, *, watched: bool = False
+    ) -> Check:
         raise self._not_asked("health_seen")
+
+    def containers_watched(self, live: bool, *, stirred: bool = False) -> Check:
+        """Whether the shell watches the containers of stacks at their gate: from the start
+        of a check, before any gate opens, or no longer (then the core looks once per poll).
+        ``stirred``: an event of theirs came (see Running)."""
+        return replace(self, context=replace(self.context, watched=live))
 
     def replaced_seen(self, found: Result[Health, str], now: float) -> Check:
         raise self._not_asked("replaced_seen")

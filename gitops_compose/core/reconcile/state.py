@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, final
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.expectation import Expectation
+from gitops_compose.core.reconcile.configuration import ExpectedConfig
 from gitops_compose.core.reconcile.status import Condition, StackStatus, Status
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ class State:
     settled_commit: str | None = None
     # Stacks labelled gitops.ignore in the commit the last check that planned deployed.
     ignored: int = 0
+    # Stack path -> the configuration hashes its files give (see configuration).
+    configs: Mapping[str, ExpectedConfig] = field(default_factory=dict)
 
 
 def counted(state: State, ok: bool, now: float, tally: Tally | None) -> State:
@@ -164,6 +167,10 @@ def state_to_json(state: State) -> str:
             }
             for path, record in sorted(state.stacks.items())
         },
+        "configs": {
+            path: {"key": config.key, "hashes": dict(config.hashes)}
+            for path, config in sorted(state.configs.items())
+        },
     }
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
@@ -220,6 +227,18 @@ def _state(document: Mapping[str, object]) -> State:
             _checked_text(path, "stacks"): _record(record, f"stacks[{_shown(path)}]")
             for path, record in stacks.items()
         },
+        configs={
+            _checked_text(path, "configs"): _config(config, f"configs[{_shown(path)}]")
+            for path, config in _mapping(document.get("configs", {}), "configs").items()
+        },
+    )
+
+
+def _config(value: object, where: str) -> ExpectedConfig:
+    found = _mapping(value, where)
+    return ExpectedConfig(
+        key=_checked_text(found.get("key"), f"{where}.key"),
+        hashes=_images(found.get("hashes", {}), f"{where}.hashes"),
     )
 
 

@@ -5,10 +5,11 @@ from dataclasses import replace
 
 from gitops_compose.core.reconcile.action import Drift
 from gitops_compose.core.reconcile.configuration import ExpectedConfig, drifted
+from gitops_compose.core.reconcile.looking import on_host
 from gitops_compose.core.reconcile.plan import Facts
 from gitops_compose.core.reconcile.runtime import Container
 from gitops_compose.core.reconcile.state import State, state_from_json, state_to_json
-from gitops_compose.core.reconcile.status import StackStatus, Status
+from gitops_compose.core.reconcile.status import Condition, StackStatus, Status
 
 from .builders import MY_APP, facts, planned, stacks, steps
 
@@ -112,3 +113,22 @@ def test_a_container_without_the_label_or_an_unknown_service_is_not_judged() -> 
 def test_expected_configurations_survive_the_state_file() -> None:
     state = State(configs={PRODUCTION: ExpectedConfig("fp", tuple(sorted(HASHES.items())))})
     assert state_from_json(state_to_json(state)).unwrap() == state
+
+
+def test_a_deployed_stack_running_other_configuration_is_drifted_on_any_look() -> None:
+    record = StackStatus("my_app-production", Status.OK, fingerprint="fp")
+    configs = {PRODUCTION: ExpectedConfig("fp", tuple(sorted(HASHES.items())))}
+    seen = on_host({PRODUCTION: record}, running(web="0000000000"), {}, configs)
+    assert seen[PRODUCTION].drift == ("web",)
+    assert seen[PRODUCTION].condition is Condition.DRIFTED
+    back = on_host(seen, running(), {}, configs)
+    assert back[PRODUCTION].condition is Condition.OK
+
+
+def test_hashes_kept_for_other_files_or_a_rollback_judge_nothing() -> None:
+    configs = {PRODUCTION: ExpectedConfig("older", tuple(sorted(HASHES.items())))}
+    record = StackStatus("my_app-production", Status.OK, fingerprint="fp")
+    assert on_host({PRODUCTION: record}, running(web="0"), {}, configs)[PRODUCTION].drift == ()
+    kept = {PRODUCTION: replace(configs[PRODUCTION], key="fp")}
+    rolled = replace(record, rolled_back_from="new")
+    assert on_host({PRODUCTION: rolled}, running(web="0"), {}, kept)[PRODUCTION].drift == ()

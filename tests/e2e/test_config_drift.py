@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from .harness import IMAGE_V1, IMAGE_V2, World, git, stack_yaml
+from .harness import IMAGE_V1, IMAGE_V2, World, git, metric_samples, stack_yaml
 from .test_reconcile import ids, once, stack_commands
 
 TWO_SERVICES = stack_yaml() + stack_yaml(service="other").split("services:\n", 1)[1]
@@ -78,6 +78,18 @@ def test_drift_later_shows_in_the_plan_and_self_heal_recreates_only_that_service
         "-f", str(edited), "up", "-d", "--no-deps", "app",
     )  # fmt: skip
     kept = {c["service"]: c["id"] for c in world.containers(app)}
+    metrics = world.tmp / "gitops.prom"
+
+    reported = once(world, "--metrics-file", str(metrics))
+
+    assert reported.returncode == 1, reported.stderr
+    assert {c["service"]: c["id"] for c in world.containers(app)} == kept  # left alone
+    status = json.loads(world.run("status", "--format", "json").stdout)
+    entry = {e["stack"]: e for e in status["stacks"]}[app]
+    assert entry["status"] == "drifted"
+    assert entry["drifted"] == ["app"]
+    samples = metric_samples(metrics.read_text())
+    assert samples[f"gitops_stack_drift{{project={app},stack={app}}}"] == 1
 
     planned = world.run("plan", "--format", "json")
 
@@ -93,3 +105,7 @@ def test_drift_later_shows_in_the_plan_and_self_heal_recreates_only_that_service
     assert now["other"] == kept["other"]
     assert now["app"] != kept["app"]
     assert world.run("plan").returncode == 0
+    final = once(world, "--metrics-file", str(metrics))
+    assert final.returncode == 0, final.stderr
+    samples = metric_samples(metrics.read_text())
+    assert samples[f"gitops_stack_drift{{project={app},stack={app}}}"] == 0

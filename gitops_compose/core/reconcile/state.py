@@ -164,6 +164,7 @@ def state_to_json(state: State) -> str:
                 "images": dict(record.images),
                 "rolled_back_from": record.rolled_back_from,
                 "rollbacks": record.rollbacks,
+                "drift": list(record.drift),
             }
             for path, record in sorted(state.stacks.items())
         },
@@ -275,6 +276,7 @@ def _record(value: object, where: str) -> StackStatus:
         images=_images(record.get("images", {}), f"{where}.images"),
         rolled_back_from=_text(record.get("rolled_back_from"), f"{where}.rolled_back_from"),
         rollbacks=_count(record.get("rollbacks", 0), f"{where}.rollbacks"),
+        drift=_names(record.get("drift", []), f"{where}.drift"),
     )
 
 

@@ -112,8 +112,8 @@ def original_status(record: StackStatus) -> OriginalStatus:
     """A managed stack as the original counts it: ``running`` when it is ok and runs,
     ``invalid`` when its files are in error (nothing was tried, nothing is retried until
     they change), ``failed`` for the rest: a failed start, restart or removal, or a
-    deployment whose services do not all run."""
-    if record.condition is Condition.OK:
+    deployment whose services do not all run (a drifted one runs)."""
+    if record.condition in (Condition.OK, Condition.DRIFTED):
         return OriginalStatus.RUNNING
     if record.status is Status.ERROR and record.retry_at is None:
         return OriginalStatus.INVALID

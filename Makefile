@@ -31,6 +31,9 @@ test: $(VENV)/.installed
 	@scripts/prometheus.sh check 2>/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then scripts/prometheus.sh ensure; \
 	  else echo "no prometheus/promtool and no root/apt: the tests of contrib/ will skip"; fi; }
+	@scripts/chromium.sh check 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then scripts/chromium.sh ensure; \
+	  else echo "no chromium and no root/apt: the browser tests of the status page will skip"; fi; }
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, final
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.expectation import Expectation
+from gitops_compose.core.reconcile.history import MOST_ENTRIES, Happening, HistoryEntry
 from gitops_compose.core.reconcile.status import Condition, StackStatus, Status
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ class State:
     settled_commit: str | None = None
     # Stacks labelled gitops.ignore in the commit the last check that planned deployed.
     ignored: int = 0
+    # The stacks' recent events, oldest first, the last MOST_ENTRIES (see history).
+    history: tuple[HistoryEntry, ...] = ()
 
 
 def counted(state: State, ok: bool, now: float, tally: Tally | None) -> State:
@@ -164,6 +167,16 @@ def state_to_json(state: State) -> str:
             }
             for path, record in sorted(state.stacks.items())
         },
+        "history": [
+            {
+                "stack": entry.stack,
+                "happening": entry.happening.value,
+                "at": entry.at,
+                "commit": entry.commit,
+                "reason": entry.reason,
+            }
+            for entry in state.history
+        ],
     }
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
@@ -220,7 +233,34 @@ def _state(document: Mapping[str, object]) -> State:
             _checked_text(path, "stacks"): _record(record, f"stacks[{_shown(path)}]")
             for path, record in stacks.items()
         },
+        history=_history(document.get("history", [])),
     )
+
+
+def _history(value: object) -> tuple[HistoryEntry, ...]:
+    """The saved history; absent in a state written before there was one."""
+    if not isinstance(value, list):
+        raise _Malformed("history", "a list", value)
+    entries = []
+    for index, each in enumerate(value[-MOST_ENTRIES:]):
+        where = f"history[{index}]"
+        entry = _mapping(each, where)
+        happening = entry.get("happening")
+        if not isinstance(happening, str) or happening not in _HAPPENINGS:
+            raise _Malformed(f"{where}.happening", f"one of {', '.join(_HAPPENINGS)}", happening)
+        entries.append(
+            HistoryEntry(
+                stack=_checked_text(entry.get("stack"), f"{where}.stack"),
+                happening=_HAPPENINGS[happening],
+                at=_time(entry.get("at"), f"{where}.at"),
+                commit=_text(entry.get("commit"), f"{where}.commit"),
+                reason=_text(entry.get("reason"), f"{where}.reason"),
+            )
+        )
+    return tuple(entries)
+
+
+_HAPPENINGS = {each.value: each for each in Happening}
 
 
 def _counters(counters: Mapping[str, object]) -> Counters:

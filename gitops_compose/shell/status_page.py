@@ -12,6 +12,7 @@ that allows no inline script. Read-only: nothing on it acts.
 from __future__ import annotations
 
 import html
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -262,6 +263,12 @@ PAGE_JS = b"""'use strict';
 """
 
 
+def _same(drawn: object, key: tuple[State, PageFacts, HealthReport]) -> bool:
+    """The same state and facts (the very values) and an equal health."""
+    assert isinstance(drawn, tuple)
+    return drawn[0] is key[0] and drawn[1] is key[1] and drawn[2] == key[2]
+
+
 @final
 class StatusPage:
     """The page of a daemon: the state comes from ``state``, the rest from ``facts``
@@ -276,6 +283,10 @@ class StatusPage:
         self._state = state
         self.facts = facts
         self._health = health
+        # What was drawn of which state, facts and health, for each path and part: a burst
+        # of reloads draws once (the state changes once a check).
+        self._drawn: dict[tuple[str, bool], tuple[object, bytes]] = {}
+        self._drawing = threading.Lock()
 
     def answer(self, path: str, query: str) -> tuple[int, str, bytes] | None:
         """Code, content type and body for a path of the page; None for another path."""
@@ -286,14 +297,22 @@ class StatusPage:
         part = query == "part=main"
         state, facts = self._state(), self.facts
         if path == "/":
-            main = main_of_page(state, facts, self._health(), time.time())
-            title = f"gitops-compose on {facts.host}"
-            return 200, HTML, (main if part else whole(title, main, back=False)).encode()
+            health = self._health()
+            key = (state, facts, health)
+            with self._drawing:
+                drawn = self._drawn.get((path, part))
+                if drawn is not None and _same(drawn[0], key):
+                    return 200, HTML, drawn[1]
+                main = main_of_page(state, facts, health, time.time())
+                title = f"gitops-compose on {facts.host}"
+                body = (main if part else whole(title, main, back=False)).encode()
+                self._drawn[path, part] = (key, body)
+            return 200, HTML, body
         if path.startswith("/stacks/"):
             stack = unquote(path.removeprefix("/stacks/"))
             found = main_of_stack(state, facts, stack)
             if found is None:
-                body = whole("No such stack", f"<p>{_e(stack)} is not known.</p>", back=True)
-                return 404, HTML, body.encode()
+                missing = f"<p>{_e(stack)} is not known.</p>"
+                return 404, HTML, whole("No such stack", missing, back=True).encode()
             return 200, HTML, (found if part else whole(stack, found, back=True)).encode()
         return None

@@ -98,7 +98,8 @@ demo-clean:
 # revision (git worktree add DIR REV) in the same run.
 # bench-scrape: 32 concurrent clients on /metrics and /status of the daemon's HTTP server
 # (the real serve(), 50 stacks), beside the same server with Python's default listen backlog
-# of 5 (see bench/scrape.py); the goal is a p99 under 100 ms. No engine needed.
+# of 5, then /metrics while 32 clients reload the status page (see bench/scrape.py); the
+# goal is a p99 under 100 ms. No engine needed.
 # bench-parse: the parse time of a first check on 1,000 stacks, with libyaml (the venv) and
 # with the pure-Python parser (gitops.pyz), PyYAML's loader beside compose_yaml in the same run
 # (see bench/parse.py); compose_yaml must not be slower on the pure path.

@@ -406,10 +406,6 @@ def _page_facts(
     )
 
 
-def now() -> float:
-    return time.time()
-
-
 def _stop_on_signals(due: Due) -> threading.Event:
     stop = threading.Event()
 

@@ -152,6 +152,7 @@ def test_the_status_page_in_a_real_browser(world: World, chromium: str, tmp_path
             tools.command("Page.enable")
             tools.command("Runtime.enable")
             tools.command("Log.enable")
+            tools.command("Network.enable")
             tools.command("Page.navigate", url=f"{base}/")
             # Long enough for the page's own script to refresh once (every 5 s).
             tools.listen(7)
@@ -160,6 +161,13 @@ def test_the_status_page_in_a_real_browser(world: World, chromium: str, tmp_path
             )["result"]["value"]
             methods = [event.get("method") for event in tools.events]
         assert "Page.loadEventFired" in methods
+        # The page's script fetched its content again, as it does every 5 s.
+        refreshed = [
+            event["params"]["request"]["url"]
+            for event in tools.events
+            if event.get("method") == "Network.requestWillBeSent"
+        ]
+        assert f"{base}/?part=main" in refreshed, refreshed
         assert "Page.javascriptDialogOpening" not in methods, tools.events
         assert "Runtime.exceptionThrown" not in methods, tools.events
         assert f"three stacks {EVIL}" in shown

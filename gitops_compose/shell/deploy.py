@@ -31,6 +31,7 @@ from gitops_compose.shell.git_repository import GitRepository, open_repository
 from gitops_compose.shell.history_reporter import HistoryReporter
 from gitops_compose.shell.log_reporter import LogReporter
 from gitops_compose.shell.state_file import Busy, check_lock, load_state, save_state
+from gitops_compose.shell.status_page import PageFacts, StatusPage
 from gitops_compose.shell.sync import AnotherDaemon, SyncServer
 from gitops_compose.shell.yaml_parser import parse_cache
 
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from gitops_compose.core.reconcile.plan import Plan
     from gitops_compose.core.reconcile.state import State
     from gitops_compose.shell.metrics import StateMetrics
-    from gitops_compose.shell.status_page import PageFacts, StatusPage
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 DOCKER = "docker"
@@ -368,16 +368,12 @@ def _daemon(job: Job, due: Due) -> int:
 
 
 def _status_page(job: Job, metrics: StateMetrics, health: Callable[[], HealthReport]) -> StatusPage:
-    from gitops_compose.shell.status_page import PageFacts  # noqa: PLC0415
-
     facts = PageFacts(
         host=socket.gethostname(),
         followed=job.repository.followed(),
         branch=job.settings.branch,
         interval=job.options.interval,
     )
-    from gitops_compose.shell.status_page import StatusPage  # noqa: PLC0415
-
     return StatusPage(
         lambda: metrics.state, _page_facts(facts, metrics.state, job.repository, None), health
     )

@@ -1,7 +1,8 @@
 """The main job: checks under the state directory's lock, once or every interval.
 
 Each check loads the state, runs, and saves it, so a daemon and ``--once`` runs from cron
-share one history, and metrics and ``/status`` always show what was saved.
+share one history, and metrics and ``/status`` always show what was saved: the metrics
+hear the check as a reporter (metrics_reporter) and show its state once it is saved.
 """
 
 from __future__ import annotations

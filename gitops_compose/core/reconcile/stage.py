@@ -18,7 +18,7 @@ from gitops_compose.core.reconcile.counting import Counting, counted_by
 if TYPE_CHECKING:
     from returns.result import Result
 
-    from gitops_compose.core.compose.compose_file import Resource
+    from gitops_compose.core.compose.resource import Resource
     from gitops_compose.core.compose.snapshot import Snapshot
     from gitops_compose.core.reconcile.conversation import (
         CheckSettings,

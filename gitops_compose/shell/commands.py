@@ -12,12 +12,12 @@ import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from docopt import DocoptExit, docopt
 from returns.result import Failure
 
 from gitops_compose.core.reconcile.looking import heads_of
-from gitops_compose.core.reconcile.notice import NotifyOn
 from gitops_compose.shell import log
 from gitops_compose.shell.check import clone_of
 from gitops_compose.shell.deploy import (
@@ -36,7 +36,10 @@ from gitops_compose.shell.deploy import (
 )
 from gitops_compose.shell.environment import LOG_LEVELS, BadVariable, with_environment
 from gitops_compose.shell.git_repository import name_problem
-from gitops_compose.shell.notifier import NotifySettings, target_name
+
+if TYPE_CHECKING:
+    from gitops_compose.shell.notifier import NotifySettings
+
 from gitops_compose.shell.state_file import (
     Busy,
     check_lock,
@@ -141,10 +144,8 @@ NOTIFY_VARIABLE = "GITOPS_NOTIFY_URLS"
 def _notify(given: Mapping[str, object]) -> NotifySettings | None:
     """The notification targets and how, or None without a target."""
     on_text = str(given["--notify-on"]).strip().lower()
-    try:
-        on = NotifyOn(on_text)
-    except ValueError:
-        raise UsageError(f"--notify-on must be failures or changes, not {on_text!r}") from None
+    if on_text not in {"failures", "changes"}:
+        raise UsageError(f"--notify-on must be failures or changes, not {on_text!r}")
     timeout = _seconds("--notify-timeout", given["--notify-timeout"])
     name = str(given["--name"]).strip() if given["--name"] else socket.gethostname()
     if not name:
@@ -157,14 +158,18 @@ def _notify(given: Mapping[str, object]) -> NotifySettings | None:
     if not urls:
         urls = re.split(r"[\s,]+", os.environ.get(NOTIFY_VARIABLE, "").strip())
     urls = [each for each in urls if each]
+    if not urls:
+        return None
+    # Loaded only with a target: a check without notifications needs none of it.
+    from gitops_compose.core.reconcile.notice import NotifyOn  # noqa: PLC0415
+    from gitops_compose.shell.notifier import NotifySettings, target_name  # noqa: PLC0415
+
     for url in urls:
         scheme, sep, _ = url.partition("://")
         if not sep or not scheme.replace("+", "").isalnum():
             shown = target_name(url)
             raise UsageError(f"--notify takes an Apprise URL (scheme://...), not {shown!r}")
-    if not urls:
-        return None
-    return NotifySettings(tuple(urls), on, timeout, name)
+    return NotifySettings(tuple(urls), NotifyOn(on_text), timeout, name)
 
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}

@@ -27,7 +27,6 @@ from gitops_compose.shell.compose_host import ComposeHost, docker_missing
 from gitops_compose.shell.due import Due
 from gitops_compose.shell.git_repository import GitRepository, open_repository
 from gitops_compose.shell.log_reporter import LogReporter
-from gitops_compose.shell.notifier import Notifier
 from gitops_compose.shell.state_file import Busy, check_lock, load_state, save_state
 from gitops_compose.shell.sync import AnotherDaemon, SyncServer
 from gitops_compose.shell.yaml_parser import parse_cache
@@ -35,7 +34,7 @@ from gitops_compose.shell.yaml_parser import parse_cache
 if TYPE_CHECKING:
     from gitops_compose.core.reconcile.plan import Plan
     from gitops_compose.shell.metrics import StateMetrics
-    from gitops_compose.shell.notifier import NotifySettings
+    from gitops_compose.shell.notifier import Notifier, NotifySettings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 DOCKER = "docker"
@@ -265,7 +264,7 @@ def deploy(options: Options) -> int:
         state_dir=options.state_directory(repository),
         options=options,
         stop=_stop_on_signals(due),
-        notifier=None if options.notify is None else Notifier(options.notify),
+        notifier=_notifier(options.notify),
     )
     if options.once:
         # The check loads the state itself, under the lock. No HTTP for a single check:
@@ -289,6 +288,15 @@ def deploy(options: Options) -> int:
         sync.close()
         for ticket in due.take()[0]:
             ticket.answer(None)
+
+
+def _notifier(settings: NotifySettings | None) -> Notifier | None:
+    if settings is None:
+        return None
+    # Loaded only with a target: a check without notifications needs none of it.
+    from gitops_compose.shell.notifier import Notifier  # noqa: PLC0415
+
+    return Notifier(settings)
 
 
 def _daemon(job: Job, due: Due) -> int:

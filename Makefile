@@ -31,6 +31,9 @@ test: $(VENV)/.installed
 	@scripts/prometheus.sh check 2>/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then scripts/prometheus.sh ensure; \
 	  else echo "no prometheus/promtool and no root/apt: the tests of contrib/ will skip"; fi; }
+	@scripts/chromium.sh check 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then scripts/chromium.sh ensure; \
+	  else echo "no chromium and no root/apt: the browser tests of the status page will skip"; fi; }
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
@@ -95,7 +98,8 @@ demo-clean:
 # revision (git worktree add DIR REV) in the same run.
 # bench-scrape: 32 concurrent clients on /metrics and /status of the daemon's HTTP server
 # (the real serve(), 50 stacks), beside the same server with Python's default listen backlog
-# of 5 (see bench/scrape.py); the goal is a p99 under 100 ms. No engine needed.
+# of 5, then /metrics while 32 clients reload the status page (see bench/scrape.py); the
+# goal is a p99 under 100 ms. No engine needed.
 # bench-parse: the parse time of a first check on 1,000 stacks, with libyaml (the venv) and
 # with the pure-Python parser (gitops.pyz), PyYAML's loader beside compose_yaml in the same run
 # (see bench/parse.py); compose_yaml must not be slower on the pure path.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.compose.compose_file import Resource
+from gitops_compose.core.compose.resource import Resource
 from gitops_compose.core.compose.snapshot import Snapshot
 from gitops_compose.core.compose.stack import Stack, Stacks, stacks_of
 from gitops_compose.core.reconcile.action import Rollback, StackAction, Verb
@@ -159,7 +159,7 @@ class ModelHost:
         return {each: f"{each.split('/')[1]}: boom" for each in containers}
 
     def resources(self) -> Result[frozenset[Resource], str]:
-        from gitops_compose.core.compose.compose_file import ResourceKind  # noqa: PLC0415
+        from gitops_compose.core.compose.resource import ResourceKind  # noqa: PLC0415
 
         return Success(frozenset(Resource(ResourceKind.NETWORK, each) for each in self.networks))
 

@@ -50,7 +50,7 @@ from gitops_compose.shell.log_reporter import LogReporter
 from gitops_compose.shell.reporter import Reporter
 
 if TYPE_CHECKING:
-    from gitops_compose.core.compose.compose_file import Resource
+    from gitops_compose.core.compose.resource import Resource
     from gitops_compose.core.compose.snapshot import Snapshot
     from gitops_compose.core.reconcile.action import Action, Rollback, StackAction
     from gitops_compose.core.reconcile.outcome import Outcome

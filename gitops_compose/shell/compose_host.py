@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, final
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.compose.compose_file import Resource, ResourceKind
+from gitops_compose.core.compose.resource import Resource, ResourceKind
 from gitops_compose.core.reconcile.runtime import Container, ContainerHealth, Health, HostState
 from gitops_compose.shell import log
 from gitops_compose.shell.container_events import ContainerEvents

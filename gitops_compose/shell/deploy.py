@@ -1,7 +1,8 @@
 """The main job: checks under the state directory's lock, once or every interval.
 
 Each check loads the state, runs, and saves it, so a daemon and ``--once`` runs from cron
-share one history, and metrics and ``/status`` always show what was saved.
+share one history, and metrics and ``/status`` always show what was saved: the metrics
+hear the check as a reporter (metrics_reporter) and show its state once it is saved.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import json
 import logging
 import os
 import signal
+import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
@@ -26,13 +29,18 @@ from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
 from gitops_compose.shell.compose_host import ComposeHost, docker_missing
 from gitops_compose.shell.due import Due
 from gitops_compose.shell.git_repository import GitRepository, open_repository
+from gitops_compose.shell.history_reporter import HistoryReporter
 from gitops_compose.shell.log_reporter import LogReporter
+from gitops_compose.shell.metrics_reporter import MetricsReporter
 from gitops_compose.shell.state_file import Busy, check_lock, load_state, save_state
+from gitops_compose.shell.status_page import PageFacts, StatusPage
 from gitops_compose.shell.sync import AnotherDaemon, SyncServer
 from gitops_compose.shell.yaml_parser import parse_cache
 
 if TYPE_CHECKING:
+    from gitops_compose.core.reconcile.health import HealthReport
     from gitops_compose.core.reconcile.plan import Plan
+    from gitops_compose.core.reconcile.state import State
     from gitops_compose.shell.metrics import StateMetrics
     from gitops_compose.shell.notifier import Notifier, NotifySettings
 
@@ -153,7 +161,11 @@ class Job:
             if warning is not None:
                 log.event("state", logging.WARNING, warning=warning)
             settings = replace(self.settings, daemon_starting=daemon_starting)
-            notifier = self.notifier
+            # The metrics hear the check like the log does, and show its state once saved.
+            shown = MetricsReporter(metrics, self.options.metrics_file)
+            # The history goes on from the saved one, so it outlives restarts and cron.
+            heard = HistoryReporter(state.history)
+            notifying = () if self.notifier is None else (self.notifier,)
             try:
                 report = run_check(
                     self.repository,
@@ -162,43 +174,20 @@ class Job:
                     settings,
                     stopping=self.stop.is_set,
                     watch=self.host.container_events(),
-                    reporters=None if notifier is None else (LogReporter(), notifier),
+                    reporters=(LogReporter(), heard, shown, *notifying),
                 )
             except ComposeUnavailable as problem:
                 raise UsageError(str(problem)) from None
+            report = replace(report, state=replace(report.state, history=heard.history))
             sending = None
-            if notifier is not None:
+            if self.notifier is not None:
                 # Sent beside the next steps; the memory of what was told is saved now.
-                told, sending = notifier.settled(report.state)
+                told, sending = self.notifier.settled(report.state)
                 report = replace(report, state=told)
-            try:
-                save_state(self.state_dir, report.state)
-            except OSError as error:
-                _not_written(
-                    "state",
-                    f"cannot save the state in {self.state_dir}",
-                    error,
-                    "the next check plans again from the state saved before",
-                )
+            if not saved(self.state_dir, report):
                 # Metrics show what was saved: counters never go back.
-                return Checked(report, written=False, sending=sending)
-        if metrics is not None:
-            metrics.state = report.state
-        if self.options.metrics_file is not None:
-            # Only loaded when asked for: a check alone needs no metrics code.
-            from gitops_compose.shell.metrics import StateMetrics  # noqa: PLC0415
-
-            try:
-                (metrics or StateMetrics(report.state)).write_textfile(self.options.metrics_file)
-            except OSError as error:
-                _not_written(
-                    "metrics-file",
-                    f"cannot write {self.options.metrics_file}",
-                    error,
-                    "the next check writes it again",
-                )
-                return Checked(report, written=False, sending=sending)
-        return Checked(report, written=True, sending=sending)
+                return Checked(report, written=False, heard=heard, sending=sending)
+        return Checked(report, written=shown.saved(report.state), heard=heard, sending=sending)
 
 
 @final
@@ -208,6 +197,8 @@ class Checked:
 
     report: CheckReport
     written: bool
+    # What the check's events told the status page.
+    heard: HistoryReporter | None = None
     # The notifications of the check on their way (they end within their timeout).
     sending: threading.Thread | None = None
 
@@ -215,6 +206,23 @@ class Checked:
     def ok(self) -> bool:
         """What ``--once`` exits 0 for: the check did all it had to, and it is on disk."""
         return self.report.ok and self.written
+
+
+def saved(state_dir: Path, report: CheckReport) -> bool:
+    """Whether the state the check settled with is saved; a state that cannot be written (a
+    full disk, a read-only mount) is one error line: the old state file stays as it was, so
+    the next check plans again from it and acts on whatever this one did not get recorded."""
+    try:
+        save_state(state_dir, report.state)
+    except OSError as error:
+        _not_written(
+            "state",
+            f"cannot save the state in {state_dir}",
+            error,
+            "the next check plans again from the state saved before",
+        )
+        return False
+    return True
 
 
 def _not_written(event: str, what: str, error: OSError, then: str) -> None:
@@ -299,6 +307,13 @@ def _notifier(settings: NotifySettings | None) -> Notifier | None:
     return Notifier(settings)
 
 
+def _served_metrics(job: Job, metrics: StateMetrics) -> StateMetrics:
+    """The daemon's metrics, with the notifications' counter when there are targets."""
+    if job.notifier is not None:
+        metrics.live.register(job.notifier)
+    return metrics
+
+
 def _daemon(job: Job, due: Due) -> int:
     # Only loaded by a daemon: --once needs no metrics or health code.
     from gitops_compose.core.reconcile.health import Liveness, health, health_document  # noqa: PLC0415
@@ -306,7 +321,7 @@ def _daemon(job: Job, due: Due) -> int:
 
     options, repository = job.options, job.repository
     # /status and /metrics show the saved state until the first check is done.
-    metrics = StateMetrics(load_state(job.state_dir, set_aside=False)[0])
+    metrics = _served_metrics(job, StateMetrics(load_state(job.state_dir, set_aside=False)[0]))
     liveness = Liveness(started=time.time())
 
     def healthy() -> tuple[bool, bytes]:
@@ -315,8 +330,12 @@ def _daemon(job: Job, due: Due) -> int:
         document = health_document(found, liveness, counters, options.interval)
         return found.ok, json.dumps(document).encode() + b"\n"
 
-    if job.notifier is not None:
-        metrics.live.register(job.notifier)
+    page = _status_page(
+        job,
+        metrics,
+        lambda: health(liveness, metrics.state.counters, options.interval, time.time()),
+    )
+
     if options.metrics_addr is not None:
         webhook = None
         if options.webhook_secret is not None:
@@ -326,7 +345,7 @@ def _daemon(job: Job, due: Due) -> int:
             metrics.live.register(webhook)
         address, port = options.metrics_addr
         try:
-            serve(address, port, metrics, webhook=webhook, health=healthy)
+            serve(address, port, metrics, webhook=webhook, health=healthy, page=page)
         except OSError as error:
             raise UsageError(
                 f"cannot serve metrics on {address}:{port}: {error.strerror or error}; "
@@ -361,6 +380,7 @@ def _daemon(job: Job, due: Due) -> int:
                 last_ended=time.time(),
                 last_failure=failure.reason if failure is not None else None,
             )
+            page.facts = _page_facts(page.facts, checked.report.state, repository, checked.heard)
             if checked.written:
                 starting = starting and not checked.report.state.full_pass_done
         except Busy as busy:
@@ -376,6 +396,41 @@ def _daemon(job: Job, due: Due) -> int:
             due.wait(options.interval)
     log.event("stopped")
     return EXIT_OK
+
+
+def _status_page(job: Job, metrics: StateMetrics, health: Callable[[], HealthReport]) -> StatusPage:
+    facts = PageFacts(
+        host=socket.gethostname(),
+        followed=job.repository.followed(),
+        branch=job.settings.branch,
+        interval=job.options.interval,
+    )
+    return StatusPage(
+        lambda: metrics.state, _page_facts(facts, metrics.state, job.repository, None), health
+    )
+
+
+def _page_facts(
+    facts: PageFacts, state: State, repository: GitRepository, heard: HistoryReporter | None
+) -> PageFacts:
+    """The page's facts after a check: its outcome, and the subject line of each commit
+    the page shows, read now (from the clone) so that no request reads git."""
+    commits = {state.desired_commit, state.settled_commit}
+    commits.update(record.commit for record in state.stacks.values())
+    commits.update(entry.commit for entry in state.history)
+    subjects = {}
+    for commit in sorted(each for each in commits if each is not None):
+        subject = facts.subjects.get(commit) or repository.subject(commit)
+        if subject is not None:
+            subjects[commit] = subject
+    if heard is None:
+        return replace(facts, subjects=subjects)
+    return replace(
+        facts,
+        subjects=subjects,
+        last_check=heard.last_check or facts.last_check,
+        waits_for={**facts.waits_for, **heard.waits_for},
+    )
 
 
 def _stop_on_signals(due: Due) -> threading.Event:

@@ -129,6 +129,24 @@ class GitRepository:
         """What Compose would call a stack at the repository root: its directory's name."""
         return self.workdir.resolve().name
 
+    def followed(self) -> str:
+        """The remote followed and its URL, credentials redacted: what a page may show."""
+        try:
+            url = self._repository.remotes[self._remote].url
+        except (KeyError, ValueError, pygit2.GitError):
+            url = None
+        return self._remote if url is None else f"{self._remote} ({redacted(url)})"
+
+    def subject(self, commit: str) -> str | None:
+        """A commit's subject line, or None when the clone does not hold it."""
+        try:
+            found = self._repository.get(commit)
+        except (ValueError, pygit2.GitError):
+            return None
+        if not isinstance(found, pygit2.Commit):
+            return None
+        return found.message.split("\n", 1)[0].strip()
+
     def dirty_paths(self) -> list[str]:
         """Tracked changes, and untracked files that .gitignore does not ignore."""
         status = self._repository.status(untracked_files="normal", ignored=False)

@@ -35,6 +35,7 @@ from gitops_compose.core.reconcile.status import Condition
 from gitops_compose.core.reconcile.webhook import MOST_BODY_BYTES, HookResult
 from gitops_compose.shell import log
 from gitops_compose.shell.state_file import write_atomically
+from gitops_compose.shell.status_page import SECURITY_HEADERS, StatusPage
 from gitops_compose.shell.webhook import STATUS_CODES, Webhook
 
 
@@ -249,12 +250,14 @@ def serve(
     backlog: int = LISTEN_BACKLOG,
     webhook: Webhook | None = None,
     health: Callable[[], tuple[bool, bytes]] | None = None,
+    page: StatusPage | None = None,
 ) -> MetricsServer:
     """Serve ``/metrics`` and ``/status`` (JSON), and ``/webhook`` and ``/health`` when
     given, from a daemon thread; raises OSError.
 
     ``backlog`` is for the benchmark, which sets the old default beside the new one.
-    ``health`` says whether the daemon is healthy, and the document to send.
+    ``health`` says whether the daemon is healthy, and the document to send. ``page``
+    serves the status page: ``/``, ``/stacks/<path>``, ``/page.js`` and ``/page.css``.
     """
 
     class Handler(BaseHTTPRequestHandler):
@@ -269,6 +272,8 @@ def serve(
             elif path == "/health" and health is not None:
                 healthy, document = health()
                 self._reply(200 if healthy else 503, "application/json", document)
+            elif page is not None and (answer := page.answer(path, self._query())) is not None:
+                self._reply(*answer)
             else:
                 self._other_method()
 
@@ -320,6 +325,9 @@ def serve(
         def _path(self) -> str:
             return self.path.split("?", 1)[0]
 
+        def _query(self) -> str:
+            return self.path.partition("?")[2]
+
         def _length(self) -> int | None:
             if self.headers.get("Transfer-Encoding") is not None:
                 return None
@@ -345,6 +353,8 @@ def serve(
             self.send_header("Content-Length", str(len(body)))
             if allow is not None:
                 self.send_header("Allow", allow)
+            for name, value in SECURITY_HEADERS:
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
             self.wfile.flush()

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from gitops_compose.core.compose.compose_file import Resource, ResourceKind
+from gitops_compose.core.compose.resource import Resource, ResourceKind
 from gitops_compose.core.reconcile.order import order_of
 
 from .builders import compose, facts, planned, stacks, up

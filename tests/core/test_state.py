@@ -7,14 +7,13 @@ from hypothesis import strategies as st
 from returns.result import Failure, Success
 
 from gitops_compose.core.compose.expectation import Expectation
-from gitops_compose.core.reconcile.outcome import Tally
+from gitops_compose.core.reconcile.counting import Counting, Heard, counters_after
 from gitops_compose.core.reconcile.retry import retry_delay, retry_due
 from gitops_compose.core.reconcile.state import (
     Counters,
     OriginalStatus,
     State,
     active_counts,
-    counted,
     original_counts,
     state_from_json,
     state_to_json,
@@ -89,18 +88,10 @@ def test_state_with_an_unknown_status_is_malformed() -> None:
 
 
 def test_counters_count_checks_and_deployments() -> None:
-    tally = Tally(
-        deployments_ok=3,
-        deployments_failed=1,
-        active={},
-        problems=2,
-        started=1,
-        stopped=1,
-        updated=1,
-    )
-    once = counted(State(), ok=True, now=100.0, tally=tally)
-    twice = counted(once, ok=False, now=200.0, tally=None)
-    assert twice.counters == Counters(
+    heard = Heard(succeeded=3, failed=1, invalid=2, started=1, stopped=1, updated=1)
+    once = counters_after(Counting(Counters(), heard), did_all=True, at=100.0)
+    twice = counters_after(Counting(once), did_all=False, at=200.0)
+    assert twice == Counters(
         check_success=1,
         check_error=1,
         deployment_success=3,

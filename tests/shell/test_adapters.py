@@ -192,6 +192,8 @@ def running_pids() -> list[str]:
 
 def command_line(pid: str) -> str:
     try:
-        return (Path("/proc") / pid / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        raw = (Path("/proc") / pid / "cmdline").read_bytes()
+        # Any process on the machine may have arguments that are not UTF-8.
+        return raw.replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum, StrEnum
+from enum import Enum
 from posixpath import normpath
 from typing import Any, final
 
@@ -21,6 +21,7 @@ from gitops_compose.core.compose.file_links import joined as _joined
 from gitops_compose.core.compose.file_links import listed as _listed
 from gitops_compose.core.compose.interpolation import interpolated
 from gitops_compose.core.compose.parse_cache import ParseCache
+from gitops_compose.core.compose.resource import Resource, ResourceKind
 
 # Compose's own precedence (compose-go DefaultFileNames / DefaultOverrideFileNames): the first
 # present file wins, and the first present override file is loaded on top of it.
@@ -56,23 +57,6 @@ class Service:
     # config and secret files), relative to the stack's directory as written: a change
     # Compose's own configuration hash does not see, so it is recreated for it by name.
     mounts: tuple[str, ...] = ()
-
-
-class ResourceKind(StrEnum):  # a str, so that resources sort by kind, then name
-    NETWORK = "network"
-    VOLUME = "volume"
-
-
-@final
-@dataclass(frozen=True, slots=True, order=True)
-class Resource:
-    """A network or volume as Docker names it: what stacks share between them."""
-
-    kind: ResourceKind
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.kind.value} {self.name}"
 
 
 @final

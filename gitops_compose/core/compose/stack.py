@@ -24,8 +24,6 @@ from returns.result import Failure, Result, Success
 from gitops_compose.core.compose.compose_file import (
     ComposeModel,
     Declared,
-    Resource,
-    ResourceKind,
     Role,
     Service,
     compose_model,
@@ -38,6 +36,7 @@ from gitops_compose.core.compose.compose_sources import (
 from gitops_compose.core.compose.expectation import Expectation
 from gitops_compose.core.compose.link import OutsideLink, link_on_the_way, outside_link
 from gitops_compose.core.compose.parse_cache import ModelSources, ParseCache
+from gitops_compose.core.compose.resource import Resource, ResourceKind
 from gitops_compose.core.compose.snapshot import (
     ROOT,
     Snapshot,

@@ -13,6 +13,7 @@ from enum import Enum, IntEnum
 from typing import final
 
 from gitops_compose.core.reconcile.retry import Retried
+from gitops_compose.core.reconcile.verb import Verb as Verb  # noqa: PLC0414 (re-exported)
 
 
 class Phase(IntEnum):
@@ -23,13 +24,6 @@ class Phase(IntEnum):
     ADD = 3
     UPDATE = 4
     HEAL = 5
-
-
-class Verb(Enum):
-    STOP = "stop"
-    START = "start"
-    # Pull images and recreate every container, so changed mounted files take effect.
-    RESTART = "restart"
 
 
 class Kind(Enum):

@@ -81,6 +81,7 @@ from gitops_compose.core.reconcile.conversation import (
     Settled,
     Start,
 )
+from gitops_compose.core.reconcile.counting import Counting
 from gitops_compose.core.reconcile.event import CheckStarted
 from gitops_compose.core.reconcile.looking import LookingAtClone
 from gitops_compose.core.reconcile.stage import Check, Context, NotAsked
@@ -116,5 +117,7 @@ __all__ = [
 
 def begin(state: State, settings: CheckSettings, now: float) -> Check:
     """A check from ``state`` at ``now`` (Unix seconds); its first event says it started."""
-    context = Context(state=state, settings=settings, began=now, told=(CheckStarted(now),))
+    context = Context(
+        state=state, settings=settings, began=now, counting=Counting(state.counters)
+    ).telling(CheckStarted(now))
     return LookingAtClone(context)

@@ -26,6 +26,7 @@ from gitops_compose.core.reconcile.conversation import (
     Request,
     Settled,
 )
+from gitops_compose.core.reconcile.counting import counters_after
 from gitops_compose.core.reconcile.event import (
     CheckSettled,
     Event,
@@ -36,7 +37,6 @@ from gitops_compose.core.reconcile.full_pass import full_pass_done, full_pass_du
 from gitops_compose.core.reconcile.retry import retry_due
 from gitops_compose.core.reconcile.runtime import not_running_reason
 from gitops_compose.core.reconcile.stage import Check, Context
-from gitops_compose.core.reconcile.state import counted
 from gitops_compose.core.reconcile.status import Condition, StackStatus, Status
 
 if TYPE_CHECKING:
@@ -94,11 +94,16 @@ class Ending(Check):
         if heads is not None:
             state = replace(state, desired_commit=heads.remote)
         done = full_pass_done(state, self.context.settings.daemon_starting, passed=False)
-        state = replace(state, stacks=on_host(state.stacks, self.host, {}), full_pass_done=done)
         ok = self.failure is None
+        state = replace(
+            state,
+            stacks=on_host(state.stacks, self.host, {}),
+            full_pass_done=done,
+            counters=counters_after(self.context.counting, did_all=ok, at=now),
+        )
         report = CheckReport(
             self.failure,
-            counted(state, ok, now, None),
+            state,
             heads,
             head=None if heads is None else heads.local,
         )

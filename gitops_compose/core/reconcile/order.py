@@ -15,7 +15,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import final
 
-from gitops_compose.core.compose.compose_file import Resource, Role
+from gitops_compose.core.compose.compose_file import Role
+from gitops_compose.core.compose.resource import Resource
 from gitops_compose.core.compose.stack import Stacks
 
 

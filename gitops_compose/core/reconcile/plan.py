@@ -20,8 +20,9 @@ from typing import final
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.compose.compose_file import Resource, Role
+from gitops_compose.core.compose.compose_file import Role
 from gitops_compose.core.compose.link import OutsideLink
+from gitops_compose.core.compose.resource import Resource
 from gitops_compose.core.compose.stack import Stack, StackError, Stacks
 from gitops_compose.core.reconcile.action import (
     Action,

@@ -33,7 +33,7 @@ from gitops_compose.core.reconcile.schedule import schedule_of
 from gitops_compose.core.reconcile.stage import Check, Context
 
 if TYPE_CHECKING:
-    from gitops_compose.core.compose.compose_file import Resource
+    from gitops_compose.core.compose.resource import Resource
     from gitops_compose.core.compose.snapshot import Snapshot
     from gitops_compose.core.reconcile.runtime import HostState
 

@@ -14,11 +14,11 @@ from gitops_compose.core.compose.compose_file import Role
 from gitops_compose.core.reconcile.action import FastForward, StackAction
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.conversation import CheckReport, LookAtHost, Request
+from gitops_compose.core.reconcile.counting import counters_after
 from gitops_compose.core.reconcile.full_pass import full_pass_done
 from gitops_compose.core.reconcile.looking import closing, on_host
 from gitops_compose.core.reconcile.outcome import Outcome, statuses_after, tally
 from gitops_compose.core.reconcile.stage import Check
-from gitops_compose.core.reconcile.state import counted
 
 if TYPE_CHECKING:
     from returns.result import Result
@@ -98,13 +98,14 @@ class Settling(Check):
         after = replace(
             state,
             stacks=settled,
+            counters=counters_after(context.counting, did_all=ok, at=now),
             ignored=sum(1 for each in desired.valid.values() if each.role is Role.IGNORED),
             full_pass_done=full_pass_done(state, context.settings.daemon_starting, passed=ok),
             settled_commit=heads.remote if ok else state.settled_commit,
         )
         return CheckReport(
             failure=failure,
-            state=counted(after, ok, now, counts),
+            state=after,
             heads=heads,
             plan=found,
             outcomes=self.outcomes,

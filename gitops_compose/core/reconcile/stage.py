@@ -13,11 +13,12 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, final
 
 from gitops_compose.core.reconcile.conversation import Report
+from gitops_compose.core.reconcile.counting import Counting, counted_by
 
 if TYPE_CHECKING:
     from returns.result import Result
 
-    from gitops_compose.core.compose.compose_file import Resource
+    from gitops_compose.core.compose.resource import Resource
     from gitops_compose.core.compose.snapshot import Snapshot
     from gitops_compose.core.reconcile.conversation import (
         CheckSettings,
@@ -44,6 +45,9 @@ class Context:
     settings: CheckSettings
     # When the check began (Unix seconds): the time retries are measured against.
     began: float
+    # The counters as the events told so far make them (see counting): what the check
+    # settles with.
+    counting: Counting
     # A stop was asked for: running actions finish, no new one starts.
     stopping: bool = False
     # Events decided since the last request, for the shell's reporters (see Report).
@@ -53,7 +57,11 @@ class Context:
     watched: bool = False
 
     def telling(self, *events: Event) -> Context:
-        return replace(self, told=(*self.told, *events))
+        """The context once ``events`` are told: to be reported, and counted."""
+        counting = self.counting
+        for event in events:
+            counting = counted_by(counting, event)
+        return replace(self, told=(*self.told, *events), counting=counting)
 
 
 @dataclass(frozen=True, slots=True)

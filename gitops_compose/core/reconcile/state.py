@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, final
+from typing import Any, final
 
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.expectation import Expectation
+from gitops_compose.core.reconcile.history import MOST_ENTRIES, Happening, HistoryEntry
 from gitops_compose.core.reconcile.status import Condition, StackStatus, Status
-
-if TYPE_CHECKING:
-    from gitops_compose.core.reconcile.outcome import Tally
 
 STATE_VERSION = 1
 
@@ -60,35 +58,11 @@ class State:
     settled_commit: str | None = None
     # Stacks labelled gitops.ignore in the commit the last check that planned deployed.
     ignored: int = 0
+    # The stacks' recent events, oldest first, the last MOST_ENTRIES (see history).
+    history: tuple[HistoryEntry, ...] = ()
     # What the notifications last told, by stack path ("" for the check): a failure with
     # the same reason is not told again (see notice).
     notified: Mapping[str, str] = field(default_factory=dict)
-
-
-def counted(state: State, ok: bool, now: float, tally: Tally | None) -> State:
-    """The counters once a check has finished, ``ok`` meaning it did all it had to."""
-    before = state.counters
-    after = replace(
-        before,
-        check_success=before.check_success + ok,
-        check_error=before.check_error + (not ok),
-        last_check=now,
-        last_success=now if ok else before.last_success,
-        last_error=before.last_error if ok else now,
-    )
-    if tally is not None:
-        after = replace(
-            after,
-            deployment_success=after.deployment_success + tally.deployments_ok,
-            deployment_error=after.deployment_error + tally.deployments_failed,
-            deployment_started=after.deployment_started + tally.started,
-            deployment_stopped=after.deployment_stopped + tally.stopped,
-            deployment_updated=after.deployment_updated + tally.updated,
-            deployment_invalid=after.deployment_invalid + tally.problems,
-            last_deployment_success=now if tally.deployments_ok else after.last_deployment_success,
-            last_deployment_error=now if tally.deployments_failed else after.last_deployment_error,
-        )
-    return replace(state, counters=after)
 
 
 def active_counts(state: State) -> dict[Condition, int]:
@@ -168,6 +142,16 @@ def state_to_json(state: State) -> str:
             }
             for path, record in sorted(state.stacks.items())
         },
+        "history": [
+            {
+                "stack": entry.stack,
+                "happening": entry.happening.value,
+                "at": entry.at,
+                "commit": entry.commit,
+                "reason": entry.reason,
+            }
+            for entry in state.history
+        ],
     }
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
@@ -219,16 +203,43 @@ def _state(document: Mapping[str, object]) -> State:
         desired_commit=_text(document.get("desired_commit"), "desired_commit"),
         settled_commit=_text(document.get("settled_commit"), "settled_commit"),
         ignored=_count(document.get("ignored", 0), "ignored"),
-        counters=_counters(counters),
         notified={
             _checked_text(key, "notified"): _checked_text(reason, f"notified[{_shown(key)}]")
             for key, reason in _mapping(document.get("notified", {}), "notified").items()
         },
+        counters=_counters(counters),
         stacks={
             _checked_text(path, "stacks"): _record(record, f"stacks[{_shown(path)}]")
             for path, record in stacks.items()
         },
+        history=_history(document.get("history", [])),
     )
+
+
+def _history(value: object) -> tuple[HistoryEntry, ...]:
+    """The saved history; absent in a state written before there was one."""
+    if not isinstance(value, list):
+        raise _Malformed("history", "a list", value)
+    entries = []
+    for index, each in enumerate(value[-MOST_ENTRIES:]):
+        where = f"history[{index}]"
+        entry = _mapping(each, where)
+        happening = entry.get("happening")
+        if not isinstance(happening, str) or happening not in _HAPPENINGS:
+            raise _Malformed(f"{where}.happening", f"one of {', '.join(_HAPPENINGS)}", happening)
+        entries.append(
+            HistoryEntry(
+                stack=_checked_text(entry.get("stack"), f"{where}.stack"),
+                happening=_HAPPENINGS[happening],
+                at=_time(entry.get("at"), f"{where}.at"),
+                commit=_text(entry.get("commit"), f"{where}.commit"),
+                reason=_text(entry.get("reason"), f"{where}.reason"),
+            )
+        )
+    return tuple(entries)
+
+
+_HAPPENINGS = {each.value: each for each in Happening}
 
 
 def _counters(counters: Mapping[str, object]) -> Counters:

@@ -8,7 +8,6 @@ import logging
 import math
 import os
 import re
-import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -147,9 +146,6 @@ def _notify(given: Mapping[str, object]) -> NotifySettings | None:
     if on_text not in {"failures", "changes"}:
         raise UsageError(f"--notify-on must be failures or changes, not {on_text!r}")
     timeout = _seconds("--notify-timeout", given["--notify-timeout"])
-    name = str(given["--name"]).strip() if given["--name"] else socket.gethostname()
-    if not name:
-        raise UsageError("--name must not be empty")
     listed = given["--notify"]
     if isinstance(listed, list):
         urls = [str(each).strip() for each in listed]
@@ -161,6 +157,11 @@ def _notify(given: Mapping[str, object]) -> NotifySettings | None:
     if not urls:
         return None
     # Loaded only with a target: a check without notifications needs none of it.
+    import socket  # noqa: PLC0415
+
+    name = str(given["--name"]).strip() if given["--name"] else socket.gethostname()
+    if not name:
+        raise UsageError("--name must not be empty")
     from gitops_compose.core.reconcile.notice import NotifyOn  # noqa: PLC0415
     from gitops_compose.shell.notifier import NotifySettings, target_name  # noqa: PLC0415
 

@@ -20,6 +20,7 @@ from gitops_compose.core.compose.stack import Stack, Stacks, stacks_of
 from gitops_compose.core.reconcile.action import Rollback, StackAction, Verb
 from gitops_compose.core.reconcile.check import Heads
 from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.configuration import ConfigQuestion
 from gitops_compose.core.reconcile.outcome import Outcome
 from gitops_compose.core.reconcile.runtime import Container, ContainerHealth, Health, HostState
 
@@ -113,9 +114,16 @@ class ModelHost:
     time: float = 0.0
     made: dict[str, float] = field(default_factory=dict)
     compose_missing: str | None = None
+    # Stack path -> the configuration hashes Compose would give its services.
+    configs: dict[str, dict[str, str]] = field(default_factory=dict)
+    configs_asked: list[str] = field(default_factory=list)
 
     def compose_problem(self) -> str | None:
         return self.compose_missing
+
+    def config(self, question: ConfigQuestion) -> Result[Mapping[str, str], str]:
+        self.configs_asked.append(question.stack)
+        return Success(self.configs.get(question.stack, {}))
 
     def state(self) -> Result[HostState, str]:
         self.looked += 1

@@ -45,6 +45,7 @@ from gitops_compose.core.reconcile.check import (
     begin,
 )
 from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.conversation import LookAtConfig
 from gitops_compose.core.reconcile.state import State
 from gitops_compose.shell.log_reporter import LogReporter
 from gitops_compose.shell.reporter import Reporter
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from gitops_compose.core.compose.resource import Resource
     from gitops_compose.core.compose.snapshot import Snapshot
     from gitops_compose.core.reconcile.action import Action, Rollback, StackAction
+    from gitops_compose.core.reconcile.configuration import ConfigQuestion
     from gitops_compose.core.reconcile.outcome import Outcome
     from gitops_compose.core.reconcile.plan import Plan
     from gitops_compose.core.reconcile.runtime import Health, HostState
@@ -80,6 +82,10 @@ class Host(Protocol):
 
     def state(self) -> Result[HostState, str]: ...
     def resources(self) -> Result[frozenset[Resource], str]: ...
+    def config(self, question: ConfigQuestion) -> Result[Mapping[str, str], str]:
+        """A stack's configuration hashes, service by service (see configuration)."""
+        ...
+
     def carry_out(self, action: StackAction) -> Outcome: ...
     def roll_back(self, action: Rollback, files: Mapping[str, bytes]) -> str | None:
         """Run the stack from these files (repository path -> content), as the rollback
@@ -367,4 +373,6 @@ def look(check: Check, request: Request, repository: Repository, host: Host) -> 
             return check.host_seen(host.state())
         case LookAtResources():
             return check.resources_seen(host.resources())
+        case LookAtConfig(stacks):
+            return check.config_seen({each.stack: host.config(each) for each in stacks})
     raise AssertionError(f"not a look: {request}")

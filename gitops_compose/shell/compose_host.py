@@ -31,13 +31,23 @@ from gitops_compose.shell.git_repository import redacted
 
 if TYPE_CHECKING:
     from gitops_compose.core.reconcile.action import Rollback, StackAction
+    from gitops_compose.core.reconcile.configuration import ConfigQuestion
     from gitops_compose.core.reconcile.outcome import Outcome
 
 _PROJECT = "com.docker.compose.project"
 _SERVICE = "com.docker.compose.service"
 _ONE_OFF = "com.docker.compose.oneoff"
+_CONFIG_HASH = "com.docker.compose.config-hash"
+_WORKING_DIR = "com.docker.compose.project.working_dir"
 _PS_FORMAT = "\t".join(
-    (f'{{{{.Label "{_PROJECT}"}}}}', f'{{{{.Label "{_SERVICE}"}}}}', "{{.State}}", "{{.Status}}")
+    (
+        f'{{{{.Label "{_PROJECT}"}}}}',
+        f'{{{{.Label "{_SERVICE}"}}}}',
+        "{{.State}}",
+        "{{.Status}}",
+        f'{{{{.Label "{_CONFIG_HASH}"}}}}',
+        f'{{{{.Label "{_WORKING_DIR}"}}}}',
+    )
 )
 _EXITED = re.compile(r"^Exited \((-?\d+)\)")
 # What of a container's log goes into the reason of a failed health gate.
@@ -203,6 +213,16 @@ class ComposeHost:
             command += ["--pull", "never"]
         return self._run(command, timeout=self._timeout).swap().value_or(None)
 
+    def config(self, question: ConfigQuestion) -> Result[Mapping[str, str], str]:
+        """The configuration hash of each service of a stack, as Compose computes it from
+        the clone's files (``config --hash '*'``: one ``service hash`` line each)."""
+        where = ["compose", "--ansi", "never", "--project-name", question.project]
+        where += ["--project-directory", str(self._workdir / question.stack)]
+        for each in question.compose_files:
+            where += ["--file", str(self._workdir / each)]
+        found = self._run([*where, "config", "--hash", "*"], timeout=min(self._timeout, 120))
+        return found.map(parse_config_hashes)
+
     def resources(self) -> Result[frozenset[Resource], str]:
         """The host's networks and volumes by name: one call for each kind."""
         found: set[Resource] = set()
@@ -325,18 +345,30 @@ def parse_ps(output: str) -> HostState:
     projects: dict[str, list[Container]] = {}
     for line in output.splitlines():
         fields = line.split("\t")
-        if len(fields) != 4 or not fields[0]:
+        if len(fields) != 6 or not fields[0]:
             continue
-        project, service, state, status = fields
+        project, service, state, status, config_hash, working_dir = fields
         exited = _EXITED.match(status)
         projects.setdefault(project, []).append(
             Container(
                 service=service,
                 state=state,
                 exit_code=int(exited.group(1)) if exited else None,
+                config_hash=config_hash or None,
+                working_dir=working_dir or None,
             )
         )
     return {project: tuple(containers) for project, containers in projects.items()}
+
+
+def parse_config_hashes(output: str) -> Mapping[str, str]:
+    """``config --hash`` output: service -> hash."""
+    found: dict[str, str] = {}
+    for line in output.splitlines():
+        service, _, hashed = line.strip().partition(" ")
+        if service and hashed:
+            found[service] = hashed.strip()
+    return found
 
 
 def parse_inspect(output: str) -> Result[Health, str]:

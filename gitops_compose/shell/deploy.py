@@ -121,6 +121,7 @@ def settings_of(
         settle=options.settle,
         rollback=options.rollback,
         parsing=repository.parsing,
+        clone=str(repository.workdir.absolute()),
     )
 
 

@@ -194,6 +194,11 @@ def _per_stack(state: State) -> Iterator[Metric]:
         "Times each stack was rolled back to what last ran well.",
         labels=["stack", "project"],
     )
+    drift = GaugeMetricFamily(
+        "gitops_stack_drift",
+        "1 while some service of a stack runs another configuration than its files give.",
+        labels=["stack", "project"],
+    )
     failures = GaugeMetricFamily(
         "gitops_stack_failures", "Failures in a row of each stack.", labels=["stack", "project"]
     )
@@ -205,11 +210,13 @@ def _per_stack(state: State) -> Iterator[Metric]:
         running.add_metric([path, project], 0 if record.down is not None else 1)
         deployed.add_metric([path, project], {"commit": record.commit or ""})
         failures.add_metric([path, project], record.failures)
+        drift.add_metric([path, project], 1 if record.drift else 0)
         rollbacks.add_metric([path, project], record.rollbacks)
     yield status
     yield running
     yield deployed
     yield failures
+    yield drift
     yield rollbacks
 
 

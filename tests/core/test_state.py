@@ -118,10 +118,12 @@ def test_active_counts_every_condition_and_tells_not_running_apart() -> None:
         "a": StackStatus("a", Status.OK),
         "b": StackStatus("b", Status.OK, down="web has no container"),
         "c": StackStatus("c", Status.ERROR, "exit 1", down="no containers"),
+        "d": StackStatus("d", Status.OK, drift=("web",)),
     }
     assert active_counts(State(stacks=stacks)) == {
         Condition.OK: 1,
         Condition.NOT_RUNNING: 1,
+        Condition.DRIFTED: 1,
         Condition.ERROR: 1,
         Condition.REMOVAL_FAILED: 0,
     }

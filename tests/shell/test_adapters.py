@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gitops_compose.core.reconcile.action import Changed, New, Phase, StackAction, Verb
 from gitops_compose.core.reconcile.runtime import Container
-from gitops_compose.shell.compose_host import ComposeHost, parse_ps
+from gitops_compose.shell.compose_host import ComposeHost, parse_config_hashes, parse_ps
 from gitops_compose.shell.git_repository import missing_origin_path, redacted
 
 
@@ -128,15 +128,22 @@ def test_a_start_the_plan_wants_built_builds() -> None:
 
 def test_docker_ps_lines_become_containers_by_project() -> None:
     output = (
-        "shop\tweb\trunning\tUp 3 minutes\n"
-        "shop\tdb\texited\tExited (1) 2 minutes ago\n"
-        "blog\tmigrate\texited\tExited (0) 1 hour ago\n"
+        "shop\tweb\trunning\tUp 3 minutes\tab12\t/srv/infra/shop\n"
+        "shop\tdb\texited\tExited (1) 2 minutes ago\t\t\n"
+        "blog\tmigrate\texited\tExited (0) 1 hour ago\t\t\n"
         "\n"
     )
     assert parse_ps(output) == {
-        "shop": (Container("web", "running"), Container("db", "exited", 1)),
+        "shop": (
+            Container("web", "running", config_hash="ab12", working_dir="/srv/infra/shop"),
+            Container("db", "exited", 1),
+        ),
         "blog": (Container("migrate", "exited", 0),),
     }
+
+
+def test_config_hash_lines_become_hashes_by_service() -> None:
+    assert parse_config_hashes("db ab5c\nweb 2afd\n\n") == {"db": "ab5c", "web": "2afd"}
 
 
 def test_credentials_in_urls_are_redacted() -> None:

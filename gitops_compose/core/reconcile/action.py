@@ -33,6 +33,7 @@ class Kind(Enum):
     REMOVED = "removed"
     RETRY = "retry"
     NOT_RUNNING = "not running"
+    DRIFT = "drift"
 
 
 @final
@@ -127,7 +128,30 @@ class NotRunning:
         return f"not running: {self.seen}"
 
 
-Cause = New | Changed | Renamed | Removed | Retry | NotRunning
+@final
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """Services that run another configuration than the repository's (see configuration):
+    ``web runs other configuration than a1b2c3d``."""
+
+    services: tuple[str, ...]
+    # The configuration hash the first of them should run.
+    expected: str
+    kind = Kind.DRIFT
+
+    @property
+    def reason(self) -> str:
+        return f"drift: {drifted_text(self.services, self.expected)}"
+
+
+def drifted_text(services: tuple[str, ...], expected: str) -> str:
+    """``web runs other configuration than a1b2c3d``; ``web, db run other configuration``."""
+    if len(services) == 1:
+        return f"{services[0]} runs other configuration than {expected[:7]}"
+    return f"{', '.join(services)} run other configuration than the repository's"
+
+
+Cause = New | Changed | Renamed | Removed | Retry | NotRunning | Drift
 
 
 @final

@@ -20,6 +20,7 @@ from gitops_compose.core.reconcile.state import State, troubled
 if TYPE_CHECKING:
     from gitops_compose.core.compose.parse_cache import ParseCache
     from gitops_compose.core.reconcile.action import Action, FastForward, Rollback
+    from gitops_compose.core.reconcile.configuration import ConfigQuestion
     from gitops_compose.core.reconcile.event import Event
     from gitops_compose.core.reconcile.outcome import Outcome, Tally
     from gitops_compose.core.reconcile.plan import Plan
@@ -91,6 +92,15 @@ class ReadCommits:
 class LookAtHost:
     """Every Compose project's containers: once before planning, on every check, and once
     more after actions ran, so the statuses say what the host runs at the end."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LookAtConfig:
+    """The configuration hashes of these stacks' services, as Compose computes them from
+    the clone's files; report them with ``config_seen``."""
+
+    stacks: tuple[ConfigQuestion, ...]
 
 
 @final
@@ -186,6 +196,7 @@ Request = (
     | ReadCommits
     | LookAtHost
     | LookAtResources
+    | LookAtConfig
     | Planned
     | Start
     | LookAtHealth
@@ -221,6 +232,9 @@ class CheckSettings:
     # A daemon that has not yet saved a check that did all it had to: its first check, after
     # a reboot or an upgrade (see full_pass).
     daemon_starting: bool = False
+    # The clone's absolute directory: where Compose runs stacks from (their working_dir
+    # label); empty when not known, then the directory is not compared.
+    clone: str = ""
     # The shell's parse cache, with its YAML parser: what reads the commits' stacks.
     parsing: ParseCache = field(kw_only=True, compare=False, repr=False)
 

@@ -17,6 +17,7 @@ from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.expectation import Expectation
 from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.configuration import ExpectedConfig, drifted
 from gitops_compose.core.reconcile.conversation import (
     CheckReport,
     Clone,
@@ -97,7 +98,7 @@ class Ending(Check):
         ok = self.failure is None
         state = replace(
             state,
-            stacks=on_host(state.stacks, self.host, {}),
+            stacks=on_host(state.stacks, self.host, {}, state.configs),
             full_pass_done=done,
             counters=counters_after(self.context.counting, did_all=ok, at=now),
         )
@@ -173,6 +174,7 @@ def on_host(
     stacks: Mapping[str, StackStatus],
     host: HostState | None,
     acted: Mapping[str, str | None],
+    configs: Mapping[str, ExpectedConfig] | None = None,
 ) -> dict[str, StackStatus]:
     """Each stack's record with whether the host runs what it should, from the last look
     at the containers (``host``; None: not seen). A stack acted on when the host could
@@ -187,8 +189,22 @@ def on_host(
             # No expectation yet (a state of an older version): judged by its containers.
             looked = record.expects or Expectation(includes=True)
             down = not_running_reason(looked, host.get(record.project, ()))
-        seen[path] = replace(record, down=down)
+        config = None if configs is None else configs.get(path)
+        seen[path] = replace(record, down=down, drift=_drift(record, host, config))
     return seen
+
+
+def _drift(
+    record: StackStatus, host: HostState | None, config: ExpectedConfig | None
+) -> tuple[str, ...]:
+    """The services of a stack that run another configuration than the files it was last
+    deployed from give, where the state keeps their hashes (a rolled-back stack runs its
+    last good files on purpose; the directory is judged on a full pass)."""
+    if host is None or record.project is None:
+        return record.drift
+    if config is None or config.key != record.fingerprint or record.rolled_back_from:
+        return ()
+    return drifted(dict(config.hashes), host.get(record.project, ()), None)
 
 
 def closing(context: Context, report: CheckReport, now: float) -> Done:

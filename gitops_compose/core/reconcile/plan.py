@@ -28,6 +28,7 @@ from gitops_compose.core.reconcile.action import (
     Action,
     Cause,
     Changed,
+    Drift,
     FastForward,
     New,
     NotRunning,
@@ -37,8 +38,10 @@ from gitops_compose.core.reconcile.action import (
     Retry,
     StackAction,
     Verb,
+    drifted_text,
 )
 from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.configuration import drifted, stack_directory
 from gitops_compose.core.reconcile.order import Order, order_of
 from gitops_compose.core.reconcile.retry import (
     deploy_retry,
@@ -119,6 +122,10 @@ class Facts:
     now: float = 0.0
     # The host's networks and volumes; None when not looked at (see Plan.needs_resources).
     resources: frozenset[Resource] | None = None
+    # Stack path -> the configuration hash each service of its files gives (see
+    # configuration), where known; and the clone's directory ("": not known).
+    configs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    clone: str = ""
 
 
 @final
@@ -431,6 +438,26 @@ def _heals(
         if seen is not None:
             cause = NotRunning(seen)
             yield _action(Verb.START, Phase.HEAL, stack, facts.remote.commit, cause)
+            continue
+        drift = _drifted(facts, stack)
+        if drift is not None:
+            # Compose recreates only the services whose configuration differs.
+            yield _action(Verb.START, Phase.HEAL, stack, facts.remote.commit, drift)
+
+
+def _drifted(facts: Facts, stack: Stack) -> Drift | None:
+    """Why a running stack does not run its files' configuration, or None."""
+    expected = facts.configs.get(stack.path)
+    if expected is None or facts.host is None:
+        return None
+    record = facts.statuses.get(stack.path)
+    if record is not None and record.rolled_back_from is not None:
+        return None  # it runs its last good configuration, on purpose
+    directory = stack_directory(facts.clone, stack.path) if facts.clone else None
+    services = drifted(expected, facts.host.get(stack.project, ()), directory)
+    if not services:
+        return None
+    return Drift(services, expected.get(services[0], ""))
 
 
 def _held(facts: Facts, path: str) -> bool:
@@ -453,6 +480,12 @@ def _drift(facts: Facts, acted_on: set[str]) -> Iterator[Skip]:
         seen = not_running_reason(stack.expectation, facts.host.get(stack.project, ()))
         if seen is not None:
             reason = f"not running: {seen}; left alone until its next change or --self-heal"
+            yield Skip(stack=path, project=stack.project, reason=reason)
+            continue
+        drift = _drifted(facts, stack)
+        if drift is not None:
+            shown = drifted_text(drift.services, drift.expected)
+            reason = f"drifted: {shown}; left alone until its next change or --self-heal"
             yield Skip(stack=path, project=stack.project, reason=reason)
 
 

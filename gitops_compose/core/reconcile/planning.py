@@ -9,16 +9,19 @@ is handed to the shell (``Planned``) and told as events, then the check runs it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, final
 
-from returns.result import Failure, Result
+from returns.result import Failure, Result, Success
 
+from gitops_compose.core.compose.compose_file import Role
 from gitops_compose.core.compose.stack import Stacks, stacks_of
 from gitops_compose.core.reconcile.action import Verb
 from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.configuration import ConfigQuestion, ExpectedConfig
 from gitops_compose.core.reconcile.conversation import (
     Heads,
+    LookAtConfig,
     LookAtHost,
     LookAtResources,
     Planned,
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
     from gitops_compose.core.compose.resource import Resource
     from gitops_compose.core.compose.snapshot import Snapshot
     from gitops_compose.core.reconcile.runtime import HostState
+    from gitops_compose.core.reconcile.state import State
 
 
 def reading_commits(context: Context, heads: Heads) -> Check:
@@ -85,7 +89,71 @@ class LookingToPlan(Check):
             failure = CheckFailure(f"reading the containers failed: {found.failure()}")
             return Ending(self.context, self.heads, None, failure)
         host = found.unwrap()
+        asking = config_questions(self.context, self.heads, self.remote, host)
+        if asking:
+            return LookingAtConfig(self.context, self.heads, self.local, self.remote, host, asking)
         return planned(self.context, self.heads, self.local, self.remote, host)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LookingAtConfig(Check):
+    """Running stacks whose expected configuration is not known for their files: asked of
+    Compose before planning, and kept in the state for the next checks."""
+
+    heads: Heads
+    local: Stacks
+    remote: Stacks
+    host: HostState
+    asking: tuple[ConfigQuestion, ...]
+
+    def _next(self, now: float) -> tuple[Check, Request]:
+        return self, LookAtConfig(self.asking)
+
+    def config_seen(self, found: Mapping[str, Result[Mapping[str, str], str]]) -> Check:
+        configs = dict(self.context.state.configs)
+        for path, hashes in found.items():
+            stack = self.remote.valid.get(path)
+            if stack is not None and isinstance(hashes, Success):
+                config = ExpectedConfig(stack.fingerprint, tuple(sorted(hashes.unwrap().items())))
+                configs[path] = config
+        # A stack Compose could not tell of is judged as before: by whether it runs.
+        state = replace(self.context.state, configs=configs)
+        context = replace(self.context, state=state)
+        return planned(context, self.heads, self.local, self.remote, self.host)
+
+
+def config_questions(
+    context: Context, heads: Heads, remote: Stacks, host: HostState
+) -> tuple[ConfigQuestion, ...]:
+    """The stacks to ask Compose the configuration of: on a full pass, with --self-heal
+    or for a plan, each deployed stack that runs and whose kept hashes are not for its
+    files (never on an idle check; a rolled-back stack runs its last good files)."""
+    settings = context.settings
+    if not (settings.always or settings.self_heal or full_pass(context, heads)):
+        return ()
+    state = context.state
+    asking = []
+    for path, stack in sorted(remote.valid.items()):
+        if stack.role is not Role.DEPLOY or not host.get(stack.project):
+            continue
+        record = state.stacks.get(path)
+        if record is not None and record.rolled_back_from is not None:
+            continue
+        kept = state.configs.get(path)
+        if kept is None or kept.key != stack.fingerprint:
+            asking.append(ConfigQuestion(path, stack.project, stack.compose_files))
+    return tuple(asking)
+
+
+def expected_configs(state: State, remote: Stacks) -> dict[str, Mapping[str, str]]:
+    """Each stack's expected hashes, where the state keeps them for its files."""
+    found: dict[str, Mapping[str, str]] = {}
+    for path, config in state.configs.items():
+        stack = remote.valid.get(path)
+        if stack is not None and config.key == stack.fingerprint:
+            found[path] = dict(config.hashes)
+    return found
 
 
 @final
@@ -147,6 +215,8 @@ def planned(
         statuses=context.state.stacks,
         now=context.began,
         resources=resources,
+        configs=expected_configs(context.state, remote),
+        clone=settings.clone,
     )
     made = plan(facts)
     if isinstance(made, Failure):

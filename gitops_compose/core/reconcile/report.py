@@ -117,6 +117,8 @@ def status_document(state: State) -> dict[str, Any]:
                 # What the last check saw on the host; why not, when not.
                 "running": record.down is None,
                 "not_running": record.down,
+                # Services that run another configuration than its files give.
+                "drifted": list(record.drift),
                 "deployed_commit": record.commit,
                 "desired_commit": state.desired_commit,
                 "last_error": record.error,

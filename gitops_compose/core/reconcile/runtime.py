@@ -16,6 +16,10 @@ class Container:
     # Docker's container state: created, running, restarting, paused, exited, dead.
     state: str
     exit_code: int | None = None
+    # The configuration Compose stamped on it (``com.docker.compose.config-hash``) and the
+    # directory its project was started from (``com.docker.compose.project.working_dir``).
+    config_hash: str | None = None
+    working_dir: str | None = None
 
 
 # Compose project name -> its containers, as labelled by Compose.

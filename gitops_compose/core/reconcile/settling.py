@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, final
 from gitops_compose.core.compose.compose_file import Role
 from gitops_compose.core.reconcile.action import FastForward, StackAction
 from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.configuration import ExpectedConfig
 from gitops_compose.core.reconcile.conversation import CheckReport, LookAtHost, Request
 from gitops_compose.core.reconcile.counting import counters_after
 from gitops_compose.core.reconcile.full_pass import full_pass_done
@@ -92,12 +93,14 @@ class Settling(Check):
                     settled.pop(action.stack, None)
                 else:
                     settled[action.stack] = known
-        settled = self._on_host(settled, desired)
+        configs = self._configs(state.configs, settled)
+        settled = self._on_host(settled, desired, configs)
         counts = tally(found, self.outcomes, settled)
         ok = failure is None
         after = replace(
             state,
             stacks=settled,
+            configs=configs,
             counters=counters_after(context.counting, did_all=ok, at=now),
             ignored=sum(1 for each in desired.valid.values() if each.role is Role.IGNORED),
             full_pass_done=full_pass_done(state, context.settings.daemon_starting, passed=ok),
@@ -114,8 +117,36 @@ class Settling(Check):
             head=heads.remote if moved else heads.local,
         )
 
+    def _configs(
+        self, kept: Mapping[str, ExpectedConfig], settled: Mapping[str, StackStatus]
+    ) -> dict[str, ExpectedConfig]:
+        """The kept hashes, with those a stack runs after a deployment of it went well:
+        what Compose made from its files is what it is expected to run (a rolled-back one
+        runs its last good files, not judged)."""
+        configs = dict(kept)
+        if self.after is None:
+            return configs
+        for outcome in self.outcomes:
+            path = outcome.action.stack
+            record = settled.get(path)
+            if outcome.error is not None or record is None or record.project is None:
+                continue
+            if record.rolled_back_from is not None or record.fingerprint is None:
+                continue
+            hashes = {
+                each.service: each.config_hash
+                for each in self.after.get(record.project, ())
+                if each.config_hash is not None
+            }
+            if hashes:
+                configs[path] = ExpectedConfig(record.fingerprint, tuple(sorted(hashes.items())))
+        return configs
+
     def _on_host(
-        self, stacks: Mapping[str, StackStatus], desired: Stacks
+        self,
+        stacks: Mapping[str, StackStatus],
+        desired: Stacks,
+        configs: Mapping[str, ExpectedConfig],
     ) -> dict[str, StackStatus]:
         """Each stack's record with what it should run (as its files say) and whether the
         host runs it, from the last look at the containers. A stack acted on when the host
@@ -132,6 +163,6 @@ class Settling(Check):
             else:
                 expected[path] = record
         if self.after is not None:
-            return on_host(expected, self.after, {})
+            return on_host(expected, self.after, {}, configs)
         acted = {each.action.stack: each.error for each in self.outcomes}
-        return on_host(expected, self.ground.host, acted)
+        return on_host(expected, self.ground.host, acted, configs)

@@ -107,6 +107,9 @@ class Check:
     def resources_seen(self, found: Result[frozenset[Resource], str]) -> Check:
         raise self._not_asked("resources_seen")
 
+    def config_seen(self, found: Mapping[str, Result[Mapping[str, str], str]]) -> Check:
+        raise self._not_asked("config_seen")
+
     def finished(self, result: Finished, now: float) -> Check:
         raise self._not_asked("finished")
 

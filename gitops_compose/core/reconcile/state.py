@@ -17,6 +17,7 @@ from typing import Any, final
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.expectation import Expectation
+from gitops_compose.core.reconcile.configuration import ExpectedConfig
 from gitops_compose.core.reconcile.history import MOST_ENTRIES, Happening, HistoryEntry
 from gitops_compose.core.reconcile.status import Condition, StackStatus, Status
 
@@ -63,6 +64,8 @@ class State:
     # What the notifications last told, by stack path ("" for the check): a failure with
     # the same reason is not told again (see notice).
     notified: Mapping[str, str] = field(default_factory=dict)
+    # Stack path -> the configuration hashes its files give (see configuration).
+    configs: Mapping[str, ExpectedConfig] = field(default_factory=dict)
 
 
 def active_counts(state: State) -> dict[Condition, int]:
@@ -86,8 +89,8 @@ def original_status(record: StackStatus) -> OriginalStatus:
     """A managed stack as the original counts it: ``running`` when it is ok and runs,
     ``invalid`` when its files are in error (nothing was tried, nothing is retried until
     they change), ``failed`` for the rest: a failed start, restart or removal, or a
-    deployment whose services do not all run."""
-    if record.condition is Condition.OK:
+    deployment whose services do not all run (a drifted one runs)."""
+    if record.condition in (Condition.OK, Condition.DRIFTED):
         return OriginalStatus.RUNNING
     if record.status is Status.ERROR and record.retry_at is None:
         return OriginalStatus.INVALID
@@ -139,8 +142,13 @@ def state_to_json(state: State) -> str:
                 "images": dict(record.images),
                 "rolled_back_from": record.rolled_back_from,
                 "rollbacks": record.rollbacks,
+                "drift": list(record.drift),
             }
             for path, record in sorted(state.stacks.items())
+        },
+        "configs": {
+            path: {"key": config.key, "hashes": dict(config.hashes)}
+            for path, config in sorted(state.configs.items())
         },
         "history": [
             {
@@ -213,6 +221,18 @@ def _state(document: Mapping[str, object]) -> State:
             for path, record in stacks.items()
         },
         history=_history(document.get("history", [])),
+        configs={
+            _checked_text(path, "configs"): _config(config, f"configs[{_shown(path)}]")
+            for path, config in _mapping(document.get("configs", {}), "configs").items()
+        },
+    )
+
+
+def _config(value: object, where: str) -> ExpectedConfig:
+    found = _mapping(value, where)
+    return ExpectedConfig(
+        key=_checked_text(found.get("key"), f"{where}.key"),
+        hashes=_images(found.get("hashes", {}), f"{where}.hashes"),
     )
 
 
@@ -275,6 +295,7 @@ def _record(value: object, where: str) -> StackStatus:
         images=_images(record.get("images", {}), f"{where}.images"),
         rolled_back_from=_text(record.get("rolled_back_from"), f"{where}.rolled_back_from"),
         rollbacks=_count(record.get("rollbacks", 0), f"{where}.rollbacks"),
+        drift=_names(record.get("drift", []), f"{where}.drift"),
     )
 
 

@@ -26,6 +26,7 @@ class Condition(Enum):
 
     OK = "ok"
     NOT_RUNNING = "not_running"
+    DRIFTED = "drifted"
     ERROR = "error"
     REMOVAL_FAILED = "removal_failed"
 
@@ -58,9 +59,14 @@ class StackStatus:
     # files' next change is, and ``retry``); and how many rollbacks there were.
     rolled_back_from: str | None = None
     rollbacks: int = 0
+    # The services that ran another configuration than its files give when the last check
+    # looked at the host (see configuration).
+    drift: tuple[str, ...] = ()
 
     @property
     def condition(self) -> Condition:
         if self.status is Status.OK:
-            return Condition.OK if self.down is None else Condition.NOT_RUNNING
+            if self.down is not None:
+                return Condition.NOT_RUNNING
+            return Condition.DRIFTED if self.drift else Condition.OK
         return Condition.ERROR if self.status is Status.ERROR else Condition.REMOVAL_FAILED

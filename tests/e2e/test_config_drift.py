@@ -1,0 +1,111 @@
+"""What runs is what the repository says: a stack running another configuration is not
+adopted as it is, and drift later shows in the plan and is healed with --self-heal; on the
+real engine."""
+
+from __future__ import annotations
+
+import json
+
+from .harness import IMAGE_V1, IMAGE_V2, World, git, metric_samples, stack_yaml
+from .test_reconcile import ids, once, stack_commands
+
+TWO_SERVICES = stack_yaml() + stack_yaml(service="other").split("services:\n", 1)[1]
+
+
+def _on_host(world: World, message: str) -> None:
+    """The host's clone already at the pushed commit, as on a host migrating to the tool."""
+    world.pusher.commit_and_push(message)
+    git(world.host, "pull", "-q")
+
+
+def test_a_project_started_from_elsewhere_with_another_image_is_deployed(world: World) -> None:
+    app = world.name("app")
+    world.pusher.write(f"{app}/compose.yaml", stack_yaml(image=IMAGE_V2))
+    _on_host(world, "app on busybox 2")
+    manual = world.tmp / "manual"
+    manual.mkdir()
+    (manual / "compose.yaml").write_text(stack_yaml(image=IMAGE_V1))
+    world.docker("compose", "-p", app, "-f", str(manual / "compose.yaml"), "up", "-d")
+
+    first = once(world)
+
+    assert first.returncode == 0, first.stderr
+    assert "drift: app runs other configuration than" in first.stderr
+    assert [c["image"] for c in world.containers(app)] == [IMAGE_V2]
+    status = json.loads(world.run("status", "--format", "json").stdout)
+    assert {e["stack"]: e["status"] for e in status["stacks"]}[app] == "ok"
+
+
+def test_a_project_started_by_hand_with_the_repositorys_files_is_adopted_as_it_runs(
+    world: World,
+) -> None:
+    app = world.name("app")
+    world.pusher.write(f"{app}/compose.yaml", stack_yaml())
+    _on_host(world, "app")
+    directory = world.host / app
+    world.docker(
+        "compose", "-p", app, "--project-directory", str(directory),
+        "-f", str(directory / "compose.yaml"), "up", "-d",
+    )  # fmt: skip
+    before = ids(world, app)
+    world.clear_calls()
+
+    first = once(world)
+
+    assert first.returncode == 0, first.stderr
+    assert ids(world, app) == before
+    assert [call for call in stack_commands(world) if " up " in f" {call} "] == []
+    assert any("config --hash" in call for call in stack_commands(world))
+
+
+def test_drift_later_shows_in_the_plan_and_self_heal_recreates_only_that_service(
+    world: World,
+) -> None:
+    app = world.name("app")
+    world.pusher.write(f"{app}/compose.yaml", TWO_SERVICES)
+    world.pusher.commit_and_push("two services")
+    assert once(world).returncode == 0
+    world.clear_calls()
+    idle = once(world)
+    assert idle.returncode == 0, idle.stderr
+    assert world.compose_calls() == []  # an idle check asks Compose nothing
+    assert len(world.docker_calls()) == 1  # one docker ps
+    directory = world.host / app
+    edited = world.tmp / "edited.yaml"
+    edited.write_text(stack_yaml(extra="environment: [EDITED=1]") + "")
+    world.docker(
+        "compose", "-p", app, "--project-directory", str(directory),
+        "-f", str(edited), "up", "-d", "--no-deps", "app",
+    )  # fmt: skip
+    kept = {c["service"]: c["id"] for c in world.containers(app)}
+    metrics = world.tmp / "gitops.prom"
+
+    reported = once(world, "--metrics-file", str(metrics))
+
+    assert reported.returncode == 1, reported.stderr
+    assert {c["service"]: c["id"] for c in world.containers(app)} == kept  # left alone
+    status = json.loads(world.run("status", "--format", "json").stdout)
+    entry = {e["stack"]: e for e in status["stacks"]}[app]
+    assert entry["status"] == "drifted"
+    assert entry["drifted"] == ["app"]
+    samples = metric_samples(metrics.read_text())
+    assert samples[f"gitops_stack_drift{{project={app},stack={app}}}"] == 1
+
+    planned = world.run("plan", "--format", "json")
+
+    assert planned.returncode == 1, planned.stderr
+    entries = {entry["stack"]: entry for entry in json.loads(planned.stdout)["stacks"]}
+    assert entries[app]["action"] == "drift"
+    assert entries[app]["reason"].startswith("drifted: app runs other configuration than")
+
+    healed = once(world, "--self-heal")
+
+    assert healed.returncode == 0, healed.stderr
+    now = {c["service"]: c["id"] for c in world.containers(app)}
+    assert now["other"] == kept["other"]
+    assert now["app"] != kept["app"]
+    assert world.run("plan").returncode == 0
+    final = once(world, "--metrics-file", str(metrics))
+    assert final.returncode == 0, final.stderr
+    samples = metric_samples(metrics.read_text())
+    assert samples[f"gitops_stack_drift{{project={app},stack={app}}}"] == 0

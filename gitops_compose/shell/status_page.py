@@ -64,6 +64,7 @@ class PageFacts:
 _WORDS = {
     Condition.OK: "ok",
     Condition.NOT_RUNNING: "not running",
+    Condition.DRIFTED: "drifted",
     Condition.ERROR: "error",
     Condition.REMOVAL_FAILED: "removal failed",
 }
@@ -97,6 +98,12 @@ def _since(history: tuple[HistoryEntry, ...], path: str) -> float | None:
 def _reason(record: StackStatus) -> str:
     if record.condition is Condition.OK:
         return ""
+    if record.drift:
+        return (
+            record.error
+            or record.down
+            or f"drift: {', '.join(record.drift)} run other configuration"
+        )
     return record.error or record.down or ""
 
 
@@ -221,7 +228,7 @@ padding:.3em .5em;border-bottom:1px solid #ddd}
 .facts th{width:8em}.scroll{overflow-x:auto}
 td{overflow-wrap:anywhere}code{font-size:.9em}.reason{min-width:12em;max-width:30em}
 .status{font-weight:bold;padding:0 .3em;border-radius:.2em;color:#fff;white-space:nowrap}
-.ok .status{background:#2e7d32}.not_running .status{background:#b26a00}
+.ok .status{background:#2e7d32}.not_running .status,.drifted .status{background:#b26a00}
 .error .status,.removal_failed .status{background:#c62828}
 .failed,.invalid,.rolled_back{color:#c62828}.succeeded,.recovered{color:#2e7d32}
 footer{margin-top:1em;color:#666;font-size:.9em}

@@ -71,6 +71,18 @@ def test_the_page_shows_each_stack_with_its_status_word_and_reason() -> None:
     assert "2033-05-18" in main  # the next retry
 
 
+def test_every_condition_has_a_word_on_the_page() -> None:
+    drifted = StackStatus(project="web", status=Status.OK, commit=B, drift=("app",))
+    stopped = StackStatus(project="web", status=Status.OK, commit=B, down="exited: app")
+    gone = StackStatus(project="web", status=Status.REMOVAL_FAILED, error="stop failed")
+    stacks = {"drifted": drifted, "stopped": stopped, "gone": gone}
+    main = main_of_page(State(stacks=stacks), FACTS, HEALTHY, 0.0)
+    assert ">drifted<" in main
+    assert "drift: app run other configuration" in main
+    assert ">not running<" in main
+    assert ">removal failed<" in main
+
+
 def test_nothing_shown_is_left_unescaped() -> None:
     page = main_of_page(STATE, FACTS, HEALTHY, 0.0)
     stack = main_of_stack(STATE, FACTS, f"bad{EVIL}")

@@ -12,10 +12,13 @@ only when there is something to send.
 from __future__ import annotations
 
 import logging
+import os
+import pkgutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, final
 from urllib.parse import urlsplit
 
@@ -154,8 +157,7 @@ class Notifier:
 
 
 def _send(url: str, notices: Sequence[Notice], timeout: float) -> tuple[bool, str | None]:
-    import apprise  # noqa: PLC0415 - only when something is sent
-
+    apprise = _apprise()
     target = apprise.Apprise()
     if not target.add(_with_timeouts(url, timeout)):
         return False, "not an Apprise URL Apprise understands"
@@ -167,6 +169,37 @@ def _send(url: str, notices: Sequence[Notice], timeout: float) -> tuple[bool, st
         ):
             return False, "not delivered"
     return True, None
+
+
+def _apprise() -> ModuleType:
+    """Apprise, loaded when something is first sent.
+
+    Apprise finds its plugins by listing its own folders on disk (``os.listdir`` in
+    ``apprise.manager``). Inside gitops.pyz they are members of the zip, which zipimport
+    loads but the file system cannot list; so its managers list a folder that is not a
+    directory through the importer instead. Everything else of Apprise is as released.
+    """
+    import apprise  # noqa: PLC0415 - only when something is sent
+    from apprise import manager  # noqa: PLC0415
+
+    namespace = vars(manager)
+    if not isinstance(namespace.get("os"), _ListingThroughImporters):
+        namespace["os"] = _ListingThroughImporters()
+    return apprise
+
+
+class _ListingThroughImporters:
+    """``os`` as Apprise's managers see it, whose ``listdir`` also lists the modules of a
+    package folder inside a zip."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(os, name)
+
+    @staticmethod
+    def listdir(path: str) -> list[str]:
+        if os.path.isdir(path):
+            return os.listdir(path)
+        return [name for _, name, _ in pkgutil.iter_modules([path])]
 
 
 def _with_timeouts(url: str, timeout: float) -> str:

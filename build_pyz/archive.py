@@ -15,7 +15,7 @@ from .lock import LOCK, read_lock
 from .manifest import MODULE, Manifest, Sources, module_source
 from .manifest import Target as TargetFacts
 from .native import NativeCollector, oldest_libc
-from .sources import check_pure_python_identical, project_sources, pure_sources
+from .sources import check_pure_python_identical, package_data, project_sources, pure_sources
 from .targets import PLATFORMS, PYTHON_VERSIONS, TARGETS, Target
 from .wheels import WheelCache, resolve_wheels
 from .zip_writer import deflate_all, stored, zip_bytes
@@ -46,7 +46,8 @@ def build(output: Path, cache: WheelCache, build_cache: Path) -> None:
     floors = {p.name: oldest_libc(chosen[Target(PYTHON_VERSIONS[0], p)], p) for p in PLATFORMS}
 
     program = pure_sources(reference) | project_sources()
-    sources_zip = zip_bytes(deflate_all(program))
+    data = package_data(reference)
+    sources_zip = zip_bytes(deflate_all(program | data))
     manifest = Manifest(
         targets={
             target.key: TargetFacts(oldest_libc=floors[target.platform.name], native=native)
@@ -72,7 +73,8 @@ def build(output: Path, cache: WheelCache, build_cache: Path) -> None:
     # Bytecode is stored uncompressed: inflating it cost about 5% of the start time, for
     # 3.5 MB less file. sources.zip is stored because its members are compressed already.
     for tag, tree in trees.items():
-        entries.update({f"lib/{tag}/{rel}": stored(data) for rel, data in tree.items()})
+        entries.update({f"lib/{tag}/{rel}": stored(code) for rel, code in tree.items()})
+        entries.update(deflate_all({f"lib/{tag}/{rel}": each for rel, each in data.items()}))
     entries[SOURCES_MEMBER] = stored(sources_zip)
 
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ EXCLUDED_DIRS = (
     "prometheus_client/twisted/",
     "prometheus_client/django/",
     "prometheus_client/aiohttp/",
+    "certifi/tests/",  # certifi's own tests
 )
 
 
@@ -42,6 +43,27 @@ def pure_sources(wheels: Wheels) -> dict[str, bytes]:
             if name.endswith(".py") and wanted:
                 sources[name] = archive.read(info)
     return sources
+
+
+# Files beside the modules that nothing reads at run time.
+NOT_DATA = (".py", ".pyi", ".pyc", ".so", ".c", ".h", "py.typed")
+
+
+def package_data(wheels: Wheels) -> dict[str, bytes]:
+    """The files a bundled package reads beside its modules (certifi's CA bundle, Apprise's
+    plugin assets), by path inside a tree: importlib.resources finds them in the zip."""
+    data = {}
+    for dist, wheel in sorted(wheels.items()):
+        if dist == "cffi":
+            continue
+        for info, archive in members(wheel):
+            name = info.filename
+            if name.split("/", 1)[0].endswith((".dist-info", ".data")) or name.endswith("/"):
+                continue
+            if name.endswith(NOT_DATA) or ".so." in name or name.startswith(EXCLUDED_DIRS):
+                continue
+            data[name] = archive.read(info)
+    return data
 
 
 def python_fingerprint(wheel: Path) -> set[tuple[str, int]]:

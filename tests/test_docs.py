@@ -20,11 +20,13 @@ from pathlib import Path
 import pytest
 from prometheus_client.metrics_core import Metric
 
+from gitops_compose.core.reconcile.notice import NotifyOn
 from gitops_compose.core.reconcile.state import Counters, State
 from gitops_compose.core.reconcile.status import StackStatus, Status
 from gitops_compose.shell import cli, commands, environment
 from gitops_compose.shell.due import Due
 from gitops_compose.shell.metrics import StateMetrics
+from gitops_compose.shell.notifier import Notifier, NotifySettings
 from gitops_compose.shell.webhook import Webhook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -219,6 +221,9 @@ def _served_families() -> Iterator[Metric]:
     record = StackStatus("app", Status.OK, commit="0" * 40)
     metrics = StateMetrics(State(counters=Counters(check_success=1), stacks={"app": record}))
     metrics.live.register(Webhook(b"secret", "main", Due()))
+    metrics.live.register(
+        Notifier(NotifySettings(("json://127.0.0.1/",), NotifyOn.FAILURES, 1.0, "host"))
+    )
     yield from metrics.registry.collect()
     yield from metrics.live.collect()
 

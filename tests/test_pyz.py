@@ -16,8 +16,10 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -371,7 +373,10 @@ def test_archive_is_a_clean_zip(archive: zipfile.ZipFile, pyz: Path) -> None:
     with zipfile.ZipFile(io.BytesIO(archive.read("lib/sources.zip"))) as sources:
         assert sources.testzip() is None
         assert "gitops_compose/__main__.py" in sources.namelist()
-        assert not [n for n in sources.namelist() if not n.endswith(".py")]
+        # Modules as sources, and the data files packages read beside them.
+        assert not [n for n in sources.namelist() if n.endswith((".pyc", ".so", ".pyi"))]
+        assert "certifi/cacert.pem" in sources.namelist()
+    assert "lib/cp311/certifi/cacert.pem" in names or os.environ.get("GITOPS_PYZ")
 
 
 def test_two_builds_give_the_same_bytes(tmp_path: Path) -> None:
@@ -379,3 +384,36 @@ def test_two_builds_give_the_same_bytes(tmp_path: Path) -> None:
     cold = build(tmp_path / "cold.pyz", "--build-cache", str(tmp_path / "build-cache"))
     warm = build(tmp_path / "warm.pyz")
     assert cold.read_bytes() == warm.read_bytes()
+
+
+def test_a_notification_is_delivered_from_the_archive(pyz: Path, cache_dir: Path) -> None:
+    """Apprise lists its plugins from its folders; inside the zip they must still be found."""
+    bodies: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            bodies.append(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            del format, args
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"json://127.0.0.1:{server.server_address[1]}/"
+        done = subprocess.run(
+            [sys.executable, str(pyz), "notify-test", "--notify", url, "--name", "pyz-host"],
+            env={**os.environ, "GITOPS_CACHE_DIR": str(cache_dir)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(bodies) == 1
+    assert "pyz-host" in json.loads(bodies[0])["message"]

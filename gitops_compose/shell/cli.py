@@ -1,12 +1,13 @@
 """gitops-compose: keep this Docker host's Compose stacks in step with a git repository.
 
 Usage:
-  gitops.pyz [options]
+  gitops.pyz [options] [--notify URL]...
   gitops.pyz plan [options]
   gitops.pyz status [options]
   gitops.pyz accept-remote [options]
   gitops.pyz retry STACK [options]
   gitops.pyz sync [--wait] [options]
+  gitops.pyz notify-test [options] [--notify URL]...
   gitops.pyz -h | --help
   gitops.pyz --version
 
@@ -23,6 +24,8 @@ Commands:
   sync                        Ask the daemon running for this state directory to check
                               now. With --wait, wait for that check and exit as --once
                               would. Exit 2 when no daemon runs.
+  notify-test                 Send one test message to each --notify target and say
+                              whether each took it. Exit 0 all did, 1 otherwise.
 
 Options:
   --repo PATH                 The host's clone of the repository [default: .].
@@ -53,6 +56,12 @@ Options:
                               stack counts as deployed [default: 10].
   --no-rollback               Leave a changed stack that fails its gate as Compose left
                               it, instead of bringing back what last ran well.
+  --notify URL                An Apprise URL to notify (repeatable; default:
+                              $GITOPS_NOTIFY_URLS, space- or comma-separated).
+  --notify-on WHAT            failures, or changes: failures and one summary per check
+                              that changed something [default: failures].
+  --notify-timeout SECONDS    Longest a notification may take [default: 10].
+  --name NAME                 This host's name in notifications (default: the hostname).
   --ssh-key PATH              Private key for an SSH remote (default: ssh-agent).
   --format FORMAT             Output of plan and status: text or json [default: text].
   --log-format FORMAT         text or json [default: text].
@@ -64,7 +73,8 @@ Options:
 Environment (the original GitopsCompose 1.0's; an option on the command line wins):
 REPOSITORY_PATH (--repo), CHECK_INTERVAL_IN_SECONDS (--interval), WEBHOOK_ENABLED
 (false: --no-webhook), METRICS_ENABLED (false: --no-metrics), LOG_FORMAT (--log-format),
-LOG_LEVEL (--log-level); GITOPS_WEBHOOK_SECRET (the webhook's secret).
+LOG_LEVEL (--log-level); GITOPS_WEBHOOK_SECRET (the webhook's secret); GITOPS_NOTIFY_URLS
+(--notify).
 
 Exit codes: 0 success; 1 a check or a stack operation failed (plan: changes pending);
 2 bad input or environment (sync: no daemon); 3 another check holds the lock.

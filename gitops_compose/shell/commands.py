@@ -7,8 +7,11 @@ import json
 import logging
 import math
 import os
+import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from docopt import DocoptExit, docopt
 from returns.result import Failure
@@ -32,6 +35,10 @@ from gitops_compose.shell.deploy import (
 )
 from gitops_compose.shell.environment import LOG_LEVELS, BadVariable, with_environment
 from gitops_compose.shell.git_repository import name_problem
+
+if TYPE_CHECKING:
+    from gitops_compose.shell.notifier import NotifySettings
+
 from gitops_compose.shell.state_file import (
     Busy,
     check_lock,
@@ -54,6 +61,14 @@ def run(argv: list[str], usage: str) -> int:
             return print_plan(options)
         if command == "accept-remote":
             return accept_remote(options)
+        if command == "notify-test":
+            from gitops_compose.shell.notifier import notify_test  # noqa: PLC0415
+
+            if options.notify is None:
+                raise UsageError(
+                    "notify-test: no target; pass --notify URL or set GITOPS_NOTIFY_URLS"
+                )
+            return notify_test(options.notify)
         if command == "retry":
             return retry(options, options.stack or "")
         return deploy(options)
@@ -94,7 +109,7 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
     ssh_key = Path(str(given["--ssh-key"])) if given["--ssh-key"] else None
     if ssh_key is not None and not ssh_key.is_file():
         raise UsageError(f"--ssh-key {ssh_key}: no such file")
-    commands = ("plan", "status", "accept-remote", "retry", "sync")
+    commands = ("plan", "status", "accept-remote", "retry", "sync", "notify-test")
     command = next((each for each in commands if given[each]), "deploy")
     return command, Options(
         repo=Path(str(given["--repo"])),
@@ -118,7 +133,44 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
         log_level=logging.DEBUG if given["--verbose"] else _LEVELS[LOG_LEVELS[level]],
         wait=bool(given["--wait"]),
         webhook_secret=None if given["--no-webhook"] else _secret(given["--webhook-secret-file"]),
+        notify=_notify(given),
     )
+
+
+NOTIFY_VARIABLE = "GITOPS_NOTIFY_URLS"
+
+
+def _notify(given: Mapping[str, object]) -> NotifySettings | None:
+    """The notification targets and how, or None without a target."""
+    on_text = str(given["--notify-on"]).strip().lower()
+    if on_text not in {"failures", "changes"}:
+        raise UsageError(f"--notify-on must be failures or changes, not {on_text!r}")
+    timeout = _seconds("--notify-timeout", given["--notify-timeout"])
+    listed = given["--notify"]
+    if isinstance(listed, list):
+        urls = [str(each).strip() for each in listed]
+    else:
+        urls = [str(listed).strip()] if listed else []
+    if not urls:
+        urls = re.split(r"[\s,]+", os.environ.get(NOTIFY_VARIABLE, "").strip())
+    urls = [each for each in urls if each]
+    if not urls:
+        return None
+    # Loaded only with a target: a check without notifications needs none of it.
+    import socket  # noqa: PLC0415
+
+    name = str(given["--name"]).strip() if given["--name"] else socket.gethostname()
+    if not name:
+        raise UsageError("--name must not be empty")
+    from gitops_compose.core.reconcile.notice import NotifyOn  # noqa: PLC0415
+    from gitops_compose.shell.notifier import NotifySettings, target_name  # noqa: PLC0415
+
+    for url in urls:
+        scheme, sep, _ = url.partition("://")
+        if not sep or not scheme.replace("+", "").isalnum():
+            shown = target_name(url)
+            raise UsageError(f"--notify takes an Apprise URL (scheme://...), not {shown!r}")
+    return NotifySettings(tuple(urls), NotifyOn(on_text), timeout, name)
 
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}

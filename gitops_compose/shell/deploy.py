@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from gitops_compose.core.reconcile.plan import Plan
     from gitops_compose.core.reconcile.state import State
     from gitops_compose.shell.metrics import StateMetrics
+    from gitops_compose.shell.notifier import Notifier, NotifySettings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 DOCKER = "docker"
@@ -80,6 +81,8 @@ class Options:
     wait: bool = False
     # The shared secret of /webhook; None: no webhook.
     webhook_secret: bytes | None = field(default=None, repr=False)
+    # Notification targets and how; None: no notifications.
+    notify: NotifySettings | None = field(default=None, repr=False)
 
     def state_directory(self, repository: GitRepository) -> Path:
         return self.state_dir or repository.git_dir / "gitops-compose"
@@ -144,6 +147,8 @@ class Job:
     state_dir: Path
     options: Options
     stop: threading.Event
+    # Hears the check's events and sends notifications once it settled.
+    notifier: Notifier | None = None
 
     def check(self, metrics: StateMetrics | None, *, daemon_starting: bool = False) -> Checked:
         """One check under the lock; raises Busy at once when another holds it.
@@ -161,6 +166,7 @@ class Job:
             shown = MetricsReporter(metrics, self.options.metrics_file)
             # The history goes on from the saved one, so it outlives restarts and cron.
             heard = HistoryReporter(state.history)
+            notifying = () if self.notifier is None else (self.notifier,)
             try:
                 report = run_check(
                     self.repository,
@@ -169,15 +175,20 @@ class Job:
                     settings,
                     stopping=self.stop.is_set,
                     watch=self.host.container_events(),
-                    reporters=(LogReporter(), heard, shown),
+                    reporters=(LogReporter(), heard, shown, *notifying),
                 )
             except ComposeUnavailable as problem:
                 raise UsageError(str(problem)) from None
             report = replace(report, state=replace(report.state, history=heard.history))
+            sending = None
+            if self.notifier is not None:
+                # Sent beside the next steps; the memory of what was told is saved now.
+                told, sending = self.notifier.settled(report.state)
+                report = replace(report, state=told)
             if not saved(self.state_dir, report):
                 # Metrics show what was saved: counters never go back.
-                return Checked(report, written=False, heard=heard)
-        return Checked(report, written=shown.saved(report.state), heard=heard)
+                return Checked(report, written=False, heard=heard, sending=sending)
+        return Checked(report, written=shown.saved(report.state), heard=heard, sending=sending)
 
 
 @final
@@ -189,6 +200,8 @@ class Checked:
     written: bool
     # What the check's events told the status page.
     heard: HistoryReporter | None = None
+    # The notifications of the check on their way (they end within their timeout).
+    sending: threading.Thread | None = None
 
     @property
     def ok(self) -> bool:
@@ -260,11 +273,16 @@ def deploy(options: Options) -> int:
         state_dir=options.state_directory(repository),
         options=options,
         stop=_stop_on_signals(due),
+        notifier=_notifier(options.notify),
     )
     if options.once:
         # The check loads the state itself, under the lock. No HTTP for a single check:
         # the process is gone before a scrape could come.
-        return EXIT_OK if job.check(None).ok else EXIT_FAILED
+        checked = job.check(None)
+        if checked.sending is not None and options.notify is not None:
+            # The exit code is the check's, whatever the notifications did.
+            checked.sending.join(options.notify.timeout + 1)
+        return EXIT_OK if checked.ok else EXIT_FAILED
     try:
         sync = SyncServer(job.state_dir, due)
     except AnotherDaemon as another:
@@ -281,6 +299,22 @@ def deploy(options: Options) -> int:
             ticket.answer(None)
 
 
+def _notifier(settings: NotifySettings | None) -> Notifier | None:
+    if settings is None:
+        return None
+    # Loaded only with a target: a check without notifications needs none of it.
+    from gitops_compose.shell.notifier import Notifier  # noqa: PLC0415
+
+    return Notifier(settings)
+
+
+def _served_metrics(job: Job, metrics: StateMetrics) -> StateMetrics:
+    """The daemon's metrics, with the notifications' counter when there are targets."""
+    if job.notifier is not None:
+        metrics.live.register(job.notifier)
+    return metrics
+
+
 def _daemon(job: Job, due: Due) -> int:
     # Only loaded by a daemon: --once needs no metrics or health code.
     from gitops_compose.core.reconcile.health import Liveness, health, health_document  # noqa: PLC0415
@@ -288,7 +322,7 @@ def _daemon(job: Job, due: Due) -> int:
 
     options, repository = job.options, job.repository
     # /status and /metrics show the saved state until the first check is done.
-    metrics = StateMetrics(load_state(job.state_dir, set_aside=False)[0])
+    metrics = _served_metrics(job, StateMetrics(load_state(job.state_dir, set_aside=False)[0]))
     liveness = Liveness(started=time.time())
 
     def healthy() -> tuple[bool, bytes]:

@@ -61,6 +61,9 @@ class State:
     ignored: int = 0
     # The stacks' recent events, oldest first, the last MOST_ENTRIES (see history).
     history: tuple[HistoryEntry, ...] = ()
+    # What the notifications last told, by stack path ("" for the check): a failure with
+    # the same reason is not told again (see notice).
+    notified: Mapping[str, str] = field(default_factory=dict)
     # Stack path -> the configuration hashes its files give (see configuration).
     configs: Mapping[str, ExpectedConfig] = field(default_factory=dict)
 
@@ -121,6 +124,7 @@ def state_to_json(state: State) -> str:
         "desired_commit": state.desired_commit,
         "settled_commit": state.settled_commit,
         "ignored": state.ignored,
+        "notified": dict(sorted(state.notified.items())),
         "counters": {name: getattr(state.counters, name) for name in Counters.__dataclass_fields__},
         "stacks": {
             path: {
@@ -207,6 +211,10 @@ def _state(document: Mapping[str, object]) -> State:
         desired_commit=_text(document.get("desired_commit"), "desired_commit"),
         settled_commit=_text(document.get("settled_commit"), "settled_commit"),
         ignored=_count(document.get("ignored", 0), "ignored"),
+        notified={
+            _checked_text(key, "notified"): _checked_text(reason, f"notified[{_shown(key)}]")
+            for key, reason in _mapping(document.get("notified", {}), "notified").items()
+        },
         counters=_counters(counters),
         stacks={
             _checked_text(path, "stacks"): _record(record, f"stacks[{_shown(path)}]")

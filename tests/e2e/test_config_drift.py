@@ -55,7 +55,7 @@ def test_a_project_started_by_hand_with_the_repositorys_files_is_adopted_as_it_r
     assert first.returncode == 0, first.stderr
     assert ids(world, app) == before
     assert [call for call in stack_commands(world) if " up " in f" {call} "] == []
-    assert any("config --hash" in call for call in stack_commands(world))
+    assert any("config --hash" in call for call in world.compose_calls())
 
 
 def test_drift_later_shows_in_the_plan_and_self_heal_recreates_only_that_service(

@@ -323,7 +323,11 @@ def serve(
                 webhook.count(HookResult.BAD_REQUEST)
                 self.close_connection = True
                 self._reply(405, "text/plain", b"POST only\n", allow="POST")
-            elif path in ("/metrics", "/status") or (path == "/health" and health is not None):
+            elif (
+                path in ("/metrics", "/status")
+                or (path == "/health" and health is not None)
+                or (page is not None and page.serves(path))
+            ):
                 self.close_connection = True
                 self._reply(405, "text/plain", b"GET only\n", allow="GET")
             else:

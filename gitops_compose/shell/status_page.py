@@ -295,6 +295,11 @@ class StatusPage:
         self._drawn: dict[tuple[str, bool], tuple[object, bytes]] = {}
         self._drawing = threading.Lock()
 
+    @staticmethod
+    def serves(path: str) -> bool:
+        """Whether ``path`` is one of the page's (to GET), whatever the method asked."""
+        return path in ("/", "/page.js", "/page.css") or path.startswith("/stacks/")
+
     def answer(self, path: str, query: str) -> tuple[int, str, bytes] | None:
         """Code, content type and body for a path of the page; None for another path."""
         if path == "/page.js":

@@ -169,3 +169,15 @@ def test_a_stack_page_is_served_and_an_unknown_one_is_not(served: MetricsServer)
     code, _, body = _get(served, "/stacks/nothing-here")
     assert code == 404
     assert "nothing-here" in body
+
+
+@pytest.mark.parametrize("path", ["/", "/page.js", "/stacks/web"])
+def test_the_page_answers_another_method_with_405_naming_get(
+    served: MetricsServer, path: str
+) -> None:
+    url = f"http://127.0.0.1:{served.server_address[1]}{path}"
+    request = urllib.request.Request(url, data=b"x", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 405
+    assert refused.value.headers["Allow"] == "GET"

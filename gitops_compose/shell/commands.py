@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from docopt import DocoptExit, docopt
 from returns.result import Failure
 
+from gitops_compose.core.reconcile.engine import Engine
 from gitops_compose.core.reconcile.looking import heads_of
 from gitops_compose.shell import log
 from gitops_compose.shell.check import clone_of
@@ -134,6 +135,7 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
         wait=bool(given["--wait"]),
         webhook_secret=None if given["--no-webhook"] else _secret(given["--webhook-secret-file"]),
         notify=_notify(given),
+        engine=_engine(given["--engine"]),
     )
 
 
@@ -171,6 +173,19 @@ def _notify(given: Mapping[str, object]) -> NotifySettings | None:
             shown = target_name(url)
             raise UsageError(f"--notify takes an Apprise URL (scheme://...), not {shown!r}")
     return NotifySettings(tuple(urls), NotifyOn(on_text), timeout, name)
+
+
+ENGINE_VARIABLE = "GITOPS_ENGINE"
+
+
+def _engine(value: object) -> Engine:
+    """--engine, else $GITOPS_ENGINE, else Compose."""
+    given = str(value) if value else os.environ.get(ENGINE_VARIABLE, "")
+    text = given.strip().lower() or Engine.COMPOSE.value
+    try:
+        return Engine(text)
+    except ValueError:
+        raise UsageError(f"--engine must be compose or swarm, not {given!r}") from None
 
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}
@@ -255,7 +270,7 @@ def _address(value: str) -> tuple[str, int]:
 
 def print_plan(options: Options) -> int:
     repository = open_clone(options)
-    require_docker()
+    require_docker(options.engine)
     found = planned(repository, options)
     if isinstance(found, Failure):
         print(f"gitops-compose: {found.failure().reason}", file=sys.stderr)

@@ -24,6 +24,7 @@ from returns.result import Failure, Result
 
 from gitops_compose.core.reconcile.check import CheckReport, CheckSettings
 from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.engine import Engine
 from gitops_compose.shell import log
 from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
 from gitops_compose.shell.compose_host import ComposeHost, docker_missing
@@ -34,6 +35,7 @@ from gitops_compose.shell.log_reporter import LogReporter
 from gitops_compose.shell.metrics_reporter import MetricsReporter
 from gitops_compose.shell.state_file import Busy, check_lock, load_state, save_state
 from gitops_compose.shell.status_page import PageFacts, StatusPage
+from gitops_compose.shell.swarm_host import SwarmHost, swarm_problem
 from gitops_compose.shell.sync import AnotherDaemon, SyncServer
 from gitops_compose.shell.yaml_parser import parse_cache
 
@@ -83,6 +85,8 @@ class Options:
     webhook_secret: bytes | None = field(default=None, repr=False)
     # Notification targets and how; None: no notifications.
     notify: NotifySettings | None = field(default=None, repr=False)
+    # What runs the stacks: Compose on this engine, or its Swarm.
+    engine: Engine = Engine.COMPOSE
 
     def state_directory(self, repository: GitRepository) -> Path:
         return self.state_dir or repository.git_dir / "gitops-compose"
@@ -101,11 +105,32 @@ def open_clone(options: Options) -> GitRepository:
     return GitRepository(repository, options.remote, branch, options.ssh_key, parsing=parse_cache())
 
 
-def require_docker() -> None:
-    """A ``docker`` command to run; Compose itself is asked for before its first command."""
+def require_docker(engine: Engine = Engine.COMPOSE) -> None:
+    """A ``docker`` command to run, and a Swarm manager under ``--engine swarm``; Compose
+    itself is asked for before its first command."""
     problem = docker_missing(DOCKER)
+    if problem is None and engine is Engine.SWARM:
+        problem = swarm_problem(DOCKER)
     if problem is not None:
         raise UsageError(problem)
+
+
+def host_of(
+    repository: GitRepository, options: Options, *, scratch: bool = True
+) -> ComposeHost | SwarmHost:
+    """The host protocol's implementation for the engine: Compose, or Swarm."""
+    state_dir = options.state_directory(repository)
+    rollback = state_dir / "rollback" if scratch else None
+    if options.engine is Engine.SWARM:
+        return SwarmHost(
+            DOCKER,
+            repository.workdir,
+            options.compose_timeout,
+            rendered=state_dir / "swarm",
+            converge_timeout=options.health_timeout,
+            scratch=rollback,
+        )
+    return ComposeHost(DOCKER, repository.workdir, options.compose_timeout, scratch=rollback)
 
 
 def settings_of(
@@ -120,6 +145,7 @@ def settings_of(
         health_timeout=options.health_timeout,
         settle=options.settle,
         rollback=options.rollback,
+        engine=options.engine,
         parsing=repository.parsing,
         clone=str(repository.workdir.absolute()),
     )
@@ -131,7 +157,7 @@ def planned(repository: GitRepository, options: Options) -> Result[Plan, CheckFa
     state, warning = load_state(options.state_directory(repository), set_aside=False)
     if warning is not None:
         log.event("state", logging.WARNING, warning=warning)
-    host = ComposeHost(DOCKER, repository.workdir, options.compose_timeout)
+    host = host_of(repository, options, scratch=False)
     settings = settings_of(repository, options, always=True)
     return plan_now(repository, host, state, settings, time.time())
 
@@ -142,7 +168,7 @@ class Job:
     """Everything a check needs, set up once per process."""
 
     repository: GitRepository
-    host: ComposeHost
+    host: ComposeHost | SwarmHost
     settings: CheckSettings
     state_dir: Path
     options: Options
@@ -258,17 +284,12 @@ def usable_paths(options: Options, state_dir: Path) -> None:
 
 def deploy(options: Options) -> int:
     repository = open_clone(options)
-    require_docker()
+    require_docker(options.engine)
     usable_paths(options, options.state_directory(repository))
     due = Due()
     job = Job(
         repository=repository,
-        host=ComposeHost(
-            DOCKER,
-            repository.workdir,
-            options.compose_timeout,
-            scratch=options.state_directory(repository) / "rollback",
-        ),
+        host=host_of(repository, options),
         settings=settings_of(repository, options),
         state_dir=options.state_directory(repository),
         options=options,

@@ -22,6 +22,7 @@ from gitops_compose.core.compose.file_links import listed as _listed
 from gitops_compose.core.compose.interpolation import interpolated
 from gitops_compose.core.compose.parse_cache import ParseCache
 from gitops_compose.core.compose.resource import Resource, ResourceKind
+from gitops_compose.core.compose.swarm_support import refused_keys
 
 # Compose's own precedence (compose-go DefaultFileNames / DefaultOverrideFileNames): the first
 # present file wins, and the first present override file is loaded on top of it.
@@ -110,6 +111,9 @@ class ComposeModel:
     # ``x-gitops: {watch: [...]}`` paths, relative to the stack's directory: their edits
     # restart every service (Compose sees none of them).
     watched: tuple[str, ...] = ()
+    # Service keys Docker Swarm ignores or refuses (see swarm_support), as
+    # ``services.NAME.KEY``: an error under ``--engine swarm`` alone.
+    swarm_refused: tuple[str, ...] = ()
 
 
 @final
@@ -245,6 +249,7 @@ def compose_model(
             settle=times[1],
             rollback=rollback,
             watched=tuple(watched),
+            swarm_refused=refused_keys(services),
         )
     )
 

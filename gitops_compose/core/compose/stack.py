@@ -44,6 +44,7 @@ from gitops_compose.core.compose.snapshot import (
     parent_directories,
     repository_path,
 )
+from gitops_compose.core.compose.swarm_support import refusal_reason
 
 
 @final
@@ -74,6 +75,8 @@ class Stack:
     rollback: bool | None = None
     # Paths its x-gitops.watch names, relative to its directory (see mounting).
     watched: tuple[str, ...] = ()
+    # Service keys Docker Swarm ignores or refuses (see swarm_support).
+    swarm_refused: tuple[str, ...] = ()
     # What it runs once deployed (see expectation): worked out once, as every check that
     # looks at the host asks it of every stack.
     _expectation: Expectation | None = field(default=None, compare=False, repr=False)
@@ -343,6 +346,7 @@ def _stack_or_error(
                 settle=found.settle,
                 rollback=found.rollback,
                 watched=found.watched,
+                swarm_refused=found.swarm_refused,
             )
         case Failure(reason), _:
             return StackError(path, project.value_or(None), reason, files, fingerprint)
@@ -394,3 +398,18 @@ def _owned(stacks: Stacks, path: str) -> tuple[Mapping[str, str], str]:
     if path in stacks.valid:
         return stacks.valid[path].files, stacks.valid[path].fingerprint
     return stacks.broken[path].files, stacks.broken[path].fingerprint
+
+
+def for_swarm(stacks: Stacks) -> Stacks:
+    """The stacks of a commit as Docker Swarm can run them: one using a key Swarm ignores
+    or refuses (see swarm_support) is broken, with the key in its reason."""
+    refused = {path: stack for path, stack in stacks.valid.items() if stack.swarm_refused}
+    if not refused:
+        return stacks
+    broken = dict(stacks.broken)
+    for path, stack in refused.items():
+        reason = refusal_reason(stack.swarm_refused)
+        broken[path] = StackError(path, stack.project, reason, stack.files, stack.fingerprint)
+    valid = {path: stack for path, stack in stacks.valid.items() if path not in refused}
+    links = {path: each for path, each in stacks.outside_links.items() if path not in refused}
+    return Stacks(stacks.commit, valid, dict(sorted(broken.items())), links)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeAlias, final
 from returns.result import Result
 
 from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.engine import Engine
 from gitops_compose.core.reconcile.state import State, troubled
 
 if TYPE_CHECKING:
@@ -235,6 +236,8 @@ class CheckSettings:
     # The clone's absolute directory: where Compose runs stacks from (their working_dir
     # label); empty when not known, then the directory is not compared.
     clone: str = ""
+    # What runs the stacks: Compose on this engine, or Docker Swarm (see engine).
+    engine: Engine = Engine.COMPOSE
     # The shell's parse cache, with its YAML parser: what reads the commits' stacks.
     parsing: ParseCache = field(kw_only=True, compare=False, repr=False)
 

@@ -53,6 +53,7 @@ def committed_repository(path: Path) -> None:
         (["--compose-timeout", "-1"], "--compose-timeout must be more than 0"),
         (["--interval", "1e10"], "--interval must be at most 31536000 seconds (a year)"),
         (["--jobs", "0"], "--jobs takes a whole number from 1 to 64"),
+        (["--engine", "kubernetes"], "--engine must be compose or swarm, not 'kubernetes'"),
         (["--interval", "-2"], "--interval must be more than 0"),
         (["--interval", "nan"], "--interval takes a number of seconds, not 'nan'"),
         (["--interval", "inf"], "--interval must be at most 31536000 seconds"),

@@ -329,6 +329,31 @@ def test_a_service_whose_image_cannot_start_is_not_reported_ok(world: World) -> 
     assert time.monotonic() - started < 120
 
 
+def test_a_change_whose_image_cannot_start_is_rolled_back_to_what_ran_well(
+    world: World,
+) -> None:
+    app = world.name("back")
+    world.pusher.write(f"{app}/compose.yaml", _stack(volume=False))
+    world.pusher.commit_and_push("add back")
+    assert (done := once(world)).returncode == 0, done.stderr
+    ran = _services(world, app)["web"]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+
+    world.pusher.write(f"{app}/compose.yaml", _stack(volume=False).replace(IMAGE_V1, MISSING_IMAGE))
+    world.pusher.commit_and_push("an image that is nowhere")
+    done = world.run(
+        "--once", "--log-format", "json", "--engine", "swarm", "--health-timeout", "20"
+    )
+
+    assert done.returncode == 1
+    status = _statuses(world)[app]
+    assert status["status"] != "ok"
+    assert status["last_error"]
+    web = _services(world, app)["web"]
+    # Deployed again from the files and the image (by digest) that last ran well.
+    assert web["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == ran
+    assert _wait(lambda: _replicas(world, app) == {"web": "1/1"}, 30)
+
+
 def test_one_check_reads_every_stack_in_two_docker_calls_whatever_their_number(
     world: World,
 ) -> None:

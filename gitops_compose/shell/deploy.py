@@ -264,6 +264,7 @@ def usable_paths(options: Options, state_dir: Path) -> None:
 
 def deploy(options: Options) -> int:
     repository = open_clone(options)
+    statuses = _commit_statuses(options.forge, repository)
     require_docker()
     usable_paths(options, options.state_directory(repository))
     due = Due()
@@ -280,7 +281,7 @@ def deploy(options: Options) -> int:
         options=options,
         stop=_stop_on_signals(due),
         notifier=_notifier(options.notify),
-        statuses=_commit_statuses(options.forge, repository),
+        statuses=statuses,
     )
     if options.once:
         # The check loads the state itself, under the lock. No HTTP for a single check:

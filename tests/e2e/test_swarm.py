@@ -32,6 +32,14 @@ def swarm(engine: str) -> Iterator[str]:
         check=True,
     ).stdout.strip()
     made = state == "inactive"
+    networks = set(
+        subprocess.run(
+            [engine, "network", "ls", "--format", "{{.Name}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    )
     if made:
         subprocess.run(
             [engine, "swarm", "init", "--advertise-addr", "127.0.0.1"],
@@ -44,6 +52,11 @@ def swarm(engine: str) -> Iterator[str]:
     finally:
         if made:
             subprocess.run([engine, "swarm", "leave", "--force"], capture_output=True, check=False)
+            # The bridge `swarm init` made for the tasks' traffic outlives the Swarm.
+            if "docker_gwbridge" not in networks:
+                subprocess.run(
+                    [engine, "network", "rm", "docker_gwbridge"], capture_output=True, check=False
+                )
 
 
 @pytest.fixture

@@ -264,7 +264,8 @@ def _engine(value: object) -> Engine:
     try:
         return Engine(text)
     except ValueError:
-        raise UsageError(f"--engine must be compose or swarm, not {given!r}") from None
+        named = "--engine" if value else ENGINE_VARIABLE
+        raise UsageError(f"{named} must be compose or swarm, not {given!r}") from None
 
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}

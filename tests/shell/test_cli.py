@@ -308,6 +308,7 @@ def test_the_original_variables_stand_for_options_and_the_command_line_wins() ->
         ("WEBHOOK_ENABLED", "maybe", "WEBHOOK_ENABLED must be true or false, not 'maybe'"),
         ("LOG_LEVEL", "loud", "--log-level must be debug, info, warning or error"),
         ("LOG_FORMAT", "xml", "--log-format must be text or json"),
+        ("GITOPS_ENGINE", "nomad", "GITOPS_ENGINE must be compose or swarm, not 'nomad'"),
     ],
 )
 def test_a_bad_variable_is_one_line_and_exit_2(variable: str, value: str, says: str) -> None:
@@ -386,3 +387,14 @@ def test_a_local_remote_needs_forge_repo_and_for_gitea_forge_url(tmp_path: Path)
     assert done.returncode == 2
     assert "pass --forge-url URL" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_engine_is_compose_unless_gitops_engine_or_engine_says_swarm() -> None:
+    from gitops_compose.core.reconcile.engine import Engine  # noqa: PLC0415
+
+    assert options_with({}).engine is Engine.COMPOSE
+    assert options_with({"GITOPS_ENGINE": "swarm"}).engine is Engine.SWARM
+    assert options_with({"GITOPS_ENGINE": "swarm"}, "--engine", "compose").engine is (
+        Engine.COMPOSE
+    )
+    assert options_with({}, "--engine", "Swarm").engine is Engine.SWARM

@@ -141,6 +141,10 @@ class SwarmHost:
         # What it shares with Compose on one engine: Compose itself (to render), the
         # networks and volumes.
         self._compose = ComposeHost(docker, workdir, timeout, scratch)
+        # When this process last deployed each stack: a rollback Swarm began before that
+        # is history, not the verdict on it. Written by the action's thread, read by the
+        # loop's once the action finished.
+        self._deployed: dict[str, float] = {}
 
     def compose_problem(self) -> str | None:
         return self._compose.compose_problem()
@@ -201,7 +205,8 @@ class SwarmHost:
         )
         if isinstance(tasks, Failure):
             return tasks
-        return Success(health_of(services, failed_tasks(services, tasks.unwrap())))
+        failures = failed_tasks(services, tasks.unwrap())
+        return Success(health_of(services, failures, dict(self._deployed)))
 
     def logs(self, containers: Sequence[str]) -> Mapping[str, str]:
         said: dict[str, str] = {}
@@ -256,6 +261,7 @@ class SwarmHost:
         # What ran before: a service whose task template the deploy changes is updated.
         before = {each.name: each.template for each in self.services(project).value_or(())}
         began = self._clock()
+        self._deployed[project] = began
         deployed = self._run(
             [
                 "stack",
@@ -402,12 +408,12 @@ def parse_services(
 
 def host_state(services: Sequence[SwarmService]) -> HostState:
     """Each stack's services as the core sees containers: running when every task it
-    wants runs; a service Swarm rolled back does not run what its stack says."""
+    wants runs."""
     stacks: dict[str, list[Container]] = {}
     for service in services:
-        if service.rolled_back:
-            state = "rolled back by Swarm"
-        elif service.running >= service.desired:
+        # Whether Swarm rolled back the last update is the deploy's business (its outcome
+        # and its gate): the status stays after a later deploy that changed nothing.
+        if service.running >= service.desired:
             state = "running"
         else:
             state = f"{service.running}/{service.desired} replicas running"
@@ -464,12 +470,22 @@ def failed_tasks(services: Sequence[SwarmService], output: str) -> dict[str, int
     return counted
 
 
-def health_of(services: Sequence[SwarmService], failures: Mapping[str, int]) -> Health:
+def health_of(
+    services: Sequence[SwarmService],
+    failures: Mapping[str, int],
+    deployed: Mapping[str, float] | None = None,
+) -> Health:
     """Each service as one container at its gate: running when every task it wants runs
-    (Swarm runs a task with a healthcheck once healthy), its failed tasks as restarts."""
+    (Swarm runs a task with a healthcheck once healthy), its failed tasks as restarts,
+    rolled back when Swarm began that after the stack's deploy (``deployed``: when each
+    stack was deployed; a stack not in it is judged by what Swarm says alone)."""
     stacks: dict[str, list[ContainerHealth]] = {}
     for service in services:
-        running = service.running >= service.desired and not service.rolled_back
+        since = (deployed or {}).get(service.stack)
+        started = service.update_started
+        stale = since is not None and (started is None or started < since - _SLACK)
+        rolled_back = service.rolled_back and not stale
+        running = service.running >= service.desired and not rolled_back
         stacks.setdefault(service.stack, []).append(
             ContainerHealth(
                 id=service.id,
@@ -479,8 +495,8 @@ def health_of(services: Sequence[SwarmService], failures: Mapping[str, int]) -> 
                 image=service.image,
                 # When its spec last changed: a deploy that changed it replaced it; one
                 # Swarm rolled back runs what it ran before.
-                created=None if service.rolled_back else service.updated,
-                rolled_back=service.rolled_back,
+                created=None if rolled_back else service.updated,
+                rolled_back=rolled_back,
             )
         )
     return {stack: tuple(found) for stack, found in stacks.items()}

@@ -7,7 +7,7 @@ import json
 from returns.result import Success
 
 from gitops_compose.core.compose.expectation import Expectation
-from gitops_compose.core.reconcile.gate import Failed, Gate, GateTimes, judged
+from gitops_compose.core.reconcile.gate import Failed, Gate, GateTimes, Passed, judged
 from gitops_compose.core.reconcile.runtime import Container
 from gitops_compose.shell.swarm_host import (
     SwarmService,
@@ -76,11 +76,12 @@ def test_the_host_state_is_a_container_per_service_running_when_its_replicas_run
         )
     )
 
+    # Swarm's word on an update is the deploy's verdict, not the state's: it stays.
     assert state == {
         "shop": (
             Container("web", "running"),
             Container("worker", "0/2 replicas running"),
-            Container("api", "rolled back by Swarm"),
+            Container("api", "running"),
         )
     }
 
@@ -143,6 +144,16 @@ def test_the_gate_fails_a_service_swarm_rolled_back_at_once() -> None:
 
     assert isinstance(verdict, Failed)
     assert verdict.reason == "rolled back by Swarm: web"
+
+
+def test_a_rollback_swarm_began_before_the_last_deploy_is_history_at_the_gate() -> None:
+    gate = Gate(ACTION, Expectation(("web",)), GateTimes(180.0, 0.0), opened=100.0)
+    old = service(update="rollback_completed", update_started=50.0)
+
+    assert isinstance(judged(gate, health_of([old], {}, {"shop": 99.0})["shop"], 101.0), Passed)
+    fresh = service(update="rollback_completed", update_started=99.5)
+    seen = health_of([fresh], {}, {"shop": 99.0})["shop"]
+    assert isinstance(judged(gate, seen, 101.0), Failed)
 
 
 def test_the_gate_sees_a_task_that_fails_after_it_opened_as_a_restart() -> None:

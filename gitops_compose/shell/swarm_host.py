@@ -464,7 +464,8 @@ def failed_tasks(services: Sequence[SwarmService], output: str) -> dict[str, int
     counted = dict.fromkeys(names.values(), 0)
     for line in output.splitlines():
         task, _, state = line.partition("\t")
-        service, _, _ = task.strip().rpartition(".")
+        # Docker's table indents a slot's earlier tasks with "\_ "; a template may too.
+        service, _, _ = task.strip().removeprefix("\\_").strip().rpartition(".")
         if service in names and state.split(" ", 1)[0] in {"Failed", "Rejected"}:
             counted[names[service]] += 1
     return counted

@@ -128,7 +128,7 @@ def test_failed_tasks_are_counted_by_service_whatever_dots_the_stack_name_has() 
         [
             "shop_web.1\tRunning 5 seconds ago",
             "shop_web.1\tFailed 10 seconds ago",
-            "shop_web.1\tRejected 20 seconds ago",
+            " \\_ shop_web.1\tRejected 20 seconds ago",
             "shop_worker.abcnode\tFailed 1 second ago",
             "shop_worker.1\tShutdown 1 minute ago",
         ]

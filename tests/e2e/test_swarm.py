@@ -386,3 +386,6 @@ def test_one_check_reads_every_stack_in_two_docker_calls_whatever_their_number(
     # Once per run, before any check: whether the engine is a Swarm manager (a daemon
     # asks at its start); then the check's own two calls.
     assert calls[0] == calls[1] == ["info --format", "service ls", "service inspect"]
+    # plan is the same conversation, stopped once planned: nothing to do.
+    planned = world.run("plan", "--engine", "swarm")
+    assert planned.returncode == 0, planned.stdout + planned.stderr

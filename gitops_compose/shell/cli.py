@@ -2,7 +2,7 @@
 
 Usage:
   gitops.pyz [options] [--notify URL]...
-  gitops.pyz plan [options]
+  gitops.pyz plan [--images] [options]
   gitops.pyz status [options]
   gitops.pyz accept-remote [options]
   gitops.pyz retry STACK [options]
@@ -56,6 +56,13 @@ Options:
                               stack counts as deployed [default: 10].
   --no-rollback               Leave a changed stack that fails its gate as Compose left
                               it, instead of bringing back what last ran well.
+  --image-updates             Follow the image tags of every stack in their registries
+                              (a stack's x-gitops image_updates: false still opts out).
+  --image-interval SECONDS    Seconds between two asks of the registries [default: 3600].
+  --image-cooldown DURATION   Take a new digest only once seen unchanged this long:
+                              seconds, or 30m, 6h, 1d [default: 0].
+  --images                    plan: ask the registries now, and list pending image
+                              updates and digests waiting out their cool-down.
   --notify URL                An Apprise URL to notify (repeatable; default:
                               $GITOPS_NOTIFY_URLS, space- or comma-separated).
   --notify-on WHAT            failures, or changes: failures and one summary per check

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from docopt import DocoptExit, docopt
 from returns.result import Failure
 
+from gitops_compose.core.reconcile.image_check import ImageSettings
 from gitops_compose.core.reconcile.looking import heads_of
 from gitops_compose.shell import log
 from gitops_compose.shell.check import clone_of
@@ -95,6 +96,8 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
         raise UsageError(str(bad)) from None
     if given["--wait"] and not given["sync"]:
         raise UsageError("--wait goes with sync only")
+    if given["--images"] and not given["plan"]:
+        raise UsageError("--images goes with plan only")
     level = str(given["--log-level"]).strip().lower()
     if level not in LOG_LEVELS:
         raise UsageError(f"--log-level must be debug, info, warning or error, not {level!r}")
@@ -126,6 +129,12 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
         health_timeout=_seconds("--health-timeout", given["--health-timeout"], zero=True),
         settle=_seconds("--settle", given["--settle"], zero=True),
         rollback=not given["--no-rollback"],
+        images=ImageSettings(
+            follow=bool(given["--image-updates"]),
+            interval=_seconds("--image-interval", given["--image-interval"]),
+            cooldown=_duration("--image-cooldown", given["--image-cooldown"]),
+            now=bool(given["--images"]),
+        ),
         stack=str(given["STACK"]) if given["STACK"] else None,
         ssh_key=ssh_key,
         output_format=str(given["--format"]),
@@ -218,6 +227,22 @@ def _seconds(option: str, value: object, *, zero: bool = False) -> float:
 
 
 LONGEST_SECONDS = 365 * 24 * 3600
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(option: str, value: object) -> float:
+    """Seconds, or a number with a unit: 90s, 30m, 6h, 1d."""
+    text = str(value).strip().lower()
+    unit = _UNITS.get(text[-1:]) if text else None
+    if unit is None:
+        return _seconds(option, text, zero=True)
+    try:
+        seconds = float(text[:-1]) * unit
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= LONGEST_SECONDS:
+        raise UsageError(f"{option} takes seconds or a duration like 30m, 6h or 1d, not {value!r}")
+    return seconds
 
 
 MOST_JOBS = 64
@@ -261,12 +286,18 @@ def print_plan(options: Options) -> int:
         print(f"gitops-compose: {found.failure().reason}", file=sys.stderr)
         return EXIT_USAGE
     the_plan = found.unwrap()
-    from gitops_compose.core.reconcile.report import plan_document, plan_lines  # noqa: PLC0415
+    from gitops_compose.core.reconcile.report import (  # noqa: PLC0415
+        image_lines,
+        plan_document,
+        plan_lines,
+    )
 
     if options.output_format == "json":
         print(json.dumps(plan_document(the_plan, repository.branch), indent=2))
     else:
         print("\n".join(plan_lines(the_plan, repository.branch)))
+        if options.images.now:
+            print("\n".join(image_lines(the_plan)))
     return EXIT_OK if the_plan.in_sync else EXIT_FAILED
 
 

@@ -24,6 +24,7 @@ from returns.result import Failure, Result
 
 from gitops_compose.core.reconcile.check import CheckReport, CheckSettings
 from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.image_check import ImageSettings
 from gitops_compose.shell import log
 from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
 from gitops_compose.shell.compose_host import ComposeHost, docker_missing
@@ -38,11 +39,15 @@ from gitops_compose.shell.sync import AnotherDaemon, SyncServer
 from gitops_compose.shell.yaml_parser import parse_cache
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from gitops_compose.core.reconcile.health import HealthReport
+    from gitops_compose.core.reconcile.image_update import ImageTag
     from gitops_compose.core.reconcile.plan import Plan
     from gitops_compose.core.reconcile.state import State
     from gitops_compose.shell.metrics import StateMetrics
     from gitops_compose.shell.notifier import Notifier, NotifySettings
+    from gitops_compose.shell.registry import RegistryClient
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 DOCKER = "docker"
@@ -79,6 +84,8 @@ class Options:
     log_level: int
     # sync: wait for the check.
     wait: bool = False
+    # Following image updates of mutable tags (plan --images sets ``now``).
+    images: ImageSettings = field(default_factory=ImageSettings)
     # The shared secret of /webhook; None: no webhook.
     webhook_secret: bytes | None = field(default=None, repr=False)
     # Notification targets and how; None: no notifications.
@@ -120,6 +127,7 @@ def settings_of(
         health_timeout=options.health_timeout,
         settle=options.settle,
         rollback=options.rollback,
+        images=options.images,
         parsing=repository.parsing,
         clone=str(repository.workdir.absolute()),
     )
@@ -133,7 +141,28 @@ def planned(repository: GitRepository, options: Options) -> Result[Plan, CheckFa
         log.event("state", logging.WARNING, warning=warning)
     host = ComposeHost(DOCKER, repository.workdir, options.compose_timeout)
     settings = settings_of(repository, options, always=True)
-    return plan_now(repository, host, state, settings, time.time())
+    return plan_now(repository, host, state, settings, time.time(), registry=Registries())
+
+
+@final
+class Registries:
+    """The registry client, made at the first image check (a check that asks no registry
+    loads no HTTP client and reads no Docker credentials)."""
+
+    def __init__(self) -> None:
+        self._client: RegistryClient | None = None
+
+    @property
+    def requests(self) -> int:
+        return 0 if self._client is None else self._client.requests
+
+    def digests(self, tags: Sequence[ImageTag]) -> Mapping[ImageTag, Result[str, str]]:
+        if self._client is None:
+            from gitops_compose.shell.registry import RegistryClient  # noqa: PLC0415
+            from gitops_compose.shell.registry_credentials import Credentials  # noqa: PLC0415
+
+            self._client = RegistryClient(Credentials.of_host())
+        return self._client.digests(tags)
 
 
 @final
@@ -149,6 +178,8 @@ class Job:
     stop: threading.Event
     # Hears the check's events and sends notifications once it settled.
     notifier: Notifier | None = None
+    # Asks registries about followed image tags; keeps their tokens between checks.
+    registry: Registries = field(default_factory=lambda: Registries())  # noqa: PLW0108 (defined below)
 
     def check(self, metrics: StateMetrics | None, *, daemon_starting: bool = False) -> Checked:
         """One check under the lock; raises Busy at once when another holds it.
@@ -176,6 +207,7 @@ class Job:
                     stopping=self.stop.is_set,
                     watch=self.host.container_events(),
                     reporters=(LogReporter(), heard, shown, *notifying),
+                    registry=self.registry,
                 )
             except ComposeUnavailable as problem:
                 raise UsageError(str(problem)) from None

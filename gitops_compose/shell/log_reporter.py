@@ -14,6 +14,8 @@ from gitops_compose.core.reconcile.event import (
     CheckStarted,
     Event,
     FastForwarded,
+    ImagesChecked,
+    ImageUnchecked,
     LinkOutside,
     StackFailed,
     StackInvalid,
@@ -56,6 +58,23 @@ class LogReporter:
                 )
             case LinkOutside():
                 _link(event)
+            case ImagesChecked(tags=tags, pending=pending, cooling=cooling, warnings=warned):
+                log.event(
+                    "images",
+                    tags=tags,
+                    pending=pending,
+                    cooling=cooling,
+                    warnings=warned,
+                )
+            case ImageUnchecked(stack=stack, project=project, image=image, reason=reason):
+                log.event(
+                    "images",
+                    logging.WARNING,
+                    stack=stack,
+                    project=project,
+                    image=image,
+                    reason=reason,
+                )
             case StackStarted(action=action, at=at):
                 self._started[action] = at
             case FastForwarded(source=source, target=target):

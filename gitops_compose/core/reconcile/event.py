@@ -209,6 +209,36 @@ class GateFailed:
     at: float
 
 
+# --- images ---------------------------------------------------------------------------------
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ImagesChecked:
+    """An image check asked the registries about ``tags`` distinct tags: ``pending``
+    services run another digest than their tag's, of which ``cooling`` wait out the
+    cool-down; ``warnings`` tags could not be checked."""
+
+    tags: int
+    pending: int
+    cooling: int
+    warnings: int
+    at: float
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ImageUnchecked:
+    """A tag a stack uses could not be checked (the registry could not be asked, or no
+    longer has it): a warning; nothing is restarted for it."""
+
+    stack: str
+    project: str
+    image: str
+    reason: str
+    at: float
+
+
 # A stack action's end: exactly one of these for each.
 StackDecided: TypeAlias = StackSucceeded | StackRemoved | StackFailed | StackRolledBack
 
@@ -229,4 +259,6 @@ Event: TypeAlias = (
     | GateOpened
     | GatePassed
     | GateFailed
+    | ImagesChecked
+    | ImageUnchecked
 )

@@ -11,15 +11,22 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, final
 
 from gitops_compose.core.compose.compose_file import Role
-from gitops_compose.core.reconcile.action import FastForward, StackAction
+from gitops_compose.core.reconcile.action import FastForward, StackAction, Verb
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.configuration import ExpectedConfig
-from gitops_compose.core.reconcile.conversation import CheckReport, LookAtHost, Request
+from gitops_compose.core.reconcile.conversation import (
+    CheckReport,
+    LookAtHost,
+    LookAtImages,
+    Request,
+)
 from gitops_compose.core.reconcile.counting import counters_after
 from gitops_compose.core.reconcile.full_pass import full_pass_done
+from gitops_compose.core.reconcile.image_update import RunningImages, deployed_images
 from gitops_compose.core.reconcile.looking import closing, on_host
 from gitops_compose.core.reconcile.outcome import Outcome, statuses_after, tally
 from gitops_compose.core.reconcile.stage import Check
+from gitops_compose.core.reconcile.status import Status
 
 if TYPE_CHECKING:
     from returns.result import Result
@@ -47,9 +54,38 @@ class LookingAfter(Check):
     def host_seen(self, found: Result[HostState, str]) -> Check:
         # Not seeing them now fails nothing: the statuses follow the outcomes instead.
         after = found.value_or(None)
-        return Settling(
-            self.context, self.ground, self.schedule, self.outcomes, self.failure, after
+        deployed = tuple(
+            dict.fromkeys(
+                each.action.project
+                for each in self.outcomes
+                if each.ok and each.action.verb is not Verb.STOP
+            )
         )
+        seen = self.context, self.ground, self.schedule, self.outcomes, self.failure, after
+        if deployed and after is not None:
+            return LookingAtDeployed(*seen, deployed)
+        return Settling(*seen)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LookingAtDeployed(Check):
+    """Stacks were deployed: the image each of their services now runs (id and
+    repository digest), to record in the state."""
+
+    ground: Ground
+    schedule: Schedule
+    outcomes: tuple[Outcome, ...]
+    failure: CheckFailure | None
+    after: HostState | None
+    projects: tuple[str, ...]
+
+    def _next(self, now: float) -> tuple[Check, Request]:
+        return self, LookAtImages(self.projects)
+
+    def images_seen(self, found: Result[RunningImages, str]) -> Check:
+        seen = self.context, self.ground, self.schedule, self.outcomes, self.failure
+        return Settling(*seen, self.after, found.value_or(None))
 
 
 @final
@@ -63,6 +99,8 @@ class Settling(Check):
     outcomes: tuple[Outcome, ...]
     failure: CheckFailure | None
     after: HostState | None
+    # The images the deployed stacks' services run, when they were looked at.
+    images: RunningImages | None = None
 
     def _next(self, now: float) -> tuple[Check, Request]:
         return closing(self.context, self._report(now), now).next(now)
@@ -95,6 +133,7 @@ class Settling(Check):
                     settled[action.stack] = known
         configs = self._configs(state.configs, settled)
         settled = self._on_host(settled, desired, configs)
+        settled = self._with_images(settled, desired)
         counts = tally(found, self.outcomes, settled)
         ok = failure is None
         after = replace(
@@ -141,6 +180,25 @@ class Settling(Check):
             if hashes:
                 configs[path] = ExpectedConfig(record.fingerprint, tuple(sorted(hashes.items())))
         return configs
+
+    def _with_images(
+        self, stacks: dict[str, StackStatus], desired: Stacks
+    ) -> dict[str, StackStatus]:
+        """Each stack deployed well with the image id and repository digest each of its
+        services runs now: what ``status`` shows and a rollback brings back."""
+        if self.images is None:
+            return stacks
+        for outcome in self.outcomes:
+            path = outcome.action.stack
+            record = stacks.get(path)
+            if outcome.error is not None or outcome.action.verb is Verb.STOP or record is None:
+                continue
+            running = self.images.get(outcome.action.project)
+            if not running or record.status is not Status.OK or record.rolled_back_from:
+                continue
+            ids, digests = deployed_images(desired.valid.get(path), running)
+            stacks[path] = replace(record, images=ids, digests=digests)
+        return stacks
 
     def _on_host(
         self,

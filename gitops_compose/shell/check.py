@@ -45,7 +45,12 @@ from gitops_compose.core.reconcile.check import (
     begin,
 )
 from gitops_compose.core.reconcile.check_failure import CheckFailure
-from gitops_compose.core.reconcile.conversation import AskRegistry, LookAtConfig, LookAtImages
+from gitops_compose.core.reconcile.conversation import (
+    AskRegistry,
+    LookAtConfig,
+    LookAtDigests,
+    LookAtImages,
+)
 from gitops_compose.core.reconcile.state import State
 from gitops_compose.shell.log_reporter import LogReporter
 from gitops_compose.shell.reporter import Reporter
@@ -103,6 +108,10 @@ class Host(Protocol):
 
     def running_images(self, projects: Sequence[str]) -> Result[RunningImages, str]:
         """The image each service of these projects runs: its id and repository digests."""
+        ...
+
+    def image_digests(self, images: Sequence[str]) -> Result[Mapping[str, tuple[str, ...]], str]:
+        """The repository digests Docker recorded for these images, by id."""
         ...
 
 
@@ -407,4 +416,6 @@ def look(check: Check, request: Request, repository: Repository, host: Host) -> 
             return check.config_seen({each.stack: host.config(each) for each in stacks})
         case LookAtImages(projects):
             return check.images_seen(host.running_images(projects))
+        case LookAtDigests(images):
+            return check.digests_seen(host.image_digests(images))
     raise AssertionError(f"not a look: {request}")

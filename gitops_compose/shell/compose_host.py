@@ -190,7 +190,22 @@ class ComposeHost:
         image_of = dict(
             line.split("\t", 1) for line in inspected.unwrap().splitlines() if "\t" in line
         )
-        images = sorted(set(image_of.values()))
+        described = self.image_digests(sorted(set(image_of.values())))
+        if isinstance(described, Failure):
+            return described
+        digests = described.unwrap()
+        running: dict[str, dict[str, RunningImage]] = {}
+        for (project, service), container in ids.items():
+            runs = image_of.get(container)
+            if runs is not None:
+                running.setdefault(project, {})[service] = RunningImage(runs, digests.get(runs, ()))
+        return Success(running)
+
+    def image_digests(self, images: Sequence[str]) -> Result[Mapping[str, tuple[str, ...]], str]:
+        """The repository digests Docker recorded for these images (ids): one ``docker
+        image inspect``."""
+        if not images:
+            return Success({})
         described = self._run(
             ["image", "inspect", "--format", "{{.Id}}\t{{json .RepoDigests}}", *images],
             timeout=min(self._timeout, 120),
@@ -199,18 +214,13 @@ class ComposeHost:
             return described
         digests: dict[str, tuple[str, ...]] = {}
         for line in described.unwrap().splitlines():
-            image, _, listed_digests = line.partition("\t")
+            image, _, listed = line.partition("\t")
             try:
-                found = json.loads(listed_digests)
+                found = json.loads(listed)
             except ValueError:
                 found = None
             digests[image] = tuple(str(each) for each in found or ())
-        running: dict[str, dict[str, RunningImage]] = {}
-        for (project, service), container in ids.items():
-            runs = image_of.get(container)
-            if runs is not None:
-                running.setdefault(project, {})[service] = RunningImage(runs, digests.get(runs, ()))
-        return Success(running)
+        return Success(digests)
 
     def container_events(self) -> ContainerEvents:
         """A watch on the containers of the stacks at their health gate (one ``docker

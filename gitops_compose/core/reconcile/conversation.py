@@ -117,6 +117,16 @@ class LookAtImages:
 
 @final
 @dataclass(frozen=True, slots=True)
+class LookAtDigests:
+    """The repository digests Docker recorded for these images (ids): after deployments
+    whose health gate already saw which image each service runs. Report them with
+    ``digests_seen``."""
+
+    images: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
 class AskRegistry:
     """The digest each of these tags points at in its registry, by a HEAD request on its
     manifest (one per tag); report them with ``registry_seen``, a reason for each that
@@ -220,6 +230,7 @@ Request = (
     | LookAtResources
     | LookAtConfig
     | LookAtImages
+    | LookAtDigests
     | AskRegistry
     | Planned
     | Start

@@ -6,7 +6,7 @@ counters take the tally; the report says what the next check starts from.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, final
 
@@ -16,13 +16,18 @@ from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.configuration import ExpectedConfig
 from gitops_compose.core.reconcile.conversation import (
     CheckReport,
+    LookAtDigests,
     LookAtHost,
     LookAtImages,
     Request,
 )
 from gitops_compose.core.reconcile.counting import counters_after
 from gitops_compose.core.reconcile.full_pass import full_pass_done
-from gitops_compose.core.reconcile.image_update import RunningImages, deployed_images
+from gitops_compose.core.reconcile.image_update import (
+    RunningImage,
+    RunningImages,
+    deployed_images,
+)
 from gitops_compose.core.reconcile.looking import closing, on_host
 from gitops_compose.core.reconcile.outcome import Outcome, statuses_after, tally
 from gitops_compose.core.reconcile.stage import Check
@@ -62,9 +67,13 @@ class LookingAfter(Check):
             )
         )
         seen = self.context, self.ground, self.schedule, self.outcomes, self.failure, after
-        if deployed and after is not None:
-            return LookingAtDeployed(*seen, deployed)
-        return Settling(*seen)
+        if not deployed or after is None:
+            return Settling(*seen)
+        gated = [each for each in self.outcomes if each.ok and each.action.verb is not Verb.STOP]
+        if all(each.images for each in gated):
+            # Their gates saw the image each service runs: only its digests are missing.
+            return LookingAtDeployed(*seen, deployed, gated_images(gated))
+        return LookingAtDeployed(*seen, deployed)
 
 
 @final
@@ -79,13 +88,39 @@ class LookingAtDeployed(Check):
     failure: CheckFailure | None
     after: HostState | None
     projects: tuple[str, ...]
+    # Project -> service -> image id, when the health gates saw them all.
+    known: Mapping[str, Mapping[str, str]] | None = None
 
     def _next(self, now: float) -> tuple[Check, Request]:
+        if self.known is not None:
+            ids = sorted({image for each in self.known.values() for image in each.values()})
+            return self, LookAtDigests(tuple(ids))
         return self, LookAtImages(self.projects)
 
     def images_seen(self, found: Result[RunningImages, str]) -> Check:
         seen = self.context, self.ground, self.schedule, self.outcomes, self.failure
         return Settling(*seen, self.after, found.value_or(None))
+
+    def digests_seen(self, found: Result[Mapping[str, tuple[str, ...]], str]) -> Check:
+        digests = found.value_or({})
+        known = self.known or {}
+        running = {
+            project: {
+                service: RunningImage(image, digests.get(image, ()))
+                for service, image in services.items()
+            }
+            for project, services in known.items()
+        }
+        seen = self.context, self.ground, self.schedule, self.outcomes, self.failure
+        return Settling(*seen, self.after, running)
+
+
+def gated_images(outcomes: Sequence[Outcome]) -> dict[str, dict[str, str]]:
+    """Project -> service -> the image id its gate saw it run."""
+    found: dict[str, dict[str, str]] = {}
+    for each in outcomes:
+        found.setdefault(each.action.project, {}).update(dict(each.images))
+    return found
 
 
 @final

@@ -116,6 +116,9 @@ class Check:
     def images_seen(self, found: Result[RunningImages, str]) -> Check:
         raise self._not_asked("images_seen")
 
+    def digests_seen(self, found: Result[Mapping[str, tuple[str, ...]], str]) -> Check:
+        raise self._not_asked("digests_seen")
+
     def registry_seen(self, found: Mapping[ImageTag, Result[str, str]], now: float) -> Check:
         raise self._not_asked("registry_seen")
 

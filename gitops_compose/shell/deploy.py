@@ -155,10 +155,6 @@ class Registries:
     def __init__(self) -> None:
         self._client: RegistryClient | None = None
 
-    @property
-    def requests(self) -> int:
-        return 0 if self._client is None else self._client.requests
-
     def digests(self, tags: Sequence[ImageTag]) -> Mapping[ImageTag, Result[str, str]]:
         if self._client is None:
             from gitops_compose.shell.registry import RegistryClient  # noqa: PLC0415

@@ -254,3 +254,38 @@ def test_a_new_digest_waits_out_the_cooldown(world: World, tags: list[str]) -> N
     assert ids(world, stack) != before
     [container] = world.containers(stack)
     assert runs(world, container["id"]) == image_id(world, IMAGE_V2)
+
+
+def test_an_image_update_that_fails_its_gate_goes_back_to_the_image_by_id(
+    world: World, tags: list[str]
+) -> None:
+    app = repository(world, "sick")
+    push(world, tags, IMAGE_V1, f"{app}:latest")
+    stack = world.name("sick")
+    world.pusher.write(f"{stack}/compose.yaml", stack_yaml(image=f"{app}:latest"))
+    world.pusher.commit_and_push("a stack following its image")
+    gate = ("--image-updates", *EVERY_CHECK, "--health-timeout", "20")
+    assert once(world, *gate).returncode == 0
+    good = image_id(world, IMAGE_V1)
+    # The tag's new image never gets healthy; the host's tag moves back to the old one.
+    unhealthy = "HEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD false"
+    context = world.tmp / "sick-image"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {IMAGE_V2}\n{unhealthy}\n")
+    built = world.docker("build", "-q", "-t", f"{app}:latest", str(context)).stdout.strip()
+    try:
+        world.docker("push", "-q", f"{app}:latest")
+        world.docker("tag", IMAGE_V1, f"{app}:latest")
+        time.sleep(1.1)
+
+        done = once(world, *gate)
+
+        assert done.returncode == 1, done.stderr
+        [container] = world.containers(stack)
+        assert runs(world, container["id"]) == good
+        assert container["state"] == "running"
+        record = saved_state(world)["stacks"][stack]
+        assert record["status"] == "error"
+        assert str(record["error"]).startswith("rolled back to ")
+    finally:
+        world.docker("image", "rm", "-f", built, check=False)

@@ -52,6 +52,16 @@ def requests_since(mark: int, paths: Sequence[str]) -> int:
     return sum(1 for line in text.splitlines() if any(f"/v2/{p}/" in line for p in paths))
 
 
+def untag(world: World, images: Sequence[str]) -> None:
+    """Remove the local tags made, and the repository digests Docker recorded for them."""
+    for image in images:
+        world.docker("image", "rm", image, check=False)
+        name = image.rsplit(":", 1)[0]
+        listed = world.docker("image", "ls", "--digests", "--format", "{{.Digest}}", name)
+        for digest in listed.stdout.split():
+            world.docker("image", "rm", f"{name}@{digest}", check=False)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
@@ -102,8 +112,7 @@ def main() -> int:
                 samples["idle check"].append(timed(commands["idle check"], env, world.tmp))
         finally:
             world.cleanup()
-            for image in images:
-                world.docker("image", "rm", image, check=False)
+            untag(world, images)
     checking, idle = (statistics.median(samples[name]) for name in ("image check", "idle check"))
     print(
         f"image check, {options.stacks} stacks on {TAGS} tags, digests unchanged, median of "

@@ -24,11 +24,22 @@ EVERY_CHECK = ("--image-interval", "1")
 
 @pytest.fixture
 def tags(world: World) -> Iterator[list[str]]:
-    """Local tags this test made (removed afterwards; the images stay, they are shared)."""
+    """Local tags this test made: once its containers are gone, every local reference to
+    their repositories (tags, and the digests Docker recorded) is removed, and with it an
+    image only they named; the shared images stay."""
     made: list[str] = []
     yield made
-    for each in made:
-        world.docker("image", "rm", each, check=False)
+    world.cleanup()
+    for name in sorted({each.rsplit(":", 1)[0] for each in made}):
+        listed = world.docker(
+            "image", "ls", "--digests", "--format", "{{.Tag}}\t{{.Digest}}", name
+        ).stdout
+        for line in listed.splitlines():
+            tag, _, digest = line.partition("\t")
+            if tag and tag != "<none>":
+                world.docker("image", "rm", f"{name}:{tag}", check=False)
+            if digest and digest != "<none>":
+                world.docker("image", "rm", f"{name}@{digest}", check=False)
 
 
 def repository(world: World, base: str) -> str:
@@ -186,7 +197,7 @@ def test_one_request_per_distinct_tag_for_fifty_stacks(world: World, tags: list[
 
 def test_down_registry_warns_exits_zero_and_restarts_nothing(world: World, tags: list[str]) -> None:
     stack = world.name("down")
-    image = "127.0.0.1:9/gitops-test/down:1"
+    image = f"127.0.0.1:9/gitops-test/down-{world.tag}:1"
     world.docker("tag", IMAGE_V1, image)
     tags.append(image)
     world.pusher.write(
@@ -288,4 +299,5 @@ def test_an_image_update_that_fails_its_gate_goes_back_to_the_image_by_id(
         assert record["status"] == "error"
         assert str(record["error"]).startswith("rolled back to ")
     finally:
+        world.cleanup()
         world.docker("image", "rm", "-f", built, check=False)

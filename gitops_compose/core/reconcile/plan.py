@@ -149,6 +149,8 @@ class Plan:
     drift: tuple[Skip, ...] = ()
     # Links out of the repository that stacks of the remote head use; they change nothing.
     warnings: tuple[LinkWarning, ...] = ()
+    # Subtrees of this host's scope (--path) that the remote head has no directory for.
+    missing_subtrees: tuple[str, ...] = ()
 
     @property
     def stack_actions(self) -> tuple[StackAction, ...]:
@@ -209,6 +211,7 @@ def plan(facts: Facts) -> Result[Plan, CheckFailure]:
             needs_resources=bool(unowned) and facts.resources is None,
             drift=tuple(_drift(facts, left_alone)),
             warnings=tuple(_link_warnings(facts.remote)),
+            missing_subtrees=facts.remote.missing,
         )
     )
 

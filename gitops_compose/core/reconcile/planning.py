@@ -28,7 +28,13 @@ from gitops_compose.core.reconcile.conversation import (
     ReadCommits,
     Request,
 )
-from gitops_compose.core.reconcile.event import Event, LinkOutside, StackInvalid, StackPlanned
+from gitops_compose.core.reconcile.event import (
+    Event,
+    LinkOutside,
+    StackInvalid,
+    StackPlanned,
+    SubtreeMissing,
+)
 from gitops_compose.core.reconcile.looking import Ending, full_pass
 from gitops_compose.core.reconcile.plan import Facts, Plan, plan
 from gitops_compose.core.reconcile.running import Ground, Running
@@ -61,15 +67,20 @@ class ReadingCommits(Check):
         return self, ReadCommits(tuple(dict.fromkeys((self.heads.local, self.heads.remote))))
 
     def commits_read(self, snapshots: Mapping[str, Snapshot]) -> Check:
-        heads, root = self.heads, self.context.settings.root_name
-        parsing = self.context.settings.parsing
-        local = stacks_of(snapshots[heads.local], root, parsing)
+        heads, settings = self.heads, self.context.settings
+        root, parsing, scope = settings.root_name, settings.parsing, settings.scope
+        local = stacks_of(snapshots[heads.local], root, parsing, scope)
         remote = (
             local
             if heads.remote == heads.local
-            else stacks_of(snapshots[heads.remote], root, parsing)
+            else stacks_of(snapshots[heads.remote], root, parsing, scope)
         )
-        return LookingToPlan(self.context, heads, local, remote)
+        # A subtree the remote head lacks holds no stack: said, never an error, as an
+        # operator may push it later (and a typo in --path must stop nothing).
+        context = self.context.telling(
+            *(SubtreeMissing(each, heads.remote, self.context.began) for each in remote.missing)
+        )
+        return LookingToPlan(context, heads, local, remote)
 
 
 @final

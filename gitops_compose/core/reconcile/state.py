@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, final
 
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.expectation import Expectation
+from gitops_compose.core.compose.scope import Scope
 from gitops_compose.core.reconcile.configuration import ExpectedConfig
 from gitops_compose.core.reconcile.history import MOST_ENTRIES, Happening, HistoryEntry
 from gitops_compose.core.reconcile.status import Condition, StackStatus, Status
@@ -66,6 +67,23 @@ class State:
     notified: Mapping[str, str] = field(default_factory=dict)
     # Stack path -> the configuration hashes its files give (see configuration).
     configs: Mapping[str, ExpectedConfig] = field(default_factory=dict)
+
+
+def within(state: State, scope: Scope) -> State:
+    """The state of the stacks in ``scope`` only: the others' records, expected
+    configurations and last notices are forgotten (see check.begin)."""
+    if scope.everywhere:
+        return state
+    if all(scope.holds(path) for path in state.stacks.keys() | state.configs.keys()):
+        return state
+    return replace(
+        state,
+        stacks={path: each for path, each in state.stacks.items() if scope.holds(path)},
+        configs={path: each for path, each in state.configs.items() if scope.holds(path)},
+        notified={
+            path: each for path, each in state.notified.items() if not path or scope.holds(path)
+        },
+    )
 
 
 def active_counts(state: State) -> dict[Condition, int]:

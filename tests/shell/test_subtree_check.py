@@ -150,3 +150,10 @@ def test_a_typo_in_path_stops_nothing_and_says_so() -> None:
     assert [(each.subtree, each.commit) for each in missing] == [("host/a", "c2")]
     assert report.plan is not None
     assert report.plan.missing_subtrees == ("host/a",)
+
+    # Put right, --path takes the stacks back: a full pass adopts what runs.
+    host.done.clear()
+    fixed, _ = check(repo, host, A, report.state)
+    assert fixed.ok
+    assert sorted(fixed.state.stacks) == ["hosts/a/db", "hosts/a/web"]
+    assert fixed.state.scope == ("hosts/a",)

@@ -67,11 +67,17 @@ class State:
     notified: Mapping[str, str] = field(default_factory=dict)
     # Stack path -> the configuration hashes its files give (see configuration).
     configs: Mapping[str, ExpectedConfig] = field(default_factory=dict)
+    # The subtrees (--path) the last check managed; () for the whole repository.
+    scope: tuple[str, ...] = ()
 
 
 def within(state: State, scope: Scope) -> State:
     """The state of the stacks in ``scope`` only: the others' records, expected
-    configurations and last notices are forgotten (see check.begin)."""
+    configurations and last notices are forgotten (see check.begin). A state of other
+    subtrees than ``scope`` owes a full pass: the stacks the scope has gained are looked
+    at on the host (and recorded), as on a first check."""
+    if state.scope != scope.subtrees:
+        state = replace(state, scope=scope.subtrees, full_pass_done=False)
     if scope.everywhere:
         return state
     if all(scope.holds(path) for path in state.stacks.keys() | state.configs.keys()):
@@ -143,6 +149,7 @@ def state_to_json(state: State) -> str:
         "settled_commit": state.settled_commit,
         "ignored": state.ignored,
         "notified": dict(sorted(state.notified.items())),
+        "scope": list(state.scope),
         "counters": {name: getattr(state.counters, name) for name in Counters.__dataclass_fields__},
         "stacks": {
             path: {
@@ -239,6 +246,7 @@ def _state(document: Mapping[str, object]) -> State:
             for path, record in stacks.items()
         },
         history=_history(document.get("history", [])),
+        scope=_names(document.get("scope", []), "scope"),
         configs={
             _checked_text(path, "configs"): _config(config, f"configs[{_shown(path)}]")
             for path, config in _mapping(document.get("configs", {}), "configs").items()
@@ -348,7 +356,7 @@ def _expects(value: object, where: str) -> Expectation | None:
 
 def _names(value: object, where: str) -> tuple[str, ...]:
     if not isinstance(value, list):
-        raise _Malformed(where, "a list of service names", value)
+        raise _Malformed(where, "a list of names", value)
     return tuple(_checked_text(each, f"{where}[{index}]") for index, each in enumerate(value))
 
 

@@ -102,7 +102,14 @@ def open_clone(options: Options) -> GitRepository:
         if repository.head_is_detached or repository.head_is_unborn:
             raise UsageError(f"{options.repo}: HEAD is on no branch; pass --branch")
         branch = repository.head.shorthand
-    return GitRepository(repository, options.remote, branch, options.ssh_key, parsing=parse_cache())
+    return GitRepository(
+        repository,
+        options.remote,
+        branch,
+        options.ssh_key,
+        parsing=parse_cache(),
+        scope=options.scope,
+    )
 
 
 def require_docker() -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from returns.result import Failure, Success
 
+from gitops_compose.core.compose.compose_sources import contents_needed
 from gitops_compose.core.compose.scope import EVERYWHERE, Scope, scope_of
+from gitops_compose.core.compose.snapshot import Snapshot
 from gitops_compose.core.compose.stack import stacks_of
 from gitops_compose.core.reconcile.state import State, within
 from gitops_compose.core.reconcile.status import StackStatus, Status
 
-from .builders import PARSING, ROOT_NAME, compose, repo
+from .builders import PARSING, ROOT_NAME, blob_id, compose, repo
 
 A = Scope(("hosts/a",))
 SHARED = "../../../shared/common.env"
@@ -144,3 +148,17 @@ def test_the_state_within_a_scope_keeps_only_its_stacks_and_the_checks_notice() 
     assert sorted(kept.stacks) == ["hosts/a/web"]
     assert kept.notified == {"": "check failed", "hosts/a/web": "x"}
     assert within(state, EVERYWHERE) is state
+
+
+def test_only_the_files_of_the_subtrees_stacks_are_read_with_what_they_include() -> None:
+    files = {
+        **MANY_HOSTS,
+        "hosts/a/web/.env": "TAG=1\n",
+        "hosts/a/db/compose.yaml": "include: [../../../shared/base.yaml]\n",
+        "shared/base.yaml": compose("db"),
+    }
+    listing = Snapshot(commit="c", blobs={path: blob_id(text) for path, text in files.items()})
+    first = contents_needed(listing, PARSING, A)
+    assert first == {"hosts/a/web/compose.yaml", "hosts/a/web/.env", "hosts/a/db/compose.yaml"}
+    read = replace(listing, contents={listing.blobs[path]: files[path].encode() for path in first})
+    assert contents_needed(read, PARSING, A) == {"shared/base.yaml"}

@@ -169,6 +169,12 @@ def test_a_mistyped_path_stops_nothing_and_says_so(world: World) -> None:
     world.pusher.write(f"hosts/a/{web}/compose.yaml", stack_yaml("sleep 3601"))
     world.pusher.commit_and_push("a change while the host's --path is wrong")
 
+    plan = world.run("plan", "--path", "host/a")
+    assert plan.returncode == 1, plan.stderr  # the fast-forward is pending
+    assert plan.stdout.splitlines()[1:] == [
+        "warning  --path host/a (no such directory at the remote head: this host manages no "
+        "stack there)"
+    ]
     world.clear_calls()
     done = check(world, world.host, "host/a")
     assert done.returncode == 0, done.stderr

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING
 from docopt import DocoptExit, docopt
 from returns.result import Failure
 
+from gitops_compose.core.compose.scope import Scope, scope_of
 from gitops_compose.core.reconcile.image_check import ImageSettings
 from gitops_compose.core.reconcile.looking import heads_of
+from gitops_compose.core.reconcile.state import within
 from gitops_compose.shell import log
 from gitops_compose.shell.check import clone_of
 from gitops_compose.shell.deploy import (
@@ -144,11 +146,30 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
         wait=bool(given["--wait"]),
         webhook_secret=None if given["--no-webhook"] else _secret(given["--webhook-secret-file"]),
         notify=_notify(given),
+        scope=_scope(given),
         forge=_forge(given),
     )
 
 
 NOTIFY_VARIABLE = "GITOPS_NOTIFY_URLS"
+PATH_VARIABLE = "GITOPS_PATH"
+
+
+def _scope(given: Mapping[str, object]) -> Scope:
+    """The subtrees of --path, else of $GITOPS_PATH (separated by white space, commas or
+    colons); neither: the whole repository."""
+    listed = given["--path"]
+    if isinstance(listed, list):
+        paths = [str(each) for each in listed]
+    else:
+        paths = [str(listed)] if listed else []
+    if not paths:
+        variable = os.environ.get(PATH_VARIABLE, "").strip()
+        paths = [each for each in re.split(r"[\s,:]+", variable) if each]
+    found = scope_of(paths)
+    if isinstance(found, Failure):
+        raise UsageError(found.failure())
+    return found.unwrap()
 
 
 def _notify(given: Mapping[str, object]) -> NotifySettings | None:
@@ -445,7 +466,8 @@ def print_status(options: Options) -> int:
         if unusable.unreadable:
             raise UsageError(f"state file {unusable.path}: {unusable.why}")
         raise UsageError(f"state file {unusable.path} is unusable: {unusable.why}")
-    state = read.unwrap()
+    # Only this host's stacks, even before a check has forgotten the others.
+    state = within(read.unwrap(), options.scope)
     from gitops_compose.core.reconcile.report import status_document, status_lines  # noqa: PLC0415
 
     if options.output_format == "json":

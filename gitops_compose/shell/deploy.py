@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, final
 
 from returns.result import Failure, Result
 
+from gitops_compose.core.compose.scope import EVERYWHERE, Scope
 from gitops_compose.core.reconcile.check import CheckReport, CheckSettings
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.image_check import ImageSettings
+from gitops_compose.core.reconcile.state import within
 from gitops_compose.shell import log
 from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
 from gitops_compose.shell.compose_host import ComposeHost, docker_missing
@@ -91,6 +93,8 @@ class Options:
     webhook_secret: bytes | None = field(default=None, repr=False)
     # Notification targets and how; None: no notifications.
     notify: NotifySettings | None = field(default=None, repr=False)
+    # The subtrees whose stacks this host manages (--path, GITOPS_PATH).
+    scope: Scope = EVERYWHERE
     # The forge that deploys' results go to, as commit statuses; None: not posted.
     forge: ForgeOptions | None = field(default=None, repr=False)
 
@@ -108,7 +112,14 @@ def open_clone(options: Options) -> GitRepository:
         if repository.head_is_detached or repository.head_is_unborn:
             raise UsageError(f"{options.repo}: HEAD is on no branch; pass --branch")
         branch = repository.head.shorthand
-    return GitRepository(repository, options.remote, branch, options.ssh_key, parsing=parse_cache())
+    return GitRepository(
+        repository,
+        options.remote,
+        branch,
+        options.ssh_key,
+        parsing=parse_cache(),
+        scope=options.scope,
+    )
 
 
 def require_docker() -> None:
@@ -133,6 +144,7 @@ def settings_of(
         images=options.images,
         parsing=repository.parsing,
         clone=str(repository.workdir.absolute()),
+        scope=options.scope,
     )
 
 
@@ -389,6 +401,11 @@ def _served_metrics(job: Job, metrics: StateMetrics) -> StateMetrics:
     return metrics
 
 
+def _saved_state(job: Job) -> State:
+    """The saved state of this host's stacks, before a check has forgotten the others."""
+    return within(load_state(job.state_dir, set_aside=False)[0], job.options.scope)
+
+
 def _daemon(job: Job, due: Due) -> int:
     # Only loaded by a daemon: --once needs no metrics or health code.
     from gitops_compose.core.reconcile.health import Liveness, health, health_document  # noqa: PLC0415
@@ -396,7 +413,7 @@ def _daemon(job: Job, due: Due) -> int:
 
     options, repository = job.options, job.repository
     # /status and /metrics show the saved state until the first check is done.
-    metrics = _served_metrics(job, StateMetrics(load_state(job.state_dir, set_aside=False)[0]))
+    metrics = _served_metrics(job, StateMetrics(_saved_state(job)))
     liveness = Liveness(started=time.time())
 
     def healthy() -> tuple[bool, bytes]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TypeAlias, final
 
 from returns.result import Result
 
+from gitops_compose.core.compose.scope import EVERYWHERE, Scope
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.image_check import ImageSettings
 from gitops_compose.core.reconcile.state import State, troubled
@@ -272,6 +273,9 @@ class CheckSettings:
     clone: str = ""
     # Following image updates of mutable tags (see image_update).
     images: ImageSettings = field(default_factory=ImageSettings)
+    # The subtrees whose stacks this host manages (--path); the others are not its
+    # business, whatever runs of them here (see scope).
+    scope: Scope = EVERYWHERE
     # The shell's parse cache, with its YAML parser: what reads the commits' stacks.
     parsing: ParseCache = field(kw_only=True, compare=False, repr=False)
 

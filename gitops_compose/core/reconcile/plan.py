@@ -156,6 +156,8 @@ class Plan:
     warnings: tuple[LinkWarning, ...] = ()
     # What this check's image check found (None: none was due): for plan --images.
     images: ImageFindings | None = None
+    # Subtrees of this host's scope (--path) that the remote head has no directory for.
+    missing_subtrees: tuple[str, ...] = ()
 
     @property
     def stack_actions(self) -> tuple[StackAction, ...]:
@@ -216,6 +218,7 @@ def plan(facts: Facts) -> Result[Plan, CheckFailure]:
             needs_resources=bool(unowned) and facts.resources is None,
             drift=tuple(_drift(facts, left_alone)),
             warnings=tuple(_link_warnings(facts.remote)),
+            missing_subtrees=facts.remote.missing,
         )
     )
 

@@ -37,6 +37,7 @@ from gitops_compose.core.reconcile.event import (
     LinkOutside,
     StackInvalid,
     StackPlanned,
+    SubtreeMissing,
 )
 from gitops_compose.core.reconcile.image_check import image_check_due
 from gitops_compose.core.reconcile.image_update import (
@@ -81,15 +82,20 @@ class ReadingCommits(Check):
         return self, ReadCommits(tuple(dict.fromkeys((self.heads.local, self.heads.remote))))
 
     def commits_read(self, snapshots: Mapping[str, Snapshot]) -> Check:
-        heads, root = self.heads, self.context.settings.root_name
-        parsing = self.context.settings.parsing
-        local = stacks_of(snapshots[heads.local], root, parsing)
+        heads, settings = self.heads, self.context.settings
+        root, parsing, scope = settings.root_name, settings.parsing, settings.scope
+        local = stacks_of(snapshots[heads.local], root, parsing, scope)
         remote = (
             local
             if heads.remote == heads.local
-            else stacks_of(snapshots[heads.remote], root, parsing)
+            else stacks_of(snapshots[heads.remote], root, parsing, scope)
         )
-        return LookingToPlan(self.context, heads, local, remote)
+        # A subtree the remote head lacks holds no stack: said, never an error, as an
+        # operator may push it later (and a typo in --path must stop nothing).
+        context = self.context.telling(
+            *(SubtreeMissing(each, heads.remote, self.context.began) for each in remote.missing)
+        )
+        return LookingToPlan(context, heads, local, remote)
 
 
 @final

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gitops_compose.core.compose.scope import MISSING_REASON
 from gitops_compose.core.reconcile.action import FastForward, StackAction, Verb, short_digest
 from gitops_compose.core.reconcile.plan import Plan
 from gitops_compose.core.reconcile.state import State, active_counts
@@ -57,6 +58,7 @@ def plan_document(plan: Plan, branch: str) -> dict[str, Any]:
             else {"from": fast_forward.source, "to": fast_forward.target}
         ),
         "stacks": stacks,
+        "missing_subtrees": list(plan.missing_subtrees),
         "warnings": [
             {
                 "stack": each.stack,
@@ -144,6 +146,7 @@ def plan_lines(plan: Plan, branch: str) -> list[str]:
         waits = f" after {', '.join(after)}" if after else ""
         lines.append(f"{entry['action']:<8} {entry['stack']} ({entry['reason']}){waits}")
     lines += [f"warning  {each['stack']} ({each['reason']})" for each in document["warnings"]]
+    lines += [f"warning  --path {each} ({MISSING_REASON})" for each in plan.missing_subtrees]
     if plan.in_sync:
         lines.append(f"in sync at {plan.remote[:12]} ({branch})")
     return lines

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, final
 
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.expectation import Expectation
+from gitops_compose.core.compose.scope import Scope
 from gitops_compose.core.reconcile.configuration import ExpectedConfig
 from gitops_compose.core.reconcile.history import MOST_ENTRIES, Happening, HistoryEntry
 from gitops_compose.core.reconcile.image_check import SeenDigest
@@ -73,6 +74,29 @@ class State:
     images_checked: float = 0.0
     images_followed: bool = False
     image_digests: Mapping[str, SeenDigest] = field(default_factory=dict)
+    # The subtrees (--path) the last check managed; () for the whole repository.
+    scope: tuple[str, ...] = ()
+
+
+def within(state: State, scope: Scope) -> State:
+    """The state of the stacks in ``scope`` only: the others' records, expected
+    configurations and last notices are forgotten (see check.begin). A state of other
+    subtrees than ``scope`` owes a full pass: the stacks the scope has gained are looked
+    at on the host (and recorded), as on a first check."""
+    if state.scope != scope.subtrees:
+        state = replace(state, scope=scope.subtrees, full_pass_done=False)
+    if scope.everywhere:
+        return state
+    if all(scope.holds(path) for path in state.stacks.keys() | state.configs.keys()):
+        return state
+    return replace(
+        state,
+        stacks={path: each for path, each in state.stacks.items() if scope.holds(path)},
+        configs={path: each for path, each in state.configs.items() if scope.holds(path)},
+        notified={
+            path: each for path, each in state.notified.items() if not path or scope.holds(path)
+        },
+    )
 
 
 def active_counts(state: State) -> dict[Condition, int]:
@@ -132,6 +156,7 @@ def state_to_json(state: State) -> str:
         "settled_commit": state.settled_commit,
         "ignored": state.ignored,
         "notified": dict(sorted(state.notified.items())),
+        "scope": list(state.scope),
         "counters": {name: getattr(state.counters, name) for name in Counters.__dataclass_fields__},
         "stacks": {
             path: {
@@ -235,6 +260,7 @@ def _state(document: Mapping[str, object]) -> State:
             for path, record in stacks.items()
         },
         history=_history(document.get("history", [])),
+        scope=_names(document.get("scope", []), "scope"),
         configs={
             _checked_text(path, "configs"): _config(config, f"configs[{_shown(path)}]")
             for path, config in _mapping(document.get("configs", {}), "configs").items()
@@ -359,7 +385,7 @@ def _expects(value: object, where: str) -> Expectation | None:
 
 def _names(value: object, where: str) -> tuple[str, ...]:
     if not isinstance(value, list):
-        raise _Malformed(where, "a list of service names", value)
+        raise _Malformed(where, "a list of names", value)
     return tuple(_checked_text(each, f"{where}[{index}]") for index, each in enumerate(value))
 
 

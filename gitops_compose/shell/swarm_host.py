@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from gitops_compose.core.compose.resource import Resource
     from gitops_compose.core.reconcile.action import Rollback, StackAction
     from gitops_compose.core.reconcile.configuration import ConfigQuestion
+    from gitops_compose.core.reconcile.image_update import RunningImages
     from gitops_compose.core.reconcile.outcome import Outcome
     from gitops_compose.shell.container_events import ContainerWatch
 
@@ -207,6 +208,27 @@ class SwarmHost:
             return tasks
         failures = failed_tasks(services, tasks.unwrap())
         return Success(health_of(services, failures, dict(self._deployed)))
+
+    def running_images(self, projects: Sequence[str]) -> Result[RunningImages, str]:
+        """The image each service of these stacks runs, as Swarm resolved it (by digest):
+        the two calls of ``services``, no image inspect."""
+        from gitops_compose.core.reconcile.image_update import RunningImage  # noqa: PLC0415
+
+        wanted = set(projects)
+        found = self.services()
+        if isinstance(found, Failure):
+            return found
+        running: dict[str, dict[str, RunningImage]] = {}
+        for service in found.unwrap():
+            if service.stack in wanted and service.image:
+                running.setdefault(service.stack, {})[service.name] = RunningImage(
+                    service.image, repository_digests(service.image)
+                )
+        return Success(running)
+
+    def image_digests(self, images: Sequence[str]) -> Result[Mapping[str, tuple[str, ...]], str]:
+        """The images of Swarm's services are named with their digest: read from the name."""
+        return Success({image: repository_digests(image) for image in images})
 
     def logs(self, containers: Sequence[str]) -> Mapping[str, str]:
         said: dict[str, str] = {}
@@ -404,6 +426,16 @@ def parse_services(
             )
         )
     return Success(tuple(found))
+
+
+def repository_digests(image: str) -> tuple[str, ...]:
+    """``repo:tag@sha256:…``, as Swarm pins a service's image, as Docker records a
+    repository digest (``repo@sha256:…``); none for an image not pinned."""
+    name, at, digest = image.partition("@")
+    if not at or not digest:
+        return ()
+    colon, slash = name.rfind(":"), name.rfind("/")
+    return (f"{name[:colon] if colon > slash else name}@{digest}",)
 
 
 def host_state(services: Sequence[SwarmService]) -> HostState:

@@ -16,6 +16,7 @@ from gitops_compose.shell.swarm_host import (
     health_of,
     host_state,
     parse_services,
+    repository_digests,
 )
 
 from ..core.test_gate import ACTION
@@ -165,3 +166,10 @@ def test_the_gate_sees_a_task_that_fails_after_it_opened_as_a_restart() -> None:
 
     assert isinstance(later, Failed)
     assert later.reason.startswith("restarting: web")
+
+
+def test_an_image_swarm_pinned_gives_its_repository_digest_as_docker_records_it() -> None:
+    pinned = "127.0.0.1:5000/team/app:1@sha256:ab"
+    assert repository_digests(pinned) == ("127.0.0.1:5000/team/app@sha256:ab",)
+    assert repository_digests("127.0.0.1:5000/app@sha256:ab") == ("127.0.0.1:5000/app@sha256:ab",)
+    assert repository_digests("127.0.0.1:5000/app:1") == ()

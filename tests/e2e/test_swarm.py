@@ -18,6 +18,10 @@ import pytest
 
 from .harness import IMAGE_V1, MISSING_IMAGE, World
 
+# The Swarm is the engine's, not this module's: `make test` runs these tests when no other
+# test runs (see the Makefile).
+pytestmark = pytest.mark.engine_wide
+
 NAMESPACE = "com.docker.stack.namespace"
 SWARM = ("--engine", "swarm", "--health-timeout", "60")
 

@@ -32,6 +32,8 @@ from gitops_compose.shell.git_repository import GitRepository, open_repository
 from gitops_compose.shell.history_reporter import HistoryReporter
 from gitops_compose.shell.log_reporter import LogReporter
 from gitops_compose.shell.metrics_reporter import MetricsReporter
+from gitops_compose.shell.plaintext import PlaintextDirectory, plaintext_root
+from gitops_compose.shell.sops import Sops
 from gitops_compose.shell.state_file import Busy, check_lock, load_state, save_state
 from gitops_compose.shell.status_page import PageFacts, StatusPage
 from gitops_compose.shell.sync import AnotherDaemon, SyncServer
@@ -83,6 +85,9 @@ class Options:
     webhook_secret: bytes | None = field(default=None, repr=False)
     # Notification targets and how; None: no notifications.
     notify: NotifySettings | None = field(default=None, repr=False)
+    # The age key for sops (None: what sops finds itself), and plan --secrets.
+    sops_age_key_file: Path | None = None
+    secrets: bool = False
 
     def state_directory(self, repository: GitRepository) -> Path:
         return self.state_dir or repository.git_dir / "gitops-compose"
@@ -185,6 +190,10 @@ class Job:
                 # Sent beside the next steps; the memory of what was told is saved now.
                 told, sending = self.notifier.settled(report.state)
                 report = replace(report, state=told)
+            # Decrypted files of stacks no longer in the state are stale.
+            self.host.forget_plaintext(
+                {each.project for each in report.state.stacks.values() if each.project}
+            )
             if not saved(self.state_dir, report):
                 # Metrics show what was saved: counters never go back.
                 return Checked(report, written=False, heard=heard, sending=sending)
@@ -268,6 +277,9 @@ def deploy(options: Options) -> int:
             repository.workdir,
             options.compose_timeout,
             scratch=options.state_directory(repository) / "rollback",
+            plaintext=PlaintextDirectory(plaintext_root(options.state_directory(repository))),
+            sops=Sops(options.sops_age_key_file),
+            parsing=repository.parsing,
         ),
         settings=settings_of(repository, options),
         state_dir=options.state_directory(repository),

@@ -12,7 +12,7 @@ import yaml
 from returns.pipeline import is_successful
 
 from gitops_compose.core.compose.compose_file import Role
-from gitops_compose.core.compose.compose_sources import contents_needed
+from gitops_compose.core.compose.stack import contents_needed
 from gitops_compose.core.compose.snapshot import Snapshot
 from gitops_compose.core.compose.stack import Stacks, stacks_of
 from gitops_compose.core.reconcile.plan import Facts, FastForward, Plan, plan

@@ -23,6 +23,7 @@ from returns.result import Failure, Result, Success
 from gitops_compose.core.compose.compose_file import Role
 from gitops_compose.core.compose.link import OutsideLink
 from gitops_compose.core.compose.resource import Resource
+from gitops_compose.core.compose.secret_file import SecretFile
 from gitops_compose.core.compose.stack import Stack, StackError, Stacks
 from gitops_compose.core.reconcile.action import (
     Action,
@@ -130,6 +131,21 @@ class Facts:
 
 @final
 @dataclass(frozen=True, slots=True)
+class SecretStack:
+    """A stack of the remote head that has secret files (see secret_file), and, once the
+    shell tried to decrypt them (``plan --secrets``), why it could not: None when it could
+    or did not try."""
+
+    stack: str
+    project: str
+    commit: str
+    files: tuple[SecretFile, ...]
+    tried: bool = False
+    error: str | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True)
 class Plan:
     local: str
     remote: str
@@ -149,6 +165,8 @@ class Plan:
     drift: tuple[Skip, ...] = ()
     # Links out of the repository that stacks of the remote head use; they change nothing.
     warnings: tuple[LinkWarning, ...] = ()
+    # The stacks of the remote head that have secret files.
+    secrets: tuple[SecretStack, ...] = ()
 
     @property
     def stack_actions(self) -> tuple[StackAction, ...]:
@@ -157,7 +175,13 @@ class Plan:
     @property
     def in_sync(self) -> bool:
         """Nothing to do, nothing wrong, nothing waiting, and everything runs."""
-        return not self.actions and not self.problems and not self.waits and not self.drift
+        return (
+            not self.actions
+            and not self.problems
+            and not self.waits
+            and not self.drift
+            and not any(each.error for each in self.secrets)
+        )
 
     def phases(self) -> tuple[tuple[Action, ...], ...]:
         """The actions by phase, in the order they run when nothing depends on anything."""
@@ -209,6 +233,11 @@ def plan(facts: Facts) -> Result[Plan, CheckFailure]:
             needs_resources=bool(unowned) and facts.resources is None,
             drift=tuple(_drift(facts, left_alone)),
             warnings=tuple(_link_warnings(facts.remote)),
+            secrets=tuple(
+                SecretStack(path, stack.project, facts.remote.commit, stack.secret_files)
+                for path, stack in sorted(facts.remote.valid.items())
+                if stack.secret_files and stack.role is Role.DEPLOY
+            ),
         )
     )
 
@@ -541,6 +570,7 @@ def _action(verb: Verb, phase: Phase, stack: Stack, commit: str, cause: Cause) -
         fingerprint=stack.fingerprint,
         cause=cause,
         build=stack.builds and phase in (Phase.ADD, Phase.UPDATE),
+        secret_files=stack.secret_files,
     )
 
 

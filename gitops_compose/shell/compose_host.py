@@ -348,10 +348,10 @@ class ComposeHost:
         from gitops_compose.core.reconcile.outcome import Outcome  # noqa: PLC0415
 
         stopping = action.verb is Verb.STOP
+        commands = self.commands(action)
         if stopping and {each.path for each in action.secret_files} & set(action.compose_files):
             # Compose cannot read an encrypted Compose file: it stops the project by name.
-            action = replace(action, compose_files=())
-        commands = self.commands(action)
+            commands = self.commands(replace(action, compose_files=()))
         if action.secret_files and not stopping:
             found = self._decrypted(
                 action.project,

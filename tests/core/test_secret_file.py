@@ -322,3 +322,18 @@ def test_the_configuration_of_a_stack_with_secret_files_is_not_asked_of_compose(
     found = plan_now(repository, host, State(), settings, 1000.0)
     assert isinstance(found, Success)
     assert host.configs_asked == ["my_app/staging"]
+
+
+def test_compose_sops_yaml_is_a_stack_where_compose_has_none_of_its_own_names() -> None:
+    found = stacks(
+        {
+            "sealed/compose.sops.yaml": YAML,
+            "both/compose.yaml": compose("web"),
+            "both/compose.sops.yaml": YAML,
+        }
+    )
+    assert found.valid["sealed"].compose_files == ("sealed/compose.sops.yaml",)
+    assert found.valid["sealed"].secret_files == (
+        SecretFile("sealed/compose.sops.yaml", SecretFormat.YAML),
+    )
+    assert found.valid["both"].compose_files == ("both/compose.yaml",)

@@ -302,3 +302,46 @@ def test_a_rollback_runs_the_last_good_plaintext_again(world: World, sops: Path)
     assert git(world.host, "status", "--porcelain") == ""
     rollback_copy = world.host / ".git" / "gitops-compose" / "rollback"
     assert files_holding(rollback_copy, ["good-password", "bad-password"]) == []
+
+
+def test_an_encrypted_compose_file_runs_decrypted_and_stops(world: World, sops: Path) -> None:
+    key, public = age_key(world, "host-key")
+    # Only the values that are secret are encrypted: the planner reads the rest.
+    world.pusher.write(
+        ".sops.yaml",
+        f"creation_rules:\n  - age: {public}\n    encrypted_regex: ^(PASSWORD)$\n",
+    )
+    path = world.name("sealed")
+    password = f"pw-{uuid.uuid4().hex}"
+    compose = stack_yaml(extra=f"environment:\n  PASSWORD: {password}\n")
+    world.pusher.write(f"{path}/compose.sops.yaml", compose)
+    subprocess.run(
+        [
+            str(real_sops()),
+            "-e",
+            "-i",
+            "--input-type",
+            "yaml",
+            "--output-type",
+            "yaml",
+            f"{path}/compose.sops.yaml",
+        ],
+        cwd=world.pusher.path,
+        capture_output=True,
+        check=True,
+    )
+    assert password not in (world.pusher.path / path / "compose.sops.yaml").read_text()
+    world.pusher.commit_and_push("an encrypted Compose file")
+
+    done = once(world, env=key_env(key))
+
+    assert done.returncode == 0, done.stderr
+    assert environment_of(world, path)["PASSWORD"] == password
+    assert password not in done.stdout + done.stderr
+    assert git(world.host, "status", "--porcelain") == ""
+
+    world.pusher.remove(path)
+    world.pusher.commit_and_push("the stack goes")
+    removed = once(world, env=key_env(key))
+    assert removed.returncode == 0, removed.stderr
+    assert world.containers(path) == []

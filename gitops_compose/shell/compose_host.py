@@ -287,9 +287,9 @@ class ComposeHost:
             decrypted[secret.path] = str(written)
         env = ENV_FILE if stack == ROOT else f"{stack}/{ENV_FILE}"
         try:
-            documents = [plain.get(path) or (base / path).read_bytes() for path in compose_files]
-            env_raw = plain.get(env) or (
-                (base / env).read_bytes() if (base / env).is_file() else None
+            documents = [_contents(plain, base, path) for path in compose_files]
+            env_raw = (
+                _contents(plain, base, env) if env in plain or (base / env).is_file() else None
             )
         except OSError as error:
             self._plaintext.remove(project)
@@ -467,6 +467,11 @@ class ComposeHost:
             said = _last_lines(stderr or "", _ERROR_LINES) or _last_lines(stdout, 3)
             return Failure(f"exit {process.returncode}: {said or 'no message'}")
         return Success(stdout)
+
+
+def _contents(plain: Mapping[str, bytes], base: Path, path: str) -> bytes:
+    """A file's decrypted contents where it is a secret file, else as it is written out."""
+    return plain[path] if path in plain else (base / path).read_bytes()
 
 
 def _redirected(

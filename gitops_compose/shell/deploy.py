@@ -271,11 +271,29 @@ def usable_paths(options: Options, state_dir: Path) -> None:
             raise UsageError(f"--metrics-file {metrics_file}: cannot write in {parent}")
 
 
+def _key_file_private(key_file: Path | None) -> None:
+    """One warning when the age key can be read by others than its owner."""
+    if key_file is None:
+        return
+    try:
+        mode = key_file.stat().st_mode
+    except OSError:
+        return  # said by sops, naming the file, when a stack needs it
+    if mode & 0o077:
+        log.event(
+            "sops",
+            logging.WARNING,
+            warning=f"the age key {key_file} can be read by other users than its owner "
+            f"(mode {mode & 0o777:o}); chmod 600 it",
+        )
+
+
 def deploy(options: Options) -> int:
     repository = open_clone(options)
     statuses = _commit_statuses(options.forge, repository)
     require_docker()
     usable_paths(options, options.state_directory(repository))
+    _key_file_private(options.sops_age_key_file)
     due = Due()
     job = Job(
         repository=repository,

@@ -23,7 +23,7 @@ from gitops_compose.shell.plaintext import plaintext_root
 
 from .harness import IMAGE_V1, IMAGE_V2, REPO_ROOT, World, git, stack_yaml
 from .test_cron_and_plan import by_stack, status
-from .test_reconcile import stack_events
+from .test_reconcile import events, stack_events
 
 SOPS_WRAPPER = r"""#!/usr/bin/env bash
 printf '%s\n' "$*" >>@LOG@
@@ -218,7 +218,7 @@ def quiet_changed_and_removed(world: World, sops: Path, key: Path, path: str, to
     assert private.exists()
     world.pusher.remove(path)
     world.pusher.commit_and_push("the stack goes")
-    removed = once(world, env=key_env(key))
+    removed = once(world, "--sops-age-key-file", str(key))
     assert removed.returncode == 0, removed.stderr
     assert world.containers(path) == []
     assert not private.exists()
@@ -332,16 +332,21 @@ def test_an_encrypted_compose_file_runs_decrypted_and_stops(world: World, sops: 
     )
     assert password not in (world.pusher.path / path / "compose.sops.yaml").read_text()
     world.pusher.commit_and_push("an encrypted Compose file")
+    key.chmod(0o644)
 
-    done = once(world, env=key_env(key))
+    done = once(world, "--sops-age-key-file", str(key))
 
     assert done.returncode == 0, done.stderr
+    [warned] = [each for each in events(done) if each["event"] == "sops"]
+    assert "can be read by other users than its owner (mode 644); chmod 600 it" in str(
+        warned["warning"]
+    )
     assert environment_of(world, path)["PASSWORD"] == password
     assert password not in done.stdout + done.stderr
     assert git(world.host, "status", "--porcelain") == ""
 
     world.pusher.remove(path)
     world.pusher.commit_and_push("the stack goes")
-    removed = once(world, env=key_env(key))
+    removed = once(world, "--sops-age-key-file", str(key))
     assert removed.returncode == 0, removed.stderr
     assert world.containers(path) == []

@@ -38,6 +38,7 @@ from gitops_compose.core.compose.expectation import Expectation
 from gitops_compose.core.compose.link import OutsideLink, link_on_the_way, outside_link
 from gitops_compose.core.compose.parse_cache import ModelSources, ParseCache
 from gitops_compose.core.compose.resource import Resource, ResourceKind
+from gitops_compose.core.compose.scope import EVERYWHERE, Scope
 from gitops_compose.core.compose.secret_file import SecretFile, secret_files
 from gitops_compose.core.compose.snapshot import (
     ENV_FILE,
@@ -80,6 +81,8 @@ class Stack:
     # The files Compose reads for it that SOPS encrypted (see secret_file): decrypted
     # when it is started, never on a check that leaves it be.
     secret_files: tuple[SecretFile, ...] = ()
+    # x-gitops.image_updates: None where --image-updates holds (see image_update).
+    image_updates: bool | None = None
     # What it runs once deployed (see expectation): worked out once, as every check that
     # looks at the host asks it of every stack.
     _expectation: Expectation | None = field(default=None, compare=False, repr=False)
@@ -151,11 +154,17 @@ class Stacks:
     # The symbolic links out of the repository that each valid stack uses, by its path;
     # empty for a commit without such links.
     outside_links: Mapping[str, tuple[OutsideLink, ...]] = field(default_factory=dict)
+    # The subtrees of the scope the commit has no directory for (see scope.missing).
+    missing: tuple[str, ...] = ()
 
 
-def stacks_of(snapshot: Snapshot, root_name: str, parsing: ParseCache) -> Stacks:
-    """All stacks of a commit. ``root_name`` names a stack at the repository root; the files
-    are parsed with ``parsing``, and what is parsed is kept there."""
+def stacks_of(
+    snapshot: Snapshot, root_name: str, parsing: ParseCache, scope: Scope = EVERYWHERE
+) -> Stacks:
+    """The stacks of a commit in ``scope`` (all of them by default). ``root_name`` names a
+    stack at the repository root; the files are parsed with ``parsing``, and what is parsed
+    is kept there. A stack out of scope is not read at all, and two stacks of different
+    hosts may share a project name; a stack in scope still owns and names files anywhere."""
     compose_files = compose_files_by_directory(snapshot.blobs)
     owned = _files_by_stack(snapshot.blobs, compose_files.keys())
     outside = _Outside(snapshot.blobs, snapshot.dead_links)
@@ -164,6 +173,8 @@ def stacks_of(snapshot: Snapshot, root_name: str, parsing: ParseCache) -> Stacks
     broken: dict[str, StackError] = {}
     linked: dict[str, tuple[OutsideLink, ...]] = {}
     for path, files in sorted(compose_files.items()):
+        if not scope.holds(path):
+            continue
         stack_files = owned[path]
         dead = [each for each in files if each in snapshot.dead_links]
         if dead:
@@ -186,20 +197,24 @@ def stacks_of(snapshot: Snapshot, root_name: str, parsing: ParseCache) -> Stacks
                 linked[path] = used
         else:
             broken[path] = found
-    return _without_name_clashes(Stacks(snapshot.commit, valid, broken, linked))
+    missing = scope.missing(snapshot.blobs)
+    return _without_name_clashes(Stacks(snapshot.commit, valid, broken, linked, missing))
 
 
-def contents_needed(snapshot: Snapshot, parsing: ParseCache) -> frozenset[str]:
-    """Paths whose contents the core needs and ``snapshot`` does not hold yet: those that
-    make the stacks' models (see compose_sources.contents_needed), then the other files
-    Compose reads for each stack, whose SOPS metadata make them secret files."""
-    needed = compose_sources.contents_needed(snapshot, parsing)
+def contents_needed(
+    snapshot: Snapshot, parsing: ParseCache, scope: Scope = EVERYWHERE
+) -> frozenset[str]:
+    """Paths whose contents the core needs and ``snapshot`` does not hold yet, for the
+    stacks of ``scope``: those that make the stacks' models (see
+    compose_sources.contents_needed), then the other files Compose reads for each stack,
+    whose SOPS metadata make them secret files."""
+    needed = compose_sources.contents_needed(snapshot, parsing, scope)
     if needed:
         return needed
     blobs, contents = snapshot.blobs, snapshot.contents
     missing: set[str] = set()
     for path, files in compose_files_by_directory(blobs).items():
-        if any(each in snapshot.dead_links for each in files):
+        if not scope.holds(path) or any(each in snapshot.dead_links for each in files):
             continue
         documents = tuple(contents[blobs[each]] for each in files)
         model = _model(documents, _sources(snapshot, path, files, parsing), parsing)
@@ -400,6 +415,7 @@ def _stack_or_error(
                 settle=found.settle,
                 rollback=found.rollback,
                 watched=found.watched,
+                image_updates=found.image_updates,
             )
         case Failure(reason), _:
             return StackError(path, project.value_or(None), reason, files, fingerprint)
@@ -444,7 +460,7 @@ def _without_name_clashes(stacks: Stacks) -> Stacks:
             files=files,
             fingerprint=fingerprint,
         )
-    return Stacks(commit=stacks.commit, valid=valid, broken=broken, outside_links=linked)
+    return Stacks(stacks.commit, valid, broken, linked, stacks.missing)
 
 
 def _owned(stacks: Stacks, path: str) -> tuple[Mapping[str, str], str]:

@@ -1,6 +1,6 @@
 # gitops-compose. Two commands on a fresh machine: `make demo` runs the main job,
 # `make test` runs every test (the e2e ones against a real Docker engine it starts, those of
-# contrib/ against Debian's prometheus it installs).
+# contrib/ against Debian's prometheus it installs, those of secrets with Debian's age).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -37,6 +37,9 @@ test: $(VENV)/.installed
 	@scripts/chromium.sh check 2>/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then scripts/chromium.sh ensure; \
 	  else echo "no chromium and no root/apt: the browser tests of the status page will skip"; fi; }
+	@scripts/sops.sh check 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then scripts/sops.sh ensure; \
+	  else echo "no age/sops and no root/apt: the tests of SOPS-encrypted files will skip"; fi; }
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not engine_wide" $(PYTEST_ARGS)
 	$(BIN)/pytest -p no:xdist -m engine_wide $(PYTEST_ARGS) || [ $$? = 5 ]
 

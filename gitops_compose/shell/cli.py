@@ -2,7 +2,7 @@
 
 Usage:
   gitops.pyz [options] [--notify URL]... [--path SUBDIR]...
-  gitops.pyz plan [--images] [options] [--path SUBDIR]...
+  gitops.pyz plan [--images] [--secrets] [options] [--path SUBDIR]...
   gitops.pyz status [options] [--path SUBDIR]...
   gitops.pyz accept-remote [options]
   gitops.pyz retry STACK [options]
@@ -15,6 +15,8 @@ Commands:
   (none)                      Check the remote and deploy, every --interval or --once.
   plan                        Fetch and print what the next check would do and why;
                               change nothing. Exit 0 in sync, 1 changes pending, 2 error.
+                              With --secrets, also decrypt each stack's SOPS-encrypted
+                              files, keeping nothing, and flag those that fail (exit 1).
   status                      Print each stack's status from the saved state.
   retry STACK                 Have the next check try a failed or rolled-back stack
                               again now, its files unchanged.
@@ -83,6 +85,9 @@ Options:
   --forge-repo OWNER/NAME     The repository on the forge (default: from the remote's
                               URL).
   --ssh-key PATH              Private key for an SSH remote (default: ssh-agent).
+  --sops-age-key-file PATH    The age key that decrypts SOPS-encrypted files, given to
+                              sops alone (default: $SOPS_AGE_KEY_FILE, $SOPS_AGE_KEY).
+  --secrets                   plan: try to decrypt the secret files of each stack.
   --format FORMAT             Output of plan and status: text or json [default: text].
   --log-format FORMAT         text or json [default: text].
   --log-level LEVEL           debug, info, warning or error [default: info].

@@ -10,6 +10,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,9 +39,12 @@ from gitops_compose.shell.deploy import (
     usable_paths,
 )
 from gitops_compose.shell.environment import LOG_LEVELS, BadVariable, with_environment
-from gitops_compose.shell.git_repository import name_problem
+from gitops_compose.shell.git_repository import GitRepository, name_problem
+from gitops_compose.shell.sops import Sops
 
 if TYPE_CHECKING:
+    from gitops_compose.core.compose.snapshot import Snapshot
+    from gitops_compose.core.reconcile.plan import Plan
     from gitops_compose.shell.commit_statuses import ForgeOptions
     from gitops_compose.shell.notifier import NotifySettings
 
@@ -147,6 +151,8 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
         wait=bool(given["--wait"]),
         webhook_secret=None if given["--no-webhook"] else _secret(given["--webhook-secret-file"]),
         notify=_notify(given),
+        sops_age_key_file=_key_file(given["--sops-age-key-file"]),
+        secrets=bool(given["--secrets"]),
         scope=_scope(given),
         forge=_forge(given),
         engine=_engine(given["--engine"]),
@@ -303,6 +309,16 @@ _LEVELS |= {"warning": logging.WARNING, "error": logging.ERROR}
 SECRET_VARIABLE = "GITOPS_WEBHOOK_SECRET"
 
 
+def _key_file(value: object) -> Path | None:
+    """The age key file for sops: it must be a file this process can read."""
+    if value is None:
+        return None
+    path = Path(str(value))
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise UsageError(f"--sops-age-key-file {path}: no readable file")
+    return path.absolute()
+
+
 def _interval(value: object) -> float | None:
     """-1, as CHECK_INTERVAL_IN_SECONDS of the original takes it: no polling."""
     if str(value).strip() in {"-1", "-1.0"}:
@@ -394,6 +410,25 @@ def _address(value: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
+def _secrets_tried(repository: GitRepository, plan: Plan, sops: Sops) -> Plan:
+    """The plan with each stack's secret files decrypted by sops, in memory and dropped:
+    the first that fails, and why, for each stack that has one."""
+    tried = []
+    snapshots: dict[str, Snapshot] = {}
+    for each in plan.secrets:
+        if each.commit not in snapshots:
+            snapshots[each.commit] = repository.snapshot(each.commit)
+        blobs = snapshots[each.commit].blobs
+        error = None
+        for file in each.files:
+            raw = repository.blobs([blobs[file.path]]).get(blobs[file.path], b"")
+            error = sops.decrypts(raw, file)
+            if error is not None:
+                break
+        tried.append(replace(each, tried=True, error=error))
+    return replace(plan, secrets=tuple(tried))
+
+
 def print_plan(options: Options) -> int:
     repository = open_clone(options)
     require_docker(options.engine)
@@ -402,6 +437,8 @@ def print_plan(options: Options) -> int:
         print(f"gitops-compose: {found.failure().reason}", file=sys.stderr)
         return EXIT_USAGE
     the_plan = found.unwrap()
+    if options.secrets:
+        the_plan = _secrets_tried(repository, the_plan, Sops(options.sops_age_key_file))
     from gitops_compose.core.reconcile.report import (  # noqa: PLC0415
         image_lines,
         plan_document,

@@ -36,6 +36,8 @@ from gitops_compose.shell.git_repository import GitRepository, open_repository
 from gitops_compose.shell.history_reporter import HistoryReporter
 from gitops_compose.shell.log_reporter import LogReporter
 from gitops_compose.shell.metrics_reporter import MetricsReporter
+from gitops_compose.shell.plaintext import PlaintextDirectory, plaintext_root
+from gitops_compose.shell.sops import Sops
 from gitops_compose.shell.state_file import Busy, check_lock, load_state, save_state
 from gitops_compose.shell.status_page import PageFacts, StatusPage
 from gitops_compose.shell.swarm_host import SwarmHost, swarm_problem
@@ -95,6 +97,9 @@ class Options:
     webhook_secret: bytes | None = field(default=None, repr=False)
     # Notification targets and how; None: no notifications.
     notify: NotifySettings | None = field(default=None, repr=False)
+    # The age key for sops (None: what sops finds itself), and plan --secrets.
+    sops_age_key_file: Path | None = None
+    secrets: bool = False
     # The subtrees whose stacks this host manages (--path, GITOPS_PATH).
     scope: Scope = EVERYWHERE
     # The forge that deploys' results go to, as commit statuses; None: not posted.
@@ -151,7 +156,17 @@ def host_of(
             converge_timeout=options.health_timeout,
             scratch=rollback,
         )
-    return ComposeHost(DOCKER, repository.workdir, options.compose_timeout, scratch=rollback)
+    if not scratch:
+        return ComposeHost(DOCKER, repository.workdir, options.compose_timeout)
+    return ComposeHost(
+        DOCKER,
+        repository.workdir,
+        options.compose_timeout,
+        scratch=rollback,
+        plaintext=PlaintextDirectory(plaintext_root(state_dir)),
+        sops=Sops(options.sops_age_key_file),
+        parsing=repository.parsing,
+    )
 
 
 def settings_of(
@@ -257,6 +272,10 @@ class Job:
                 # Sent beside the next steps; the memory of what was told is saved now.
                 told, sending = self.notifier.settled(report.state)
                 report = replace(report, state=told)
+            # Decrypted files of stacks no longer in the state are stale.
+            self.host.forget_plaintext(
+                {each.project for each in report.state.stacks.values() if each.project}
+            )
             if not saved(self.state_dir, report):
                 # Metrics show what was saved: counters never go back.
                 return Checked(report, written=False, heard=heard, sending=sending)
@@ -328,11 +347,29 @@ def usable_paths(options: Options, state_dir: Path) -> None:
             raise UsageError(f"--metrics-file {metrics_file}: cannot write in {parent}")
 
 
+def _key_file_private(key_file: Path | None) -> None:
+    """One warning when the age key can be read by others than its owner."""
+    if key_file is None:
+        return
+    try:
+        mode = key_file.stat().st_mode
+    except OSError:
+        return  # said by sops, naming the file, when a stack needs it
+    if mode & 0o077:
+        log.event(
+            "sops",
+            logging.WARNING,
+            warning=f"the age key {key_file} can be read by other users than its owner "
+            f"(mode {mode & 0o777:o}); chmod 600 it",
+        )
+
+
 def deploy(options: Options) -> int:
     repository = open_clone(options)
     statuses = _commit_statuses(options.forge, repository)
     require_docker(options.engine)
     usable_paths(options, options.state_directory(repository))
+    _key_file_private(options.sops_age_key_file)
     due = Due()
     job = Job(
         repository=repository,

@@ -19,7 +19,6 @@ import pygit2
 from pygit2.enums import CheckoutStrategy, CredentialType, FileMode, FileStatus
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.compose.compose_sources import contents_needed
 from gitops_compose.core.compose.link import MAX_HOPS, link_destination
 from gitops_compose.core.compose.parse_cache import ParseCache
 from gitops_compose.core.compose.scope import EVERYWHERE, Scope
@@ -224,6 +223,10 @@ class GitRepository:
 
     def snapshot(self, commit: str) -> Snapshot:
         """Every file of a commit by blob id, with the contents the core reads."""
+        # A seam: the stacks' module (with the secret files Compose reads) is loaded once
+        # a commit is read, which a check with nothing new never does.
+        from gitops_compose.core.compose.stack import contents_needed  # noqa: PLC0415
+
         snapshot = _listing(commit, self._repository[commit].peel(pygit2.Tree))
         while needed := contents_needed(snapshot, self._parsing, self._scope):
             read = {snapshot.blobs[each]: self._blob_data(snapshot.blobs[each]) for each in needed}

@@ -147,6 +147,9 @@ class SwarmHost:
         # loop's once the action finished.
         self._deployed: dict[str, float] = {}
 
+    def forget_plaintext(self, keep: set[str]) -> None:
+        """Nothing is decrypted for a Swarm (see stack.for_swarm): nothing to remove."""
+
     def compose_problem(self) -> str | None:
         return self._compose.compose_problem()
 

@@ -12,9 +12,8 @@ import yaml
 from returns.pipeline import is_successful
 
 from gitops_compose.core.compose.compose_file import Role
-from gitops_compose.core.compose.compose_sources import contents_needed
 from gitops_compose.core.compose.snapshot import Snapshot
-from gitops_compose.core.compose.stack import Stacks, stacks_of
+from gitops_compose.core.compose.stack import Stacks, contents_needed, stacks_of
 from gitops_compose.core.reconcile.plan import Facts, FastForward, Plan, plan
 from gitops_compose.core.reconcile.runtime import Container, HostState
 from gitops_compose.core.reconcile.status import StackStatus, Status

@@ -26,6 +26,9 @@ class UnwatchedHost(ModelHost):
     def container_events(self) -> None:
         return None
 
+    def forget_plaintext(self, keep: set[str]) -> None:
+        return None
+
 
 def job(state_dir: Path, metrics_file: Path) -> Job:
     repo = ModelRepository({"c1": {"web/compose.yaml": STACK}}, "c1", "c1")

@@ -20,6 +20,7 @@ from typing import final
 from gitops_compose.core.compose.compose_file import (
     COMPOSE_FILE_NAMES,
     OVERRIDE_FILE_NAMES,
+    SOPS_COMPOSE_FILE_NAMES,
     Extended,
     Included,
 )
@@ -55,16 +56,20 @@ class Sources:
     problem: str | None = None
 
 
+_SOPS_NAMES = frozenset(SOPS_COMPOSE_FILE_NAMES)
+_MAIN_NAMES = (*COMPOSE_FILE_NAMES, *SOPS_COMPOSE_FILE_NAMES)
+
+
 def compose_files_by_directory(blobs: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
     """The stacks of a commit: directory -> its Compose file and override file, if any."""
     found: dict[str, dict[str, str]] = defaultdict(dict)
     for path in blobs:
         name = basename(path)
-        if name in COMPOSE_FILE_NAMES or name in OVERRIDE_FILE_NAMES:
+        if name in COMPOSE_FILE_NAMES or name in OVERRIDE_FILE_NAMES or name in _SOPS_NAMES:
             found[directory_of(path)][name] = path
     stacks: dict[str, tuple[str, ...]] = {}
     for directory, names in found.items():
-        main = next((names[n] for n in COMPOSE_FILE_NAMES if n in names), None)
+        main = next((names[n] for n in _MAIN_NAMES if n in names), None)
         if main is None:
             continue  # an override file alone is not a stack, as for Compose
         override = next((names[n] for n in OVERRIDE_FILE_NAMES if n in names), None)

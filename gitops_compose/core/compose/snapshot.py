@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 from posixpath import basename, normpath
 from typing import final
 
-from gitops_compose.core.compose.compose_file import COMPOSE_FILE_NAMES, OVERRIDE_FILE_NAMES
+from gitops_compose.core.compose.compose_file import (
+    COMPOSE_FILE_NAMES,
+    OVERRIDE_FILE_NAMES,
+    SOPS_COMPOSE_FILE_NAMES,
+)
 
 ROOT = "."
 # Compose's variables file of a project, in its directory.
@@ -35,7 +39,7 @@ class Snapshot:
 def files_to_read(paths: Iterable[str]) -> frozenset[str]:
     """The first contents the core needs: the Compose and override files, and the ``.env``
     beside them (Compose interpolates a stack's files with it)."""
-    wanted = set(COMPOSE_FILE_NAMES) | set(OVERRIDE_FILE_NAMES)
+    wanted = {*COMPOSE_FILE_NAMES, *OVERRIDE_FILE_NAMES, *SOPS_COMPOSE_FILE_NAMES}
     listed = set(paths)
     compose_files = {path for path in listed if basename(path) in wanted}
     env_files = {_beside(path, ENV_FILE) for path in compose_files} & listed

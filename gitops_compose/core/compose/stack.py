@@ -21,6 +21,7 @@ from typing import final
 
 from returns.result import Failure, Result, Success
 
+from gitops_compose.core.compose import compose_sources
 from gitops_compose.core.compose.compose_file import (
     ComposeModel,
     Declared,
@@ -38,7 +39,9 @@ from gitops_compose.core.compose.link import OutsideLink, link_on_the_way, outsi
 from gitops_compose.core.compose.parse_cache import ModelSources, ParseCache
 from gitops_compose.core.compose.resource import Resource, ResourceKind
 from gitops_compose.core.compose.scope import EVERYWHERE, Scope
+from gitops_compose.core.compose.secret_file import SecretFile, secret_files
 from gitops_compose.core.compose.snapshot import (
+    ENV_FILE,
     ROOT,
     Snapshot,
     directory_of,
@@ -76,6 +79,9 @@ class Stack:
     rollback: bool | None = None
     # Paths its x-gitops.watch names, relative to its directory (see mounting).
     watched: tuple[str, ...] = ()
+    # The files Compose reads for it that SOPS encrypted (see secret_file): decrypted
+    # when it is started, never on a check that leaves it be.
+    secret_files: tuple[SecretFile, ...] = ()
     # x-gitops.image_updates: None where --image-updates holds (see image_update).
     image_updates: bool | None = None
     # Service keys Docker Swarm ignores or refuses (see swarm_support).
@@ -186,6 +192,8 @@ def stacks_of(
         if references:
             stack_files = {**stack_files, **outside.named_by(path, references)}
         found = _stack_or_error(path, files, stack_files, model, root_name)
+        if isinstance(found, Stack) and (secrets := _secrets(snapshot, path, files, references)):
+            found = replace(found, secret_files=secrets)
         if isinstance(found, Stack):
             valid[path] = found
             if snapshot.dead_links and (used := leaving.used_by(stack_files)):
@@ -194,6 +202,58 @@ def stacks_of(
             broken[path] = found
     missing = scope.missing(snapshot.blobs)
     return _without_name_clashes(Stacks(snapshot.commit, valid, broken, linked, missing))
+
+
+def contents_needed(
+    snapshot: Snapshot, parsing: ParseCache, scope: Scope = EVERYWHERE
+) -> frozenset[str]:
+    """Paths whose contents the core needs and ``snapshot`` does not hold yet, for the
+    stacks of ``scope``: those that make the stacks' models (see
+    compose_sources.contents_needed), then the other files Compose reads for each stack,
+    whose SOPS metadata make them secret files."""
+    needed = compose_sources.contents_needed(snapshot, parsing, scope)
+    if needed:
+        return needed
+    blobs, contents = snapshot.blobs, snapshot.contents
+    missing: set[str] = set()
+    for path, files in compose_files_by_directory(blobs).items():
+        if not scope.holds(path) or any(each in snapshot.dead_links for each in files):
+            continue
+        documents = tuple(contents[blobs[each]] for each in files)
+        model = _model(documents, _sources(snapshot, path, files, parsing), parsing)
+        references = model.map(lambda found: found.references).value_or(())
+        missing.update(
+            each
+            for each in _read_by_compose(snapshot, path, files, references)
+            if blobs[each] not in contents
+        )
+    return frozenset(missing)
+
+
+def _read_by_compose(
+    snapshot: Snapshot, path: str, compose_files: tuple[str, ...], references: Iterable[str]
+) -> set[str]:
+    """The files of the commit Compose reads for a stack: its Compose files, its .env and
+    each file (not directory) its Compose files name."""
+    found = set(compose_files)
+    env = ENV_FILE if path == ROOT else f"{path}/{ENV_FILE}"
+    for each in (env, *(repository_path(path, reference) for reference in references)):
+        if each is not None and each in snapshot.blobs and each not in snapshot.dead_links:
+            found.add(each)
+    return found
+
+
+def _secrets(
+    snapshot: Snapshot, path: str, compose_files: tuple[str, ...], references: Iterable[str]
+) -> tuple[SecretFile, ...]:
+    """The secret files among those Compose reads for a stack (of those whose contents the
+    snapshot holds: the shell reads all that contents_needed names)."""
+    contents = {
+        each: raw
+        for each in _read_by_compose(snapshot, path, compose_files, references)
+        if (raw := snapshot.contents.get(snapshot.blobs[each])) is not None
+    }
+    return secret_files(contents)
 
 
 def fingerprint_of(files: Mapping[str, str]) -> str:
@@ -415,13 +475,23 @@ def _owned(stacks: Stacks, path: str) -> tuple[Mapping[str, str], str]:
 
 def for_swarm(stacks: Stacks) -> Stacks:
     """The stacks of a commit as Docker Swarm can run them: one using a key Swarm ignores
-    or refuses (see swarm_support) is broken, with the key in its reason."""
-    refused = {path: stack for path, stack in stacks.valid.items() if stack.swarm_refused}
+    or refuses (see swarm_support), or carrying SOPS-encrypted files (see secret_file),
+    is broken, with the key or the file in its reason."""
+    refused = {
+        path: stack
+        for path, stack in stacks.valid.items()
+        if stack.swarm_refused or stack.secret_files
+    }
     if not refused:
         return stacks
     broken = dict(stacks.broken)
     for path, stack in refused.items():
-        reason = refusal_reason(stack.swarm_refused)
+        reason = (
+            refusal_reason(stack.swarm_refused)
+            if stack.swarm_refused
+            else f"{stack.secret_files[0].path}: SOPS-encrypted files are not decrypted "
+            "for --engine swarm (Swarm's own secrets are the way there)"
+        )
         broken[path] = StackError(path, stack.project, reason, stack.files, stack.fingerprint)
     valid = {path: stack for path, stack in stacks.valid.items() if path not in refused}
     links = {path: each for path, each in stacks.outside_links.items() if path not in refused}

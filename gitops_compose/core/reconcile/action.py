@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import final
+from typing import TYPE_CHECKING, final
 
 from gitops_compose.core.reconcile.retry import Retried
 from gitops_compose.core.reconcile.verb import Verb as Verb  # noqa: PLC0414 (re-exported)
+
+if TYPE_CHECKING:
+    from gitops_compose.core.compose.secret_file import SecretFile
 
 
 class Phase(IntEnum):
@@ -217,6 +220,8 @@ class StackAction:
     build: bool = False
     # Stacks whose actions of this check must be done first (see schedule).
     after: tuple[str, ...] = ()
+    # The files Compose reads for it that SOPS encrypted: decrypted for a start or restart.
+    secret_files: tuple[SecretFile, ...] = ()
 
     @property
     def reason(self) -> str:
@@ -269,6 +274,8 @@ class Rollback:
     compose_files: tuple[str, ...]
     files: tuple[tuple[str, str], ...]
     images: tuple[tuple[str, str], ...] = ()
+    # Those of ``files`` that SOPS encrypted, decrypted as for a start.
+    secret_files: tuple[SecretFile, ...] = ()
 
     @property
     def stack(self) -> str:

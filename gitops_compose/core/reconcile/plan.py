@@ -23,6 +23,7 @@ from returns.result import Failure, Result, Success
 from gitops_compose.core.compose.compose_file import Role
 from gitops_compose.core.compose.link import OutsideLink
 from gitops_compose.core.compose.resource import Resource
+from gitops_compose.core.compose.secret_file import SecretFile
 from gitops_compose.core.compose.stack import Stack, StackError, Stacks
 from gitops_compose.core.reconcile.action import (
     Action,
@@ -135,6 +136,21 @@ class Facts:
 
 @final
 @dataclass(frozen=True, slots=True)
+class SecretStack:
+    """A stack of the remote head that has secret files (see secret_file), and, once the
+    shell tried to decrypt them (``plan --secrets``), why it could not: None when it could
+    or did not try."""
+
+    stack: str
+    project: str
+    commit: str
+    files: tuple[SecretFile, ...]
+    tried: bool = False
+    error: str | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True)
 class Plan:
     local: str
     remote: str
@@ -154,6 +170,8 @@ class Plan:
     drift: tuple[Skip, ...] = ()
     # Links out of the repository that stacks of the remote head use; they change nothing.
     warnings: tuple[LinkWarning, ...] = ()
+    # The stacks of the remote head that have secret files.
+    secrets: tuple[SecretStack, ...] = ()
     # What this check's image check found (None: none was due): for plan --images.
     images: ImageFindings | None = None
     # Subtrees of this host's scope (--path) that the remote head has no directory for.
@@ -166,7 +184,13 @@ class Plan:
     @property
     def in_sync(self) -> bool:
         """Nothing to do, nothing wrong, nothing waiting, and everything runs."""
-        return not self.actions and not self.problems and not self.waits and not self.drift
+        return (
+            not self.actions
+            and not self.problems
+            and not self.waits
+            and not self.drift
+            and not any(each.error for each in self.secrets)
+        )
 
     def phases(self) -> tuple[tuple[Action, ...], ...]:
         """The actions by phase, in the order they run when nothing depends on anything."""
@@ -218,6 +242,11 @@ def plan(facts: Facts) -> Result[Plan, CheckFailure]:
             needs_resources=bool(unowned) and facts.resources is None,
             drift=tuple(_drift(facts, left_alone)),
             warnings=tuple(_link_warnings(facts.remote)),
+            secrets=tuple(
+                SecretStack(path, stack.project, facts.remote.commit, stack.secret_files)
+                for path, stack in sorted(facts.remote.valid.items())
+                if stack.secret_files and stack.role is Role.DEPLOY
+            ),
             missing_subtrees=facts.remote.missing,
         )
     )
@@ -562,6 +591,7 @@ def _action(verb: Verb, phase: Phase, stack: Stack, commit: str, cause: Cause) -
         fingerprint=stack.fingerprint,
         cause=cause,
         build=stack.builds and phase in (Phase.ADD, Phase.UPDATE),
+        secret_files=stack.secret_files,
     )
 
 

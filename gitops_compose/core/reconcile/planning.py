@@ -242,6 +242,10 @@ def config_questions(
     for path, stack in sorted(remote.valid.items()):
         if stack.role is not Role.DEPLOY or not host.get(stack.project):
             continue
+        if stack.secret_files:
+            # Compose hashes what its files say: decrypted, which a check that starts
+            # nothing never does. Such a stack is judged by whether it runs.
+            continue
         record = state.stacks.get(path)
         if record is not None and record.rolled_back_from is not None:
             continue

@@ -72,6 +72,18 @@ def plan_document(plan: Plan, branch: str) -> dict[str, Any]:
             }
             for each in plan.warnings
         ],
+        # Stacks with SOPS-encrypted files; "decrypts" is null unless plan --secrets
+        # tried them, and "error" says why they could not be.
+        "secrets": [
+            {
+                "stack": each.stack,
+                "project": each.project,
+                "files": [file.path for file in each.files],
+                "decrypts": None if not each.tried else each.error is None,
+                "error": each.error,
+            }
+            for each in plan.secrets
+        ],
         "images": _images_entry(plan),
     }
 
@@ -147,6 +159,13 @@ def plan_lines(plan: Plan, branch: str) -> list[str]:
         lines.append(f"{entry['action']:<8} {entry['stack']} ({entry['reason']}){waits}")
     lines += [f"warning  {each['stack']} ({each['reason']})" for each in document["warnings"]]
     lines += [f"warning  --path {each} ({MISSING_REASON})" for each in plan.missing_subtrees]
+    for each in document["secrets"]:
+        files = ", ".join(each["files"])
+        if each["error"] is not None:
+            lines.append(f"error    {each['stack']} ({each['error']})")
+        else:
+            tried = "decrypted, " if each["decrypts"] else ""
+            lines.append(f"secrets  {each['stack']} ({tried}SOPS-encrypted: {files})")
     if plan.in_sync:
         lines.append(f"in sync at {plan.remote[:12]} ({branch})")
     return lines

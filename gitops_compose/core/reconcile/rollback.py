@@ -50,4 +50,5 @@ def rollback_of(
         compose_files=before.compose_files,
         files=tuple(sorted(before.files.items())),
         images=record.images,
+        secret_files=before.secret_files,
     )

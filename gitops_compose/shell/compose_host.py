@@ -69,6 +69,11 @@ _MODEL_CHANGING = frozenset(
 _ERROR_LINES = 12
 
 
+def compose_environment() -> dict[str, str]:
+    """The environment Compose runs with: ours, without the variables above."""
+    return {k: v for k, v in os.environ.items() if k not in _MODEL_CHANGING}
+
+
 def docker_missing(docker: str) -> str | None:
     """Why there is no ``docker`` command to run, or None: no subprocess, so it is cheap."""
     if shutil.which(docker) is None:
@@ -161,7 +166,7 @@ class ComposeHost:
     def container_events(self) -> ContainerEvents:
         """A watch on the containers of the stacks at their health gate (one ``docker
         events`` stream, started at the first look at a gate)."""
-        environment = {k: v for k, v in os.environ.items() if k not in _MODEL_CHANGING}
+        environment = compose_environment()
         return ContainerEvents(self._docker, environment)
 
     def logs(self, containers: Sequence[str]) -> Mapping[str, str]:
@@ -305,7 +310,7 @@ class ComposeHost:
             # makes the command the leader of a process group of its own.
             process = subprocess.Popen(
                 command,
-                env={k: v for k, v in os.environ.items() if k not in _MODEL_CHANGING},
+                env=compose_environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT if merged else subprocess.PIPE,

@@ -26,7 +26,7 @@ from gitops_compose.core.reconcile.check import CheckReport, CheckSettings
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.shell import log
 from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
-from gitops_compose.shell.compose_host import ComposeHost, docker_missing
+from gitops_compose.shell.compose_host import ComposeHost, compose_environment, docker_missing
 from gitops_compose.shell.due import Due
 from gitops_compose.shell.git_repository import GitRepository, open_repository
 from gitops_compose.shell.history_reporter import HistoryReporter
@@ -122,6 +122,7 @@ def settings_of(
         rollback=options.rollback,
         parsing=repository.parsing,
         clone=str(repository.workdir.absolute()),
+        environment=compose_environment(),
     )
 
 

@@ -74,6 +74,8 @@ class Stack:
     rollback: bool | None = None
     # Paths its x-gitops.watch names, relative to its directory (see mounting).
     watched: tuple[str, ...] = ()
+    # The variables Compose may take from its environment for it (see compose_file).
+    variables_read: tuple[str, ...] = ()
     # What it runs once deployed (see expectation): worked out once, as every check that
     # looks at the host asks it of every stack.
     _expectation: Expectation | None = field(default=None, compare=False, repr=False)
@@ -343,6 +345,7 @@ def _stack_or_error(
                 settle=found.settle,
                 rollback=found.rollback,
                 watched=found.watched,
+                variables_read=found.variables_read,
             )
         case Failure(reason), _:
             return StackError(path, project.value_or(None), reason, files, fingerprint)

@@ -135,8 +135,11 @@ class Drift:
     ``web runs other configuration than a1b2c3d``."""
 
     services: tuple[str, ...]
-    # The configuration hash the first of them should run.
+    # The configuration hash the first of them should run ("": not known).
     expected: str
+    # Those of them whose project runs from another directory than the stack's: Compose
+    # sees no change in their configuration, so they are recreated by force.
+    moved: tuple[str, ...] = ()
     kind = Kind.DRIFT
 
     @property
@@ -147,7 +150,8 @@ class Drift:
 def drifted_text(services: tuple[str, ...], expected: str) -> str:
     """``web runs other configuration than a1b2c3d``; ``web, db run other configuration``."""
     if len(services) == 1:
-        return f"{services[0]} runs other configuration than {expected[:7]}"
+        than = expected[:7] or "the repository's"
+        return f"{services[0]} runs other configuration than {than}"
     return f"{', '.join(services)} run other configuration than the repository's"
 
 
@@ -184,8 +188,11 @@ class StackAction:
     def recreating(self) -> tuple[str, ...] | None:
         """For a restart of changed files: Compose recreates what its configuration hash
         sees changed, then these services by name (their mounted files changed, which
-        it does not see). None: every service is recreated (a retry or a heal, whose
+        it does not see); likewise for a start of a drifted stack whose services run
+        from another directory. None: every service is recreated (a retry or a heal, whose
         changes are not known), or the action recreates nothing by force."""
+        if self.verb is Verb.START and isinstance(self.cause, Drift) and self.cause.moved:
+            return self.cause.moved
         if self.verb is not Verb.RESTART or not isinstance(self.cause, Changed):
             return None
         return self.cause.recreated

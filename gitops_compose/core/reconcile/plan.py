@@ -41,7 +41,7 @@ from gitops_compose.core.reconcile.action import (
     drifted_text,
 )
 from gitops_compose.core.reconcile.check_failure import CheckFailure
-from gitops_compose.core.reconcile.configuration import drifted, stack_directory
+from gitops_compose.core.reconcile.configuration import drifted, moved, stack_directory
 from gitops_compose.core.reconcile.order import Order, order_of
 from gitops_compose.core.reconcile.retry import (
     deploy_retry,
@@ -454,10 +454,11 @@ def _drifted(facts: Facts, stack: Stack) -> Drift | None:
     if record is not None and record.rolled_back_from is not None:
         return None  # it runs its last good configuration, on purpose
     directory = stack_directory(facts.clone, stack.path) if facts.clone else None
-    services = drifted(expected, facts.host.get(stack.project, ()), directory)
+    containers = facts.host.get(stack.project, ())
+    services = drifted(expected, containers, directory)
     if not services:
         return None
-    return Drift(services, expected.get(services[0], ""))
+    return Drift(services, expected.get(services[0], ""), moved(containers, directory))
 
 
 def _held(facts: Facts, path: str) -> bool:

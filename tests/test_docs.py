@@ -20,10 +20,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.metrics_core import Metric
 
+from gitops_compose.core.reconcile.forge import Forge, ForgeTarget
 from gitops_compose.core.reconcile.notice import NotifyOn
 from gitops_compose.core.reconcile.state import Counters, State
 from gitops_compose.core.reconcile.status import StackStatus, Status
 from gitops_compose.shell import cli, commands, environment
+from gitops_compose.shell.commit_statuses import CommitStatuses, StatusSettings
 from gitops_compose.shell.due import Due
 from gitops_compose.shell.metrics import StateMetrics
 from gitops_compose.shell.notifier import Notifier, NotifySettings
@@ -224,6 +226,8 @@ def _served_families() -> Iterator[Metric]:
     metrics.live.register(
         Notifier(NotifySettings(("json://127.0.0.1/",), NotifyOn.FAILURES, 1.0, "host"))
     )
+    target = ForgeTarget(Forge.GITHUB, "https://api.github.com", "owner/name")
+    metrics.live.register(CommitStatuses(StatusSettings(target, "token", "host", 1.0)))
     yield from metrics.registry.collect()
     yield from metrics.live.collect()
 

@@ -60,8 +60,16 @@ Options:
                               $GITOPS_NOTIFY_URLS, space- or comma-separated).
   --notify-on WHAT            failures, or changes: failures and one summary per check
                               that changed something [default: failures].
-  --notify-timeout SECONDS    Longest a notification may take [default: 10].
-  --name NAME                 This host's name in notifications (default: the hostname).
+  --notify-timeout SECONDS    Longest a notification or a commit status may take
+                              [default: 10].
+  --name NAME                 This host's name in notifications and commit statuses
+                              (default: the hostname).
+  --commit-status FORGE       Post each deploy's result on its commit: github, gitea
+                              (Gitea and Forgejo) or gitlab.
+  --forge-token-file PATH     The forge's API token (default: $GITOPS_FORGE_TOKEN).
+  --forge-url URL             The forge's API base URL (default: from the remote's URL).
+  --forge-repo OWNER/NAME     The repository on the forge (default: from the remote's
+                              URL).
   --ssh-key PATH              Private key for an SSH remote (default: ssh-agent).
   --format FORMAT             Output of plan and status: text or json [default: text].
   --log-format FORMAT         text or json [default: text].
@@ -74,7 +82,7 @@ Environment (the original GitopsCompose 1.0's; an option on the command line win
 REPOSITORY_PATH (--repo), CHECK_INTERVAL_IN_SECONDS (--interval), WEBHOOK_ENABLED
 (false: --no-webhook), METRICS_ENABLED (false: --no-metrics), LOG_FORMAT (--log-format),
 LOG_LEVEL (--log-level); GITOPS_WEBHOOK_SECRET (the webhook's secret); GITOPS_NOTIFY_URLS
-(--notify).
+(--notify); GITOPS_FORGE_TOKEN (the forge's token, without --forge-token-file).
 
 Exit codes: 0 success; 1 a check or a stack operation failed (plan: changes pending);
 2 bad input or environment (sync: no daemon); 3 another check holds the lock.

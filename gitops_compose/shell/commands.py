@@ -37,6 +37,7 @@ from gitops_compose.shell.environment import LOG_LEVELS, BadVariable, with_envir
 from gitops_compose.shell.git_repository import name_problem
 
 if TYPE_CHECKING:
+    from gitops_compose.shell.commit_statuses import ForgeOptions
     from gitops_compose.shell.notifier import NotifySettings
 
 from gitops_compose.shell.state_file import (
@@ -134,6 +135,7 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
         wait=bool(given["--wait"]),
         webhook_secret=None if given["--no-webhook"] else _secret(given["--webhook-secret-file"]),
         notify=_notify(given),
+        forge=_forge(given),
     )
 
 
@@ -156,12 +158,8 @@ def _notify(given: Mapping[str, object]) -> NotifySettings | None:
     urls = [each for each in urls if each]
     if not urls:
         return None
+    name = _host_name(given)
     # Loaded only with a target: a check without notifications needs none of it.
-    import socket  # noqa: PLC0415
-
-    name = str(given["--name"]).strip() if given["--name"] else socket.gethostname()
-    if not name:
-        raise UsageError("--name must not be empty")
     from gitops_compose.core.reconcile.notice import NotifyOn  # noqa: PLC0415
     from gitops_compose.shell.notifier import NotifySettings, target_name  # noqa: PLC0415
 
@@ -171,6 +169,87 @@ def _notify(given: Mapping[str, object]) -> NotifySettings | None:
             shown = target_name(url)
             raise UsageError(f"--notify takes an Apprise URL (scheme://...), not {shown!r}")
     return NotifySettings(tuple(urls), NotifyOn(on_text), timeout, name)
+
+
+def _host_name(given: Mapping[str, object]) -> str:
+    """This host's name in notifications and commit statuses: --name, or the hostname."""
+    import socket  # noqa: PLC0415 - only with notifications or commit statuses
+
+    name = str(given["--name"]).strip() if given["--name"] else socket.gethostname()
+    if not name:
+        raise UsageError("--name must not be empty")
+    return name
+
+
+FORGE_TOKEN_VARIABLE = "GITOPS_FORGE_TOKEN"
+_FORGE_OPTIONS = ("--forge-token-file", "--forge-url", "--forge-repo")
+
+
+def _forge(given: Mapping[str, object]) -> ForgeOptions | None:
+    """The forge to post commit statuses to and how, or None without --commit-status; what
+    the remote's URL gives is worked out once the clone is open (deploy)."""
+    chosen = given["--commit-status"]
+    if chosen is None:
+        for option in _FORGE_OPTIONS:
+            if given[option] is not None:
+                raise UsageError(f"{option} goes with --commit-status FORGE")
+        return None
+    # Loaded only with --commit-status.
+    from gitops_compose.core.reconcile.forge import (  # noqa: PLC0415
+        FORGES,
+        Forge,
+        api_problem,
+        repository_problem,
+    )
+    from gitops_compose.shell.commit_statuses import ForgeOptions  # noqa: PLC0415
+
+    text = str(chosen).strip().lower()
+    if text not in FORGES:
+        raise UsageError(f"--commit-status must be github, gitea or gitlab, not {str(chosen)!r}")
+    forge = Forge(text)
+    api = str(given["--forge-url"]).strip().rstrip("/") if given["--forge-url"] else None
+    if api is not None:
+        problem = api_problem(api)
+        if problem is not None:
+            raise UsageError(problem)
+    repository = str(given["--forge-repo"]).strip().strip("/") if given["--forge-repo"] else None
+    if repository is not None:
+        problem = repository_problem(forge, repository)
+        if problem is not None:
+            raise UsageError(problem)
+    return ForgeOptions(
+        forge=forge,
+        token=_forge_token(given["--forge-token-file"]),
+        api=api,
+        repository=repository,
+        name=_host_name(given),
+        timeout=_seconds("--notify-timeout", given["--notify-timeout"]),
+    )
+
+
+def _forge_token(path: object) -> str:
+    """The forge's token, from the file, else the environment; white space around it (a
+    file's last newline) is not part of it."""
+    if path is None:
+        token = os.environ.get(FORGE_TOKEN_VARIABLE, "").strip()
+        if not token:
+            raise UsageError(
+                "--commit-status needs the forge's token: pass --forge-token-file PATH "
+                f"or set {FORGE_TOKEN_VARIABLE}"
+            )
+        where = FORGE_TOKEN_VARIABLE
+    else:
+        where = f"--forge-token-file {path}"
+        try:
+            token = Path(str(path)).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            why = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            raise UsageError(f"{where}: {why or error}") from None
+        if not token:
+            raise UsageError(f"{where} is empty")
+    if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
+        raise UsageError(f"{where}: a token is one word of printable ASCII")
+    return token
 
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from gitops_compose.core.reconcile.health import HealthReport
     from gitops_compose.core.reconcile.plan import Plan
     from gitops_compose.core.reconcile.state import State
+    from gitops_compose.shell.commit_statuses import CommitStatuses, ForgeOptions
     from gitops_compose.shell.metrics import StateMetrics
     from gitops_compose.shell.notifier import Notifier, NotifySettings
 
@@ -83,6 +84,8 @@ class Options:
     webhook_secret: bytes | None = field(default=None, repr=False)
     # Notification targets and how; None: no notifications.
     notify: NotifySettings | None = field(default=None, repr=False)
+    # The forge that deploys' results go to, as commit statuses; None: not posted.
+    forge: ForgeOptions | None = field(default=None, repr=False)
 
     def state_directory(self, repository: GitRepository) -> Path:
         return self.state_dir or repository.git_dir / "gitops-compose"
@@ -150,6 +153,8 @@ class Job:
     stop: threading.Event
     # Hears the check's events and sends notifications once it settled.
     notifier: Notifier | None = None
+    # Hears the check's events and posts its result on the deployed commit.
+    statuses: CommitStatuses | None = None
 
     def check(self, metrics: StateMetrics | None, *, daemon_starting: bool = False) -> Checked:
         """One check under the lock; raises Busy at once when another holds it.
@@ -168,6 +173,7 @@ class Job:
             # The history goes on from the saved one, so it outlives restarts and cron.
             heard = HistoryReporter(state.history)
             notifying = () if self.notifier is None else (self.notifier,)
+            posting = () if self.statuses is None else (self.statuses,)
             try:
                 report = run_check(
                     self.repository,
@@ -176,7 +182,7 @@ class Job:
                     settings,
                     stopping=self.stop.is_set,
                     watch=self.host.container_events(),
-                    reporters=(LogReporter(), heard, shown, *notifying),
+                    reporters=(LogReporter(), heard, shown, *notifying, *posting),
                 )
             except ComposeUnavailable as problem:
                 raise UsageError(str(problem)) from None
@@ -259,6 +265,7 @@ def usable_paths(options: Options, state_dir: Path) -> None:
 
 def deploy(options: Options) -> int:
     repository = open_clone(options)
+    statuses = _commit_statuses(options.forge, repository)
     require_docker()
     usable_paths(options, options.state_directory(repository))
     due = Due()
@@ -275,14 +282,20 @@ def deploy(options: Options) -> int:
         options=options,
         stop=_stop_on_signals(due),
         notifier=_notifier(options.notify),
+        statuses=statuses,
     )
     if options.once:
         # The check loads the state itself, under the lock. No HTTP for a single check:
         # the process is gone before a scrape could come.
         checked = job.check(None)
+        # The exit code is the check's, whatever the notifications and the forge did; what
+        # they still send is waited for at most their timeout, side by side.
+        began = time.monotonic()
         if checked.sending is not None and options.notify is not None:
-            # The exit code is the check's, whatever the notifications did.
             checked.sending.join(options.notify.timeout + 1)
+        if job.statuses is not None:
+            spent = time.monotonic() - began
+            job.statuses.wait(max(0.0, job.statuses.settings.timeout - spent))
         return EXIT_OK if checked.ok else EXIT_FAILED
     try:
         sync = SyncServer(job.state_dir, due)
@@ -309,10 +322,43 @@ def _notifier(settings: NotifySettings | None) -> Notifier | None:
     return Notifier(settings)
 
 
+def _commit_statuses(
+    forge: ForgeOptions | None, repository: GitRepository
+) -> CommitStatuses | None:
+    """The poster of commit statuses, its forge's API and repository worked out from the
+    remote's URL where the options leave them; bad input is one line and exit 2."""
+    if forge is None:
+        return None
+    # Loaded only with --commit-status.
+    from gitops_compose.core.reconcile.forge import target_of  # noqa: PLC0415
+    from gitops_compose.shell.commit_statuses import (  # noqa: PLC0415
+        CommitStatuses,
+        StatusSettings,
+    )
+
+    found = target_of(forge.forge, repository.remote_url(), forge.api, forge.repository)
+    if isinstance(found, Failure):
+        raise UsageError(
+            f"--commit-status {forge.forge.value}: remote {repository.remote}: {found.failure()}"
+        )
+    target = found.unwrap()
+    log.event(
+        "commit-status",
+        logging.DEBUG,
+        forge=forge.forge.value,
+        api=target.api,
+        repository=target.repository,
+    )
+    return CommitStatuses(StatusSettings(target, forge.token, forge.name, forge.timeout))
+
+
 def _served_metrics(job: Job, metrics: StateMetrics) -> StateMetrics:
-    """The daemon's metrics, with the notifications' counter when there are targets."""
+    """The daemon's metrics, with the counters of notifications and commit statuses when
+    they are sent."""
     if job.notifier is not None:
         metrics.live.register(job.notifier)
+    if job.statuses is not None:
+        metrics.live.register(job.statuses)
     return metrics
 
 

@@ -131,11 +131,21 @@ class GitRepository:
 
     def followed(self) -> str:
         """The remote followed and its URL, credentials redacted: what a page may show."""
+        url = self.remote_url()
+        return self._remote if url is None else f"{self._remote} ({redacted(url)})"
+
+    @property
+    def remote(self) -> str:
+        """The name of the remote followed."""
+        return self._remote
+
+    def remote_url(self) -> str | None:
+        """The followed remote's URL as configured, credentials and all: never to show."""
         try:
             url = self._repository.remotes[self._remote].url
         except (KeyError, ValueError, pygit2.GitError):
-            url = None
-        return self._remote if url is None else f"{self._remote} ({redacted(url)})"
+            return None
+        return str(url) if url is not None else None
 
     def subject(self, commit: str) -> str | None:
         """A commit's subject line, or None when the clone does not hold it."""

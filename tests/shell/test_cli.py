@@ -321,3 +321,67 @@ def test_a_bad_variable_is_one_line_and_exit_2(variable: str, value: str, says: 
     assert done.returncode == 2
     assert says in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--commit-status", "bitbucket"], "--commit-status must be github, gitea or gitlab"),
+        (["--commit-status", "github"], "--commit-status needs the forge's token"),
+        (
+            ["--commit-status", "github", "--forge-token-file", "/nonexistent/token"],
+            "--forge-token-file /nonexistent/token: No such file or directory",
+        ),
+        (
+            ["--forge-url", "https://git.example.org/api/v1"],
+            "--forge-url goes with --commit-status",
+        ),
+        (["--forge-repo", "o/n"], "--forge-repo goes with --commit-status"),
+    ],
+)
+def test_bad_forge_options_give_one_line_and_exit_2(args: list[str], says: str) -> None:
+    done = run(*args, "--once")
+    assert done.returncode == 2
+    assert says in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_bad_forge_values_give_one_line_and_exit_2(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("tok3n-value\n")
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    cases = [
+        (["--forge-token-file", str(empty)], f"--forge-token-file {empty} is empty"),
+        (["--forge-token-file", str(token), "--forge-url", "ftp://x"], "--forge-url takes"),
+        (
+            ["--forge-token-file", str(token), "--forge-url", "https://me:pw99@x.example/api"],
+            "--forge-url must carry no user or password",
+        ),
+        (["--forge-token-file", str(token), "--forge-repo", "just-a-name"], "--forge-repo takes"),
+    ]
+    for args, says in cases:
+        done = run("--once", "--commit-status", "gitea", *args)
+        assert done.returncode == 2, args
+        assert says in done.stderr, args
+        assert len(done.stderr.strip().splitlines()) == 1
+        assert "tok3n-value" not in done.stderr
+        assert "pw99" not in done.stderr
+
+
+def test_a_local_remote_needs_forge_repo_and_for_gitea_forge_url(tmp_path: Path) -> None:
+    host = cloned_repository(tmp_path, {"README.md": "x\n"})
+    token = tmp_path / "token"
+    token.write_text("tok3n-value\n")
+    base = ["--once", "--repo", str(host), "--forge-token-file", str(token)]
+
+    done = run(*base, "--commit-status", "github")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "gitops-compose: --commit-status github: remote origin: the remote is a local path; "
+        "pass --forge-repo OWNER/NAME"
+    )
+    done = run(*base, "--commit-status", "gitea", "--forge-repo", "acme/stacks")
+    assert done.returncode == 2
+    assert "pass --forge-url URL" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

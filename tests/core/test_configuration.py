@@ -187,3 +187,12 @@ def test_a_stack_reads_the_variables_it_interpolates_and_those_passed_through() 
         "app/.env": "TAG=2\n",
     }
     assert stacks(files).valid["app"].variables_read == ("LEVEL", "TAG", "TOKEN")
+
+
+def test_a_new_stack_whose_project_runs_from_elsewhere_recreates_those_services() -> None:
+    given = facts({}, MY_APP, host=running(directory="/home/me/app"))  # a commit adds them
+    found = planned(replace(given, clone=CLONE))
+    starts = {each.stack: each for each in found.stack_actions}
+    assert starts[PRODUCTION].reason == "new"
+    assert starts[PRODUCTION].recreating == ("db", "web")
+    assert starts["my_app/staging"].recreating is None

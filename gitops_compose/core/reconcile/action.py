@@ -137,9 +137,6 @@ class Drift:
     services: tuple[str, ...]
     # The configuration hash the first of them should run ("": not known).
     expected: str
-    # Those of them whose project runs from another directory than the stack's: Compose
-    # sees no change in their configuration, so they are recreated by force.
-    moved: tuple[str, ...] = ()
     kind = Kind.DRIFT
 
     @property
@@ -175,6 +172,9 @@ class StackAction:
     build: bool = False
     # Stacks whose actions of this check must be done first (see schedule).
     after: tuple[str, ...] = ()
+    # Services of its project that run from another directory than the stack's (see
+    # configuration): Compose sees no change in their hash, so a start recreates them.
+    moved: tuple[str, ...] = ()
 
     @property
     def reason(self) -> str:
@@ -188,11 +188,11 @@ class StackAction:
     def recreating(self) -> tuple[str, ...] | None:
         """For a restart of changed files: Compose recreates what its configuration hash
         sees changed, then these services by name (their mounted files changed, which
-        it does not see); likewise for a start of a drifted stack whose services run
-        from another directory. None: every service is recreated (a retry or a heal, whose
+        it does not see); a start, the services that run from another directory. None:
+        every service is recreated (a retry or a heal, whose
         changes are not known), or the action recreates nothing by force."""
-        if self.verb is Verb.START and isinstance(self.cause, Drift) and self.cause.moved:
-            return self.cause.moved
+        if self.verb is Verb.START and self.moved:
+            return self.moved
         if self.verb is not Verb.RESTART or not isinstance(self.cause, Changed):
             return None
         return self.cause.recreated

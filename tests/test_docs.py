@@ -220,7 +220,13 @@ def _served_families() -> Iterator[Metric]:
     """What the daemon's /metrics draws: the state's families, and the webhook's counter
     registered beside them, as deploy.py registers it; from a state with one stack, so the
     per-stack families have their labels."""
-    record = StackStatus("app", Status.OK, commit="0" * 40)
+    record = StackStatus(
+        "app",
+        Status.OK,
+        commit="0" * 40,
+        images=(("web", "sha256:" + "1" * 64),),
+        digests=(("web", "app@sha256:" + "2" * 64),),
+    )
     metrics = StateMetrics(State(counters=Counters(check_success=1), stacks={"app": record}))
     metrics.live.register(Webhook(b"secret", "main", Due()))
     metrics.live.register(

@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING
 from docopt import DocoptExit, docopt
 from returns.result import Failure
 
+from gitops_compose.core.compose.scope import Scope, scope_of
+from gitops_compose.core.reconcile.image_check import ImageSettings
 from gitops_compose.core.reconcile.looking import heads_of
+from gitops_compose.core.reconcile.state import within
 from gitops_compose.shell import log
 from gitops_compose.shell.check import clone_of
 from gitops_compose.shell.deploy import (
@@ -96,6 +99,8 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
         raise UsageError(str(bad)) from None
     if given["--wait"] and not given["sync"]:
         raise UsageError("--wait goes with sync only")
+    if given["--images"] and not given["plan"]:
+        raise UsageError("--images goes with plan only")
     level = str(given["--log-level"]).strip().lower()
     if level not in LOG_LEVELS:
         raise UsageError(f"--log-level must be debug, info, warning or error, not {level!r}")
@@ -127,6 +132,12 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
         health_timeout=_seconds("--health-timeout", given["--health-timeout"], zero=True),
         settle=_seconds("--settle", given["--settle"], zero=True),
         rollback=not given["--no-rollback"],
+        images=ImageSettings(
+            follow=bool(given["--image-updates"]),
+            interval=_seconds("--image-interval", given["--image-interval"]),
+            cooldown=_duration("--image-cooldown", given["--image-cooldown"]),
+            now=bool(given["--images"]),
+        ),
         stack=str(given["STACK"]) if given["STACK"] else None,
         ssh_key=ssh_key,
         output_format=str(given["--format"]),
@@ -135,11 +146,30 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
         wait=bool(given["--wait"]),
         webhook_secret=None if given["--no-webhook"] else _secret(given["--webhook-secret-file"]),
         notify=_notify(given),
+        scope=_scope(given),
         forge=_forge(given),
     )
 
 
 NOTIFY_VARIABLE = "GITOPS_NOTIFY_URLS"
+PATH_VARIABLE = "GITOPS_PATH"
+
+
+def _scope(given: Mapping[str, object]) -> Scope:
+    """The subtrees of --path, else of $GITOPS_PATH (separated by white space, commas or
+    colons); neither: the whole repository."""
+    listed = given["--path"]
+    if isinstance(listed, list):
+        paths = [str(each) for each in listed]
+    else:
+        paths = [str(listed)] if listed else []
+    if not paths:
+        variable = os.environ.get(PATH_VARIABLE, "").strip()
+        paths = [each for each in re.split(r"[\s,:]+", variable) if each]
+    found = scope_of(paths)
+    if isinstance(found, Failure):
+        raise UsageError(found.failure())
+    return found.unwrap()
 
 
 def _notify(given: Mapping[str, object]) -> NotifySettings | None:
@@ -297,6 +327,22 @@ def _seconds(option: str, value: object, *, zero: bool = False) -> float:
 
 
 LONGEST_SECONDS = 365 * 24 * 3600
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(option: str, value: object) -> float:
+    """Seconds, or a number with a unit: 90s, 30m, 6h, 1d."""
+    text = str(value).strip().lower()
+    unit = _UNITS.get(text[-1:]) if text else None
+    if unit is None:
+        return _seconds(option, text, zero=True)
+    try:
+        seconds = float(text[:-1]) * unit
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= LONGEST_SECONDS:
+        raise UsageError(f"{option} takes seconds or a duration like 30m, 6h or 1d, not {value!r}")
+    return seconds
 
 
 MOST_JOBS = 64
@@ -340,12 +386,18 @@ def print_plan(options: Options) -> int:
         print(f"gitops-compose: {found.failure().reason}", file=sys.stderr)
         return EXIT_USAGE
     the_plan = found.unwrap()
-    from gitops_compose.core.reconcile.report import plan_document, plan_lines  # noqa: PLC0415
+    from gitops_compose.core.reconcile.report import (  # noqa: PLC0415
+        image_lines,
+        plan_document,
+        plan_lines,
+    )
 
     if options.output_format == "json":
         print(json.dumps(plan_document(the_plan, repository.branch), indent=2))
     else:
         print("\n".join(plan_lines(the_plan, repository.branch)))
+        if options.images.now:
+            print("\n".join(image_lines(the_plan)))
     return EXIT_OK if the_plan.in_sync else EXIT_FAILED
 
 
@@ -414,7 +466,8 @@ def print_status(options: Options) -> int:
         if unusable.unreadable:
             raise UsageError(f"state file {unusable.path}: {unusable.why}")
         raise UsageError(f"state file {unusable.path} is unusable: {unusable.why}")
-    state = read.unwrap()
+    # Only this host's stacks, even before a check has forgotten the others.
+    state = within(read.unwrap(), options.scope)
     from gitops_compose.core.reconcile.report import status_document, status_lines  # noqa: PLC0415
 
     if options.output_format == "json":

@@ -22,8 +22,11 @@ from typing import TYPE_CHECKING, final
 
 from returns.result import Failure, Result
 
+from gitops_compose.core.compose.scope import EVERYWHERE, Scope
 from gitops_compose.core.reconcile.check import CheckReport, CheckSettings
 from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.image_check import ImageSettings
+from gitops_compose.core.reconcile.state import within
 from gitops_compose.shell import log
 from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
 from gitops_compose.shell.compose_host import ComposeHost, compose_environment, docker_missing
@@ -38,12 +41,16 @@ from gitops_compose.shell.sync import AnotherDaemon, SyncServer
 from gitops_compose.shell.yaml_parser import parse_cache
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from gitops_compose.core.reconcile.health import HealthReport
+    from gitops_compose.core.reconcile.image_update import ImageTag
     from gitops_compose.core.reconcile.plan import Plan
     from gitops_compose.core.reconcile.state import State
     from gitops_compose.shell.commit_statuses import CommitStatuses, ForgeOptions
     from gitops_compose.shell.metrics import StateMetrics
     from gitops_compose.shell.notifier import Notifier, NotifySettings
+    from gitops_compose.shell.registry import RegistryClient
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 DOCKER = "docker"
@@ -80,10 +87,14 @@ class Options:
     log_level: int
     # sync: wait for the check.
     wait: bool = False
+    # Following image updates of mutable tags (plan --images sets ``now``).
+    images: ImageSettings = field(default_factory=ImageSettings)
     # The shared secret of /webhook; None: no webhook.
     webhook_secret: bytes | None = field(default=None, repr=False)
     # Notification targets and how; None: no notifications.
     notify: NotifySettings | None = field(default=None, repr=False)
+    # The subtrees whose stacks this host manages (--path, GITOPS_PATH).
+    scope: Scope = EVERYWHERE
     # The forge that deploys' results go to, as commit statuses; None: not posted.
     forge: ForgeOptions | None = field(default=None, repr=False)
 
@@ -101,7 +112,14 @@ def open_clone(options: Options) -> GitRepository:
         if repository.head_is_detached or repository.head_is_unborn:
             raise UsageError(f"{options.repo}: HEAD is on no branch; pass --branch")
         branch = repository.head.shorthand
-    return GitRepository(repository, options.remote, branch, options.ssh_key, parsing=parse_cache())
+    return GitRepository(
+        repository,
+        options.remote,
+        branch,
+        options.ssh_key,
+        parsing=parse_cache(),
+        scope=options.scope,
+    )
 
 
 def require_docker() -> None:
@@ -123,9 +141,11 @@ def settings_of(
         health_timeout=options.health_timeout,
         settle=options.settle,
         rollback=options.rollback,
+        images=options.images,
         parsing=repository.parsing,
         clone=str(repository.workdir.absolute()),
         environment=compose_environment(),
+        scope=options.scope,
     )
 
 
@@ -137,7 +157,24 @@ def planned(repository: GitRepository, options: Options) -> Result[Plan, CheckFa
         log.event("state", logging.WARNING, warning=warning)
     host = ComposeHost(DOCKER, repository.workdir, options.compose_timeout)
     settings = settings_of(repository, options, always=True)
-    return plan_now(repository, host, state, settings, time.time())
+    return plan_now(repository, host, state, settings, time.time(), registry=Registries())
+
+
+@final
+class Registries:
+    """The registry client, made at the first image check (a check that asks no registry
+    loads no HTTP client and reads no Docker credentials)."""
+
+    def __init__(self) -> None:
+        self._client: RegistryClient | None = None
+
+    def digests(self, tags: Sequence[ImageTag]) -> Mapping[ImageTag, Result[str, str]]:
+        if self._client is None:
+            from gitops_compose.shell.registry import RegistryClient  # noqa: PLC0415
+            from gitops_compose.shell.registry_credentials import Credentials  # noqa: PLC0415
+
+            self._client = RegistryClient(Credentials.of_host())
+        return self._client.digests(tags)
 
 
 @final
@@ -155,6 +192,8 @@ class Job:
     notifier: Notifier | None = None
     # Hears the check's events and posts its result on the deployed commit.
     statuses: CommitStatuses | None = None
+    # Asks registries about followed image tags; keeps their tokens between checks.
+    registry: Registries = field(default_factory=lambda: Registries())  # noqa: PLW0108 (defined below)
 
     def check(self, metrics: StateMetrics | None, *, daemon_starting: bool = False) -> Checked:
         """One check under the lock; raises Busy at once when another holds it.
@@ -183,6 +222,7 @@ class Job:
                     stopping=self.stop.is_set,
                     watch=self.host.container_events(),
                     reporters=(LogReporter(), heard, shown, *notifying, *posting),
+                    registry=self.registry,
                 )
             except ComposeUnavailable as problem:
                 raise UsageError(str(problem)) from None
@@ -362,6 +402,11 @@ def _served_metrics(job: Job, metrics: StateMetrics) -> StateMetrics:
     return metrics
 
 
+def _saved_state(job: Job) -> State:
+    """The saved state of this host's stacks, before a check has forgotten the others."""
+    return within(load_state(job.state_dir, set_aside=False)[0], job.options.scope)
+
+
 def _daemon(job: Job, due: Due) -> int:
     # Only loaded by a daemon: --once needs no metrics or health code.
     from gitops_compose.core.reconcile.health import Liveness, health, health_document  # noqa: PLC0415
@@ -369,7 +414,7 @@ def _daemon(job: Job, due: Due) -> int:
 
     options, repository = job.options, job.repository
     # /status and /metrics show the saved state until the first check is done.
-    metrics = _served_metrics(job, StateMetrics(load_state(job.state_dir, set_aside=False)[0]))
+    metrics = _served_metrics(job, StateMetrics(_saved_state(job)))
     liveness = Liveness(started=time.time())
 
     def healthy() -> tuple[bool, bytes]:

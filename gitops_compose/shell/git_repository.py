@@ -22,6 +22,7 @@ from returns.result import Failure, Result, Success
 from gitops_compose.core.compose.compose_sources import contents_needed
 from gitops_compose.core.compose.link import MAX_HOPS, link_destination
 from gitops_compose.core.compose.parse_cache import ParseCache
+from gitops_compose.core.compose.scope import EVERYWHERE, Scope
 from gitops_compose.core.compose.snapshot import ROOT, Snapshot, directory_of
 from gitops_compose.core.reconcile.check import Heads
 from gitops_compose.core.reconcile.check_failure import CheckFailure
@@ -100,12 +101,15 @@ class GitRepository:
         ssh_key: Path | None = None,
         *,
         parsing: ParseCache,
+        scope: Scope = EVERYWHERE,
     ) -> None:
         self._repository = repository
         self._remote = remote
         self._branch = branch
         self._ssh_key = ssh_key
         self._parsing = parsing
+        # The host's subtrees: the Compose files of other stacks are never read.
+        self._scope = scope
 
     @property
     def branch(self) -> str:
@@ -221,7 +225,7 @@ class GitRepository:
     def snapshot(self, commit: str) -> Snapshot:
         """Every file of a commit by blob id, with the contents the core reads."""
         snapshot = _listing(commit, self._repository[commit].peel(pygit2.Tree))
-        while needed := contents_needed(snapshot, self._parsing):
+        while needed := contents_needed(snapshot, self._parsing, self._scope):
             read = {snapshot.blobs[each]: self._blob_data(snapshot.blobs[each]) for each in needed}
             snapshot = replace(snapshot, contents={**snapshot.contents, **read})
         return snapshot

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from gitops_compose import __version__
+from gitops_compose.core.compose.scope import Scope
 from gitops_compose.shell.deploy import Options
 
 
@@ -75,6 +76,9 @@ def committed_repository(path: Path) -> None:
         (["frobnicate"], "unknown command, option or bad arguments in 'frobnicate --once'"),
         (["status", "--format", "nope"], "--format must be text or json, not 'nope'"),
         (["--repo", "/nonexistent/clone"], "/nonexistent/clone is not inside a git repository"),
+        (["--path", "/srv/infra/hosts/a"], "--path '/srv/infra/hosts/a' must be relative to"),
+        (["--path", "hosts/a", "--path", "../b"], "--path '../b' leaves the repository"),
+        (["plan", "--path", "a/../../b"], "--path 'a/../../b' leaves the repository"),
     ],
 )
 def test_bad_options_give_one_line_and_exit_2(args: list[str], says: str) -> None:
@@ -300,9 +304,23 @@ def test_the_original_variables_stand_for_options_and_the_command_line_wins() ->
     assert options_with({"GITOPS_WEBHOOK_SECRET": " s \n"}).webhook_secret == b"s"
 
 
+def test_path_is_repeatable_and_gitops_path_stands_for_it() -> None:
+    assert options_with({}).scope == Scope()
+    given = options_with({}, "--path", "hosts/a/", "--path", "./shared-apps")
+    assert given.scope == Scope(("hosts/a", "shared-apps"))
+    listed = options_with({"GITOPS_PATH": " hosts/a, hosts/b:shared-apps  extra "})
+    assert listed.scope == Scope(("extra", "hosts/a", "hosts/b", "shared-apps"))
+    assert options_with({"GITOPS_PATH": "hosts/b"}, "--path", "hosts/a").scope == Scope(
+        ("hosts/a",)
+    )
+    status = options_with({}, "status", "--path", "hosts/a", "--path", "hosts/b")
+    assert status.scope == Scope(("hosts/a", "hosts/b"))
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "says"),
     [
+        ("GITOPS_PATH", "hosts/a,/etc", "--path '/etc' must be relative to the repository root"),
         ("CHECK_INTERVAL_IN_SECONDS", "soon", "--interval takes a number of seconds"),
         ("WEBHOOK_ENABLED", "maybe", "WEBHOOK_ENABLED must be true or false, not 'maybe'"),
         ("LOG_LEVEL", "loud", "--log-level must be debug, info, warning or error"),

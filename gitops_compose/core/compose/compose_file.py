@@ -57,6 +57,11 @@ class Service:
     # config and secret files), relative to the stack's directory as written: a change
     # Compose's own configuration hash does not see, so it is recreated for it by name.
     mounts: tuple[str, ...] = ()
+    # Its ``image:`` as Compose resolves it with the stack's variables (None: none, or one
+    # through a variable not known here), and whether it has a ``build:`` section: an
+    # image built here is never asked of a registry (see image_update).
+    image: str | None = None
+    built: bool = False
 
 
 @final
@@ -115,6 +120,9 @@ class ComposeModel:
     # service's ``environment:`` names without a value. Their values there are part of
     # what decides its configuration (see reconcile's configuration).
     variables_read: tuple[str, ...] = ()
+    # ``x-gitops: {image_updates: true}``: follow its images' tags in their registries;
+    # None where the command line's --image-updates holds.
+    image_updates: bool | None = None
 
 
 @final
@@ -171,6 +179,7 @@ def compose_model(
     depends_on: tuple[str, ...] = ()
     times: tuple[float | None, float | None] = (None, None)
     rollback: bool | None = None
+    image_updates: bool | None = None
     # (configs|secrets, name) -> its file, relative to the stack's directory.
     mounted_files: dict[tuple[str, str], str] = {}
     watched: dict[str, None] = {}
@@ -191,7 +200,6 @@ def compose_model(
         if isinstance(parsed, str):
             return Failure(f"{parsed}{where}")
         references.update(dict.fromkeys(_based(base, _references(parsed, known))))
-        read.update(dict.fromkeys(_variables_read(parsed)))
         includes = includes or bool(parsed.get("include"))
         if "name" in parsed and not where:
             if not isinstance(parsed["name"], str) or not parsed["name"]:
@@ -209,6 +217,9 @@ def compose_model(
             rollback = parsed["x-gitops"].get("rollback")
             if rollback is not None and not isinstance(rollback, bool):
                 return Failure("invalid x-gitops: rollback must be true or false")
+            image_updates = parsed["x-gitops"].get("image_updates")
+            if image_updates is not None and not isinstance(image_updates, bool):
+                return Failure("invalid x-gitops: image_updates must be true or false")
         declared.update(_declared(parsed))
         watched.update(dict.fromkeys(_based(base, _relative(_watched(parsed), known))))
         for kind, file in _mounted_definitions(parsed):
@@ -228,8 +239,7 @@ def compose_model(
                 return Failure(chain)
             full = _resolved(_merged_chain(chain), known)
             for level_base, level in chain:
-                read.update(dict.fromkeys(_variables_read(level)))
-                read.update(dict.fromkeys(_passed_through(level)))
+                read.update(dict.fromkeys(_read_by(level)))
                 references.update(
                     dict.fromkeys(_based(level_base, _service_references(level, full, known)))
                 )
@@ -254,7 +264,11 @@ def compose_model(
             settle=times[1],
             rollback=rollback,
             watched=tuple(watched),
-            variables_read=tuple(sorted(read)),
+            # Every file's values, and each service's with those it extends.
+            variables_read=tuple(
+                sorted({*read, *(name for each in sources for name in _variables_read(each[0]))})
+            ),
+            image_updates=image_updates,
         )
     )
 
@@ -270,6 +284,12 @@ def _variables_read(value: object) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _variables_read(item)
+
+
+def _read_by(service: Mapping[str, Any]) -> Iterator[str]:
+    """The variables a service's settings read from the environment."""
+    yield from _variables_read(service)
+    yield from _passed_through(service)
 
 
 def _passed_through(body: Mapping[str, Any]) -> Iterator[str]:
@@ -516,9 +536,17 @@ def _services(
             # (``restart: "no"``; ``no`` unquoted is YAML 1.1's false).
             one_shot=name in awaited or body.get("restart") in ("no", False),
             mounts=tuple(_mounts(body, files, variables)),
+            image=_image(body.get("image"), variables),
+            built=bool(body.get("build")),
         )
         for name, body in sorted(services.items())
     )
+
+
+def _image(value: object, variables: Mapping[str, str]) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return interpolated(value, variables)
 
 
 def _mounted_definitions(document: Mapping[str, Any]) -> Iterator[tuple[tuple[str, str], str]]:

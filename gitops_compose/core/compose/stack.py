@@ -37,6 +37,7 @@ from gitops_compose.core.compose.expectation import Expectation
 from gitops_compose.core.compose.link import OutsideLink, link_on_the_way, outside_link
 from gitops_compose.core.compose.parse_cache import ModelSources, ParseCache
 from gitops_compose.core.compose.resource import Resource, ResourceKind
+from gitops_compose.core.compose.scope import EVERYWHERE, Scope
 from gitops_compose.core.compose.snapshot import (
     ROOT,
     Snapshot,
@@ -76,6 +77,8 @@ class Stack:
     watched: tuple[str, ...] = ()
     # The variables Compose may take from its environment for it (see compose_file).
     variables_read: tuple[str, ...] = ()
+    # x-gitops.image_updates: None where --image-updates holds (see image_update).
+    image_updates: bool | None = None
     # What it runs once deployed (see expectation): worked out once, as every check that
     # looks at the host asks it of every stack.
     _expectation: Expectation | None = field(default=None, compare=False, repr=False)
@@ -147,11 +150,17 @@ class Stacks:
     # The symbolic links out of the repository that each valid stack uses, by its path;
     # empty for a commit without such links.
     outside_links: Mapping[str, tuple[OutsideLink, ...]] = field(default_factory=dict)
+    # The subtrees of the scope the commit has no directory for (see scope.missing).
+    missing: tuple[str, ...] = ()
 
 
-def stacks_of(snapshot: Snapshot, root_name: str, parsing: ParseCache) -> Stacks:
-    """All stacks of a commit. ``root_name`` names a stack at the repository root; the files
-    are parsed with ``parsing``, and what is parsed is kept there."""
+def stacks_of(
+    snapshot: Snapshot, root_name: str, parsing: ParseCache, scope: Scope = EVERYWHERE
+) -> Stacks:
+    """The stacks of a commit in ``scope`` (all of them by default). ``root_name`` names a
+    stack at the repository root; the files are parsed with ``parsing``, and what is parsed
+    is kept there. A stack out of scope is not read at all, and two stacks of different
+    hosts may share a project name; a stack in scope still owns and names files anywhere."""
     compose_files = compose_files_by_directory(snapshot.blobs)
     owned = _files_by_stack(snapshot.blobs, compose_files.keys())
     outside = _Outside(snapshot.blobs, snapshot.dead_links)
@@ -160,6 +169,8 @@ def stacks_of(snapshot: Snapshot, root_name: str, parsing: ParseCache) -> Stacks
     broken: dict[str, StackError] = {}
     linked: dict[str, tuple[OutsideLink, ...]] = {}
     for path, files in sorted(compose_files.items()):
+        if not scope.holds(path):
+            continue
         stack_files = owned[path]
         dead = [each for each in files if each in snapshot.dead_links]
         if dead:
@@ -180,7 +191,8 @@ def stacks_of(snapshot: Snapshot, root_name: str, parsing: ParseCache) -> Stacks
                 linked[path] = used
         else:
             broken[path] = found
-    return _without_name_clashes(Stacks(snapshot.commit, valid, broken, linked))
+    missing = scope.missing(snapshot.blobs)
+    return _without_name_clashes(Stacks(snapshot.commit, valid, broken, linked, missing))
 
 
 def fingerprint_of(files: Mapping[str, str]) -> str:
@@ -346,6 +358,7 @@ def _stack_or_error(
                 rollback=found.rollback,
                 watched=found.watched,
                 variables_read=found.variables_read,
+                image_updates=found.image_updates,
             )
         case Failure(reason), _:
             return StackError(path, project.value_or(None), reason, files, fingerprint)
@@ -390,7 +403,7 @@ def _without_name_clashes(stacks: Stacks) -> Stacks:
             files=files,
             fingerprint=fingerprint,
         )
-    return Stacks(commit=stacks.commit, valid=valid, broken=broken, outside_links=linked)
+    return Stacks(stacks.commit, valid, broken, linked, stacks.missing)
 
 
 def _owned(stacks: Stacks, path: str) -> tuple[Mapping[str, str], str]:

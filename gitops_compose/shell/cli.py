@@ -51,6 +51,8 @@ Options:
   --metrics-file PATH         After each check, write the metrics to PATH in the textfile
                               format of node_exporter.
   --compose-timeout SECONDS   Longest a single docker compose call may take [default: 600].
+  --engine ENGINE             compose, or swarm: deploy each stack to the Swarm of this
+                              engine, a manager (default: $GITOPS_ENGINE, else compose).
   --jobs N                    Compose commands run at once, each stack after those it
                               depends on [default: 4].
   --health-timeout SECONDS    After a start or restart, how long its services may take
@@ -93,10 +95,11 @@ REPOSITORY_PATH (--repo), CHECK_INTERVAL_IN_SECONDS (--interval), WEBHOOK_ENABLE
 (false: --no-webhook), METRICS_ENABLED (false: --no-metrics), LOG_FORMAT (--log-format),
 LOG_LEVEL (--log-level); GITOPS_WEBHOOK_SECRET (the webhook's secret); GITOPS_NOTIFY_URLS
 (--notify); GITOPS_PATH (--path); GITOPS_FORGE_TOKEN (the forge's token,
-without --forge-token-file).
+without --forge-token-file); GITOPS_ENGINE (--engine).
 
 Exit codes: 0 success; 1 a check or a stack operation failed (plan: changes pending);
-2 bad input or environment (sync: no daemon); 3 another check holds the lock.
+2 bad input or environment (sync: no daemon; --engine swarm: no Swarm manager);
+3 another check holds the lock.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from docopt import DocoptExit, docopt
 from returns.result import Failure
 
 from gitops_compose.core.compose.scope import Scope, scope_of
+from gitops_compose.core.reconcile.engine import Engine
 from gitops_compose.core.reconcile.image_check import ImageSettings
 from gitops_compose.core.reconcile.looking import heads_of
 from gitops_compose.core.reconcile.state import within
@@ -148,6 +149,7 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
         notify=_notify(given),
         scope=_scope(given),
         forge=_forge(given),
+        engine=_engine(given["--engine"]),
     )
 
 
@@ -282,6 +284,20 @@ def _forge_token(path: object) -> str:
     return token
 
 
+ENGINE_VARIABLE = "GITOPS_ENGINE"
+
+
+def _engine(value: object) -> Engine:
+    """--engine, else $GITOPS_ENGINE, else Compose."""
+    given = str(value) if value else os.environ.get(ENGINE_VARIABLE, "")
+    text = given.strip().lower() or Engine.COMPOSE.value
+    try:
+        return Engine(text)
+    except ValueError:
+        named = "--engine" if value else ENGINE_VARIABLE
+        raise UsageError(f"{named} must be compose or swarm, not {given!r}") from None
+
+
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}
 _LEVELS |= {"warning": logging.WARNING, "error": logging.ERROR}
 SECRET_VARIABLE = "GITOPS_WEBHOOK_SECRET"
@@ -380,7 +396,7 @@ def _address(value: str) -> tuple[str, int]:
 
 def print_plan(options: Options) -> int:
     repository = open_clone(options)
-    require_docker()
+    require_docker(options.engine)
     found = planned(repository, options)
     if isinstance(found, Failure):
         print(f"gitops-compose: {found.failure().reason}", file=sys.stderr)

@@ -99,7 +99,7 @@ def compose_problem(docker: str) -> str | None:
         return f"'{docker} compose version' failed: {error}"
     version = found.stdout.strip().lstrip("v")
     if found.returncode != 0 or not version.startswith("2."):
-        said = _last_lines(found.stderr or found.stdout, 1) or "no version"
+        said = last_lines(found.stderr or found.stdout, 1) or "no version"
         return f"Docker Compose v2 is required ('{docker} compose version': {said})"
     return None
 
@@ -240,7 +240,7 @@ class ComposeHost:
                 ["logs", "--tail", str(_LOG_LINES), container], timeout=30, merged=True
             )
             if isinstance(found, Success):
-                text = _last_lines(found.unwrap(), _LOG_LINES)
+                text = last_lines(found.unwrap(), _LOG_LINES)
                 if len(text) > _LOG_CHARACTERS:
                     text = "…" + text[-_LOG_CHARACTERS:]
                 said[container] = redacted(text)
@@ -249,30 +249,11 @@ class ComposeHost:
     def roll_back(self, action: Rollback, files: Mapping[str, bytes]) -> str | None:
         """Run the stack again from the files it last ran well from, written out beside
         the clone (which stays at the new commit), with the images it ran then."""
-        if self._scratch is None:
-            return "no directory to put the files it ran from in"
-        root = self._scratch / action.project
-        try:
-            shutil.rmtree(root, ignore_errors=True)  # our own copy, of an earlier rollback
-            for path, content in files.items():
-                target = root / path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(content)
-            here, real = root / action.stack, self._workdir / action.stack
-            here.mkdir(parents=True, exist_ok=True)
-            # What git does not track (data directories, an .env kept out of git) is the
-            # host's own: linked, never copied, so the stack finds it as it left it.
-            for entry in real.iterdir() if real.is_dir() else ():
-                if not (here / entry.name).exists() and not (here / entry.name).is_symlink():
-                    (here / entry.name).symlink_to(entry)
-            pinned = root / ".gitops-rollback-images.yaml"
-            services = {
-                service: {"image": image, "pull_policy": "never"}
-                for service, image in action.images
-            }
-            pinned.write_text(json.dumps({"services": services}))  # JSON is YAML
-        except OSError as error:
-            return f"writing the files of {action.commit[:12]} failed: {error}"
+        pins = {"image": None, "pull_policy": "never"}
+        written = rollback_files(self._scratch, self._workdir, action, files, pins)
+        if isinstance(written, Failure):
+            return str(written.failure())
+        root, here, pinned = written.unwrap()
         command = ["compose", "--ansi", "never", "--project-name", action.project]
         command += ["--project-directory", str(here)]
         for each in (*action.compose_files, pinned.name):
@@ -374,48 +355,89 @@ class ComposeHost:
     def _run(
         self, arguments: Sequence[str], timeout: float, *, merged: bool = False
     ) -> Result[str, str]:
-        """stdout (with stderr when ``merged``), or why the command failed."""
-        command = [self._docker, *arguments]
-        began = time.monotonic()
-        try:
-            # A new session keeps a Ctrl-C meant for us from killing Compose half-way, and
-            # makes the command the leader of a process group of its own.
-            process = subprocess.Popen(
-                command,
-                env=compose_environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT if merged else subprocess.PIPE,
-                text=True,
-                errors="replace",
-                start_new_session=True,
-            )
-        except OSError as error:
-            return Failure(f"{self._docker}: {error}")
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            # `docker` runs Compose as a plugin, a process of its own: kill the whole group,
-            # or the plugin goes on after its command was given up.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.communicate(timeout=10)
-            return Failure(
-                f"timed out after {timeout:g} s and killed with all it started: "
-                f"{self._docker} {_named(arguments)}"
-            )
-        log.event(
-            "docker",
-            logging.DEBUG,
-            command=f"{self._docker} {_named(arguments)}",
-            exit=process.returncode,
-            duration=time.monotonic() - began,
+        return run_docker(self._docker, arguments, timeout, merged=merged)
+
+
+def run_docker(
+    docker: str, arguments: Sequence[str], timeout: float, *, merged: bool = False
+) -> Result[str, str]:
+    """stdout (with stderr when ``merged``) of a ``docker`` command, or why it failed."""
+    command = [docker, *arguments]
+    began = time.monotonic()
+    try:
+        # A new session keeps a Ctrl-C meant for us from killing Compose half-way, and
+        # makes the command the leader of a process group of its own.
+        process = subprocess.Popen(
+            command,
+            env=compose_environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merged else subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,
         )
-        if process.returncode != 0:
-            said = _last_lines(stderr or "", _ERROR_LINES) or _last_lines(stdout, 3)
-            return Failure(f"exit {process.returncode}: {said or 'no message'}")
-        return Success(stdout)
+    except OSError as error:
+        return Failure(f"{docker}: {error}")
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # `docker` runs Compose as a plugin, a process of its own: kill the whole group,
+        # or the plugin goes on after its command was given up.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.communicate(timeout=10)
+        return Failure(
+            f"timed out after {timeout:g} s and killed with all it started: "
+            f"{docker} {_named(arguments)}"
+        )
+    log.event(
+        "docker",
+        logging.DEBUG,
+        command=f"{docker} {_named(arguments)}",
+        exit=process.returncode,
+        duration=time.monotonic() - began,
+    )
+    if process.returncode != 0:
+        said = last_lines(stderr or "", _ERROR_LINES) or last_lines(stdout, 3)
+        return Failure(f"exit {process.returncode}: {said or 'no message'}")
+    return Success(stdout)
+
+
+def rollback_files(
+    scratch: Path | None,
+    workdir: Path,
+    action: Rollback,
+    files: Mapping[str, bytes],
+    pins: Mapping[str, str | None],
+) -> Result[tuple[Path, Path, Path], str]:
+    """The files a stack last ran well from, written out under ``scratch`` (the clone stays
+    at the new commit), and an override pinning its services to the images it ran then
+    (``pins``, its ``image`` None, is what each service gets): the root they are under,
+    the stack's directory there and the override."""
+    if scratch is None:
+        return Failure("no directory to put the files it ran from in")
+    root = scratch / action.project
+    try:
+        shutil.rmtree(root, ignore_errors=True)  # our own copy, of an earlier rollback
+        for path, content in files.items():
+            target = root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        here, real = root / action.stack, workdir / action.stack
+        here.mkdir(parents=True, exist_ok=True)
+        # What git does not track (data directories, an .env kept out of git) is the
+        # host's own: linked, never copied, so the stack finds it as it left it.
+        for entry in real.iterdir() if real.is_dir() else ():
+            if not (here / entry.name).exists() and not (here / entry.name).is_symlink():
+                (here / entry.name).symlink_to(entry)
+        pinned = root / ".gitops-rollback-images.yaml"
+        services = {service: {**pins, "image": image} for service, image in action.images}
+        pinned.write_text(json.dumps({"services": services}))  # JSON is YAML
+    except OSError as error:
+        return Failure(f"writing the files of {action.commit[:12]} failed: {error}")
+    return Success((root, here, pinned))
 
 
 def parse_ps(output: str) -> HostState:
@@ -471,8 +493,8 @@ def parse_inspect(output: str) -> Result[Health, str]:
                 restarts=int(each.get("RestartCount") or 0),
                 ran=_ran(state) if exited else None,
                 image=str(each.get("Image", "")),
-                created=_seconds(each.get("Created")),
-                started=_seconds(state.get("StartedAt")),
+                created=docker_seconds(each.get("Created")),
+                started=docker_seconds(state.get("StartedAt")),
             )
         )
     return Success({project: tuple(found) for project, found in projects.items()})
@@ -480,13 +502,14 @@ def parse_inspect(output: str) -> Result[Health, str]:
 
 def _ran(state: Mapping[str, object]) -> float | None:
     """Seconds from StartedAt to FinishedAt, to the second."""
-    started, finished = _seconds(state.get("StartedAt")), _seconds(state.get("FinishedAt"))
+    started = docker_seconds(state.get("StartedAt"))
+    finished = docker_seconds(state.get("FinishedAt"))
     if started is None or finished is None or finished < started:
         return None
     return finished - started
 
 
-def _seconds(stamp: object) -> float | None:
+def docker_seconds(stamp: object) -> float | None:
     """Docker's RFC 3339 time (UTC, nanoseconds) as Unix seconds, to the microsecond
     (whether a container was made before or after a check began can be a matter of ms)."""
     whole, _, fraction = str(stamp).rstrip("Z").partition(".")
@@ -512,6 +535,6 @@ def _named(arguments: Sequence[str]) -> str:
 _PLACES = frozenset({"--project-directory", "--file", "--ansi"})
 
 
-def _last_lines(text: str, count: int) -> str:
+def last_lines(text: str, count: int) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return " | ".join(lines[-count:])

@@ -25,6 +25,7 @@ from returns.result import Failure, Result
 from gitops_compose.core.compose.scope import EVERYWHERE, Scope
 from gitops_compose.core.reconcile.check import CheckReport, CheckSettings
 from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.engine import Engine
 from gitops_compose.core.reconcile.image_check import ImageSettings
 from gitops_compose.core.reconcile.state import within
 from gitops_compose.shell import log
@@ -37,6 +38,7 @@ from gitops_compose.shell.log_reporter import LogReporter
 from gitops_compose.shell.metrics_reporter import MetricsReporter
 from gitops_compose.shell.state_file import Busy, check_lock, load_state, save_state
 from gitops_compose.shell.status_page import PageFacts, StatusPage
+from gitops_compose.shell.swarm_host import SwarmHost, swarm_problem
 from gitops_compose.shell.sync import AnotherDaemon, SyncServer
 from gitops_compose.shell.yaml_parser import parse_cache
 
@@ -97,6 +99,8 @@ class Options:
     scope: Scope = EVERYWHERE
     # The forge that deploys' results go to, as commit statuses; None: not posted.
     forge: ForgeOptions | None = field(default=None, repr=False)
+    # What runs the stacks: Compose on this engine, or its Swarm.
+    engine: Engine = Engine.COMPOSE
 
     def state_directory(self, repository: GitRepository) -> Path:
         return self.state_dir or repository.git_dir / "gitops-compose"
@@ -122,11 +126,32 @@ def open_clone(options: Options) -> GitRepository:
     )
 
 
-def require_docker() -> None:
-    """A ``docker`` command to run; Compose itself is asked for before its first command."""
+def require_docker(engine: Engine = Engine.COMPOSE) -> None:
+    """A ``docker`` command to run, and a Swarm manager under ``--engine swarm``; Compose
+    itself is asked for before its first command."""
     problem = docker_missing(DOCKER)
+    if problem is None and engine is Engine.SWARM:
+        problem = swarm_problem(DOCKER)
     if problem is not None:
         raise UsageError(problem)
+
+
+def host_of(
+    repository: GitRepository, options: Options, *, scratch: bool = True
+) -> ComposeHost | SwarmHost:
+    """The host protocol's implementation for the engine: Compose, or Swarm."""
+    state_dir = options.state_directory(repository)
+    rollback = state_dir / "rollback" if scratch else None
+    if options.engine is Engine.SWARM:
+        return SwarmHost(
+            DOCKER,
+            repository.workdir,
+            options.compose_timeout,
+            rendered=state_dir / "swarm",
+            converge_timeout=options.health_timeout,
+            scratch=rollback,
+        )
+    return ComposeHost(DOCKER, repository.workdir, options.compose_timeout, scratch=rollback)
 
 
 def settings_of(
@@ -142,6 +167,7 @@ def settings_of(
         settle=options.settle,
         rollback=options.rollback,
         images=options.images,
+        engine=options.engine,
         parsing=repository.parsing,
         clone=str(repository.workdir.absolute()),
         environment=compose_environment(),
@@ -155,7 +181,7 @@ def planned(repository: GitRepository, options: Options) -> Result[Plan, CheckFa
     state, warning = load_state(options.state_directory(repository), set_aside=False)
     if warning is not None:
         log.event("state", logging.WARNING, warning=warning)
-    host = ComposeHost(DOCKER, repository.workdir, options.compose_timeout)
+    host = host_of(repository, options, scratch=False)
     settings = settings_of(repository, options, always=True)
     return plan_now(repository, host, state, settings, time.time(), registry=Registries())
 
@@ -183,7 +209,7 @@ class Job:
     """Everything a check needs, set up once per process."""
 
     repository: GitRepository
-    host: ComposeHost
+    host: ComposeHost | SwarmHost
     settings: CheckSettings
     state_dir: Path
     options: Options
@@ -306,17 +332,12 @@ def usable_paths(options: Options, state_dir: Path) -> None:
 def deploy(options: Options) -> int:
     repository = open_clone(options)
     statuses = _commit_statuses(options.forge, repository)
-    require_docker()
+    require_docker(options.engine)
     usable_paths(options, options.state_directory(repository))
     due = Due()
     job = Job(
         repository=repository,
-        host=ComposeHost(
-            DOCKER,
-            repository.workdir,
-            options.compose_timeout,
-            scratch=options.state_directory(repository) / "rollback",
-        ),
+        host=host_of(repository, options),
         settings=settings_of(repository, options),
         state_dir=options.state_directory(repository),
         options=options,

@@ -54,6 +54,7 @@ def committed_repository(path: Path) -> None:
         (["--compose-timeout", "-1"], "--compose-timeout must be more than 0"),
         (["--interval", "1e10"], "--interval must be at most 31536000 seconds (a year)"),
         (["--jobs", "0"], "--jobs takes a whole number from 1 to 64"),
+        (["--engine", "kubernetes"], "--engine must be compose or swarm, not 'kubernetes'"),
         (["--interval", "-2"], "--interval must be more than 0"),
         (["--interval", "nan"], "--interval takes a number of seconds, not 'nan'"),
         (["--interval", "inf"], "--interval must be at most 31536000 seconds"),
@@ -325,6 +326,7 @@ def test_path_is_repeatable_and_gitops_path_stands_for_it() -> None:
         ("WEBHOOK_ENABLED", "maybe", "WEBHOOK_ENABLED must be true or false, not 'maybe'"),
         ("LOG_LEVEL", "loud", "--log-level must be debug, info, warning or error"),
         ("LOG_FORMAT", "xml", "--log-format must be text or json"),
+        ("GITOPS_ENGINE", "nomad", "GITOPS_ENGINE must be compose or swarm, not 'nomad'"),
     ],
 )
 def test_a_bad_variable_is_one_line_and_exit_2(variable: str, value: str, says: str) -> None:
@@ -403,3 +405,14 @@ def test_a_local_remote_needs_forge_repo_and_for_gitea_forge_url(tmp_path: Path)
     assert done.returncode == 2
     assert "pass --forge-url URL" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_engine_is_compose_unless_gitops_engine_or_engine_says_swarm() -> None:
+    from gitops_compose.core.reconcile.engine import Engine  # noqa: PLC0415
+
+    assert options_with({}).engine is Engine.COMPOSE
+    assert options_with({"GITOPS_ENGINE": "swarm"}).engine is Engine.SWARM
+    assert options_with({"GITOPS_ENGINE": "swarm"}, "--engine", "compose").engine is (
+        Engine.COMPOSE
+    )
+    assert options_with({}, "--engine", "Swarm").engine is Engine.SWARM

@@ -22,6 +22,7 @@ from gitops_compose.core.compose.file_links import listed as _listed
 from gitops_compose.core.compose.interpolation import interpolated, names_read
 from gitops_compose.core.compose.parse_cache import ParseCache
 from gitops_compose.core.compose.resource import Resource, ResourceKind
+from gitops_compose.core.compose.swarm_support import refused_keys
 
 # Compose's own precedence (compose-go DefaultFileNames / DefaultOverrideFileNames): the first
 # present file wins, and the first present override file is loaded on top of it.
@@ -123,6 +124,9 @@ class ComposeModel:
     # ``x-gitops: {image_updates: true}``: follow its images' tags in their registries;
     # None where the command line's --image-updates holds.
     image_updates: bool | None = None
+    # Service keys Docker Swarm ignores or refuses (see swarm_support), as
+    # ``services.NAME.KEY``: an error under ``--engine swarm`` alone.
+    swarm_refused: tuple[str, ...] = ()
 
 
 @final
@@ -269,6 +273,7 @@ def compose_model(
                 sorted({*read, *(name for each in sources for name in _variables_read(each[0]))})
             ),
             image_updates=image_updates,
+            swarm_refused=refused_keys(services),
         )
     )
 

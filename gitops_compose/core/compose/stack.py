@@ -16,7 +16,7 @@ import re
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import final
 
 from returns.result import Failure, Result, Success
@@ -45,6 +45,7 @@ from gitops_compose.core.compose.snapshot import (
     parent_directories,
     repository_path,
 )
+from gitops_compose.core.compose.swarm_support import refusal_reason
 
 
 @final
@@ -79,6 +80,8 @@ class Stack:
     variables_read: tuple[str, ...] = ()
     # x-gitops.image_updates: None where --image-updates holds (see image_update).
     image_updates: bool | None = None
+    # Service keys Docker Swarm ignores or refuses (see swarm_support).
+    swarm_refused: tuple[str, ...] = ()
     # What it runs once deployed (see expectation): worked out once, as every check that
     # looks at the host asks it of every stack.
     _expectation: Expectation | None = field(default=None, compare=False, repr=False)
@@ -359,6 +362,7 @@ def _stack_or_error(
                 watched=found.watched,
                 variables_read=found.variables_read,
                 image_updates=found.image_updates,
+                swarm_refused=found.swarm_refused,
             )
         case Failure(reason), _:
             return StackError(path, project.value_or(None), reason, files, fingerprint)
@@ -410,3 +414,18 @@ def _owned(stacks: Stacks, path: str) -> tuple[Mapping[str, str], str]:
     if path in stacks.valid:
         return stacks.valid[path].files, stacks.valid[path].fingerprint
     return stacks.broken[path].files, stacks.broken[path].fingerprint
+
+
+def for_swarm(stacks: Stacks) -> Stacks:
+    """The stacks of a commit as Docker Swarm can run them: one using a key Swarm ignores
+    or refuses (see swarm_support) is broken, with the key in its reason."""
+    refused = {path: stack for path, stack in stacks.valid.items() if stack.swarm_refused}
+    if not refused:
+        return stacks
+    broken = dict(stacks.broken)
+    for path, stack in refused.items():
+        reason = refusal_reason(stack.swarm_refused)
+        broken[path] = StackError(path, stack.project, reason, stack.files, stack.fingerprint)
+    valid = {path: stack for path, stack in stacks.valid.items() if path not in refused}
+    links = {path: each for path, each in stacks.outside_links.items() if path not in refused}
+    return replace(stacks, valid=valid, broken=dict(sorted(broken.items())), outside_links=links)

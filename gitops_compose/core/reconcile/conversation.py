@@ -16,6 +16,7 @@ from returns.result import Result
 
 from gitops_compose.core.compose.scope import EVERYWHERE, Scope
 from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.engine import Engine
 from gitops_compose.core.reconcile.image_check import ImageSettings
 from gitops_compose.core.reconcile.state import State, troubled
 
@@ -282,6 +283,8 @@ class CheckSettings:
     # The subtrees whose stacks this host manages (--path); the others are not its
     # business, whatever runs of them here (see scope).
     scope: Scope = EVERYWHERE
+    # What runs the stacks: Compose on this engine, or Docker Swarm (see engine).
+    engine: Engine = Engine.COMPOSE
     # The shell's parse cache, with its YAML parser: what reads the commits' stacks.
     parsing: ParseCache = field(kw_only=True, compare=False, repr=False)
 

@@ -141,6 +141,8 @@ def _restarts_before(gate: Gate, container: ContainerHealth) -> int:
 
 
 def _failure(gate: Gate, service: str, container: ContainerHealth) -> str | None:
+    if container.rolled_back:
+        return f"rolled back by Swarm: {service}"
     if container.state == "exited":
         if container.exit_code == 0 and service in gate.expects.one_shot:
             return None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, final
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.compose_file import Role
-from gitops_compose.core.compose.stack import Stacks, stacks_of
+from gitops_compose.core.compose.stack import Stacks, for_swarm, stacks_of
 from gitops_compose.core.reconcile.action import Verb
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.configuration import ConfigQuestion, expected_config
@@ -30,6 +30,7 @@ from gitops_compose.core.reconcile.conversation import (
     ReadCommits,
     Request,
 )
+from gitops_compose.core.reconcile.engine import Engine
 from gitops_compose.core.reconcile.event import (
     Event,
     ImagesChecked,
@@ -90,6 +91,8 @@ class ReadingCommits(Check):
             if heads.remote == heads.local
             else stacks_of(snapshots[heads.remote], root, parsing, scope)
         )
+        if self.context.settings.engine is Engine.SWARM:
+            local, remote = for_swarm(local), for_swarm(remote)
         # A subtree the remote head lacks holds no stack: said, never an error, as an
         # operator may push it later (and a typo in --path must stop nothing).
         context = self.context.telling(

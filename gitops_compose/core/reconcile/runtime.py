@@ -50,6 +50,9 @@ class ContainerHealth:
     # start after its gate opened, with restarts counted, is a restart the gate must see.
     created: float | None = None
     started: float | None = None
+    # Under Docker Swarm, one container stands for a service: Swarm rolled its update back
+    # (``update_config.failure_action: rollback``), so it runs what it ran before.
+    rolled_back: bool = False
 
 
 # Compose project name -> the containers of it, for the projects asked about.

@@ -13,6 +13,9 @@ so that all see the same machine load:
   pygit2 floor    the same with `python -c "import pygit2"` for Python starting: what any
                   check through pygit2 pays before it does anything
 
+Then it counts the Docker calls of a full pass over the same running stacks with the state
+removed (each is adopted: at most one ``config --hash`` call per stack, no ``up``).
+
 With ``--against DIR`` (a checkout of another revision, e.g. from ``git worktree add``), its
 ``python -m gitops_compose --once`` is timed in the same rounds. Prints the medians and the
 ratios to both floors. The goal is at most 1.5x the floor.
@@ -64,7 +67,8 @@ def main() -> int:
         world = World(Path(tmp), docker)
         try:
             for n in range(options.stacks):
-                world.pusher.write(f"idle{n:02d}/compose.yaml", stack_yaml())
+                # Names of its own: another run on the same engine may hold idle00.
+                world.pusher.write(f"{world.name(f'idle{n:02d}')}/compose.yaml", stack_yaml())
             world.pusher.commit_and_push("stacks")
             first = world.run("--once", "--no-metrics", timeout=600)
             if first.returncode != 0:
@@ -104,10 +108,23 @@ def main() -> int:
                     calls = world.docker_calls()
                     compose_calls[name] += sum(1 for c in calls if c.startswith("compose"))
                     world.clear_calls()
+            adopting = full_pass_calls(world)
         finally:
             world.cleanup()
     report(samples, compose_calls, options.runs, options.stacks)
+    print(f"full pass adopting {options.stacks} running stacks (state removed): {adopting}")
     return 0
+
+
+def full_pass_calls(world: World) -> str:
+    """The Docker calls of a full pass over running stacks the state knows nothing of."""
+    (world.host / ".git" / "gitops-compose" / "state.json").unlink()
+    world.clear_calls()
+    done = world.run("--once", "--no-metrics", timeout=600)
+    calls = world.docker_calls()
+    hashes = sum(1 for c in calls if " config --hash " in f" {c} ")
+    ups = sum(1 for c in calls if c.startswith("compose") and " up " in f" {c} ")
+    return f"exit {done.returncode}, {len(calls)} Docker calls, {hashes} config --hash, {ups} up"
 
 
 def report(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from returns.result import Failure, Result, Success
 
@@ -200,7 +200,11 @@ class ModelHost:
             self.running.pop(action.project, None)
             return Outcome(action)
         stack = self.repository.stack(action.commit, action.stack)
-        fresh = containers_for(stack)
+        # Compose stamps each container with its service's configuration hash.
+        hashes = self.configs.get(action.stack, {})
+        fresh = tuple(
+            replace(each, config_hash=hashes.get(each.service)) for each in containers_for(stack)
+        )
         self.images[action.project] = f"sha256:{action.fingerprint}"
         self.made[action.project] = self.time
         if action.stack in self.failing_half_way:

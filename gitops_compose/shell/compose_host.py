@@ -76,13 +76,23 @@ _MODEL_CHANGING = frozenset(
         "COMPOSE_PATH_SEPARATOR",
         "COMPOSE_IGNORE_ORPHANS",
         "COMPOSE_REMOVE_ORPHANS",
-        # An age key is for sops alone: Compose and the containers never see it.
+        # Credentials of the product's own: an age key is for sops alone, the webhook's
+        # secret, the forge's token and the notification URLs (which carry tokens) for
+        # this process. Compose, and a stack interpolating them, never see them.
         "SOPS_AGE_KEY",
+        "GITOPS_WEBHOOK_SECRET",
+        "GITOPS_FORGE_TOKEN",
+        "GITOPS_NOTIFY_URLS",
     }
 )
 # The override file that points Compose at a stack's decrypted files (see secret_file).
 OVERRIDE_FILE = ".gitops-secrets.yaml"
 _ERROR_LINES = 12
+
+
+def compose_environment() -> dict[str, str]:
+    """The environment Compose runs with: ours, without the variables above."""
+    return {k: v for k, v in os.environ.items() if k not in _MODEL_CHANGING}
 
 
 def docker_missing(docker: str) -> str | None:
@@ -258,7 +268,7 @@ class ComposeHost:
     def container_events(self) -> ContainerEvents:
         """A watch on the containers of the stacks at their health gate (one ``docker
         events`` stream, started at the first look at a gate)."""
-        environment = {k: v for k, v in os.environ.items() if k not in _MODEL_CHANGING}
+        environment = compose_environment()
         return ContainerEvents(self._docker, environment)
 
     def logs(self, containers: Sequence[str]) -> Mapping[str, str]:
@@ -492,7 +502,7 @@ def run_docker(
         # makes the command the leader of a process group of its own.
         process = subprocess.Popen(
             command,
-            env={k: v for k, v in os.environ.items() if k not in _MODEL_CHANGING},
+            env=compose_environment(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if merged else subprocess.PIPE,

@@ -30,7 +30,7 @@ from gitops_compose.core.reconcile.image_check import ImageSettings
 from gitops_compose.core.reconcile.state import within
 from gitops_compose.shell import log
 from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
-from gitops_compose.shell.compose_host import ComposeHost, docker_missing
+from gitops_compose.shell.compose_host import ComposeHost, compose_environment, docker_missing
 from gitops_compose.shell.due import Due
 from gitops_compose.shell.git_repository import GitRepository, open_repository
 from gitops_compose.shell.history_reporter import HistoryReporter
@@ -185,6 +185,7 @@ def settings_of(
         engine=options.engine,
         parsing=repository.parsing,
         clone=str(repository.workdir.absolute()),
+        environment=compose_environment(),
         scope=options.scope,
     )
 

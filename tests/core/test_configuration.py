@@ -3,8 +3,14 @@ configuration; otherwise it is deployed, or reported as drifted."""
 
 from dataclasses import replace
 
+from gitops_compose.core.compose.interpolation import names_read
 from gitops_compose.core.reconcile.action import Drift
-from gitops_compose.core.reconcile.configuration import ExpectedConfig, drifted
+from gitops_compose.core.reconcile.configuration import (
+    Baseline,
+    ExpectedConfig,
+    drifted,
+    expected_config,
+)
 from gitops_compose.core.reconcile.looking import on_host
 from gitops_compose.core.reconcile.plan import Facts
 from gitops_compose.core.reconcile.runtime import Container
@@ -111,13 +117,14 @@ def test_a_container_without_the_label_or_an_unknown_service_is_not_judged() -> 
 
 
 def test_expected_configurations_survive_the_state_file() -> None:
-    state = State(configs={PRODUCTION: ExpectedConfig("fp", tuple(sorted(HASHES.items())))})
+    config = expected_config("fp", ("TAG",), {"TAG": "1"}, HASHES)
+    state = State(configs={PRODUCTION: config})
     assert state_from_json(state_to_json(state)).unwrap() == state
 
 
 def test_a_deployed_stack_running_other_configuration_is_drifted_on_any_look() -> None:
     record = StackStatus("my_app-production", Status.OK, fingerprint="fp")
-    configs = {PRODUCTION: ExpectedConfig("fp", tuple(sorted(HASHES.items())))}
+    configs = Baseline({PRODUCTION: ExpectedConfig("fp", tuple(sorted(HASHES.items())))})
     seen = on_host({PRODUCTION: record}, running(web="0000000000"), {}, configs)
     assert seen[PRODUCTION].drift == ("web",)
     assert seen[PRODUCTION].condition is Condition.DRIFTED
@@ -126,9 +133,66 @@ def test_a_deployed_stack_running_other_configuration_is_drifted_on_any_look() -
 
 
 def test_hashes_kept_for_other_files_or_a_rollback_judge_nothing() -> None:
-    configs = {PRODUCTION: ExpectedConfig("older", tuple(sorted(HASHES.items())))}
+    older = ExpectedConfig("older", tuple(sorted(HASHES.items())))
+    configs = Baseline({PRODUCTION: older})
     record = StackStatus("my_app-production", Status.OK, fingerprint="fp")
     assert on_host({PRODUCTION: record}, running(web="0"), {}, configs)[PRODUCTION].drift == ()
-    kept = {PRODUCTION: replace(configs[PRODUCTION], key="fp")}
+    kept = Baseline({PRODUCTION: replace(older, key="fp")})
     rolled = replace(record, rolled_back_from="new")
     assert on_host({PRODUCTION: rolled}, running(web="0"), {}, kept)[PRODUCTION].drift == ()
+
+
+def test_hashes_kept_for_other_environment_values_judge_nothing() -> None:
+    record = StackStatus("my_app-production", Status.OK, fingerprint="fp")
+    config = expected_config("fp", ("TAG",), {"TAG": "1"}, HASHES)
+    then = Baseline({PRODUCTION: config}, {"TAG": "1", "OTHER": "x"})
+    now = Baseline({PRODUCTION: config}, {"TAG": "2"})
+    unset = Baseline({PRODUCTION: config}, {})
+    assert on_host({PRODUCTION: record}, running(web="0"), {}, then)[PRODUCTION].drift == ("web",)
+    assert on_host({PRODUCTION: record}, running(web="0"), {}, now)[PRODUCTION].drift == ()
+    assert on_host({PRODUCTION: record}, running(web="0"), {}, unset)[PRODUCTION].drift == ()
+    assert not config.holds("fp", {"TAG": ""})  # empty is not unset
+
+
+def test_a_project_run_from_another_directory_shows_in_status_after_a_deploy() -> None:
+    record = StackStatus("my_app-production", Status.OK, fingerprint="fp")
+    kept = Baseline({PRODUCTION: ExpectedConfig("fp", tuple(sorted(HASHES.items())))}, clone=CLONE)
+    assert on_host({PRODUCTION: record}, running(), {}, kept)[PRODUCTION].drift == ()
+    moved = on_host({PRODUCTION: record}, running(directory="/home/me/app"), {}, kept)
+    assert moved[PRODUCTION].drift == ("db", "web")
+    assert moved[PRODUCTION].condition is Condition.DRIFTED
+
+
+def test_services_run_from_another_directory_are_recreated_by_force_when_healed() -> None:
+    deployed = {path: each.fingerprint for path, each in stacks(MY_APP).valid.items()}
+    given = with_configs(running(directory="/home/me/app"), deployed=deployed, self_heal=True)
+    found = planned(given)
+    assert [each.recreating for each in found.stack_actions] == [("db", "web")]
+    other = planned(with_configs(running(web="0000000000"), deployed=deployed, self_heal=True))
+    assert [each.recreating for each in other.stack_actions] == [None]  # Compose sees it
+
+
+def test_the_variables_a_text_reads_include_defaults_and_not_escapes() -> None:
+    assert names_read("${A:-${B}}-$C-$$D-${E:?no}") == ("B", "A", "C", "E")
+    assert names_read("no variables") == ()
+
+
+def test_a_stack_reads_the_variables_it_interpolates_and_those_passed_through() -> None:
+    files = {
+        "app/compose.yaml": (
+            "services:\n  web:\n    image: busybox:${TAG}\n"
+            "    environment: [TOKEN, FIXED=1, 'LEVEL=${LEVEL:-info}']\n"
+            "    labels: {a: $$NOT}\n"
+        ),
+        "app/.env": "TAG=2\n",
+    }
+    assert stacks(files).valid["app"].variables_read == ("LEVEL", "TAG", "TOKEN")
+
+
+def test_a_new_stack_whose_project_runs_from_elsewhere_recreates_those_services() -> None:
+    given = facts({}, MY_APP, host=running(directory="/home/me/app"))  # a commit adds them
+    found = planned(replace(given, clone=CLONE))
+    starts = {each.stack: each for each in found.stack_actions}
+    assert starts[PRODUCTION].reason == "new"
+    assert starts[PRODUCTION].recreating == ("db", "web")
+    assert starts["my_app/staging"].recreating is None

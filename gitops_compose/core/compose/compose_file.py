@@ -19,7 +19,7 @@ from gitops_compose.core.compose.compose_merge import merged
 from gitops_compose.core.compose.file_links import extends_reference, includes_in
 from gitops_compose.core.compose.file_links import joined as _joined
 from gitops_compose.core.compose.file_links import listed as _listed
-from gitops_compose.core.compose.interpolation import interpolated
+from gitops_compose.core.compose.interpolation import interpolated, names_read
 from gitops_compose.core.compose.parse_cache import ParseCache
 from gitops_compose.core.compose.resource import Resource, ResourceKind
 from gitops_compose.core.compose.swarm_support import refused_keys
@@ -119,6 +119,11 @@ class ComposeModel:
     # ``x-gitops: {watch: [...]}`` paths, relative to the stack's directory: their edits
     # restart every service (Compose sees none of them).
     watched: tuple[str, ...] = ()
+    # The variables Compose may take from its environment for it, by name: those its
+    # files interpolate (the environment wins over ``.env`` in Compose) and those a
+    # service's ``environment:`` names without a value. Their values there are part of
+    # what decides its configuration (see reconcile's configuration).
+    variables_read: tuple[str, ...] = ()
     # ``x-gitops: {image_updates: true}``: follow its images' tags in their registries;
     # None where the command line's --image-updates holds.
     image_updates: bool | None = None
@@ -185,6 +190,7 @@ def compose_model(
     # (configs|secrets, name) -> its file, relative to the stack's directory.
     mounted_files: dict[tuple[str, str], str] = {}
     watched: dict[str, None] = {}
+    read: dict[str, None] = {}
     includes = False
     files = _Extended(extended, parsing)
     sources = [(_merged(documents, parsing), ".", "", stack_variables)]
@@ -240,6 +246,7 @@ def compose_model(
                 return Failure(chain)
             full = _resolved(_merged_chain(chain), known)
             for level_base, level in chain:
+                read.update(dict.fromkeys(_read_by(level)))
                 references.update(
                     dict.fromkeys(_based(level_base, _service_references(level, full, known)))
                 )
@@ -264,10 +271,43 @@ def compose_model(
             settle=times[1],
             rollback=rollback,
             watched=tuple(watched),
+            # Every file's values, and each service's with those it extends.
+            variables_read=tuple(
+                sorted({*read, *(name for each in sources for name in _variables_read(each[0]))})
+            ),
             image_updates=image_updates,
             swarm_refused=refused_keys(services),
         )
     )
+
+
+def _variables_read(value: object) -> Iterator[str]:
+    """The variables a parsed Compose file, or a service of it, interpolates from the
+    environment, in every value (Compose interpolates values, not keys)."""
+    if isinstance(value, str):
+        yield from names_read(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _variables_read(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _variables_read(item)
+
+
+def _read_by(service: Mapping[str, Any]) -> Iterator[str]:
+    """The variables a service's settings read from the environment."""
+    yield from _variables_read(service)
+    yield from _passed_through(service)
+
+
+def _passed_through(body: Mapping[str, Any]) -> Iterator[str]:
+    """The variables a service's ``environment:`` names without a value: Compose gives the
+    container the value its own environment has."""
+    environment = body.get("environment")
+    if isinstance(environment, dict):
+        yield from (str(key) for key, item in environment.items() if item is None)
+    elif isinstance(environment, list):
+        yield from (each for each in environment if isinstance(each, str) and "=" not in each)
 
 
 class _Extended:

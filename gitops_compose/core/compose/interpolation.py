@@ -9,11 +9,13 @@ default or alternative may itself hold variables.
 The core knows only the variables it is given (a stack's ``.env``); any other variable is
 taken as unset. A value that would need one anyway (a bare ``${VAR}``, a ``?`` form) is
 unknown: Compose may get it from its environment, which the plan does not see.
+``names_read`` says which variables a text reads, so the shell can tell the core their
+values in its environment (see reconcile's configuration).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 _NAME_START = frozenset("_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _NAME = _NAME_START | frozenset("0123456789")
@@ -65,6 +67,33 @@ def _substituted(
     if closing:
         return None  # no closing brace: Compose rejects it
     return ("".join(out) if known else None), index
+
+
+def names_read(text: str) -> tuple[str, ...]:
+    """The variables ``text`` reads, in the order met, defaults' and alternatives'
+    included (whether Compose needs them depends on values the core may not know)."""
+    if "$" not in text:
+        return ()
+    asked = _Asked()
+    _substituted(text, 0, asked, closing=False)
+    return tuple(asked.names)
+
+
+class _Asked(Mapping[str, str]):
+    """No variable set, each name asked for noted: what a text reads, by substituting it."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, None] = {}
+
+    def __getitem__(self, name: str) -> str:
+        self.names[name] = None
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
 _OPERATORS = (":-", ":?", ":+", "-", "?", "+")

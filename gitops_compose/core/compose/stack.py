@@ -82,6 +82,8 @@ class Stack:
     # The files Compose reads for it that SOPS encrypted (see secret_file): decrypted
     # when it is started, never on a check that leaves it be.
     secret_files: tuple[SecretFile, ...] = ()
+    # The variables Compose may take from its environment for it (see compose_file).
+    variables_read: tuple[str, ...] = ()
     # x-gitops.image_updates: None where --image-updates holds (see image_update).
     image_updates: bool | None = None
     # Service keys Docker Swarm ignores or refuses (see swarm_support).
@@ -418,6 +420,7 @@ def _stack_or_error(
                 settle=found.settle,
                 rollback=found.rollback,
                 watched=found.watched,
+                variables_read=found.variables_read,
                 image_updates=found.image_updates,
                 swarm_refused=found.swarm_refused,
             )

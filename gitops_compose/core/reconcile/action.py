@@ -139,7 +139,7 @@ class Drift:
     ``web runs other configuration than a1b2c3d``."""
 
     services: tuple[str, ...]
-    # The configuration hash the first of them should run.
+    # The configuration hash the first of them should run ("": not known).
     expected: str
     kind = Kind.DRIFT
 
@@ -151,7 +151,8 @@ class Drift:
 def drifted_text(services: tuple[str, ...], expected: str) -> str:
     """``web runs other configuration than a1b2c3d``; ``web, db run other configuration``."""
     if len(services) == 1:
-        return f"{services[0]} runs other configuration than {expected[:7]}"
+        than = expected[:7] or "the repository's"
+        return f"{services[0]} runs other configuration than {than}"
     return f"{', '.join(services)} run other configuration than the repository's"
 
 
@@ -222,6 +223,9 @@ class StackAction:
     after: tuple[str, ...] = ()
     # The files Compose reads for it that SOPS encrypted: decrypted for a start or restart.
     secret_files: tuple[SecretFile, ...] = ()
+    # Services of its project that run from another directory than the stack's (see
+    # configuration): Compose sees no change in their hash, so a start recreates them.
+    moved: tuple[str, ...] = ()
 
     @property
     def reason(self) -> str:
@@ -235,8 +239,11 @@ class StackAction:
     def recreating(self) -> tuple[str, ...] | None:
         """For a restart of changed files: Compose recreates what its configuration hash
         sees changed, then these services by name (their mounted files changed, which
-        it does not see). None: every service is recreated (a retry or a heal, whose
+        it does not see); a start, the services that run from another directory. None:
+        every service is recreated (a retry or a heal, whose
         changes are not known), or the action recreates nothing by force."""
+        if self.verb is Verb.START and self.moved:
+            return self.moved
         if self.verb is not Verb.RESTART or not isinstance(self.cause, Changed):
             return None
         return self.cause.recreated

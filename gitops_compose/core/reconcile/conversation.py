@@ -21,6 +21,8 @@ from gitops_compose.core.reconcile.image_check import ImageSettings
 from gitops_compose.core.reconcile.state import State, troubled
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from gitops_compose.core.compose.parse_cache import ParseCache
     from gitops_compose.core.reconcile.action import Action, FastForward, Rollback
     from gitops_compose.core.reconcile.configuration import ConfigQuestion
@@ -272,6 +274,10 @@ class CheckSettings:
     # The clone's absolute directory: where Compose runs stacks from (their working_dir
     # label); empty when not known, then the directory is not compared.
     clone: str = ""
+    # The environment Compose runs with, as the shell found it: the values of the variables
+    # a stack's files read are part of what decides its configuration (see configuration).
+    # Never shown: values may be secrets.
+    environment: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     # Following image updates of mutable tags (see image_update).
     images: ImageSettings = field(default_factory=ImageSettings)
     # The subtrees whose stacks this host manages (--path); the others are not its

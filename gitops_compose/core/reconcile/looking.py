@@ -17,7 +17,7 @@ from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.expectation import Expectation
 from gitops_compose.core.reconcile.check_failure import CheckFailure
-from gitops_compose.core.reconcile.configuration import ExpectedConfig, drifted
+from gitops_compose.core.reconcile.configuration import Baseline, drifted
 from gitops_compose.core.reconcile.conversation import (
     CheckReport,
     Clone,
@@ -43,6 +43,7 @@ from gitops_compose.core.reconcile.status import Condition, StackStatus, Status
 
 if TYPE_CHECKING:
     from gitops_compose.core.reconcile.runtime import HostState
+    from gitops_compose.core.reconcile.state import State
 
 
 @final
@@ -99,7 +100,7 @@ class Ending(Check):
         ok = self.failure is None
         state = replace(
             state,
-            stacks=on_host(state.stacks, self.host, {}, state.configs),
+            stacks=on_host(state.stacks, self.host, {}, baseline(self.context, state)),
             full_pass_done=done,
             counters=counters_after(self.context.counting, did_all=ok, at=now),
         )
@@ -176,7 +177,7 @@ def on_host(
     stacks: Mapping[str, StackStatus],
     host: HostState | None,
     acted: Mapping[str, str | None],
-    configs: Mapping[str, ExpectedConfig] | None = None,
+    expected: Baseline | None = None,
 ) -> dict[str, StackStatus]:
     """Each stack's record with whether the host runs what it should, from the last look
     at the containers (``host``; None: not seen). A stack acted on when the host could
@@ -191,22 +192,29 @@ def on_host(
             # No expectation yet (a state of an older version): judged by its containers.
             looked = record.expects or Expectation(includes=True)
             down = not_running_reason(looked, host.get(record.project, ()))
-        config = None if configs is None else configs.get(path)
-        seen[path] = replace(record, down=down, drift=_drift(record, host, config))
+        seen[path] = replace(record, down=down, drift=_drift(path, record, host, expected))
     return seen
 
 
+def baseline(context: Context, state: State) -> Baseline:
+    """What this check judges drift by (see configuration)."""
+    settings = context.settings
+    return Baseline(state.configs, settings.environment, settings.clone)
+
+
 def _drift(
-    record: StackStatus, host: HostState | None, config: ExpectedConfig | None
+    path: str, record: StackStatus, host: HostState | None, expected: Baseline | None
 ) -> tuple[str, ...]:
-    """The services of a stack that run another configuration than the files it was last
-    deployed from give, where the state keeps their hashes (a rolled-back stack runs its
-    last good files on purpose; the directory is judged on a full pass)."""
-    if host is None or record.project is None:
+    """The services of a stack that run from another directory than the clone's, or
+    another configuration than the files it was last deployed from give in this
+    environment, where the state keeps their hashes (a rolled-back stack runs its last
+    good files on purpose)."""
+    if host is None or record.project is None or expected is None:
         return record.drift
-    if config is None or config.key != record.fingerprint or record.rolled_back_from:
+    if record.rolled_back_from:
         return ()
-    return drifted(dict(config.hashes), host.get(record.project, ()), None)
+    hashes = expected.hashes(path, record.fingerprint)
+    return drifted(hashes, host.get(record.project, ()), expected.directory(path))
 
 
 def closing(context: Context, report: CheckReport, now: float) -> Done:

@@ -43,7 +43,7 @@ from gitops_compose.core.reconcile.action import (
     drifted_text,
 )
 from gitops_compose.core.reconcile.check_failure import CheckFailure
-from gitops_compose.core.reconcile.configuration import drifted, stack_directory
+from gitops_compose.core.reconcile.configuration import drifted, moved, stack_directory
 from gitops_compose.core.reconcile.image_update import ImageFindings
 from gitops_compose.core.reconcile.order import Order, order_of
 from gitops_compose.core.reconcile.retry import (
@@ -211,7 +211,7 @@ def plan(facts: Facts) -> Result[Plan, CheckFailure]:
         )
     order, local_order = order_of(facts.remote), order_of(facts.local)
     stops = tuple(_stops(facts, order, local_order))
-    starts = _starts(facts, order, stops)
+    starts = tuple(_from_here(facts, each) for each in _starts(facts, order, stops))
     fast_forward: tuple[Action, ...] = ()
     if facts.local.commit != facts.remote.commit:
         fast_forward = (FastForward(source=facts.local.commit, target=facts.remote.commit),)
@@ -504,7 +504,8 @@ def _drifted(facts: Facts, stack: Stack) -> Drift | None:
     if record is not None and record.rolled_back_from is not None:
         return None  # it runs its last good configuration, on purpose
     directory = stack_directory(facts.clone, stack.path) if facts.clone else None
-    services = drifted(expected, facts.host.get(stack.project, ()), directory)
+    containers = facts.host.get(stack.project, ())
+    services = drifted(expected, containers, directory)
     if not services:
         return None
     return Drift(services, expected.get(services[0], ""))
@@ -578,6 +579,16 @@ def _problems(remote: Stacks, order: Order) -> Iterator[Problem]:
         for path, reason in order.problems.items()
     ]
     yield from sorted(found, key=lambda each: each.stack)
+
+
+def _from_here(facts: Facts, action: StackAction) -> StackAction:
+    """A start that recreates the services its project runs from another directory than
+    the stack's (a project started by hand elsewhere), which ``up`` alone would keep."""
+    if action.verb is not Verb.START or facts.host is None or not facts.clone:
+        return action
+    directory = stack_directory(facts.clone, action.stack)
+    found = moved(facts.host.get(action.project, ()), directory)
+    return replace(action, moved=found) if found else action
 
 
 def _action(verb: Verb, phase: Phase, stack: Stack, commit: str, cause: Cause) -> StackAction:

@@ -18,7 +18,7 @@ from gitops_compose.core.compose.compose_file import Role
 from gitops_compose.core.compose.stack import Stacks, for_swarm, stacks_of
 from gitops_compose.core.reconcile.action import Verb
 from gitops_compose.core.reconcile.check_failure import CheckFailure
-from gitops_compose.core.reconcile.configuration import ConfigQuestion, ExpectedConfig
+from gitops_compose.core.reconcile.configuration import ConfigQuestion, expected_config
 from gitops_compose.core.reconcile.conversation import (
     AskRegistry,
     Heads,
@@ -140,7 +140,7 @@ def configured(
     context: Context, heads: Heads, local: Stacks, remote: Stacks, host: HostState
 ) -> Check:
     """On to planning once the configuration hashes the plan needs are known."""
-    asking = config_questions(context, heads, remote, host)
+    asking = config_questions(context, heads, local, remote, host)
     if asking:
         return LookingAtConfig(context, heads, local, remote, host, asking)
     return planned(context, heads, local, remote, host)
@@ -217,11 +217,13 @@ class LookingAtConfig(Check):
 
     def config_seen(self, found: Mapping[str, Result[Mapping[str, str], str]]) -> Check:
         configs = dict(self.context.state.configs)
+        environment = self.context.settings.environment
         for path, hashes in found.items():
             stack = self.remote.valid.get(path)
             if stack is not None and isinstance(hashes, Success):
-                config = ExpectedConfig(stack.fingerprint, tuple(sorted(hashes.unwrap().items())))
-                configs[path] = config
+                configs[path] = expected_config(
+                    stack.fingerprint, stack.variables_read, environment, hashes.unwrap()
+                )
         # A stack Compose could not tell of is judged as before: by whether it runs.
         state = replace(self.context.state, configs=configs)
         context = replace(self.context, state=state)
@@ -229,16 +231,18 @@ class LookingAtConfig(Check):
 
 
 def config_questions(
-    context: Context, heads: Heads, remote: Stacks, host: HostState
+    context: Context, heads: Heads, local: Stacks, remote: Stacks, host: HostState
 ) -> tuple[ConfigQuestion, ...]:
     """The stacks to ask Compose the configuration of: on a full pass, with --self-heal
-    or for a plan, each deployed stack that runs and whose kept hashes are not for its
-    files (never on an idle check; a rolled-back stack runs its last good files)."""
+    or for a plan, each deployed stack that runs, whose kept hashes are not for its files
+    and environment, and that the plan does not deploy anyway (its hashes are read from
+    its containers after that; see settling). Never on an idle check; a rolled-back stack
+    runs its last good files."""
     settings = context.settings
     if not (settings.always or settings.self_heal or full_pass(context, heads)):
         return ()
     state = context.state
-    asking = []
+    unknown = []
     for path, stack in sorted(remote.valid.items()):
         if stack.role is not Role.DEPLOY or not host.get(stack.project):
             continue
@@ -250,17 +254,28 @@ def config_questions(
         if record is not None and record.rolled_back_from is not None:
             continue
         kept = state.configs.get(path)
-        if kept is None or kept.key != stack.fingerprint:
-            asking.append(ConfigQuestion(path, stack.project, stack.compose_files))
-    return tuple(asking)
+        if kept is None or not kept.holds(stack.fingerprint, settings.environment):
+            unknown.append(stack)
+    if not unknown:
+        return ()
+    made = plan(facts_of(context, heads, local, remote, host, resources=None))
+    acting = {each.stack for each in made.map(lambda found: found.stack_actions).value_or(())}
+    return tuple(
+        ConfigQuestion(stack.path, stack.project, stack.compose_files)
+        for stack in unknown
+        if stack.path not in acting
+    )
 
 
-def expected_configs(state: State, remote: Stacks) -> dict[str, Mapping[str, str]]:
-    """Each stack's expected hashes, where the state keeps them for its files."""
+def expected_configs(
+    state: State, remote: Stacks, environment: Mapping[str, str]
+) -> dict[str, Mapping[str, str]]:
+    """Each stack's expected hashes, where the state keeps them for its files and
+    environment."""
     found: dict[str, Mapping[str, str]] = {}
     for path, config in state.configs.items():
         stack = remote.valid.get(path)
-        if stack is not None and config.key == stack.fingerprint:
+        if stack is not None and config.holds(stack.fingerprint, environment):
             found[path] = dict(config.hashes)
     return found
 
@@ -312,8 +327,28 @@ def planned(
     resources: frozenset[Resource] | None = None,
 ) -> Check:
     """The plan from what was read and seen, or why there is none (the check ends)."""
+    made = plan(facts_of(context, heads, local, remote, host, resources=resources))
+    if isinstance(made, Failure):
+        return Ending(context, heads, host, made.failure())
+    found = replace(made.unwrap(), images=context.images)
+    if found.needs_resources:
+        return LookingAtResources(context, heads, local, remote, host)
+    deploys = frozenset(each.stack for each in found.stack_actions if each.verb is not Verb.STOP)
+    return PlanMade(context, Ground(heads, local, remote, host, found, deploys))
+
+
+def facts_of(
+    context: Context,
+    heads: Heads,
+    local: Stacks,
+    remote: Stacks,
+    host: HostState | None,
+    *,
+    resources: frozenset[Resource] | None,
+) -> Facts:
+    """What the plan is made from, as this check read and saw it."""
     settings = context.settings
-    facts = Facts(
+    return Facts(
         local=local,
         remote=remote,
         branch=settings.branch,
@@ -324,18 +359,10 @@ def planned(
         statuses=context.state.stacks,
         now=context.began,
         resources=resources,
-        configs=expected_configs(context.state, remote),
+        configs=expected_configs(context.state, remote, settings.environment),
         clone=settings.clone,
         image_updates=context.images.updates() if context.images is not None else {},
     )
-    made = plan(facts)
-    if isinstance(made, Failure):
-        return Ending(context, heads, host, made.failure())
-    found = replace(made.unwrap(), images=context.images)
-    if found.needs_resources:
-        return LookingAtResources(context, heads, local, remote, host)
-    deploys = frozenset(each.stack for each in found.stack_actions if each.verb is not Verb.STOP)
-    return PlanMade(context, Ground(heads, local, remote, host, found, deploys))
 
 
 def planned_events(found: Plan, now: float) -> tuple[Event, ...]:

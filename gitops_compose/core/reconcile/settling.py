@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, final
 from gitops_compose.core.compose.compose_file import Role
 from gitops_compose.core.reconcile.action import FastForward, StackAction, Verb
 from gitops_compose.core.reconcile.check_failure import CheckFailure
-from gitops_compose.core.reconcile.configuration import ExpectedConfig
+from gitops_compose.core.reconcile.configuration import ExpectedConfig, expected_config
 from gitops_compose.core.reconcile.conversation import (
     CheckReport,
     LookAtDigests,
@@ -28,7 +28,7 @@ from gitops_compose.core.reconcile.image_update import (
     RunningImages,
     deployed_images,
 )
-from gitops_compose.core.reconcile.looking import closing, on_host
+from gitops_compose.core.reconcile.looking import baseline, closing, on_host
 from gitops_compose.core.reconcile.outcome import Outcome, statuses_after, tally
 from gitops_compose.core.reconcile.stage import Check
 from gitops_compose.core.reconcile.status import Status
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from gitops_compose.core.reconcile.running import Ground
     from gitops_compose.core.reconcile.runtime import HostState
     from gitops_compose.core.reconcile.schedule import Schedule
+    from gitops_compose.core.reconcile.state import State
     from gitops_compose.core.reconcile.status import StackStatus
 
 
@@ -166,8 +167,8 @@ class Settling(Check):
                     settled.pop(action.stack, None)
                 else:
                     settled[action.stack] = known
-        configs = self._configs(state.configs, settled)
-        settled = self._on_host(settled, desired, configs)
+        configs = self._configs(state.configs, settled, desired)
+        settled = self._on_host(settled, desired, replace(state, configs=configs))
         settled = self._with_images(settled, desired)
         counts = tally(found, self.outcomes, settled)
         ok = failure is None
@@ -192,12 +193,16 @@ class Settling(Check):
         )
 
     def _configs(
-        self, kept: Mapping[str, ExpectedConfig], settled: Mapping[str, StackStatus]
+        self,
+        kept: Mapping[str, ExpectedConfig],
+        settled: Mapping[str, StackStatus],
+        desired: Stacks,
     ) -> dict[str, ExpectedConfig]:
         """The kept hashes, with those a stack runs after a deployment of it went well:
-        what Compose made from its files is what it is expected to run (a rolled-back one
-        runs its last good files, not judged)."""
-        configs = dict(kept)
+        what Compose made from its files in this environment is what it is expected to
+        run, read from the labels it stamped, so a deployed stack needs no ``config
+        --hash`` (a rolled-back one runs its last good files, not judged)."""
+        configs = {path: config for path, config in kept.items() if path in desired.valid}
         if self.after is None:
             return configs
         for outcome in self.outcomes:
@@ -205,7 +210,10 @@ class Settling(Check):
             record = settled.get(path)
             if outcome.error is not None or record is None or record.project is None:
                 continue
-            if record.rolled_back_from is not None or record.fingerprint is None:
+            stack = desired.valid.get(path)
+            if record.rolled_back_from is not None or stack is None:
+                continue
+            if record.fingerprint != stack.fingerprint:
                 continue
             hashes = {
                 each.service: each.config_hash
@@ -213,7 +221,10 @@ class Settling(Check):
                 if each.config_hash is not None
             }
             if hashes:
-                configs[path] = ExpectedConfig(record.fingerprint, tuple(sorted(hashes.items())))
+                environment = self.context.settings.environment
+                configs[path] = expected_config(
+                    stack.fingerprint, stack.variables_read, environment, hashes
+                )
         return configs
 
     def _with_images(
@@ -239,7 +250,7 @@ class Settling(Check):
         self,
         stacks: Mapping[str, StackStatus],
         desired: Stacks,
-        configs: Mapping[str, ExpectedConfig],
+        state: State,
     ) -> dict[str, StackStatus]:
         """Each stack's record with what it should run (as its files say) and whether the
         host runs it, from the last look at the containers. A stack acted on when the host
@@ -256,6 +267,6 @@ class Settling(Check):
             else:
                 expected[path] = record
         if self.after is not None:
-            return on_host(expected, self.after, {}, configs)
+            return on_host(expected, self.after, {}, baseline(self.context, state))
         acted = {each.action.stack: each.error for each in self.outcomes}
-        return on_host(expected, self.ground.host, acted, configs)
+        return on_host(expected, self.ground.host, acted, baseline(self.context, state))

@@ -180,7 +180,12 @@ def state_to_json(state: State) -> str:
             for path, record in sorted(state.stacks.items())
         },
         "configs": {
-            path: {"key": config.key, "hashes": dict(config.hashes)}
+            path: {
+                "key": config.key,
+                "hashes": dict(config.hashes),
+                "variables": list(config.variables),
+                "environment": config.environment,
+            }
             for path, config in sorted(state.configs.items())
         },
         "images_checked": state.images_checked,
@@ -287,6 +292,8 @@ def _config(value: object, where: str) -> ExpectedConfig:
     return ExpectedConfig(
         key=_checked_text(found.get("key"), f"{where}.key"),
         hashes=_images(found.get("hashes", {}), f"{where}.hashes"),
+        variables=_names(found.get("variables", []), f"{where}.variables"),
+        environment=_checked_text(found.get("environment", ""), f"{where}.environment"),
     )
 
 

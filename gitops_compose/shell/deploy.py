@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, final
 
 from returns.result import Failure, Result
 
+from gitops_compose.core import value
 from gitops_compose.core.reconcile.check import CheckReport, CheckSettings
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.shell import log
@@ -179,12 +180,12 @@ class Job:
                 )
             except ComposeUnavailable as problem:
                 raise UsageError(str(problem)) from None
-            report = replace(report, state=replace(report.state, history=heard.history))
+            report = value.replace(report, state=value.replace(report.state, history=heard.history))
             sending = None
             if self.notifier is not None:
                 # Sent beside the next steps; the memory of what was told is saved now.
                 told, sending = self.notifier.settled(report.state)
-                report = replace(report, state=told)
+                report = value.replace(report, state=told)
             if not saved(self.state_dir, report):
                 # Metrics show what was saved: counters never go back.
                 return Checked(report, written=False, heard=heard, sending=sending)
@@ -376,7 +377,7 @@ def _daemon(job: Job, due: Due) -> int:
             checked = job.check(metrics, daemon_starting=starting)
             code = EXIT_OK if checked.ok else EXIT_FAILED
             failure = checked.report.failure
-            liveness = replace(
+            liveness = value.replace(
                 liveness,
                 last_ended=time.time(),
                 last_failure=failure.reason if failure is not None else None,

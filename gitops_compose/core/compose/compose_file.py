@@ -23,16 +23,6 @@ from gitops_compose.core.compose.interpolation import interpolated
 from gitops_compose.core.compose.parse_cache import ParseCache
 from gitops_compose.core.compose.resource import Resource, ResourceKind
 
-# Compose's own precedence (compose-go DefaultFileNames / DefaultOverrideFileNames): the first
-# present file wins, and the first present override file is loaded on top of it.
-COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
-OVERRIDE_FILE_NAMES = (
-    "compose.override.yml",
-    "compose.override.yaml",
-    "docker-compose.override.yml",
-    "docker-compose.override.yaml",
-)
-
 CONTROLLER_LABEL = "gitops.controller"
 IGNORE_LABEL = "gitops.ignore"
 

@@ -17,18 +17,15 @@ from dataclasses import dataclass
 from posixpath import basename
 from typing import final
 
-from gitops_compose.core.compose.compose_file import (
-    COMPOSE_FILE_NAMES,
-    OVERRIDE_FILE_NAMES,
-    Extended,
-    Included,
-)
+from gitops_compose.core.compose.compose_file import Extended, Included
 from gitops_compose.core.compose.dotenv import variables
 from gitops_compose.core.compose.file_links import extends_reference, links_of
 from gitops_compose.core.compose.interpolation import interpolated
 from gitops_compose.core.compose.parse_cache import ParseCache
 from gitops_compose.core.compose.snapshot import (
+    COMPOSE_FILE_NAMES,
     ENV_FILE,
+    OVERRIDE_FILE_NAMES,
     ROOT,
     Snapshot,
     directory_of,

@@ -8,12 +8,12 @@ rest.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import final
 
 from gitops_compose.core.reconcile.retry import Retried
 from gitops_compose.core.reconcile.verb import Verb as Verb  # noqa: PLC0414 (re-exported)
+from gitops_compose.core.value import Value
 
 
 class Phase(IntEnum):
@@ -37,8 +37,7 @@ class Kind(Enum):
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class New:
+class New(Value):
     kind = Kind.NEW
 
     @property
@@ -47,8 +46,7 @@ class New:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Changed:
+class Changed(Value):
     """Files that differ from what was last deployed (empty: not known which)."""
 
     files: tuple[str, ...] = ()
@@ -77,8 +75,7 @@ class Changed:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Renamed:
+class Renamed(Value):
     """The stack's project name changed: the old project stops, the new one starts."""
 
     old: str
@@ -93,8 +90,7 @@ class Renamed:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Removed:
+class Removed(Value):
     branch: str
     kind = Kind.REMOVED
 
@@ -104,8 +100,7 @@ class Removed:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Retry:
+class Retry(Value):
     of: Retried
     attempt: int
     kind = Kind.RETRY
@@ -116,8 +111,7 @@ class Retry:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class NotRunning:
+class NotRunning(Value):
     """What was seen on the host: ``db exited 1``, ``no containers``."""
 
     seen: str
@@ -129,8 +123,7 @@ class NotRunning:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Drift:
+class Drift(Value):
     """Services that run another configuration than the repository's (see configuration):
     ``web runs other configuration than a1b2c3d``."""
 
@@ -155,8 +148,7 @@ Cause = New | Changed | Renamed | Removed | Retry | NotRunning | Drift
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class StackAction:
+class StackAction(Value):
     verb: Verb
     phase: Phase
     stack: str
@@ -192,8 +184,7 @@ class StackAction:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class FastForward:
+class FastForward(Value):
     source: str
     target: str
     phase: Phase = Phase.FAST_FORWARD
@@ -203,8 +194,7 @@ Action = StackAction | FastForward
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Rollback:
+class Rollback(Value):
     """Bring a stack whose deployment failed back to what last ran well: its files as of
     ``commit`` (repository path and blob id of each, read from git), and its services'
     images as recorded then (service, image id), whatever their tags point at now."""

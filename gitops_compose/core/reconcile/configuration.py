@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import final
 
 from gitops_compose.core.reconcile.runtime import Container
+from gitops_compose.core.value import Value
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class ExpectedConfig:
+class ExpectedConfig(Value):
     """The hashes a stack's files give, service by service, and what decides them."""
 
     # The stack's fingerprint the hashes were asked for.
@@ -29,8 +28,7 @@ class ExpectedConfig:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class ConfigQuestion:
+class ConfigQuestion(Value):
     """A stack whose expected hashes the shell asks Compose for (``config --hash '*'``)."""
 
     stack: str

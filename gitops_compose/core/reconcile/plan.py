@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
 from typing import final
 
 from returns.result import Failure, Result, Success
@@ -52,6 +51,7 @@ from gitops_compose.core.reconcile.retry import (
 )
 from gitops_compose.core.reconcile.runtime import HostState, not_running_reason
 from gitops_compose.core.reconcile.status import StackStatus
+from gitops_compose.core.value import Value, field, replace
 
 __all__ = [
     "Action",
@@ -70,8 +70,7 @@ __all__ = [
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Skip:
+class Skip(Value):
     """A stack the check leaves alone on purpose (the tool's own, or ignored)."""
 
     stack: str
@@ -80,8 +79,7 @@ class Skip:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(Value):
     """A stack that cannot be deployed; it blocks nothing else."""
 
     stack: str
@@ -90,8 +88,7 @@ class Problem:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class LinkWarning:
+class LinkWarning(Value):
     """A stack to deploy uses a symbolic link out of the repository: allowed, and said."""
 
     stack: str
@@ -100,8 +97,7 @@ class LinkWarning:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Facts:
+class Facts(Value):
     """Everything a plan depends on, gathered by the shell."""
 
     local: Stacks
@@ -129,8 +125,7 @@ class Facts:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(Value):
     local: str
     remote: str
     actions: tuple[Action, ...]

@@ -9,12 +9,12 @@ is handed to the shell (``Planned``) and told as events, then the check runs it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, final
 
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.compose_file import Role
+from gitops_compose.core.compose.compose_sources import contents_needed
 from gitops_compose.core.compose.stack import Stacks, stacks_of
 from gitops_compose.core.reconcile.action import Verb
 from gitops_compose.core.reconcile.check_failure import CheckFailure
@@ -34,6 +34,7 @@ from gitops_compose.core.reconcile.plan import Facts, Plan, plan
 from gitops_compose.core.reconcile.running import Ground, Running
 from gitops_compose.core.reconcile.schedule import schedule_of
 from gitops_compose.core.reconcile.stage import Check, Context
+from gitops_compose.core.value import replace
 
 if TYPE_CHECKING:
     from gitops_compose.core.compose.resource import Resource
@@ -53,12 +54,14 @@ def reading_commits(context: Context, heads: Heads) -> Check:
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class ReadingCommits(Check):
     heads: Heads
 
     def _next(self, now: float) -> tuple[Check, Request]:
         return self, ReadCommits(tuple(dict.fromkeys((self.heads.local, self.heads.remote))))
+
+    def contents_needed(self, snapshot: Snapshot) -> frozenset[str]:
+        return contents_needed(snapshot, self.context.settings.parsing)
 
     def commits_read(self, snapshots: Mapping[str, Snapshot]) -> Check:
         heads, root = self.heads, self.context.settings.root_name
@@ -73,7 +76,6 @@ class ReadingCommits(Check):
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class LookingToPlan(Check):
     """The commits are read: the containers, before planning."""
 
@@ -96,7 +98,6 @@ class LookingToPlan(Check):
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class LookingAtConfig(Check):
     """Running stacks whose expected configuration is not known for their files: asked of
     Compose before planning, and kept in the state for the next checks."""
@@ -157,7 +158,6 @@ def expected_configs(state: State, remote: Stacks) -> dict[str, Mapping[str, str
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class LookingAtResources(Check):
     """A stack needs a network or volume that no stack creates: the host's, by name."""
 
@@ -180,7 +180,6 @@ class LookingAtResources(Check):
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class PlanMade(Check):
     """The plan, to hand to the shell before anything runs."""
 

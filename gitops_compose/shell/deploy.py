@@ -7,6 +7,7 @@ hear the check as a reporter (metrics_reporter) and show its state once it is sa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -15,16 +16,16 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, final
 
 from returns.result import Failure, Result
 
-from gitops_compose.core import value
 from gitops_compose.core.reconcile.check import CheckReport, CheckSettings
 from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.value import Value, replace
 from gitops_compose.shell import log
 from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
 from gitops_compose.shell.compose_host import ComposeHost, docker_missing
@@ -138,8 +139,7 @@ def planned(repository: GitRepository, options: Options) -> Result[Plan, CheckFa
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Job:
+class Job(Value):
     """Everything a check needs, set up once per process."""
 
     repository: GitRepository
@@ -162,7 +162,7 @@ class Job:
             state, warning = load_state(self.state_dir)
             if warning is not None:
                 log.event("state", logging.WARNING, warning=warning)
-            settings = replace(self.settings, daemon_starting=daemon_starting)
+            settings = dataclasses.replace(self.settings, daemon_starting=daemon_starting)
             # The metrics hear the check like the log does, and show its state once saved.
             shown = MetricsReporter(metrics, self.options.metrics_file)
             # The history goes on from the saved one, so it outlives restarts and cron.
@@ -180,12 +180,12 @@ class Job:
                 )
             except ComposeUnavailable as problem:
                 raise UsageError(str(problem)) from None
-            report = value.replace(report, state=value.replace(report.state, history=heard.history))
+            report = replace(report, state=replace(report.state, history=heard.history))
             sending = None
             if self.notifier is not None:
                 # Sent beside the next steps; the memory of what was told is saved now.
                 told, sending = self.notifier.settled(report.state)
-                report = value.replace(report, state=told)
+                report = replace(report, state=told)
             if not saved(self.state_dir, report):
                 # Metrics show what was saved: counters never go back.
                 return Checked(report, written=False, heard=heard, sending=sending)
@@ -193,8 +193,7 @@ class Job:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Checked:
+class Checked(Value):
     """A check's report, and whether its state and metrics file were written."""
 
     report: CheckReport
@@ -377,7 +376,7 @@ def _daemon(job: Job, due: Due) -> int:
             checked = job.check(metrics, daemon_starting=starting)
             code = EXIT_OK if checked.ok else EXIT_FAILED
             failure = checked.report.failure
-            liveness = value.replace(
+            liveness = replace(
                 liveness,
                 last_ended=time.time(),
                 last_failure=failure.reason if failure is not None else None,

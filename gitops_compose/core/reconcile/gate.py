@@ -121,27 +121,10 @@ def judged(gate: Gate, containers: Sequence[ContainerHealth], now: float) -> Ver
             shown = ", ".join(pending)
             return Failed(gate, f"not running and healthy within {_seconds(elapsed)}: {shown}")
         return Waiting(replace(gate, settled_from=None))
-    since = (
-        gate.settled_from
-        if gate.settled_from is not None
-        else _running_since(gate, containers, now)
-    )
+    since = gate.settled_from if gate.settled_from is not None else now
     if now - since >= gate.times.settle:
         return Passed(gate)
     return Waiting(replace(gate, settled_from=since))
-
-
-def _running_since(gate: Gate, containers: Sequence[ContainerHealth], now: float) -> float:
-    """Where the settle window of a stack first seen running and healthy starts: when the
-    last of its running containers started, when Docker says so for each and none has a
-    healthcheck (running since then, with no restart, as the restart counts show), but not
-    before its ``up`` ended; else now. A look that came late, while other stacks' Compose
-    commands ran, does not make the window longer."""
-    running = [each for each in containers if each.state == "running"]
-    if not running or any(each.started is None or each.health is not None for each in running):
-        return now
-    latest = max(each.started for each in running if each.started is not None)
-    return min(now, max(gate.opened, latest))
 
 
 def _restarts_before(gate: Gate, container: ContainerHealth) -> int:

@@ -91,7 +91,7 @@ class LookingToPlan(Check):
             failure = CheckFailure(f"reading the containers failed: {found.failure()}")
             return Ending(self.context, self.heads, None, failure)
         host = found.unwrap()
-        asking = config_questions(self.context, self.heads, self.remote, host)
+        asking = config_questions(self.context, self.heads, self.local, self.remote, host)
         if asking:
             return LookingAtConfig(self.context, self.heads, self.local, self.remote, host, asking)
         return planned(self.context, self.heads, self.local, self.remote, host)
@@ -125,11 +125,14 @@ class LookingAtConfig(Check):
 
 
 def config_questions(
-    context: Context, heads: Heads, remote: Stacks, host: HostState
+    context: Context, heads: Heads, local: Stacks, remote: Stacks, host: HostState
 ) -> tuple[ConfigQuestion, ...]:
     """The stacks to ask Compose the configuration of: on a full pass, with --self-heal
     or for a plan, each deployed stack that runs and whose kept hashes are not for its
-    files (never on an idle check; a rolled-back stack runs its last good files)."""
+    files (never on an idle check; a rolled-back stack runs its last good files). Not a
+    stack whose files differ from what it was deployed from: the plan deploys it anyway,
+    and its hashes are read off the containers its ``up`` makes (see settling), so an
+    apply of N changed stacks makes no ``config --hash`` call before its N ``up``."""
     settings = context.settings
     if not (settings.always or settings.self_heal or full_pass(context, heads)):
         return ()
@@ -141,6 +144,12 @@ def config_questions(
         record = state.stacks.get(path)
         if record is not None and record.rolled_back_from is not None:
             continue
+        before = local.valid.get(path)
+        deployed_from = record.fingerprint if record is not None else None
+        if deployed_from is None and before is not None:
+            deployed_from = before.fingerprint
+        if deployed_from is not None and deployed_from != stack.fingerprint:
+            continue  # deployed anyway, with these files
         kept = state.configs.get(path)
         if kept is None or kept.key != stack.fingerprint:
             asking.append(ConfigQuestion(path, stack.project, stack.compose_files))

@@ -21,6 +21,7 @@ from gitops_compose.core.reconcile.action import Rollback, StackAction, Verb
 from gitops_compose.core.reconcile.check import Heads
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.configuration import ConfigQuestion
+from gitops_compose.core.reconcile.image_update import RunningImage, RunningImages
 from gitops_compose.core.reconcile.outcome import Outcome
 from gitops_compose.core.reconcile.runtime import Container, ContainerHealth, Health, HostState
 
@@ -117,6 +118,9 @@ class ModelHost:
     # Stack path -> the configuration hashes Compose would give its services.
     configs: dict[str, dict[str, str]] = field(default_factory=dict)
     configs_asked: list[str] = field(default_factory=list)
+    # Image looks (see running_images), and the repository digests every image has.
+    images_looked: int = 0
+    digests: tuple[str, ...] = ()
 
     def compose_problem(self) -> str | None:
         return self.compose_missing
@@ -165,6 +169,23 @@ class ModelHost:
 
     def logs(self, containers: Sequence[str]) -> Mapping[str, str]:
         return {each: f"{each.split('/')[1]}: boom" for each in containers}
+
+    def image_digests(self, images: Sequence[str]) -> Result[Mapping[str, tuple[str, ...]], str]:
+        self.images_looked += 1
+        return Success({each: self.digests for each in images})
+
+    def running_images(self, projects: Sequence[str]) -> Result[RunningImages, str]:
+        self.images_looked += 1
+        return Success(
+            {
+                project: {
+                    each.service: RunningImage(self.images.get(project, ""), self.digests)
+                    for each in self.running[project]
+                }
+                for project in projects
+                if project in self.running
+            }
+        )
 
     def resources(self) -> Result[frozenset[Resource], str]:
         from gitops_compose.core.compose.resource import ResourceKind  # noqa: PLC0415

@@ -20,10 +20,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.metrics_core import Metric
 
+from gitops_compose.core.reconcile.forge import Forge, ForgeTarget
 from gitops_compose.core.reconcile.notice import NotifyOn
 from gitops_compose.core.reconcile.state import Counters, State
 from gitops_compose.core.reconcile.status import StackStatus, Status
 from gitops_compose.shell import cli, commands, environment
+from gitops_compose.shell.commit_statuses import CommitStatuses, StatusSettings
 from gitops_compose.shell.due import Due
 from gitops_compose.shell.metrics import StateMetrics
 from gitops_compose.shell.notifier import Notifier, NotifySettings
@@ -218,12 +220,20 @@ def _served_families() -> Iterator[Metric]:
     """What the daemon's /metrics draws: the state's families, and the webhook's counter
     registered beside them, as deploy.py registers it; from a state with one stack, so the
     per-stack families have their labels."""
-    record = StackStatus("app", Status.OK, commit="0" * 40)
+    record = StackStatus(
+        "app",
+        Status.OK,
+        commit="0" * 40,
+        images=(("web", "sha256:" + "1" * 64),),
+        digests=(("web", "app@sha256:" + "2" * 64),),
+    )
     metrics = StateMetrics(State(counters=Counters(check_success=1), stacks={"app": record}))
     metrics.live.register(Webhook(b"secret", "main", Due()))
     metrics.live.register(
         Notifier(NotifySettings(("json://127.0.0.1/",), NotifyOn.FAILURES, 1.0, "host"))
     )
+    target = ForgeTarget(Forge.GITHUB, "https://api.github.com", "owner/name")
+    metrics.live.register(CommitStatuses(StatusSettings(target, "token", "host", 1.0)))
     yield from metrics.registry.collect()
     yield from metrics.live.collect()
 

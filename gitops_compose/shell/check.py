@@ -45,7 +45,12 @@ from gitops_compose.core.reconcile.check import (
     begin,
 )
 from gitops_compose.core.reconcile.check_failure import CheckFailure
-from gitops_compose.core.reconcile.conversation import LookAtConfig
+from gitops_compose.core.reconcile.conversation import (
+    AskRegistry,
+    LookAtConfig,
+    LookAtDigests,
+    LookAtImages,
+)
 from gitops_compose.core.reconcile.state import State
 from gitops_compose.core.value import replace
 from gitops_compose.shell.log_reporter import LogReporter
@@ -56,6 +61,7 @@ if TYPE_CHECKING:
     from gitops_compose.core.compose.snapshot import Snapshot
     from gitops_compose.core.reconcile.action import Action, Rollback, StackAction
     from gitops_compose.core.reconcile.configuration import ConfigQuestion
+    from gitops_compose.core.reconcile.image_update import ImageTag, RunningImages
     from gitops_compose.core.reconcile.outcome import Outcome
     from gitops_compose.core.reconcile.plan import Plan
     from gitops_compose.core.reconcile.runtime import Health, HostState
@@ -104,6 +110,28 @@ class Host(Protocol):
     def logs(self, containers: Sequence[str]) -> Mapping[str, str]:
         """The last lines each container wrote, one line of text each; those it could read."""
         ...
+
+    def running_images(self, projects: Sequence[str]) -> Result[RunningImages, str]:
+        """The image each service of these projects runs: its id and repository digests."""
+        ...
+
+    def image_digests(self, images: Sequence[str]) -> Result[Mapping[str, tuple[str, ...]], str]:
+        """The repository digests Docker recorded for these images, by id."""
+        ...
+
+
+class Registry(Protocol):
+    """Where images come from: the digest each tag points at (see shell/registry)."""
+
+    def digests(self, tags: Sequence[ImageTag]) -> Mapping[ImageTag, Result[str, str]]: ...
+
+
+@final
+class NoRegistry:
+    """For a check that asks no registry (no image is followed): a reason for each tag."""
+
+    def digests(self, tags: Sequence[ImageTag]) -> Mapping[ImageTag, Result[str, str]]:
+        return {tag: Failure("no registry client") for tag in tags}
 
 
 class Workers(Protocol):
@@ -213,6 +241,7 @@ def run_check(
     sleep: Callable[[float], None] = time.sleep,
     reporters: Sequence[Reporter] | None = None,
     watch: ContainerWatch | None = None,
+    registry: Registry | None = None,
 ) -> CheckReport:
     """One check from ``state``; the report holds the state the next check starts from.
 
@@ -263,6 +292,8 @@ def run_check(
                     check = check.replaced_seen(host.health(projects), now())
                 case ReadLastGood(commits):
                     check = check.last_good_read(_snapshots(repository, check, commits), now())
+                case AskRegistry(tags):
+                    check = check.registry_seen((registry or NoRegistry()).digests(tags), now())
                 case _:
                     check = look(check, request, repository, host)
     finally:
@@ -359,7 +390,13 @@ def _await_watched(
 
 
 def plan_now(
-    repository: Repository, host: Host, state: State, settings: CheckSettings, now: float
+    repository: Repository,
+    host: Host,
+    state: State,
+    settings: CheckSettings,
+    now: float,
+    *,
+    registry: Registry | None = None,
 ) -> Result[Plan, CheckFailure]:
     """What a check would do now, from the same conversation, stopped once it is planned."""
     check = begin(state, settings, now)
@@ -372,6 +409,8 @@ def plan_now(
                 return Failure(report.failure or CheckFailure("nothing to plan"))
             case Report():
                 pass
+            case AskRegistry(tags):
+                check = check.registry_seen((registry or NoRegistry()).digests(tags), now)
             case _:
                 check = look(check, request, repository, host)
 
@@ -399,4 +438,8 @@ def look(check: Check, request: Request, repository: Repository, host: Host) -> 
             return check.resources_seen(host.resources())
         case LookAtConfig(stacks):
             return check.config_seen({each.stack: host.config(each) for each in stacks})
+        case LookAtImages(projects):
+            return check.images_seen(host.running_images(projects))
+        case LookAtDigests(images):
+            return check.digests_seen(host.image_digests(images))
     raise AssertionError(f"not a look: {request}")

@@ -1,9 +1,9 @@
 """gitops-compose: keep this Docker host's Compose stacks in step with a git repository.
 
 Usage:
-  gitops.pyz [options] [--notify URL]...
-  gitops.pyz plan [options]
-  gitops.pyz status [options]
+  gitops.pyz [options] [--notify URL]... [--path SUBDIR]...
+  gitops.pyz plan [--images] [options] [--path SUBDIR]...
+  gitops.pyz status [options] [--path SUBDIR]...
   gitops.pyz accept-remote [options]
   gitops.pyz retry STACK [options]
   gitops.pyz sync [--wait] [options]
@@ -31,6 +31,9 @@ Options:
   --repo PATH                 The host's clone of the repository [default: .].
   --remote NAME               The remote to follow [default: origin].
   --branch NAME               The branch to follow (default: the branch HEAD is on).
+  --path SUBDIR               Manage only the stacks under this directory of the
+                              repository (repeatable; default: $GITOPS_PATH, separated
+                              by spaces, commas or colons; else the whole repository).
   --interval SECONDS          Seconds between two checks; -1: no polling, checks come
                               from webhooks and sync only [default: 60].
   --once                      Run one check and exit: 0 when it did all it had to and
@@ -56,12 +59,27 @@ Options:
                               stack counts as deployed [default: 10].
   --no-rollback               Leave a changed stack that fails its gate as Compose left
                               it, instead of bringing back what last ran well.
+  --image-updates             Follow the image tags of every stack in their registries
+                              (a stack's x-gitops image_updates: false still opts out).
+  --image-interval SECONDS    Seconds between two asks of the registries [default: 3600].
+  --image-cooldown DURATION   Take a new digest only once seen unchanged this long:
+                              seconds, or 30m, 6h, 1d [default: 0].
+  --images                    plan: ask the registries now, and list pending image
+                              updates and digests waiting out their cool-down.
   --notify URL                An Apprise URL to notify (repeatable; default:
                               $GITOPS_NOTIFY_URLS, space- or comma-separated).
   --notify-on WHAT            failures, or changes: failures and one summary per check
                               that changed something [default: failures].
-  --notify-timeout SECONDS    Longest a notification may take [default: 10].
-  --name NAME                 This host's name in notifications (default: the hostname).
+  --notify-timeout SECONDS    Longest a notification or a commit status may take
+                              [default: 10].
+  --name NAME                 This host's name in notifications and commit statuses
+                              (default: the hostname).
+  --commit-status FORGE       Post each deploy's result on its commit: github, gitea
+                              (Gitea and Forgejo) or gitlab.
+  --forge-token-file PATH     The forge's API token (default: $GITOPS_FORGE_TOKEN).
+  --forge-url URL             The forge's API base URL (default: from the remote's URL).
+  --forge-repo OWNER/NAME     The repository on the forge (default: from the remote's
+                              URL).
   --ssh-key PATH              Private key for an SSH remote (default: ssh-agent).
   --format FORMAT             Output of plan and status: text or json [default: text].
   --log-format FORMAT         text or json [default: text].
@@ -74,7 +92,8 @@ Environment (the original GitopsCompose 1.0's; an option on the command line win
 REPOSITORY_PATH (--repo), CHECK_INTERVAL_IN_SECONDS (--interval), WEBHOOK_ENABLED
 (false: --no-webhook), METRICS_ENABLED (false: --no-metrics), LOG_FORMAT (--log-format),
 LOG_LEVEL (--log-level); GITOPS_WEBHOOK_SECRET (the webhook's secret); GITOPS_NOTIFY_URLS
-(--notify).
+(--notify); GITOPS_PATH (--path); GITOPS_FORGE_TOKEN (the forge's token,
+without --forge-token-file).
 
 Exit codes: 0 success; 1 a check or a stack operation failed (plan: changes pending);
 2 bad input or environment (sync: no daemon); 3 another check holds the lock.

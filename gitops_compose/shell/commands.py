@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING
 from docopt import DocoptExit, docopt
 from returns.result import Failure
 
+from gitops_compose.core.compose.scope import Scope, scope_of
+from gitops_compose.core.reconcile.image_check import ImageSettings
 from gitops_compose.core.reconcile.looking import heads_of
+from gitops_compose.core.reconcile.state import within
 from gitops_compose.shell import log
 from gitops_compose.shell.check import clone_of
 from gitops_compose.shell.deploy import (
@@ -37,6 +40,7 @@ from gitops_compose.shell.environment import LOG_LEVELS, BadVariable, with_envir
 from gitops_compose.shell.git_repository import name_problem
 
 if TYPE_CHECKING:
+    from gitops_compose.shell.commit_statuses import ForgeOptions
     from gitops_compose.shell.notifier import NotifySettings
 
 from gitops_compose.shell.state_file import (
@@ -95,6 +99,8 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
         raise UsageError(str(bad)) from None
     if given["--wait"] and not given["sync"]:
         raise UsageError("--wait goes with sync only")
+    if given["--images"] and not given["plan"]:
+        raise UsageError("--images goes with plan only")
     level = str(given["--log-level"]).strip().lower()
     if level not in LOG_LEVELS:
         raise UsageError(f"--log-level must be debug, info, warning or error, not {level!r}")
@@ -126,6 +132,12 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
         health_timeout=_seconds("--health-timeout", given["--health-timeout"], zero=True),
         settle=_seconds("--settle", given["--settle"], zero=True),
         rollback=not given["--no-rollback"],
+        images=ImageSettings(
+            follow=bool(given["--image-updates"]),
+            interval=_seconds("--image-interval", given["--image-interval"]),
+            cooldown=_duration("--image-cooldown", given["--image-cooldown"]),
+            now=bool(given["--images"]),
+        ),
         stack=str(given["STACK"]) if given["STACK"] else None,
         ssh_key=ssh_key,
         output_format=str(given["--format"]),
@@ -134,10 +146,30 @@ def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
         wait=bool(given["--wait"]),
         webhook_secret=None if given["--no-webhook"] else _secret(given["--webhook-secret-file"]),
         notify=_notify(given),
+        scope=_scope(given),
+        forge=_forge(given),
     )
 
 
 NOTIFY_VARIABLE = "GITOPS_NOTIFY_URLS"
+PATH_VARIABLE = "GITOPS_PATH"
+
+
+def _scope(given: Mapping[str, object]) -> Scope:
+    """The subtrees of --path, else of $GITOPS_PATH (separated by white space, commas or
+    colons); neither: the whole repository."""
+    listed = given["--path"]
+    if isinstance(listed, list):
+        paths = [str(each) for each in listed]
+    else:
+        paths = [str(listed)] if listed else []
+    if not paths:
+        variable = os.environ.get(PATH_VARIABLE, "").strip()
+        paths = [each for each in re.split(r"[\s,:]+", variable) if each]
+    found = scope_of(paths)
+    if isinstance(found, Failure):
+        raise UsageError(found.failure())
+    return found.unwrap()
 
 
 def _notify(given: Mapping[str, object]) -> NotifySettings | None:
@@ -156,12 +188,8 @@ def _notify(given: Mapping[str, object]) -> NotifySettings | None:
     urls = [each for each in urls if each]
     if not urls:
         return None
+    name = _host_name(given)
     # Loaded only with a target: a check without notifications needs none of it.
-    import socket  # noqa: PLC0415
-
-    name = str(given["--name"]).strip() if given["--name"] else socket.gethostname()
-    if not name:
-        raise UsageError("--name must not be empty")
     from gitops_compose.core.reconcile.notice import NotifyOn  # noqa: PLC0415
     from gitops_compose.shell.notifier import NotifySettings, target_name  # noqa: PLC0415
 
@@ -171,6 +199,87 @@ def _notify(given: Mapping[str, object]) -> NotifySettings | None:
             shown = target_name(url)
             raise UsageError(f"--notify takes an Apprise URL (scheme://...), not {shown!r}")
     return NotifySettings(tuple(urls), NotifyOn(on_text), timeout, name)
+
+
+def _host_name(given: Mapping[str, object]) -> str:
+    """This host's name in notifications and commit statuses: --name, or the hostname."""
+    import socket  # noqa: PLC0415 - only with notifications or commit statuses
+
+    name = str(given["--name"]).strip() if given["--name"] else socket.gethostname()
+    if not name:
+        raise UsageError("--name must not be empty")
+    return name
+
+
+FORGE_TOKEN_VARIABLE = "GITOPS_FORGE_TOKEN"
+_FORGE_OPTIONS = ("--forge-token-file", "--forge-url", "--forge-repo")
+
+
+def _forge(given: Mapping[str, object]) -> ForgeOptions | None:
+    """The forge to post commit statuses to and how, or None without --commit-status; what
+    the remote's URL gives is worked out once the clone is open (deploy)."""
+    chosen = given["--commit-status"]
+    if chosen is None:
+        for option in _FORGE_OPTIONS:
+            if given[option] is not None:
+                raise UsageError(f"{option} goes with --commit-status FORGE")
+        return None
+    # Loaded only with --commit-status.
+    from gitops_compose.core.reconcile.forge import (  # noqa: PLC0415
+        FORGES,
+        Forge,
+        api_problem,
+        repository_problem,
+    )
+    from gitops_compose.shell.commit_statuses import ForgeOptions  # noqa: PLC0415
+
+    text = str(chosen).strip().lower()
+    if text not in FORGES:
+        raise UsageError(f"--commit-status must be github, gitea or gitlab, not {str(chosen)!r}")
+    forge = Forge(text)
+    api = str(given["--forge-url"]).strip().rstrip("/") if given["--forge-url"] else None
+    if api is not None:
+        problem = api_problem(api)
+        if problem is not None:
+            raise UsageError(problem)
+    repository = str(given["--forge-repo"]).strip().strip("/") if given["--forge-repo"] else None
+    if repository is not None:
+        problem = repository_problem(forge, repository)
+        if problem is not None:
+            raise UsageError(problem)
+    return ForgeOptions(
+        forge=forge,
+        token=_forge_token(given["--forge-token-file"]),
+        api=api,
+        repository=repository,
+        name=_host_name(given),
+        timeout=_seconds("--notify-timeout", given["--notify-timeout"]),
+    )
+
+
+def _forge_token(path: object) -> str:
+    """The forge's token, from the file, else the environment; white space around it (a
+    file's last newline) is not part of it."""
+    if path is None:
+        token = os.environ.get(FORGE_TOKEN_VARIABLE, "").strip()
+        if not token:
+            raise UsageError(
+                "--commit-status needs the forge's token: pass --forge-token-file PATH "
+                f"or set {FORGE_TOKEN_VARIABLE}"
+            )
+        where = FORGE_TOKEN_VARIABLE
+    else:
+        where = f"--forge-token-file {path}"
+        try:
+            token = Path(str(path)).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            why = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            raise UsageError(f"{where}: {why or error}") from None
+        if not token:
+            raise UsageError(f"{where} is empty")
+    if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
+        raise UsageError(f"{where}: a token is one word of printable ASCII")
+    return token
 
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}
@@ -218,6 +327,22 @@ def _seconds(option: str, value: object, *, zero: bool = False) -> float:
 
 
 LONGEST_SECONDS = 365 * 24 * 3600
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(option: str, value: object) -> float:
+    """Seconds, or a number with a unit: 90s, 30m, 6h, 1d."""
+    text = str(value).strip().lower()
+    unit = _UNITS.get(text[-1:]) if text else None
+    if unit is None:
+        return _seconds(option, text, zero=True)
+    try:
+        seconds = float(text[:-1]) * unit
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= LONGEST_SECONDS:
+        raise UsageError(f"{option} takes seconds or a duration like 30m, 6h or 1d, not {value!r}")
+    return seconds
 
 
 MOST_JOBS = 64
@@ -261,12 +386,18 @@ def print_plan(options: Options) -> int:
         print(f"gitops-compose: {found.failure().reason}", file=sys.stderr)
         return EXIT_USAGE
     the_plan = found.unwrap()
-    from gitops_compose.core.reconcile.report import plan_document, plan_lines  # noqa: PLC0415
+    from gitops_compose.core.reconcile.report import (  # noqa: PLC0415
+        image_lines,
+        plan_document,
+        plan_lines,
+    )
 
     if options.output_format == "json":
         print(json.dumps(plan_document(the_plan, repository.branch), indent=2))
     else:
         print("\n".join(plan_lines(the_plan, repository.branch)))
+        if options.images.now:
+            print("\n".join(image_lines(the_plan)))
     return EXIT_OK if the_plan.in_sync else EXIT_FAILED
 
 
@@ -335,7 +466,8 @@ def print_status(options: Options) -> int:
         if unusable.unreadable:
             raise UsageError(f"state file {unusable.path}: {unusable.why}")
         raise UsageError(f"state file {unusable.path} is unusable: {unusable.why}")
-    state = read.unwrap()
+    # Only this host's stacks, even before a check has forgotten the others.
+    state = within(read.unwrap(), options.scope)
     from gitops_compose.core.reconcile.report import status_document, status_lines  # noqa: PLC0415
 
     if options.output_format == "json":

@@ -32,6 +32,7 @@ from gitops_compose.shell.git_repository import redacted
 if TYPE_CHECKING:
     from gitops_compose.core.reconcile.action import Rollback, StackAction
     from gitops_compose.core.reconcile.configuration import ConfigQuestion
+    from gitops_compose.core.reconcile.image_update import RunningImages
     from gitops_compose.core.reconcile.outcome import Outcome
 
 _PROJECT = "com.docker.compose.project"
@@ -158,6 +159,69 @@ class ComposeHost:
         # A container removed between the two calls makes inspect fail: the next poll sees.
         return inspected.bind(parse_inspect)
 
+    def running_images(self, projects: Sequence[str]) -> Result[RunningImages, str]:
+        """The image each service of these projects runs (its first running container's):
+        one ``docker ps`` and one ``docker inspect`` for the containers, one ``docker
+        image inspect`` for their images' repository digests."""
+        from gitops_compose.core.reconcile.image_update import RunningImage  # noqa: PLC0415
+
+        wanted = set(projects)
+        listed = self._containers(
+            f'{{{{.ID}}}}\t{{{{.Label "{_PROJECT}"}}}}\t{{{{.Label "{_SERVICE}"}}}}\t{{{{.State}}}}'
+        )
+        if isinstance(listed, Failure):
+            return listed
+        ids: dict[tuple[str, str], str] = {}
+        for line in listed.unwrap().splitlines():
+            fields = line.split("\t")
+            if len(fields) != 4 or fields[1] not in wanted:
+                continue
+            key = (fields[1], fields[2])
+            if key not in ids or fields[3] == "running":
+                ids[key] = fields[0]
+        if not ids:
+            return Success({})
+        inspected = self._run(
+            ["inspect", "--type", "container", "--format", "{{.Id}}\t{{.Image}}", *ids.values()],
+            timeout=min(self._timeout, 120),
+        )
+        if isinstance(inspected, Failure):
+            return inspected
+        image_of = dict(
+            line.split("\t", 1) for line in inspected.unwrap().splitlines() if "\t" in line
+        )
+        described = self.image_digests(sorted(set(image_of.values())))
+        if isinstance(described, Failure):
+            return described
+        digests = described.unwrap()
+        running: dict[str, dict[str, RunningImage]] = {}
+        for (project, service), container in ids.items():
+            runs = image_of.get(container)
+            if runs is not None:
+                running.setdefault(project, {})[service] = RunningImage(runs, digests.get(runs, ()))
+        return Success(running)
+
+    def image_digests(self, images: Sequence[str]) -> Result[Mapping[str, tuple[str, ...]], str]:
+        """The repository digests Docker recorded for these images (ids): one ``docker
+        image inspect``."""
+        if not images:
+            return Success({})
+        described = self._run(
+            ["image", "inspect", "--format", "{{.Id}}\t{{json .RepoDigests}}", *images],
+            timeout=min(self._timeout, 120),
+        )
+        if isinstance(described, Failure):
+            return described
+        digests: dict[str, tuple[str, ...]] = {}
+        for line in described.unwrap().splitlines():
+            image, _, listed = line.partition("\t")
+            try:
+                found = json.loads(listed)
+            except ValueError:
+                found = None
+            digests[image] = tuple(str(each) for each in found or ())
+        return Success(digests)
+
     def container_events(self) -> ContainerEvents:
         """A watch on the containers of the stacks at their health gate (one ``docker
         events`` stream, started at the first look at a gate)."""
@@ -249,6 +313,14 @@ class ComposeHost:
     def commands(self, action: StackAction) -> list[list[str]]:
         """The Compose commands of an action, run one after the other, as the action says
         what to recreate by force (see StackAction.recreating)."""
+        only = action.image_services
+        if only is not None:
+            # An image update: those services' images alone are pulled, and only they are
+            # recreated (the others' tags may be cooling down, or never followed).
+            full = self.command(action)
+            where = full[: full.index("up")]
+            recreate = ["up", "--detach", "--no-deps", "--force-recreate", *only]
+            return [[*where, "pull", *only], [*where, *recreate]]
         command = self.command(action)
         named = action.recreating
         if named is None:

@@ -23,8 +23,11 @@ from typing import TYPE_CHECKING, final
 
 from returns.result import Failure, Result
 
+from gitops_compose.core.compose.scope import EVERYWHERE, Scope
 from gitops_compose.core.reconcile.check import CheckReport, CheckSettings
 from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.image_check import ImageSettings
+from gitops_compose.core.reconcile.state import within
 from gitops_compose.core.value import Value, replace
 from gitops_compose.shell import log
 from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
@@ -40,11 +43,16 @@ from gitops_compose.shell.sync import AnotherDaemon, SyncServer
 from gitops_compose.shell.yaml_parser import parse_cache
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from gitops_compose.core.reconcile.health import HealthReport
+    from gitops_compose.core.reconcile.image_update import ImageTag
     from gitops_compose.core.reconcile.plan import Plan
     from gitops_compose.core.reconcile.state import State
+    from gitops_compose.shell.commit_statuses import CommitStatuses, ForgeOptions
     from gitops_compose.shell.metrics import StateMetrics
     from gitops_compose.shell.notifier import Notifier, NotifySettings
+    from gitops_compose.shell.registry import RegistryClient
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 DOCKER = "docker"
@@ -81,10 +89,16 @@ class Options:
     log_level: int
     # sync: wait for the check.
     wait: bool = False
+    # Following image updates of mutable tags (plan --images sets ``now``).
+    images: ImageSettings = field(default_factory=ImageSettings)
     # The shared secret of /webhook; None: no webhook.
     webhook_secret: bytes | None = field(default=None, repr=False)
     # Notification targets and how; None: no notifications.
     notify: NotifySettings | None = field(default=None, repr=False)
+    # The subtrees whose stacks this host manages (--path, GITOPS_PATH).
+    scope: Scope = EVERYWHERE
+    # The forge that deploys' results go to, as commit statuses; None: not posted.
+    forge: ForgeOptions | None = field(default=None, repr=False)
 
     def state_directory(self, repository: GitRepository) -> Path:
         return self.state_dir or repository.git_dir / "gitops-compose"
@@ -100,7 +114,14 @@ def open_clone(options: Options) -> GitRepository:
         if repository.head_is_detached or repository.head_is_unborn:
             raise UsageError(f"{options.repo}: HEAD is on no branch; pass --branch")
         branch = repository.head.shorthand
-    return GitRepository(repository, options.remote, branch, options.ssh_key, parsing=parse_cache())
+    return GitRepository(
+        repository,
+        options.remote,
+        branch,
+        options.ssh_key,
+        parsing=parse_cache(),
+        scope=options.scope,
+    )
 
 
 def require_docker() -> None:
@@ -122,8 +143,10 @@ def settings_of(
         health_timeout=options.health_timeout,
         settle=options.settle,
         rollback=options.rollback,
+        images=options.images,
         parsing=repository.parsing,
         clone=str(repository.workdir.absolute()),
+        scope=options.scope,
     )
 
 
@@ -135,7 +158,24 @@ def planned(repository: GitRepository, options: Options) -> Result[Plan, CheckFa
         log.event("state", logging.WARNING, warning=warning)
     host = ComposeHost(DOCKER, repository.workdir, options.compose_timeout)
     settings = settings_of(repository, options, always=True)
-    return plan_now(repository, host, state, settings, time.time())
+    return plan_now(repository, host, state, settings, time.time(), registry=Registries())
+
+
+@final
+class Registries:
+    """The registry client, made at the first image check (a check that asks no registry
+    loads no HTTP client and reads no Docker credentials)."""
+
+    def __init__(self) -> None:
+        self._client: RegistryClient | None = None
+
+    def digests(self, tags: Sequence[ImageTag]) -> Mapping[ImageTag, Result[str, str]]:
+        if self._client is None:
+            from gitops_compose.shell.registry import RegistryClient  # noqa: PLC0415
+            from gitops_compose.shell.registry_credentials import Credentials  # noqa: PLC0415
+
+            self._client = RegistryClient(Credentials.of_host())
+        return self._client.digests(tags)
 
 
 @final
@@ -150,6 +190,10 @@ class Job(Value):
     stop: threading.Event
     # Hears the check's events and sends notifications once it settled.
     notifier: Notifier | None = None
+    # Hears the check's events and posts its result on the deployed commit.
+    statuses: CommitStatuses | None = None
+    # Asks registries about followed image tags; keeps their tokens between checks.
+    registry: Registries = field(default_factory=lambda: Registries())  # noqa: PLW0108 (defined below)
 
     def check(self, metrics: StateMetrics | None, *, daemon_starting: bool = False) -> Checked:
         """One check under the lock; raises Busy at once when another holds it.
@@ -168,6 +212,7 @@ class Job(Value):
             # The history goes on from the saved one, so it outlives restarts and cron.
             heard = HistoryReporter(state.history)
             notifying = () if self.notifier is None else (self.notifier,)
+            posting = () if self.statuses is None else (self.statuses,)
             try:
                 report = run_check(
                     self.repository,
@@ -176,7 +221,8 @@ class Job(Value):
                     settings,
                     stopping=self.stop.is_set,
                     watch=self.host.container_events(),
-                    reporters=(LogReporter(), heard, shown, *notifying),
+                    reporters=(LogReporter(), heard, shown, *notifying, *posting),
+                    registry=self.registry,
                 )
             except ComposeUnavailable as problem:
                 raise UsageError(str(problem)) from None
@@ -258,6 +304,7 @@ def usable_paths(options: Options, state_dir: Path) -> None:
 
 def deploy(options: Options) -> int:
     repository = open_clone(options)
+    statuses = _commit_statuses(options.forge, repository)
     require_docker()
     usable_paths(options, options.state_directory(repository))
     due = Due()
@@ -274,14 +321,20 @@ def deploy(options: Options) -> int:
         options=options,
         stop=_stop_on_signals(due),
         notifier=_notifier(options.notify),
+        statuses=statuses,
     )
     if options.once:
         # The check loads the state itself, under the lock. No HTTP for a single check:
         # the process is gone before a scrape could come.
         checked = job.check(None)
+        # The exit code is the check's, whatever the notifications and the forge did; what
+        # they still send is waited for at most their timeout, side by side.
+        began = time.monotonic()
         if checked.sending is not None and options.notify is not None:
-            # The exit code is the check's, whatever the notifications did.
             checked.sending.join(options.notify.timeout + 1)
+        if job.statuses is not None:
+            spent = time.monotonic() - began
+            job.statuses.wait(max(0.0, job.statuses.settings.timeout - spent))
         return EXIT_OK if checked.ok else EXIT_FAILED
     try:
         sync = SyncServer(job.state_dir, due)
@@ -308,11 +361,49 @@ def _notifier(settings: NotifySettings | None) -> Notifier | None:
     return Notifier(settings)
 
 
+def _commit_statuses(
+    forge: ForgeOptions | None, repository: GitRepository
+) -> CommitStatuses | None:
+    """The poster of commit statuses, its forge's API and repository worked out from the
+    remote's URL where the options leave them; bad input is one line and exit 2."""
+    if forge is None:
+        return None
+    # Loaded only with --commit-status.
+    from gitops_compose.core.reconcile.forge import target_of  # noqa: PLC0415
+    from gitops_compose.shell.commit_statuses import (  # noqa: PLC0415
+        CommitStatuses,
+        StatusSettings,
+    )
+
+    found = target_of(forge.forge, repository.remote_url(), forge.api, forge.repository)
+    if isinstance(found, Failure):
+        raise UsageError(
+            f"--commit-status {forge.forge.value}: remote {repository.remote}: {found.failure()}"
+        )
+    target = found.unwrap()
+    log.event(
+        "commit-status",
+        logging.DEBUG,
+        forge=forge.forge.value,
+        api=target.api,
+        repository=target.repository,
+    )
+    return CommitStatuses(StatusSettings(target, forge.token, forge.name, forge.timeout))
+
+
 def _served_metrics(job: Job, metrics: StateMetrics) -> StateMetrics:
-    """The daemon's metrics, with the notifications' counter when there are targets."""
+    """The daemon's metrics, with the counters of notifications and commit statuses when
+    they are sent."""
     if job.notifier is not None:
         metrics.live.register(job.notifier)
+    if job.statuses is not None:
+        metrics.live.register(job.statuses)
     return metrics
+
+
+def _saved_state(job: Job) -> State:
+    """The saved state of this host's stacks, before a check has forgotten the others."""
+    return within(load_state(job.state_dir, set_aside=False)[0], job.options.scope)
 
 
 def _daemon(job: Job, due: Due) -> int:
@@ -322,7 +413,7 @@ def _daemon(job: Job, due: Due) -> int:
 
     options, repository = job.options, job.repository
     # /status and /metrics show the saved state until the first check is done.
-    metrics = _served_metrics(job, StateMetrics(load_state(job.state_dir, set_aside=False)[0]))
+    metrics = _served_metrics(job, StateMetrics(_saved_state(job)))
     liveness = Liveness(started=time.time())
 
     def healthy() -> tuple[bool, bytes]:

@@ -20,6 +20,7 @@ from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.link import MAX_HOPS, link_destination
 from gitops_compose.core.compose.parse_cache import ParseCache
+from gitops_compose.core.compose.scope import EVERYWHERE, Scope
 from gitops_compose.core.compose.snapshot import ROOT, Snapshot, directory_of
 from gitops_compose.core.reconcile.check import Heads
 from gitops_compose.core.reconcile.check_failure import CheckFailure
@@ -98,12 +99,15 @@ class GitRepository:
         ssh_key: Path | None = None,
         *,
         parsing: ParseCache,
+        scope: Scope = EVERYWHERE,
     ) -> None:
         self._repository = repository
         self._remote = remote
         self._branch = branch
         self._ssh_key = ssh_key
         self._parsing = parsing
+        # The host's subtrees: the Compose files of other stacks are never read.
+        self._scope = scope
 
     @property
     def branch(self) -> str:
@@ -129,11 +133,21 @@ class GitRepository:
 
     def followed(self) -> str:
         """The remote followed and its URL, credentials redacted: what a page may show."""
+        url = self.remote_url()
+        return self._remote if url is None else f"{self._remote} ({redacted(url)})"
+
+    @property
+    def remote(self) -> str:
+        """The name of the remote followed."""
+        return self._remote
+
+    def remote_url(self) -> str | None:
+        """The followed remote's URL as configured, credentials and all: never to show."""
         try:
             url = self._repository.remotes[self._remote].url
         except (KeyError, ValueError, pygit2.GitError):
-            url = None
-        return self._remote if url is None else f"{self._remote} ({redacted(url)})"
+            return None
+        return str(url) if url is not None else None
 
     def subject(self, commit: str) -> str | None:
         """A commit's subject line, or None when the clone does not hold it."""

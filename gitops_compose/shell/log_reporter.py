@@ -1,6 +1,7 @@
 """The log lines of a check, as a reporter of its events (see reporter and log).
 
-One line per stack operation and per problem or link the plan found, one for the
+One line per stack operation and per problem or link the plan found, one per subtree of
+--path the remote head lacks and per stack forgotten as outside them, one for the
 fast-forward, one per stack whose status moved, and one for the check as a whole.
 """
 
@@ -9,19 +10,24 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, final
 
+from gitops_compose.core.compose.scope import LEFT_SCOPE_REASON, MISSING_REASON
 from gitops_compose.core.reconcile.event import (
     CheckSettled,
     CheckStarted,
     Event,
     FastForwarded,
+    ImagesChecked,
+    ImageUnchecked,
     LinkOutside,
     StackFailed,
     StackInvalid,
+    StackLeftScope,
     StackRemoved,
     StackRolledBack,
     StackStarted,
     StackSucceeded,
     StatusChanged,
+    SubtreeMissing,
 )
 from gitops_compose.core.reconcile.state import troubled
 from gitops_compose.core.reconcile.status import Condition
@@ -56,6 +62,41 @@ class LogReporter:
                 )
             case LinkOutside():
                 _link(event)
+            case ImagesChecked(tags=tags, pending=pending, cooling=cooling, warnings=warned):
+                log.event(
+                    "images",
+                    tags=tags,
+                    pending=pending,
+                    cooling=cooling,
+                    warnings=warned,
+                )
+            case ImageUnchecked(stack=stack, project=project, image=image, reason=reason):
+                log.event(
+                    "images",
+                    logging.WARNING,
+                    stack=stack,
+                    project=project,
+                    image=image,
+                    reason=reason,
+                )
+            case SubtreeMissing(subtree=subtree, commit=commit):
+                log.event(
+                    "subtree",
+                    logging.WARNING,
+                    path=subtree,
+                    commit=commit[:12],
+                    reason=MISSING_REASON,
+                )
+            case StackLeftScope(stack=stack, project=project):
+                log.event(
+                    "stack",
+                    logging.WARNING,
+                    stack=stack,
+                    project=project or "-",
+                    action="none",
+                    outcome="forgotten",
+                    reason=LEFT_SCOPE_REASON,
+                )
             case StackStarted(action=action, at=at):
                 self._started[action] = at
             case FastForwarded(source=source, target=target):

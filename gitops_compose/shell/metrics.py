@@ -202,6 +202,11 @@ def _per_stack(state: State) -> Iterator[Metric]:
     failures = GaugeMetricFamily(
         "gitops_stack_failures", "Failures in a row of each stack.", labels=["stack", "project"]
     )
+    images = InfoMetricFamily(
+        "gitops_stack_image",
+        "The image id and repository digest each service ran after its last deployment.",
+        labels=["stack", "project", "service"],
+    )
     for path, record in sorted(state.stacks.items()):
         project = record.project or ""
         condition = record.condition
@@ -212,12 +217,17 @@ def _per_stack(state: State) -> Iterator[Metric]:
         failures.add_metric([path, project], record.failures)
         drift.add_metric([path, project], 1 if record.drift else 0)
         rollbacks.add_metric([path, project], record.rollbacks)
+        digests = dict(record.digests)
+        for service, image in record.images:
+            found = {"image": image, "digest": digests.get(service, "")}
+            images.add_metric([path, project, service], found)
     yield status
     yield running
     yield deployed
     yield failures
     yield drift
     yield rollbacks
+    yield images
 
 
 # Connections the kernel holds for the server to accept. Python's default of 5 drops the

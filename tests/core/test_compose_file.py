@@ -124,9 +124,9 @@ def test_service_awaited_to_complete_is_one_shot() -> None:
               cache: {condition: service_started}
     """)
     assert found.services == (
-        Service("app"),
-        Service("cache"),
-        Service("migrate", one_shot=True),
+        Service("app", image="app"),
+        Service("cache", image="redis"),
+        Service("migrate", one_shot=True, image="app"),
     )
 
 

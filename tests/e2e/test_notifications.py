@@ -4,6 +4,8 @@ runs, and never in the way of a check."""
 
 from __future__ import annotations
 
+import email
+import email.message
 import json
 import socket
 import threading
@@ -201,3 +203,62 @@ def test_notify_test_says_per_target_whether_it_was_delivered(
     bad = world.run("--once", "--notify-on", "sometimes")
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1
+
+
+class MailServer:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1, keeping each message it takes."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller  # noqa: PLC0415
+
+        self.messages: list[email.message.Message] = []
+        kept = self.messages
+
+        class Handler:
+            async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+                del server, session
+                content = getattr(envelope, "content", b"")
+                kept.append(email.message_from_bytes(content))
+                return "250 OK"
+
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = int(probe.getsockname()[1])
+        probe.close()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    @property
+    def url(self) -> str:
+        return f"mailto://127.0.0.1:{self.port}?from=gitops@example.org&to=ops@example.org"
+
+    def close(self) -> None:
+        self.controller.stop()
+
+
+def text_of(message: email.message.Message) -> str:
+    """The subject and every text part of a message, decoded."""
+    parts = [str(message["Subject"])]
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                parts.append(payload.decode(part.get_content_charset() or "utf-8"))
+    return "\n".join(parts)
+
+
+def test_a_failure_is_mailed_once_to_a_real_smtp_server(world: World) -> None:
+    mail = MailServer()
+    try:
+        path = f"notemail{uuid.uuid4().hex[:6]}"
+        world.pusher.write(f"{path}/compose.yaml", stack_yaml(image=MISSING_IMAGE))
+        world.pusher.commit_and_push("a stack whose image is missing")
+        assert once(world, "--notify", mail.url, "--name", "host-e2e").returncode == 1
+        assert once(world, "--notify", mail.url, "--name", "host-e2e").returncode == 1
+    finally:
+        mail.close()
+    [message] = mail.messages
+    assert message["To"] == "ops@example.org"
+    text = text_of(message)
+    assert f"host-e2e: stack {path} failed" in text
+    assert "missing" in text  # the reason

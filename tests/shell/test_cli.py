@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from gitops_compose import __version__
+from gitops_compose.core.compose.scope import Scope
 from gitops_compose.shell.deploy import Options
 
 
@@ -75,6 +76,9 @@ def committed_repository(path: Path) -> None:
         (["frobnicate"], "unknown command, option or bad arguments in 'frobnicate --once'"),
         (["status", "--format", "nope"], "--format must be text or json, not 'nope'"),
         (["--repo", "/nonexistent/clone"], "/nonexistent/clone is not inside a git repository"),
+        (["--path", "/srv/infra/hosts/a"], "--path '/srv/infra/hosts/a' must be relative to"),
+        (["--path", "hosts/a", "--path", "../b"], "--path '../b' leaves the repository"),
+        (["plan", "--path", "a/../../b"], "--path 'a/../../b' leaves the repository"),
     ],
 )
 def test_bad_options_give_one_line_and_exit_2(args: list[str], says: str) -> None:
@@ -300,9 +304,23 @@ def test_the_original_variables_stand_for_options_and_the_command_line_wins() ->
     assert options_with({"GITOPS_WEBHOOK_SECRET": " s \n"}).webhook_secret == b"s"
 
 
+def test_path_is_repeatable_and_gitops_path_stands_for_it() -> None:
+    assert options_with({}).scope == Scope()
+    given = options_with({}, "--path", "hosts/a/", "--path", "./shared-apps")
+    assert given.scope == Scope(("hosts/a", "shared-apps"))
+    listed = options_with({"GITOPS_PATH": " hosts/a, hosts/b:shared-apps  extra "})
+    assert listed.scope == Scope(("extra", "hosts/a", "hosts/b", "shared-apps"))
+    assert options_with({"GITOPS_PATH": "hosts/b"}, "--path", "hosts/a").scope == Scope(
+        ("hosts/a",)
+    )
+    status = options_with({}, "status", "--path", "hosts/a", "--path", "hosts/b")
+    assert status.scope == Scope(("hosts/a", "hosts/b"))
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "says"),
     [
+        ("GITOPS_PATH", "hosts/a,/etc", "--path '/etc' must be relative to the repository root"),
         ("CHECK_INTERVAL_IN_SECONDS", "soon", "--interval takes a number of seconds"),
         ("WEBHOOK_ENABLED", "maybe", "WEBHOOK_ENABLED must be true or false, not 'maybe'"),
         ("LOG_LEVEL", "loud", "--log-level must be debug, info, warning or error"),
@@ -320,4 +338,68 @@ def test_a_bad_variable_is_one_line_and_exit_2(variable: str, value: str, says: 
     )
     assert done.returncode == 2
     assert says in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--commit-status", "bitbucket"], "--commit-status must be github, gitea or gitlab"),
+        (["--commit-status", "github"], "--commit-status needs the forge's token"),
+        (
+            ["--commit-status", "github", "--forge-token-file", "/nonexistent/token"],
+            "--forge-token-file /nonexistent/token: No such file or directory",
+        ),
+        (
+            ["--forge-url", "https://git.example.org/api/v1"],
+            "--forge-url goes with --commit-status",
+        ),
+        (["--forge-repo", "o/n"], "--forge-repo goes with --commit-status"),
+    ],
+)
+def test_bad_forge_options_give_one_line_and_exit_2(args: list[str], says: str) -> None:
+    done = run(*args, "--once")
+    assert done.returncode == 2
+    assert says in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_bad_forge_values_give_one_line_and_exit_2(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("tok3n-value\n")
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    cases = [
+        (["--forge-token-file", str(empty)], f"--forge-token-file {empty} is empty"),
+        (["--forge-token-file", str(token), "--forge-url", "ftp://x"], "--forge-url takes"),
+        (
+            ["--forge-token-file", str(token), "--forge-url", "https://me:pw99@x.example/api"],
+            "--forge-url must carry no user or password",
+        ),
+        (["--forge-token-file", str(token), "--forge-repo", "just-a-name"], "--forge-repo takes"),
+    ]
+    for args, says in cases:
+        done = run("--once", "--commit-status", "gitea", *args)
+        assert done.returncode == 2, args
+        assert says in done.stderr, args
+        assert len(done.stderr.strip().splitlines()) == 1
+        assert "tok3n-value" not in done.stderr
+        assert "pw99" not in done.stderr
+
+
+def test_a_local_remote_needs_forge_repo_and_for_gitea_forge_url(tmp_path: Path) -> None:
+    host = cloned_repository(tmp_path, {"README.md": "x\n"})
+    token = tmp_path / "token"
+    token.write_text("tok3n-value\n")
+    base = ["--once", "--repo", str(host), "--forge-token-file", str(token)]
+
+    done = run(*base, "--commit-status", "github")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "gitops-compose: --commit-status github: remote origin: the remote is a local path; "
+        "pass --forge-repo OWNER/NAME"
+    )
+    done = run(*base, "--commit-status", "gitea", "--forge-repo", "acme/stacks")
+    assert done.returncode == 2
+    assert "pass --forge-url URL" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1

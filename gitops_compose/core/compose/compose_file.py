@@ -47,6 +47,11 @@ class Service:
     # config and secret files), relative to the stack's directory as written: a change
     # Compose's own configuration hash does not see, so it is recreated for it by name.
     mounts: tuple[str, ...] = ()
+    # Its ``image:`` as Compose resolves it with the stack's variables (None: none, or one
+    # through a variable not known here), and whether it has a ``build:`` section: an
+    # image built here is never asked of a registry (see image_update).
+    image: str | None = None
+    built: bool = False
 
 
 @final
@@ -100,6 +105,9 @@ class ComposeModel:
     # ``x-gitops: {watch: [...]}`` paths, relative to the stack's directory: their edits
     # restart every service (Compose sees none of them).
     watched: tuple[str, ...] = ()
+    # ``x-gitops: {image_updates: true}``: follow its images' tags in their registries;
+    # None where the command line's --image-updates holds.
+    image_updates: bool | None = None
 
 
 @final
@@ -156,6 +164,7 @@ def compose_model(
     depends_on: tuple[str, ...] = ()
     times: tuple[float | None, float | None] = (None, None)
     rollback: bool | None = None
+    image_updates: bool | None = None
     # (configs|secrets, name) -> its file, relative to the stack's directory.
     mounted_files: dict[tuple[str, str], str] = {}
     watched: dict[str, None] = {}
@@ -192,6 +201,9 @@ def compose_model(
             rollback = parsed["x-gitops"].get("rollback")
             if rollback is not None and not isinstance(rollback, bool):
                 return Failure("invalid x-gitops: rollback must be true or false")
+            image_updates = parsed["x-gitops"].get("image_updates")
+            if image_updates is not None and not isinstance(image_updates, bool):
+                return Failure("invalid x-gitops: image_updates must be true or false")
         declared.update(_declared(parsed))
         watched.update(dict.fromkeys(_based(base, _relative(_watched(parsed), known))))
         for kind, file in _mounted_definitions(parsed):
@@ -235,6 +247,7 @@ def compose_model(
             settle=times[1],
             rollback=rollback,
             watched=tuple(watched),
+            image_updates=image_updates,
         )
     )
 
@@ -473,9 +486,17 @@ def _services(
             # (``restart: "no"``; ``no`` unquoted is YAML 1.1's false).
             one_shot=name in awaited or body.get("restart") in ("no", False),
             mounts=tuple(_mounts(body, files, variables)),
+            image=_image(body.get("image"), variables),
+            built=bool(body.get("build")),
         )
         for name, body in sorted(services.items())
     )
+
+
+def _image(value: object, variables: Mapping[str, str]) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return interpolated(value, variables)
 
 
 def _mounted_definitions(document: Mapping[str, Any]) -> Iterator[tuple[tuple[str, str], str]]:

@@ -22,6 +22,7 @@ from gitops_compose.core.compose.dotenv import variables
 from gitops_compose.core.compose.file_links import extends_reference, links_of
 from gitops_compose.core.compose.interpolation import interpolated
 from gitops_compose.core.compose.parse_cache import ParseCache
+from gitops_compose.core.compose.scope import EVERYWHERE, Scope
 from gitops_compose.core.compose.snapshot import (
     COMPOSE_FILE_NAMES,
     ENV_FILE,
@@ -68,17 +69,24 @@ def compose_files_by_directory(blobs: Mapping[str, str]) -> dict[str, tuple[str,
     return stacks
 
 
-def contents_needed(snapshot: Snapshot, parsing: ParseCache) -> frozenset[str]:
-    """Paths whose contents the core needs and ``snapshot`` does not hold yet.
+def contents_needed(
+    snapshot: Snapshot, parsing: ParseCache, scope: Scope = EVERYWHERE
+) -> frozenset[str]:
+    """Paths whose contents the core needs and ``snapshot`` does not hold yet, for the
+    stacks of ``scope`` (other hosts' stacks are not read).
 
     First the Compose files and ``.env`` files of stacks, then the files that the files
     already read include or extend, with their ``.env`` files. The shell reads what this
     names and asks again until it names nothing: every round adds contents, so it ends.
     """
     blobs, contents = snapshot.blobs, snapshot.contents
-    missing = {path for path in files_to_read(blobs) if blobs[path] not in contents}
+    wanted = files_to_read(blobs)
+    if not scope.everywhere:
+        wanted = frozenset(path for path in wanted if scope.holds(directory_of(path)))
+    missing = {path for path in wanted if blobs[path] not in contents}
     for stack, files in compose_files_by_directory(blobs).items():
-        missing.update(sources_of(snapshot, stack, files, parsing).missing)
+        if scope.holds(stack):
+            missing.update(sources_of(snapshot, stack, files, parsing).missing)
     return frozenset(missing)
 
 

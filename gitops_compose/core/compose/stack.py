@@ -37,6 +37,7 @@ from gitops_compose.core.compose.expectation import Expectation
 from gitops_compose.core.compose.link import OutsideLink, link_on_the_way, outside_link
 from gitops_compose.core.compose.parse_cache import ModelSources, ParseCache
 from gitops_compose.core.compose.resource import Resource, ResourceKind
+from gitops_compose.core.compose.scope import EVERYWHERE, Scope
 from gitops_compose.core.compose.snapshot import (
     ROOT,
     Snapshot,
@@ -74,6 +75,8 @@ class Stack:
     rollback: bool | None = None
     # Paths its x-gitops.watch names, relative to its directory (see mounting).
     watched: tuple[str, ...] = ()
+    # x-gitops.image_updates: None where --image-updates holds (see image_update).
+    image_updates: bool | None = None
     # What it runs once deployed (see expectation): worked out once, as every check that
     # looks at the host asks it of every stack.
     _expectation: Expectation | None = field(default=None, compare=False, repr=False)
@@ -145,11 +148,17 @@ class Stacks:
     # The symbolic links out of the repository that each valid stack uses, by its path;
     # empty for a commit without such links.
     outside_links: Mapping[str, tuple[OutsideLink, ...]] = field(default_factory=dict)
+    # The subtrees of the scope the commit has no directory for (see scope.missing).
+    missing: tuple[str, ...] = ()
 
 
-def stacks_of(snapshot: Snapshot, root_name: str, parsing: ParseCache) -> Stacks:
-    """All stacks of a commit. ``root_name`` names a stack at the repository root; the files
-    are parsed with ``parsing``, and what is parsed is kept there."""
+def stacks_of(
+    snapshot: Snapshot, root_name: str, parsing: ParseCache, scope: Scope = EVERYWHERE
+) -> Stacks:
+    """The stacks of a commit in ``scope`` (all of them by default). ``root_name`` names a
+    stack at the repository root; the files are parsed with ``parsing``, and what is parsed
+    is kept there. A stack out of scope is not read at all, and two stacks of different
+    hosts may share a project name; a stack in scope still owns and names files anywhere."""
     compose_files = compose_files_by_directory(snapshot.blobs)
     owned = _files_by_stack(snapshot.blobs, compose_files.keys())
     outside = _Outside(snapshot.blobs, snapshot.dead_links)
@@ -158,6 +167,8 @@ def stacks_of(snapshot: Snapshot, root_name: str, parsing: ParseCache) -> Stacks
     broken: dict[str, StackError] = {}
     linked: dict[str, tuple[OutsideLink, ...]] = {}
     for path, files in sorted(compose_files.items()):
+        if not scope.holds(path):
+            continue
         stack_files = owned[path]
         dead = [each for each in files if each in snapshot.dead_links]
         if dead:
@@ -178,7 +189,8 @@ def stacks_of(snapshot: Snapshot, root_name: str, parsing: ParseCache) -> Stacks
                 linked[path] = used
         else:
             broken[path] = found
-    return _without_name_clashes(Stacks(snapshot.commit, valid, broken, linked))
+    missing = scope.missing(snapshot.blobs)
+    return _without_name_clashes(Stacks(snapshot.commit, valid, broken, linked, missing))
 
 
 def fingerprint_of(files: Mapping[str, str]) -> str:
@@ -343,6 +355,7 @@ def _stack_or_error(
                 settle=found.settle,
                 rollback=found.rollback,
                 watched=found.watched,
+                image_updates=found.image_updates,
             )
         case Failure(reason), _:
             return StackError(path, project.value_or(None), reason, files, fingerprint)
@@ -387,7 +400,7 @@ def _without_name_clashes(stacks: Stacks) -> Stacks:
             files=files,
             fingerprint=fingerprint,
         )
-    return Stacks(commit=stacks.commit, valid=valid, broken=broken, outside_links=linked)
+    return Stacks(stacks.commit, valid, broken, linked, stacks.missing)
 
 
 def _owned(stacks: Stacks, path: str) -> tuple[Mapping[str, str], str]:

@@ -34,6 +34,7 @@ class Kind(Enum):
     RETRY = "retry"
     NOT_RUNNING = "not running"
     DRIFT = "drift"
+    IMAGE = "image updated"
 
 
 @final
@@ -144,7 +145,50 @@ def drifted_text(services: tuple[str, ...], expected: str) -> str:
     return f"{', '.join(services)} run other configuration than the repository's"
 
 
-Cause = New | Changed | Renamed | Removed | Retry | NotRunning | Drift
+@final
+class ImageChange(Value):
+    """A service whose image's tag points at another digest in its registry than the one
+    it runs: ``web 127.0.0.1:5000/app:latest sha256:1a2b… → sha256:3c4d…``."""
+
+    service: str
+    # The image as the Compose file names it.
+    image: str
+    # The repository digest it runs (None: Docker recorded none), and the registry's.
+    running: str | None
+    available: str
+
+    @property
+    def text(self) -> str:
+        moved = f"{short_digest(self.running)} → {short_digest(self.available)}"
+        return f"{self.service} {self.image} {moved}"
+
+
+def short_digest(digest: str | None) -> str:
+    """``sha256:1a2b3c4d5e6f…``; ``none`` for no digest."""
+    if digest is None:
+        return "none"
+    algorithm, _, hexits = digest.partition(":")
+    return f"{algorithm}:{hexits[:12]}…" if len(hexits) > 12 else digest
+
+
+@final
+class ImageUpdated(Value):
+    """Tags of images the stack runs point at new digests: those services alone are
+    pulled and recreated (see image_update)."""
+
+    changes: tuple[ImageChange, ...]
+    kind = Kind.IMAGE
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return tuple(sorted({each.service for each in self.changes}))
+
+    @property
+    def reason(self) -> str:
+        return "image updated: " + ", ".join(each.text for each in self.changes)
+
+
+Cause = New | Changed | Renamed | Removed | Retry | NotRunning | Drift | ImageUpdated
 
 
 @final
@@ -181,6 +225,14 @@ class StackAction(Value):
         if self.verb is not Verb.RESTART or not isinstance(self.cause, Changed):
             return None
         return self.cause.recreated
+
+    @property
+    def image_services(self) -> tuple[str, ...] | None:
+        """For an image update: the services whose images alone are pulled, then recreated
+        (no other service of the stack is touched). None for any other action."""
+        if self.verb is not Verb.RESTART or not isinstance(self.cause, ImageUpdated):
+            return None
+        return self.cause.services
 
 
 @final

@@ -82,10 +82,10 @@ from gitops_compose.core.reconcile.conversation import (
     Start,
 )
 from gitops_compose.core.reconcile.counting import Counting
-from gitops_compose.core.reconcile.event import CheckStarted
+from gitops_compose.core.reconcile.event import CheckStarted, StackLeftScope
 from gitops_compose.core.reconcile.looking import LookingAtClone
 from gitops_compose.core.reconcile.stage import Check, Context, NotAsked
-from gitops_compose.core.reconcile.state import State
+from gitops_compose.core.reconcile.state import State, within
 
 __all__ = [
     "AwaitOutcome",
@@ -116,8 +116,19 @@ __all__ = [
 
 
 def begin(state: State, settings: CheckSettings, now: float) -> Check:
-    """A check from ``state`` at ``now`` (Unix seconds); its first event says it started."""
+    """A check from ``state`` at ``now`` (Unix seconds); its first event says it started.
+
+    Stacks the state knows outside this host's subtrees (its --path changed) are not its
+    business any more: each is forgotten, said (``StackLeftScope``), and left running.
+    A stack in the subtrees at the last deployed commit and gone from them at the new one
+    (moved to another host's, or deleted) is another matter: the plan stops it.
+    """
+    scoped = within(state, settings.scope)
+    left = sorted(state.stacks.keys() - scoped.stacks.keys())
     context = Context(
-        state=state, settings=settings, began=now, counting=Counting(state.counters)
-    ).telling(CheckStarted(now))
+        state=scoped, settings=settings, began=now, counting=Counting(state.counters)
+    ).telling(
+        CheckStarted(now),
+        *(StackLeftScope(path, state.stacks[path].project, now) for path in left),
+    )
     return LookingAtClone(context)

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, TypeAlias, final
 
 from returns.result import Result
 
+from gitops_compose.core.compose.scope import EVERYWHERE, Scope
 from gitops_compose.core.reconcile.check_failure import CheckFailure
+from gitops_compose.core.reconcile.image_check import ImageSettings
 from gitops_compose.core.reconcile.state import State, troubled
 from gitops_compose.core.value import Value
 
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from gitops_compose.core.reconcile.action import Action, FastForward, Rollback
     from gitops_compose.core.reconcile.configuration import ConfigQuestion
     from gitops_compose.core.reconcile.event import Event
+    from gitops_compose.core.reconcile.image_update import ImageTag
     from gitops_compose.core.reconcile.outcome import Outcome, Tally
     from gitops_compose.core.reconcile.plan import Plan
 
@@ -94,6 +97,33 @@ class LookAtConfig(Value):
     the clone's files; report them with ``config_seen``."""
 
     stacks: tuple[ConfigQuestion, ...]
+
+
+@final
+class LookAtImages(Value):
+    """The image each service of these Compose projects runs: its id and the repository
+    digests Docker recorded for it (see image_update.RunningImage); report them with
+    ``images_seen``. Asked on an image check, and after deployments, never when idle."""
+
+    projects: tuple[str, ...]
+
+
+@final
+class LookAtDigests(Value):
+    """The repository digests Docker recorded for these images (ids): after deployments
+    whose health gate already saw which image each service runs. Report them with
+    ``digests_seen``."""
+
+    images: tuple[str, ...]
+
+
+@final
+class AskRegistry(Value):
+    """The digest each of these tags points at in its registry, by a HEAD request on its
+    manifest (one per tag); report them with ``registry_seen``, a reason for each that
+    could not be had."""
+
+    tags: tuple[ImageTag, ...]
 
 
 @final
@@ -180,6 +210,9 @@ Request = (
     | LookAtHost
     | LookAtResources
     | LookAtConfig
+    | LookAtImages
+    | LookAtDigests
+    | AskRegistry
     | Planned
     | Start
     | LookAtHealth
@@ -218,6 +251,11 @@ class CheckSettings:
     # The clone's absolute directory: where Compose runs stacks from (their working_dir
     # label); empty when not known, then the directory is not compared.
     clone: str = ""
+    # Following image updates of mutable tags (see image_update).
+    images: ImageSettings = field(default_factory=ImageSettings)
+    # The subtrees whose stacks this host manages (--path); the others are not its
+    # business, whatever runs of them here (see scope).
+    scope: Scope = EVERYWHERE
     # The shell's parse cache, with its YAML parser: what reads the commits' stacks.
     parsing: ParseCache = field(kw_only=True, compare=False, repr=False)
 

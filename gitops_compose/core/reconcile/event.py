@@ -7,7 +7,9 @@ by the action's cause (``action.reason``) or carried as the text the check decid
 never parsed back. Every event carries ``at``, the Unix seconds the core was told it was
 when it decided.
 
-A check's stream: ``CheckStarted``; when it plans, each problem (``StackInvalid``), each
+A check's stream: ``CheckStarted``, then ``StackLeftScope`` for each stack of the state
+outside this host's subtrees; when it reads the commits, ``SubtreeMissing`` for each
+subtree the remote head lacks; when it plans, each problem (``StackInvalid``), each
 link out of the repository (``LinkOutside``) and each stack action (``StackPlanned``);
 then as actions run ``StackStarted``, ``FastForwarded``, ``GateOpened``, ``GatePassed``
 or ``GateFailed``, and one of ``StackSucceeded``, ``StackRemoved``, ``StackFailed`` or
@@ -60,7 +62,27 @@ class FastForwarded(Value):
     at: float
 
 
+@final
+class SubtreeMissing(Value):
+    """A subtree of this host's scope (--path) is no directory of the remote head: no stack
+    of it is managed until one is pushed there."""
+
+    subtree: str
+    commit: str
+    at: float
+
+
 # --- a stack --------------------------------------------------------------------------------
+
+
+@final
+class StackLeftScope(Value):
+    """The state knew a stack that is outside this host's subtrees (--path was changed):
+    it is forgotten, and whatever runs of it is left as it is."""
+
+    stack: str
+    project: str | None
+    at: float
 
 
 @final
@@ -194,6 +216,34 @@ class GateFailed(Value):
     at: float
 
 
+# --- images ---------------------------------------------------------------------------------
+
+
+@final
+class ImagesChecked(Value):
+    """An image check asked the registries about ``tags`` distinct tags: ``pending``
+    services run another digest than their tag's, of which ``cooling`` wait out the
+    cool-down; ``warnings`` tags could not be checked."""
+
+    tags: int
+    pending: int
+    cooling: int
+    warnings: int
+    at: float
+
+
+@final
+class ImageUnchecked(Value):
+    """A tag a stack uses could not be checked (the registry could not be asked, or no
+    longer has it): a warning; nothing is restarted for it."""
+
+    stack: str
+    project: str
+    image: str
+    reason: str
+    at: float
+
+
 # A stack action's end: exactly one of these for each.
 StackDecided: TypeAlias = StackSucceeded | StackRemoved | StackFailed | StackRolledBack
 
@@ -201,6 +251,8 @@ Event: TypeAlias = (
     CheckStarted
     | CheckSettled
     | FastForwarded
+    | SubtreeMissing
+    | StackLeftScope
     | StackPlanned
     | StackInvalid
     | LinkOutside
@@ -214,4 +266,6 @@ Event: TypeAlias = (
     | GateOpened
     | GatePassed
     | GateFailed
+    | ImagesChecked
+    | ImageUnchecked
 )

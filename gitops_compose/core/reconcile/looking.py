@@ -34,6 +34,7 @@ from gitops_compose.core.reconcile.event import (
     StatusChanged,
 )
 from gitops_compose.core.reconcile.full_pass import full_pass_done, full_pass_due
+from gitops_compose.core.reconcile.image_check import image_check_due
 from gitops_compose.core.reconcile.retry import retry_due
 from gitops_compose.core.reconcile.runtime import not_running_reason
 from gitops_compose.core.reconcile.stage import Check, Context
@@ -149,7 +150,7 @@ def heads_of(clone: Clone) -> Result[Heads, CheckFailure]:
 
 def work_to_do(context: Context, heads: Heads) -> bool:
     """Whether to read the trees: the remote moved, this is a full pass, healing is asked
-    for, or a failed stack's retry is due."""
+    for, a failed stack's retry is due, or an image check is."""
     state, settings = context.state, context.settings
     return (
         settings.always
@@ -158,6 +159,7 @@ def work_to_do(context: Context, heads: Heads) -> bool:
         or settings.self_heal
         or retry_due(state.stacks, context.began)
         or any(each.expects is None for each in state.stacks.values())
+        or image_check_due(state, settings.images, context.began)
     )
 
 

@@ -29,6 +29,7 @@ from gitops_compose.core.reconcile.action import (
     Changed,
     Drift,
     FastForward,
+    ImageUpdated,
     New,
     NotRunning,
     Phase,
@@ -41,6 +42,7 @@ from gitops_compose.core.reconcile.action import (
 )
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.configuration import drifted, stack_directory
+from gitops_compose.core.reconcile.image_update import ImageFindings
 from gitops_compose.core.reconcile.order import Order, order_of
 from gitops_compose.core.reconcile.retry import (
     deploy_retry,
@@ -122,6 +124,9 @@ class Facts(Value):
     # configuration), where known; and the clone's directory ("": not known).
     configs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     clone: str = ""
+    # Stack path -> the services whose image tags moved, to pull and recreate (see
+    # image_update): only on an image check, and only once cooled down.
+    image_updates: Mapping[str, ImageUpdated] = field(default_factory=dict)
 
 
 @final
@@ -144,6 +149,10 @@ class Plan(Value):
     drift: tuple[Skip, ...] = ()
     # Links out of the repository that stacks of the remote head use; they change nothing.
     warnings: tuple[LinkWarning, ...] = ()
+    # What this check's image check found (None: none was due): for plan --images.
+    images: ImageFindings | None = None
+    # Subtrees of this host's scope (--path) that the remote head has no directory for.
+    missing_subtrees: tuple[str, ...] = ()
 
     @property
     def stack_actions(self) -> tuple[StackAction, ...]:
@@ -204,6 +213,7 @@ def plan(facts: Facts) -> Result[Plan, CheckFailure]:
             needs_resources=bool(unowned) and facts.resources is None,
             drift=tuple(_drift(facts, left_alone)),
             warnings=tuple(_link_warnings(facts.remote)),
+            missing_subtrees=facts.remote.missing,
         )
     )
 
@@ -264,6 +274,7 @@ def _starts(facts: Facts, order: Order, stops: tuple[StackAction, ...]) -> tuple
         deploys = tuple(_deploys(facts, order, released))
         touched = {action.stack for action in deploys}
         heals = tuple(_heals(facts, order, touched, stops, released))
+        heals += tuple(_image_updates(facts, order, touched | {each.stack for each in heals}))
         acted = touched | {each.stack for each in heals}
         more = {
             path
@@ -438,6 +449,16 @@ def _heals(
         if drift is not None:
             # Compose recreates only the services whose configuration differs.
             yield _action(Verb.START, Phase.HEAL, stack, facts.remote.commit, drift)
+
+
+def _image_updates(facts: Facts, order: Order, acted: set[str]) -> Iterator[StackAction]:
+    """Pull and recreate the services whose image tags moved, in stacks this plan does
+    not act on otherwise (a change or a start pulls every image anyway)."""
+    for path, cause in facts.image_updates.items():
+        stack = facts.remote.valid.get(path)
+        if stack is None or path in acted or path in order.problems or _held(facts, path):
+            continue
+        yield _action(Verb.RESTART, Phase.UPDATE, stack, facts.remote.commit, cause)
 
 
 def _drifted(facts: Facts, stack: Stack) -> Drift | None:

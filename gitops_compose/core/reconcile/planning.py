@@ -20,15 +20,36 @@ from gitops_compose.core.reconcile.action import Verb
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.configuration import ConfigQuestion, ExpectedConfig
 from gitops_compose.core.reconcile.conversation import (
+    AskRegistry,
     Heads,
     LookAtConfig,
     LookAtHost,
+    LookAtImages,
     LookAtResources,
     Planned,
     ReadCommits,
     Request,
 )
-from gitops_compose.core.reconcile.event import Event, LinkOutside, StackInvalid, StackPlanned
+from gitops_compose.core.reconcile.event import (
+    Event,
+    ImagesChecked,
+    ImageUnchecked,
+    LinkOutside,
+    StackInvalid,
+    StackPlanned,
+    SubtreeMissing,
+)
+from gitops_compose.core.reconcile.image_check import image_check_due
+from gitops_compose.core.reconcile.image_update import (
+    Followed,
+    ImageFindings,
+    ImageTag,
+    RunningImages,
+    any_followed,
+    followed,
+    image_findings,
+    tags_to_ask,
+)
 from gitops_compose.core.reconcile.looking import Ending, full_pass
 from gitops_compose.core.reconcile.plan import Facts, Plan, plan
 from gitops_compose.core.reconcile.running import Ground, Running
@@ -61,18 +82,24 @@ class ReadingCommits(Check):
         return self, ReadCommits(tuple(dict.fromkeys((self.heads.local, self.heads.remote))))
 
     def contents_needed(self, snapshot: Snapshot) -> frozenset[str]:
-        return contents_needed(snapshot, self.context.settings.parsing)
+        settings = self.context.settings
+        return contents_needed(snapshot, settings.parsing, settings.scope)
 
     def commits_read(self, snapshots: Mapping[str, Snapshot]) -> Check:
-        heads, root = self.heads, self.context.settings.root_name
-        parsing = self.context.settings.parsing
-        local = stacks_of(snapshots[heads.local], root, parsing)
+        heads, settings = self.heads, self.context.settings
+        root, parsing, scope = settings.root_name, settings.parsing, settings.scope
+        local = stacks_of(snapshots[heads.local], root, parsing, scope)
         remote = (
             local
             if heads.remote == heads.local
-            else stacks_of(snapshots[heads.remote], root, parsing)
+            else stacks_of(snapshots[heads.remote], root, parsing, scope)
         )
-        return LookingToPlan(self.context, heads, local, remote)
+        # A subtree the remote head lacks holds no stack: said, never an error, as an
+        # operator may push it later (and a typo in --path must stop nothing).
+        context = self.context.telling(
+            *(SubtreeMissing(each, heads.remote, self.context.began) for each in remote.missing)
+        )
+        return LookingToPlan(context, heads, local, remote)
 
 
 @final
@@ -91,10 +118,84 @@ class LookingToPlan(Check):
             failure = CheckFailure(f"reading the containers failed: {found.failure()}")
             return Ending(self.context, self.heads, None, failure)
         host = found.unwrap()
-        asking = config_questions(self.context, self.heads, self.local, self.remote, host)
-        if asking:
-            return LookingAtConfig(self.context, self.heads, self.local, self.remote, host, asking)
-        return planned(self.context, self.heads, self.local, self.remote, host)
+        context = self.context
+        settings = context.settings.images
+        follows = any_followed(self.remote, settings)
+        due = image_check_due(
+            replace(context.state, images_followed=follows), settings, context.began
+        )
+        state = replace(context.state, images_followed=follows)
+        if due:
+            state = replace(state, images_checked=context.began)
+        context = replace(context, state=state)
+        services = followed(self.remote, settings, host) if due else ()
+        if services:
+            return LookingAtImages(context, self.heads, self.local, self.remote, host, services)
+        if due:
+            context = replace(context, images=ImageFindings())
+        return configured(context, self.heads, self.local, self.remote, host)
+
+
+def configured(
+    context: Context, heads: Heads, local: Stacks, remote: Stacks, host: HostState
+) -> Check:
+    """On to planning once the configuration hashes the plan needs are known."""
+    asking = config_questions(context, heads, local, remote, host)
+    if asking:
+        return LookingAtConfig(context, heads, local, remote, host, asking)
+    return planned(context, heads, local, remote, host)
+
+
+@final
+class LookingAtImages(Check):
+    """An image check is due: the images the followed services run, then their tags'
+    digests in the registries (see image_update)."""
+
+    heads: Heads
+    local: Stacks
+    remote: Stacks
+    host: HostState
+    services: tuple[Followed, ...]
+
+    def _next(self, now: float) -> tuple[Check, Request]:
+        projects = tuple(dict.fromkeys(each.project for each in self.services))
+        return self, LookAtImages(projects)
+
+    def images_seen(self, found: Result[RunningImages, str]) -> Check:
+        seen = self.context, self.heads, self.local, self.remote, self.host, self.services
+        return AskingRegistry(*seen, found)
+
+
+@final
+class AskingRegistry(Check):
+    """The digest of each distinct tag the followed services use, from its registry."""
+
+    heads: Heads
+    local: Stacks
+    remote: Stacks
+    host: HostState
+    services: tuple[Followed, ...]
+    running: Result[RunningImages, str]
+
+    def _next(self, now: float) -> tuple[Check, Request]:
+        return self, AskRegistry(tags_to_ask(self.services))
+
+    def registry_seen(self, found: Mapping[ImageTag, Result[str, str]], now: float) -> Check:
+        context = self.context
+        settings, before = context.settings.images, context.state.image_digests
+        findings = image_findings(self.services, self.running, found, before, settings, now)
+        state = replace(context.state, image_digests=findings.seen)
+        cooling = sum(1 for each in findings.pending if not each.taken)
+        told = replace(context, state=state, images=findings).telling(
+            ImagesChecked(
+                findings.asked, len(findings.pending), cooling, len(findings.warnings), now
+            ),
+            *(
+                ImageUnchecked(each.stack, each.project, each.image, each.reason, now)
+                for each in findings.warnings
+            ),
+        )
+        return configured(told, self.heads, self.local, self.remote, self.host)
 
 
 @final
@@ -225,11 +326,12 @@ def planned(
         resources=resources,
         configs=expected_configs(context.state, remote),
         clone=settings.clone,
+        image_updates=context.images.updates() if context.images is not None else {},
     )
     made = plan(facts)
     if isinstance(made, Failure):
         return Ending(context, heads, host, made.failure())
-    found = made.unwrap()
+    found = replace(made.unwrap(), images=context.images)
     if found.needs_resources:
         return LookingAtResources(context, heads, local, remote, host)
     deploys = frozenset(each.stack for each in found.stack_actions if each.verb is not Verb.STOP)

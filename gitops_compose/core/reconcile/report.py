@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops_compose.core.reconcile.action import FastForward, StackAction, Verb
+from gitops_compose.core.compose.scope import MISSING_REASON
+from gitops_compose.core.reconcile.action import FastForward, StackAction, Verb, short_digest
 from gitops_compose.core.reconcile.plan import Plan
 from gitops_compose.core.reconcile.state import State, active_counts
 
@@ -57,6 +58,7 @@ def plan_document(plan: Plan, branch: str) -> dict[str, Any]:
             else {"from": fast_forward.source, "to": fast_forward.target}
         ),
         "stacks": stacks,
+        "missing_subtrees": list(plan.missing_subtrees),
         "warnings": [
             {
                 "stack": each.stack,
@@ -70,7 +72,65 @@ def plan_document(plan: Plan, branch: str) -> dict[str, Any]:
             }
             for each in plan.warnings
         ],
+        "images": _images_entry(plan),
     }
+
+
+def _images_entry(plan: Plan) -> dict[str, Any] | None:
+    """What the plan's image check found (None: none was due): the services whose tags
+    point at another digest than they run, each taken now or when its cool-down ends,
+    and the tags that could not be checked."""
+    found = plan.images
+    if found is None:
+        return None
+    return {
+        "tags": found.asked,
+        "pending": [
+            {
+                "stack": each.stack,
+                "project": each.project,
+                "service": each.change.service,
+                "image": each.change.image,
+                "running": each.change.running,
+                "registry": each.change.available,
+                "cooling_until": None if each.taken else iso_time(each.ready_at),
+            }
+            for each in found.pending
+        ],
+        "warnings": [
+            {
+                "stack": each.stack,
+                "project": each.project,
+                "image": each.image,
+                "reason": each.reason,
+            }
+            for each in found.warnings
+        ],
+    }
+
+
+def image_lines(plan: Plan) -> list[str]:
+    """``plan --images``: each pending update (``update``, or ``cooling`` until when) and
+    each tag that could not be checked, stack and service named."""
+    document = _images_entry(plan)
+    if document is None:
+        return ["images: no stack follows its images"]
+    lines = [f"images: {document['tags']} tag(s) asked of their registries"]
+    for entry in document["pending"]:
+        until = entry["cooling_until"]
+        word = "update" if until is None else "cooling"
+        change = (
+            f"{entry['image']} {short_digest(entry['running'])} → {short_digest(entry['registry'])}"
+        )
+        when = f" until {until}" if until else ""
+        lines.append(f"{word:<8} {entry['stack']} {entry['service']} ({change}){when}")
+    lines += [
+        f"warning  {each['stack']} ({each['image']}: {each['reason']})"
+        for each in document["warnings"]
+    ]
+    if not document["pending"] and not document["warnings"]:
+        lines.append("images up to date")
+    return lines
 
 
 def plan_lines(plan: Plan, branch: str) -> list[str]:
@@ -86,6 +146,7 @@ def plan_lines(plan: Plan, branch: str) -> list[str]:
         waits = f" after {', '.join(after)}" if after else ""
         lines.append(f"{entry['action']:<8} {entry['stack']} ({entry['reason']}){waits}")
     lines += [f"warning  {each['stack']} ({each['reason']})" for each in document["warnings"]]
+    lines += [f"warning  --path {each} ({MISSING_REASON})" for each in plan.missing_subtrees]
     if plan.in_sync:
         lines.append(f"in sync at {plan.remote[:12]} ({branch})")
     return lines
@@ -125,6 +186,12 @@ def status_document(state: State) -> dict[str, Any]:
                 "last_error_at": iso_time(record.error_at),
                 "failures": record.failures,
                 "retry_at": iso_time(record.retry_at),
+                # What each service ran after its last successful deployment.
+                "images": [
+                    {"service": service, "image": image, "digest": digests.get(service)}
+                    for service, image in record.images
+                    for digests in (dict(record.digests),)
+                ],
             }
             for path, record in sorted(state.stacks.items())
         ],
@@ -157,6 +224,10 @@ def status_lines(state: State) -> list[str]:
         + f"  {row[5]}"
         for row in rows
     ]
+    for entry in document["stacks"]:
+        for each in entry["images"]:
+            digest = each["digest"] or "no repository digest"
+            lines.append(f"  {entry['stack']} {each['service']}: {each['image'][:19]} {digest}")
     checks = document["checks"]
     last = checks["last"] or "never"
     lines.append(f"checks: {checks['success']} ok, {checks['error']} failed, last {last}")

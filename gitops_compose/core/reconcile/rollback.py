@@ -13,19 +13,21 @@ if TYPE_CHECKING:
 
 def rollback_wanted(context: Context, remote: Stacks, action: StackAction) -> bool:
     """A restart of files other than those last deployed well (never deployed from here,
-    or the same files: nothing to go back to), with rollback on (x-gitops may say no)."""
+    or the same files: nothing to go back to), or an image update of a stack whose
+    images were recorded (back to them by id, though the tags moved), with rollback on
+    (x-gitops may say no)."""
     record = context.state.stacks.get(action.stack)
     desired = remote.valid.get(action.stack)
     wanted = context.settings.rollback
     if desired is not None and desired.rollback is not None:
         wanted = desired.rollback
-    return (
-        wanted
-        and action.verb is Verb.RESTART
-        and record is not None
-        and record.commit is not None
-        and record.fingerprint not in (None, action.fingerprint)
-    )
+    if not wanted or action.verb is not Verb.RESTART or record is None:
+        return False
+    if record.commit is None or record.fingerprint is None:
+        return False
+    if action.image_services is not None:
+        return bool(record.images) and record.fingerprint == action.fingerprint
+    return record.fingerprint != action.fingerprint
 
 
 def rollback_of(

@@ -292,18 +292,20 @@ class Running(Check):
         return check
 
     def contents_needed(self, snapshot: Snapshot) -> frozenset[str]:
-        return contents_needed(snapshot, self.context.settings.parsing)
+        settings = self.context.settings
+        return contents_needed(snapshot, settings.parsing, settings.scope)
 
     def last_good_read(self, snapshots: Mapping[str, Snapshot], now: float) -> Check:
         """The commits asked for by ReadLastGood (those the clone still has)."""
         check = replace(self, last_good_to_read=())
-        root, remote = self.context.settings.root_name, self.ground.remote
+        settings = self.context.settings
+        root, remote = settings.root_name, self.ground.remote
         for each in self.last_good_to_read:
             snapshot = snapshots.get(each.commit)
             stacks = (
                 None
                 if snapshot is None
-                else stacks_of(snapshot, root, self.context.settings.parsing)
+                else stacks_of(snapshot, root, settings.parsing, settings.scope)
             )
             rollback = (
                 None

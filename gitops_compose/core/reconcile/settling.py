@@ -6,19 +6,31 @@ counters take the tally; the report says what the next check starts from.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, final
 
 from gitops_compose.core.compose.compose_file import Role
-from gitops_compose.core.reconcile.action import FastForward, StackAction
+from gitops_compose.core.reconcile.action import FastForward, StackAction, Verb
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.configuration import ExpectedConfig
-from gitops_compose.core.reconcile.conversation import CheckReport, LookAtHost, Request
+from gitops_compose.core.reconcile.conversation import (
+    CheckReport,
+    LookAtDigests,
+    LookAtHost,
+    LookAtImages,
+    Request,
+)
 from gitops_compose.core.reconcile.counting import counters_after
 from gitops_compose.core.reconcile.full_pass import full_pass_done
+from gitops_compose.core.reconcile.image_update import (
+    RunningImage,
+    RunningImages,
+    deployed_images,
+)
 from gitops_compose.core.reconcile.looking import closing, on_host
 from gitops_compose.core.reconcile.outcome import Outcome, statuses_after, tally
 from gitops_compose.core.reconcile.stage import Check
+from gitops_compose.core.reconcile.status import Status
 from gitops_compose.core.value import replace
 
 if TYPE_CHECKING:
@@ -46,9 +58,67 @@ class LookingAfter(Check):
     def host_seen(self, found: Result[HostState, str]) -> Check:
         # Not seeing them now fails nothing: the statuses follow the outcomes instead.
         after = found.value_or(None)
-        return Settling(
-            self.context, self.ground, self.schedule, self.outcomes, self.failure, after
+        deployed = tuple(
+            dict.fromkeys(
+                each.action.project
+                for each in self.outcomes
+                if each.ok and each.action.verb is not Verb.STOP
+            )
         )
+        seen = self.context, self.ground, self.schedule, self.outcomes, self.failure, after
+        if not deployed or after is None:
+            return Settling(*seen)
+        gated = [each for each in self.outcomes if each.ok and each.action.verb is not Verb.STOP]
+        if all(each.images for each in gated):
+            # Their gates saw the image each service runs: only its digests are missing.
+            return LookingAtDeployed(*seen, deployed, gated_images(gated))
+        return LookingAtDeployed(*seen, deployed)
+
+
+@final
+class LookingAtDeployed(Check):
+    """Stacks were deployed: the image each of their services now runs (id and
+    repository digest), to record in the state."""
+
+    ground: Ground
+    schedule: Schedule
+    outcomes: tuple[Outcome, ...]
+    failure: CheckFailure | None
+    after: HostState | None
+    projects: tuple[str, ...]
+    # Project -> service -> image id, when the health gates saw them all.
+    known: Mapping[str, Mapping[str, str]] | None = None
+
+    def _next(self, now: float) -> tuple[Check, Request]:
+        if self.known is not None:
+            ids = sorted({image for each in self.known.values() for image in each.values()})
+            return self, LookAtDigests(tuple(ids))
+        return self, LookAtImages(self.projects)
+
+    def images_seen(self, found: Result[RunningImages, str]) -> Check:
+        seen = self.context, self.ground, self.schedule, self.outcomes, self.failure
+        return Settling(*seen, self.after, found.value_or(None))
+
+    def digests_seen(self, found: Result[Mapping[str, tuple[str, ...]], str]) -> Check:
+        digests = found.value_or({})
+        known = self.known or {}
+        running = {
+            project: {
+                service: RunningImage(image, digests.get(image, ()))
+                for service, image in services.items()
+            }
+            for project, services in known.items()
+        }
+        seen = self.context, self.ground, self.schedule, self.outcomes, self.failure
+        return Settling(*seen, self.after, running)
+
+
+def gated_images(outcomes: Sequence[Outcome]) -> dict[str, dict[str, str]]:
+    """Project -> service -> the image id its gate saw it run."""
+    found: dict[str, dict[str, str]] = {}
+    for each in outcomes:
+        found.setdefault(each.action.project, {}).update(dict(each.images))
+    return found
 
 
 @final
@@ -61,6 +131,8 @@ class Settling(Check):
     outcomes: tuple[Outcome, ...]
     failure: CheckFailure | None
     after: HostState | None
+    # The images the deployed stacks' services run, when they were looked at.
+    images: RunningImages | None = None
 
     def _next(self, now: float) -> tuple[Check, Request]:
         return closing(self.context, self._report(now), now).next(now)
@@ -93,6 +165,7 @@ class Settling(Check):
                     settled[action.stack] = known
         configs = self._configs(state.configs, settled)
         settled = self._on_host(settled, desired, configs)
+        settled = self._with_images(settled, desired)
         counts = tally(found, self.outcomes, settled)
         ok = failure is None
         after = replace(
@@ -139,6 +212,25 @@ class Settling(Check):
             if hashes:
                 configs[path] = ExpectedConfig(record.fingerprint, tuple(sorted(hashes.items())))
         return configs
+
+    def _with_images(
+        self, stacks: dict[str, StackStatus], desired: Stacks
+    ) -> dict[str, StackStatus]:
+        """Each stack deployed well with the image id and repository digest each of its
+        services runs now: what ``status`` shows and a rollback brings back."""
+        if self.images is None:
+            return stacks
+        for outcome in self.outcomes:
+            path = outcome.action.stack
+            record = stacks.get(path)
+            if outcome.error is not None or outcome.action.verb is Verb.STOP or record is None:
+                continue
+            running = self.images.get(outcome.action.project)
+            if not running or record.status is not Status.OK or record.rolled_back_from:
+                continue
+            ids, digests = deployed_images(desired.valid.get(path), running)
+            stacks[path] = replace(record, images=ids, digests=digests)
+        return stacks
 
     def _on_host(
         self,

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         Request,
     )
     from gitops_compose.core.reconcile.event import Event
+    from gitops_compose.core.reconcile.image_update import ImageFindings, ImageTag, RunningImages
     from gitops_compose.core.reconcile.runtime import Health, HostState
     from gitops_compose.core.reconcile.state import State
 
@@ -54,6 +55,8 @@ class Context(Value):
     # The shell watches the containers of stacks at their gate (then the core looks at them
     # on their events and on deadlines, not once per poll).
     watched: bool = False
+    # What this check's image check found (see image_update); None: none was due.
+    images: ImageFindings | None = None
 
     def telling(self, *events: Event) -> Context:
         """The context once ``events`` are told: to be reported, and counted."""
@@ -107,6 +110,15 @@ class Check(Value):
 
     def config_seen(self, found: Mapping[str, Result[Mapping[str, str], str]]) -> Check:
         raise self._not_asked("config_seen")
+
+    def images_seen(self, found: Result[RunningImages, str]) -> Check:
+        raise self._not_asked("images_seen")
+
+    def digests_seen(self, found: Result[Mapping[str, tuple[str, ...]], str]) -> Check:
+        raise self._not_asked("digests_seen")
+
+    def registry_seen(self, found: Mapping[ImageTag, Result[str, str]], now: float) -> Check:
+        raise self._not_asked("registry_seen")
 
     def finished(self, result: Finished, now: float) -> Check:
         raise self._not_asked("finished")

@@ -16,10 +16,12 @@ from typing import Any, final
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.expectation import Expectation
+from gitops_compose.core.compose.scope import Scope
 from gitops_compose.core.reconcile.configuration import ExpectedConfig
 from gitops_compose.core.reconcile.history import MOST_ENTRIES, Happening, HistoryEntry
+from gitops_compose.core.reconcile.image_check import SeenDigest
 from gitops_compose.core.reconcile.status import Condition, StackStatus, Status
-from gitops_compose.core.value import Value, field, field_names
+from gitops_compose.core.value import Value, field, field_names, replace
 
 STATE_VERSION = 1
 
@@ -64,6 +66,35 @@ class State(Value):
     notified: Mapping[str, str] = field(default_factory=dict)
     # Stack path -> the configuration hashes its files give (see configuration).
     configs: Mapping[str, ExpectedConfig] = field(default_factory=dict)
+    # Image updates (see image_update): when the registries were last asked (Unix seconds,
+    # 0: never), whether some stack followed its images when the stacks were last read,
+    # and the digest each followed tag pointed at, since when (the cool-down's start).
+    images_checked: float = 0.0
+    images_followed: bool = False
+    image_digests: Mapping[str, SeenDigest] = field(default_factory=dict)
+    # The subtrees (--path) the last check managed; () for the whole repository.
+    scope: tuple[str, ...] = ()
+
+
+def within(state: State, scope: Scope) -> State:
+    """The state of the stacks in ``scope`` only: the others' records, expected
+    configurations and last notices are forgotten (see check.begin). A state of other
+    subtrees than ``scope`` owes a full pass: the stacks the scope has gained are looked
+    at on the host (and recorded), as on a first check."""
+    if state.scope != scope.subtrees:
+        state = replace(state, scope=scope.subtrees, full_pass_done=False)
+    if scope.everywhere:
+        return state
+    if all(scope.holds(path) for path in state.stacks.keys() | state.configs.keys()):
+        return state
+    return replace(
+        state,
+        stacks={path: each for path, each in state.stacks.items() if scope.holds(path)},
+        configs={path: each for path, each in state.configs.items() if scope.holds(path)},
+        notified={
+            path: each for path, each in state.notified.items() if not path or scope.holds(path)
+        },
+    )
 
 
 def active_counts(state: State) -> dict[Condition, int]:
@@ -123,6 +154,7 @@ def state_to_json(state: State) -> str:
         "settled_commit": state.settled_commit,
         "ignored": state.ignored,
         "notified": dict(sorted(state.notified.items())),
+        "scope": list(state.scope),
         "counters": {name: getattr(state.counters, name) for name in field_names(Counters)},
         "stacks": {
             path: {
@@ -138,6 +170,7 @@ def state_to_json(state: State) -> str:
                 "expects": _expects_to_json(record.expects),
                 "down": record.down,
                 "images": dict(record.images),
+                "digests": dict(record.digests),
                 "rolled_back_from": record.rolled_back_from,
                 "rollbacks": record.rollbacks,
                 "drift": list(record.drift),
@@ -147,6 +180,12 @@ def state_to_json(state: State) -> str:
         "configs": {
             path: {"key": config.key, "hashes": dict(config.hashes)}
             for path, config in sorted(state.configs.items())
+        },
+        "images_checked": state.images_checked,
+        "images_followed": state.images_followed,
+        "image_digests": {
+            tag: {"digest": seen.digest, "since": seen.since}
+            for tag, seen in sorted(state.image_digests.items())
         },
         "history": [
             {
@@ -219,10 +258,25 @@ def _state(document: Mapping[str, object]) -> State:
             for path, record in stacks.items()
         },
         history=_history(document.get("history", [])),
+        scope=_names(document.get("scope", []), "scope"),
         configs={
             _checked_text(path, "configs"): _config(config, f"configs[{_shown(path)}]")
             for path, config in _mapping(document.get("configs", {}), "configs").items()
         },
+        images_checked=_time(document.get("images_checked", 0), "images_checked"),
+        images_followed=_flag(document.get("images_followed", False), "images_followed"),
+        image_digests={
+            _checked_text(tag, "image_digests"): _seen(seen, f"image_digests[{_shown(tag)}]")
+            for tag, seen in _mapping(document.get("image_digests", {}), "image_digests").items()
+        },
+    )
+
+
+def _seen(value: object, where: str) -> SeenDigest:
+    found = _mapping(value, where)
+    return SeenDigest(
+        digest=_checked_text(found.get("digest"), f"{where}.digest"),
+        since=_time(found.get("since", 0), f"{where}.since"),
     )
 
 
@@ -291,6 +345,7 @@ def _record(value: object, where: str) -> StackStatus:
         expects=_expects(record.get("expects"), f"{where}.expects"),
         down=_text(record.get("down"), f"{where}.down"),
         images=_images(record.get("images", {}), f"{where}.images"),
+        digests=_images(record.get("digests", {}), f"{where}.digests"),
         rolled_back_from=_text(record.get("rolled_back_from"), f"{where}.rolled_back_from"),
         rollbacks=_count(record.get("rollbacks", 0), f"{where}.rollbacks"),
         drift=_names(record.get("drift", []), f"{where}.drift"),
@@ -328,7 +383,7 @@ def _expects(value: object, where: str) -> Expectation | None:
 
 def _names(value: object, where: str) -> tuple[str, ...]:
     if not isinstance(value, list):
-        raise _Malformed(where, "a list of service names", value)
+        raise _Malformed(where, "a list of names", value)
     return tuple(_checked_text(each, f"{where}[{index}]") for index, each in enumerate(value))
 
 

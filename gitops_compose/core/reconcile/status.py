@@ -54,6 +54,9 @@ class StackStatus(Value):
     # The image (id) each service ran when its deployment last passed its health gate:
     # what a rollback brings back, whatever a tag points at since.
     images: tuple[tuple[str, str], ...] = ()
+    # The repository digest (``repo@sha256:…``) of the image each service ran after its
+    # last successful deployment, where Docker recorded one.
+    digests: tuple[tuple[str, str], ...] = ()
     # The fingerprint whose deployment was rolled back: never tried again unasked (its
     # files' next change is, and ``retry``); and how many rollbacks there were.
     rolled_back_from: str | None = None

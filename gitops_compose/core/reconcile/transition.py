@@ -406,6 +406,7 @@ def _failed(
         retry_at=next_try(failures, now),
         # What ran well before stays known: what a later rollback brings back.
         images=record.images if record is not None else (),
+        digests=record.digests if record is not None else (),
         rollbacks=record.rollbacks if record is not None else 0,
         expects=record.expects if record is not None else None,
     )

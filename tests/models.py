@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from returns.result import Failure, Result, Success
 
@@ -24,6 +24,7 @@ from gitops_compose.core.reconcile.configuration import ConfigQuestion
 from gitops_compose.core.reconcile.image_update import RunningImage, RunningImages
 from gitops_compose.core.reconcile.outcome import Outcome
 from gitops_compose.core.reconcile.runtime import Container, ContainerHealth, Health, HostState
+from gitops_compose.core.value import replace
 
 from .core.builders import PARSING, ROOT_NAME, read_as_the_shell_does
 

@@ -52,6 +52,7 @@ from gitops_compose.core.reconcile.conversation import (
     LookAtImages,
 )
 from gitops_compose.core.reconcile.state import State
+from gitops_compose.core.value import replace
 from gitops_compose.shell.log_reporter import LogReporter
 from gitops_compose.shell.reporter import Reporter
 
@@ -73,7 +74,11 @@ class Repository(Protocol):
     def check_branch(self) -> Result[None, CheckFailure]: ...
     def dirty_paths(self) -> list[str]: ...
     def fetch(self) -> Result[Heads, CheckFailure]: ...
-    def snapshot(self, commit: str) -> Snapshot: ...
+    def snapshot(self, commit: str) -> Snapshot:
+        """Every file of a commit by blob id; contents it holds already, or none (the
+        loop reads what the check needs: see read_commit)."""
+        ...
+
     def fast_forward(self, target: str) -> Result[None, str]: ...
     def blobs(self, ids: Sequence[str]) -> Mapping[str, bytes]:
         """File contents by blob id (those the repository has)."""
@@ -286,7 +291,7 @@ def run_check(
                 case LookAtReplaced(projects):
                     check = check.replaced_seen(host.health(projects), now())
                 case ReadLastGood(commits):
-                    check = check.last_good_read(_snapshots(repository, commits), now())
+                    check = check.last_good_read(_snapshots(repository, check, commits), now())
                 case AskRegistry(tags):
                     check = check.registry_seen((registry or NoRegistry()).digests(tags), now())
                 case _:
@@ -298,16 +303,32 @@ def run_check(
             threads.close()
 
 
-def _snapshots(repository: Repository, commits: Sequence[str]) -> dict[str, Snapshot]:
+def _snapshots(repository: Repository, check: Check, commits: Sequence[str]) -> dict[str, Snapshot]:
     """The snapshots of those commits the clone still has (history may have been rewritten
     and collected since)."""
     found: dict[str, Snapshot] = {}
     for commit in commits:
         try:
-            found[commit] = repository.snapshot(commit)
+            found[commit] = read_commit(repository, commit, check.contents_needed)
         except (KeyError, ValueError):
             continue
     return found
+
+
+def read_commit(
+    repository: Repository, commit: str, needed: Callable[[Snapshot], frozenset[str]]
+) -> Snapshot:
+    """A commit's files, with the contents a check reads: round after round, what
+    ``needed`` names (a check's stage says it: see Check.contents_needed)."""
+    snapshot = repository.snapshot(commit)
+    while paths := needed(snapshot):
+        ids = [snapshot.blobs[each] for each in paths]
+        read = repository.blobs(ids)
+        missing = [each for each in ids if each not in read]
+        if missing:
+            raise KeyError(f"blobs of {commit[:12]} not in the clone: {', '.join(missing)}")
+        snapshot = replace(snapshot, contents={**snapshot.contents, **read})
+    return snapshot
 
 
 def _await(
@@ -407,7 +428,10 @@ def look(check: Check, request: Request, repository: Repository, host: Host) -> 
         case LookAtClone():
             return check.clone_seen(clone_of(repository))
         case ReadCommits(commits):
-            return check.commits_read({each: repository.snapshot(each) for each in commits})
+            needed = check.contents_needed
+            return check.commits_read(
+                {each: read_commit(repository, each, needed) for each in commits}
+            )
         case LookAtHost():
             return check.host_seen(host.state())
         case LookAtResources():

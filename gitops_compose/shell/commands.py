@@ -10,7 +10,6 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +21,7 @@ from gitops_compose.core.reconcile.engine import Engine
 from gitops_compose.core.reconcile.image_check import ImageSettings
 from gitops_compose.core.reconcile.looking import heads_of
 from gitops_compose.core.reconcile.state import within
+from gitops_compose.core.value import replace
 from gitops_compose.shell import log
 from gitops_compose.shell.check import clone_of
 from gitops_compose.shell.deploy import (

@@ -18,7 +18,6 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, final
 
@@ -33,6 +32,7 @@ from gitops_compose.core.compose.secret_file import (
 )
 from gitops_compose.core.compose.snapshot import ENV_FILE, ROOT
 from gitops_compose.core.reconcile.runtime import Container, ContainerHealth, Health, HostState
+from gitops_compose.core.value import replace
 from gitops_compose.shell import log
 from gitops_compose.shell.container_events import ContainerEvents
 from gitops_compose.shell.git_repository import redacted

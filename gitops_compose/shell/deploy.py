@@ -7,6 +7,7 @@ hear the check as a reporter (metrics_reporter) and show its state once it is sa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -15,7 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, final
@@ -28,6 +29,7 @@ from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.engine import Engine
 from gitops_compose.core.reconcile.image_check import ImageSettings
 from gitops_compose.core.reconcile.state import within
+from gitops_compose.core.value import Value, replace
 from gitops_compose.shell import log
 from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
 from gitops_compose.shell.compose_host import ComposeHost, compose_environment, docker_missing
@@ -219,8 +221,7 @@ class Registries:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Job:
+class Job(Value):
     """Everything a check needs, set up once per process."""
 
     repository: GitRepository
@@ -247,7 +248,7 @@ class Job:
             state, warning = load_state(self.state_dir)
             if warning is not None:
                 log.event("state", logging.WARNING, warning=warning)
-            settings = replace(self.settings, daemon_starting=daemon_starting)
+            settings = dataclasses.replace(self.settings, daemon_starting=daemon_starting)
             # The metrics hear the check like the log does, and show its state once saved.
             shown = MetricsReporter(metrics, self.options.metrics_file)
             # The history goes on from the saved one, so it outlives restarts and cron.
@@ -284,8 +285,7 @@ class Job:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Checked:
+class Checked(Value):
     """A check's report, and whether its state and metrics file were written."""
 
     report: CheckReport

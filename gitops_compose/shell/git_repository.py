@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import final
 from urllib.parse import unquote, urlsplit
@@ -222,16 +221,10 @@ class GitRepository:
         return Success(Heads(local=str(local), remote=str(remote_head), remote_descends=descends))
 
     def snapshot(self, commit: str) -> Snapshot:
-        """Every file of a commit by blob id, with the contents the core reads."""
-        # A seam: the stacks' module (with the secret files Compose reads) is loaded once
-        # a commit is read, which a check with nothing new never does.
-        from gitops_compose.core.compose.stack import contents_needed  # noqa: PLC0415
-
-        snapshot = _listing(commit, self._repository[commit].peel(pygit2.Tree))
-        while needed := contents_needed(snapshot, self._parsing, self._scope):
-            read = {snapshot.blobs[each]: self._blob_data(snapshot.blobs[each]) for each in needed}
-            snapshot = replace(snapshot, contents={**snapshot.contents, **read})
-        return snapshot
+        """Every file of a commit by blob id, no contents yet: the loop reads the contents
+        the check needs (shell/check.read_commit), so a check that reads no commit does not
+        load the Compose file model."""
+        return _listing(commit, self._repository[commit].peel(pygit2.Tree))
 
     def blobs(self, ids: Sequence[str]) -> Mapping[str, bytes]:
         found: dict[str, bytes] = {}

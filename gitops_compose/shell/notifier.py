@@ -91,7 +91,7 @@ class Notifier:
     def settled(self, state: State) -> tuple[State, threading.Thread | None]:
         """The state with the notifications' new memory, and the thread delivering what
         this check's events call for (None: nothing to send)."""
-        from dataclasses import replace  # noqa: PLC0415
+        from gitops_compose.core.value import replace  # noqa: PLC0415
 
         events, self._events = self._events, []
         notices, memory = decide(events, state.notified, self.settings.host, self.settings.on)

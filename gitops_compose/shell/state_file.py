@@ -13,13 +13,13 @@ import itertools
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import final
 
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.reconcile.state import State, state_from_json, state_to_json
+from gitops_compose.core.value import Value
 
 STATE_NAME = "state.json"
 LOCK_NAME = "lock"
@@ -30,8 +30,7 @@ class Busy(Exception):
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Unusable:
+class Unusable(Value):
     """A state file that is there but cannot be trusted, and why."""
 
     path: Path

@@ -15,12 +15,12 @@ import html
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, final
 from urllib.parse import quote, unquote
 
 from gitops_compose.core.reconcile.history import Happening, HistoryEntry, of_stack
 from gitops_compose.core.reconcile.status import Condition
+from gitops_compose.core.value import Value, field
 
 if TYPE_CHECKING:
     from gitops_compose.core.reconcile.health import HealthReport
@@ -35,8 +35,7 @@ HTML = "text/html; charset=utf-8"
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class LastCheck:
+class LastCheck(Value):
     began: float
     ended: float
     ok: bool
@@ -45,8 +44,7 @@ class LastCheck:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class PageFacts:
+class PageFacts(Value):
     """What the page shows beside the state, gathered at check time."""
 
     host: str

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops_compose.core.compose.compose_file import COMPOSE_FILE_NAMES, OVERRIDE_FILE_NAMES
+from gitops_compose.core.compose.snapshot import COMPOSE_FILE_NAMES, OVERRIDE_FILE_NAMES
 
 from ..conftest import SUMMARY
 from .compose_view import ComposeView, compose_tools_problem, compose_view

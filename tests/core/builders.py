@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 import yaml
@@ -17,6 +16,7 @@ from gitops_compose.core.compose.stack import Stacks, contents_needed, stacks_of
 from gitops_compose.core.reconcile.plan import Facts, FastForward, Plan, plan
 from gitops_compose.core.reconcile.runtime import Container, HostState
 from gitops_compose.core.reconcile.status import StackStatus, Status
+from gitops_compose.core.value import replace
 from gitops_compose.shell.yaml_parser import parse_cache
 
 # The name of the repository's directory: what a stack at the root is called.

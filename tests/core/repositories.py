@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from hypothesis import strategies as st
 
-from gitops_compose.core.compose.compose_file import COMPOSE_FILE_NAMES
+from gitops_compose.core.compose.snapshot import COMPOSE_FILE_NAMES
 from gitops_compose.core.compose.stack import Stacks
 from gitops_compose.core.reconcile.runtime import Container
 

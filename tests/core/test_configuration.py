@@ -1,8 +1,6 @@
 """Configuration drift: a running stack is adopted only when it runs its files'
 configuration; otherwise it is deployed, or reported as drifted."""
 
-from dataclasses import replace
-
 from gitops_compose.core.compose.interpolation import names_read
 from gitops_compose.core.reconcile.action import Drift
 from gitops_compose.core.reconcile.configuration import (
@@ -16,6 +14,7 @@ from gitops_compose.core.reconcile.plan import Facts
 from gitops_compose.core.reconcile.runtime import Container
 from gitops_compose.core.reconcile.state import State, state_from_json, state_to_json
 from gitops_compose.core.reconcile.status import Condition, StackStatus, Status
+from gitops_compose.core.value import replace
 
 from .builders import MY_APP, facts, planned, stacks, steps
 

@@ -1,7 +1,5 @@
 """The health gate's verdict on the containers of a stack that was just started."""
 
-from dataclasses import replace
-
 from gitops_compose.core.compose.expectation import Expectation
 from gitops_compose.core.reconcile.action import Changed, Phase, StackAction, Verb
 from gitops_compose.core.reconcile.gate import (
@@ -16,6 +14,7 @@ from gitops_compose.core.reconcile.gate import (
     next_poll,
 )
 from gitops_compose.core.reconcile.runtime import ContainerHealth
+from gitops_compose.core.value import replace
 
 ACTION = StackAction(
     verb=Verb.RESTART,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 from gitops_compose.core.compose.link import OutsideLink
 from gitops_compose.core.compose.stack import Stacks, stacks_of
 from gitops_compose.core.reconcile.plan import Facts, LinkWarning
 from gitops_compose.core.reconcile.report import plan_document, plan_lines
+from gitops_compose.core.value import replace
 
 from .builders import BRANCH, PARSING, ROOT_NAME, all_running, compose, planned, repo
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import yaml
 
 from gitops_compose.core.compose.resource import Resource, ResourceKind
 from gitops_compose.core.reconcile.order import order_of
+from gitops_compose.core.value import replace
 
 from .builders import compose, facts, planned, stacks, up
 

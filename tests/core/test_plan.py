@@ -1,7 +1,5 @@
 """The plan of one check: which stacks are stopped, started, restarted, in which order, why."""
 
-from dataclasses import replace
-
 from returns.result import Failure
 
 from gitops_compose.core.reconcile.action import Changed
@@ -15,6 +13,7 @@ from gitops_compose.core.reconcile.plan import (
     plan,
 )
 from gitops_compose.core.reconcile.status import StackStatus, Status
+from gitops_compose.core.value import replace
 
 from .builders import (
     MY_APP,

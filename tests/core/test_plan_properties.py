@@ -1,7 +1,5 @@
 """Properties of plans over generated repositories, commits and host states."""
 
-from dataclasses import replace
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure
@@ -11,6 +9,7 @@ from gitops_compose.core.compose.stack import Stacks
 from gitops_compose.core.reconcile.action import FastForward, Phase
 from gitops_compose.core.reconcile.order import order_of
 from gitops_compose.core.reconcile.plan import Facts, Verb, plan
+from gitops_compose.core.value import replace
 
 from .builders import BRANCH, planned, stacks
 from .host_model import apply, is_up

@@ -13,8 +13,6 @@ no longer managed.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
@@ -28,6 +26,7 @@ from gitops_compose.core.reconcile.outcome import Outcome, StackStatus, Status
 from gitops_compose.core.reconcile.plan import Facts, Verb
 from gitops_compose.core.reconcile.runtime import Container
 from gitops_compose.core.reconcile.state import State
+from gitops_compose.core.value import replace
 from gitops_compose.shell.check import InlineWorkers, run_check
 
 from ..models import ModelHost, ModelRepository

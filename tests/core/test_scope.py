@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from returns.result import Failure, Success
 
@@ -13,6 +11,7 @@ from gitops_compose.core.compose.snapshot import Snapshot
 from gitops_compose.core.compose.stack import stacks_of
 from gitops_compose.core.reconcile.state import State, within
 from gitops_compose.core.reconcile.status import StackStatus, Status
+from gitops_compose.core.value import replace
 
 from .builders import PARSING, ROOT_NAME, blob_id, compose, repo
 

@@ -1,13 +1,12 @@
 """Which directories are stacks, which files each owns, and what its project is called."""
 
-from dataclasses import replace
-
 import pytest
 
 from gitops_compose.core.compose.compose_file import Role
 from gitops_compose.core.compose.compose_sources import contents_needed
 from gitops_compose.core.compose.snapshot import Snapshot
 from gitops_compose.core.compose.stack import project_name, stacks_of
+from gitops_compose.core.value import replace
 
 from .builders import MY_APP, PARSING, ROOT_NAME, blob_id, compose, repo, stacks
 

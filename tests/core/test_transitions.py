@@ -9,7 +9,6 @@ change or ``retry``, a failed removal kept until its stop is retried.
 from __future__ import annotations
 
 import typing
-from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -40,6 +39,7 @@ from gitops_compose.core.reconcile.transition import (
     WaitsFor,
     transition,
 )
+from gitops_compose.core.value import replace
 
 STATUSES: list[Status | None] = [None, *Status]
 times = st.floats(0, 2e9, allow_nan=False)

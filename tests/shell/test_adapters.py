@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from gitops_compose.core.reconcile.action import Changed, New, Phase, StackAction, Verb
 from gitops_compose.core.reconcile.runtime import Container
+from gitops_compose.core.value import replace
 from gitops_compose.shell.compose_host import ComposeHost, parse_config_hashes, parse_ps
 from gitops_compose.shell.git_repository import missing_origin_path, redacted
 

@@ -3,12 +3,12 @@ the counters the check started with, is what the check saved."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import reduce
 
 from gitops_compose.core.reconcile.counting import Counting, counted_by
 from gitops_compose.core.reconcile.event import CheckSettled
 from gitops_compose.core.reconcile.state import Counters, State
+from gitops_compose.core.value import replace
 
 from ..models import ModelHost, ModelRepository
 from .test_events import BROKEN, CHANGED, STACK, Recorder, checked

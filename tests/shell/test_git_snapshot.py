@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pygit2
 
+from gitops_compose.core.compose.compose_sources import contents_needed
 from gitops_compose.core.compose.stack import Stacks, stacks_of
+from gitops_compose.shell.check import read_commit
 from gitops_compose.shell.git_repository import GitRepository
 
 from ..core.builders import PARSING
@@ -35,7 +37,8 @@ def commit(work: Path, files: Mapping[str, str], links: Mapping[str, str] = {}) 
 
 def read(work: Path, at: str) -> Stacks:
     repository = GitRepository(pygit2.Repository(str(work)), "origin", "main", parsing=PARSING)
-    return stacks_of(repository.snapshot(at), "infra", PARSING)
+    snapshot = read_commit(repository, at, lambda found: contents_needed(found, PARSING))
+    return stacks_of(snapshot, "infra", PARSING)
 
 
 def fresh(tmp_path: Path) -> Path:

@@ -4,8 +4,6 @@ that were rolled back are never tried again unasked."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +11,7 @@ from gitops_compose.core.reconcile.check import CheckSettings
 from gitops_compose.core.reconcile.state import State
 from gitops_compose.core.reconcile.status import Status
 from gitops_compose.core.reconcile.transition import retried
+from gitops_compose.core.value import replace
 from gitops_compose.shell.check import run_check
 
 from ..core.builders import BRANCH, PARSING, ROOT_NAME

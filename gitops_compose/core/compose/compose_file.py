@@ -24,19 +24,6 @@ from gitops_compose.core.compose.parse_cache import ParseCache
 from gitops_compose.core.compose.resource import Resource, ResourceKind
 from gitops_compose.core.compose.swarm_support import refused_keys
 
-# Compose's own precedence (compose-go DefaultFileNames / DefaultOverrideFileNames): the first
-# present file wins, and the first present override file is loaded on top of it.
-COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
-# A Compose file that SOPS encrypted may say so in its name (see secret_file); Compose
-# itself does not look for these, so they count only where none of its own names is.
-SOPS_COMPOSE_FILE_NAMES = ("compose.sops.yaml", "compose.sops.yml")
-OVERRIDE_FILE_NAMES = (
-    "compose.override.yml",
-    "compose.override.yaml",
-    "docker-compose.override.yml",
-    "docker-compose.override.yaml",
-)
-
 CONTROLLER_LABEL = "gitops.controller"
 IGNORE_LABEL = "gitops.ignore"
 

@@ -17,21 +17,18 @@ from dataclasses import dataclass
 from posixpath import basename
 from typing import final
 
-from gitops_compose.core.compose.compose_file import (
-    COMPOSE_FILE_NAMES,
-    OVERRIDE_FILE_NAMES,
-    SOPS_COMPOSE_FILE_NAMES,
-    Extended,
-    Included,
-)
+from gitops_compose.core.compose.compose_file import Extended, Included
 from gitops_compose.core.compose.dotenv import variables
 from gitops_compose.core.compose.file_links import extends_reference, links_of
 from gitops_compose.core.compose.interpolation import interpolated
 from gitops_compose.core.compose.parse_cache import ParseCache
 from gitops_compose.core.compose.scope import EVERYWHERE, Scope
 from gitops_compose.core.compose.snapshot import (
+    COMPOSE_FILE_NAMES,
     ENV_FILE,
+    OVERRIDE_FILE_NAMES,
     ROOT,
+    SOPS_COMPOSE_FILE_NAMES,
     Snapshot,
     directory_of,
     files_to_read,

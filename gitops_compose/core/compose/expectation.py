@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import final
+
+from gitops_compose.core.value import Value
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Expectation:
+class Expectation(Value):
     """What a deployed stack runs, as its files said when they were last read: the services
     Compose starts by default, those of them that may have exited 0 (others wait for them
     to complete), and whether included Compose files add services not listed here.

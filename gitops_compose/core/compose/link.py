@@ -12,11 +12,11 @@ purpose, and a stack that uses one is warned about.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from posixpath import join, normpath
 from typing import final
 
 from gitops_compose.core.compose.snapshot import ROOT, directory_of, parent_directories
+from gitops_compose.core.value import Value
 
 # A chain of links longer than this is taken for a loop.
 MAX_HOPS = 8
@@ -33,8 +33,7 @@ def link_destination(directory: str, target: str) -> str | None:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class OutsideLink:
+class OutsideLink(Value):
     """A link of the repository that leads out of it."""
 
     # The link, as a repository path.

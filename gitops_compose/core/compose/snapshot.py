@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from posixpath import basename, normpath
 from typing import final
 
-from gitops_compose.core.compose.compose_file import (
-    COMPOSE_FILE_NAMES,
-    OVERRIDE_FILE_NAMES,
-    SOPS_COMPOSE_FILE_NAMES,
-)
+from gitops_compose.core.value import Value, field
 
 ROOT = "."
+# The files that make a directory a stack, in Compose's own precedence (compose-go
+# DefaultFileNames / DefaultOverrideFileNames): the first present file wins, and the first
+# present override file is loaded on top of it.
+COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+# A Compose file that SOPS encrypted may say so in its name (see secret_file); Compose
+# itself does not look for these, so they count only where none of its own names is.
+SOPS_COMPOSE_FILE_NAMES = ("compose.sops.yaml", "compose.sops.yml")
+OVERRIDE_FILE_NAMES = (
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+)
 # Compose's variables file of a project, in its directory.
 ENV_FILE = ".env"
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Snapshot:
+class Snapshot(Value):
     """The files of one commit: repository-relative POSIX path -> blob id.
 
     ``contents`` holds, by blob id, the bytes of the files the core reads (the Compose

@@ -8,12 +8,12 @@ rest.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import TYPE_CHECKING, final
 
 from gitops_compose.core.reconcile.retry import Retried
 from gitops_compose.core.reconcile.verb import Verb as Verb  # noqa: PLC0414 (re-exported)
+from gitops_compose.core.value import Value
 
 if TYPE_CHECKING:
     from gitops_compose.core.compose.secret_file import SecretFile
@@ -41,8 +41,7 @@ class Kind(Enum):
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class New:
+class New(Value):
     kind = Kind.NEW
 
     @property
@@ -51,8 +50,7 @@ class New:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Changed:
+class Changed(Value):
     """Files that differ from what was last deployed (empty: not known which)."""
 
     files: tuple[str, ...] = ()
@@ -81,8 +79,7 @@ class Changed:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Renamed:
+class Renamed(Value):
     """The stack's project name changed: the old project stops, the new one starts."""
 
     old: str
@@ -97,8 +94,7 @@ class Renamed:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Removed:
+class Removed(Value):
     branch: str
     kind = Kind.REMOVED
 
@@ -108,8 +104,7 @@ class Removed:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Retry:
+class Retry(Value):
     of: Retried
     attempt: int
     kind = Kind.RETRY
@@ -120,8 +115,7 @@ class Retry:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class NotRunning:
+class NotRunning(Value):
     """What was seen on the host: ``db exited 1``, ``no containers``."""
 
     seen: str
@@ -133,8 +127,7 @@ class NotRunning:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Drift:
+class Drift(Value):
     """Services that run another configuration than the repository's (see configuration):
     ``web runs other configuration than a1b2c3d``."""
 
@@ -157,8 +150,7 @@ def drifted_text(services: tuple[str, ...], expected: str) -> str:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class ImageChange:
+class ImageChange(Value):
     """A service whose image's tag points at another digest in its registry than the one
     it runs: ``web 127.0.0.1:5000/app:latest sha256:1a2b… → sha256:3c4d…``."""
 
@@ -184,8 +176,7 @@ def short_digest(digest: str | None) -> str:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class ImageUpdated:
+class ImageUpdated(Value):
     """Tags of images the stack runs point at new digests: those services alone are
     pulled and recreated (see image_update)."""
 
@@ -205,8 +196,7 @@ Cause = New | Changed | Renamed | Removed | Retry | NotRunning | Drift | ImageUp
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class StackAction:
+class StackAction(Value):
     verb: Verb
     phase: Phase
     stack: str
@@ -258,8 +248,7 @@ class StackAction:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class FastForward:
+class FastForward(Value):
     source: str
     target: str
     phase: Phase = Phase.FAST_FORWARD
@@ -269,8 +258,7 @@ Action = StackAction | FastForward
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Rollback:
+class Rollback(Value):
     """Bring a stack whose deployment failed back to what last ran well: its files as of
     ``commit`` (repository path and blob id of each, read from git), and its services'
     images as recorded then (service, image id), whatever their tags point at now."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import final
+
+from gitops_compose.core.value import Value
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class CheckFailure:
+class CheckFailure(Value):
     """Ends a check before anything is touched."""
 
     reason: str

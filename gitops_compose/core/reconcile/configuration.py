@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from typing import final
 
 from gitops_compose.core.reconcile.runtime import Container
+from gitops_compose.core.value import Value
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class ExpectedConfig:
+class ExpectedConfig(Value):
     """The hashes a stack's files give, service by service, and what decides them."""
 
     # The stack's fingerprint the hashes were asked for.
@@ -70,8 +70,7 @@ def environment_digest(variables: tuple[str, ...], environment: Mapping[str, str
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class ConfigQuestion:
+class ConfigQuestion(Value):
     """A stack whose expected hashes the shell asks Compose for (``config --hash '*'``)."""
 
     stack: str

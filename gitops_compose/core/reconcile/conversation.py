@@ -19,6 +19,7 @@ from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.engine import Engine
 from gitops_compose.core.reconcile.image_check import ImageSettings
 from gitops_compose.core.reconcile.state import State, troubled
+from gitops_compose.core.value import Value
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -36,8 +37,7 @@ if TYPE_CHECKING:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Heads:
+class Heads(Value):
     local: str
     remote: str
     # Whether the local HEAD is the remote head or one of its ancestors.
@@ -45,8 +45,7 @@ class Heads:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Clone:
+class Clone(Value):
     """The host's clone as the shell found it, the fetch included."""
 
     # Tracked changes and untracked files git does not ignore.
@@ -56,8 +55,7 @@ class Clone:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Moved:
+class Moved(Value):
     """What the fast-forward did: None, or why it failed."""
 
     action: FastForward
@@ -65,8 +63,7 @@ class Moved:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class RolledBack:
+class RolledBack(Value):
     """What a rollback did: None, or why it failed too."""
 
     action: Rollback
@@ -80,29 +77,25 @@ Finished: TypeAlias = "Outcome | Moved | RolledBack"
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class LookAtClone:
+class LookAtClone(Value):
     """Check the branch and the working tree, and fetch."""
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class ReadCommits:
+class ReadCommits(Value):
     """The snapshots of these commits (see snapshot.contents_needed)."""
 
     commits: tuple[str, ...]
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class LookAtHost:
+class LookAtHost(Value):
     """Every Compose project's containers: once before planning, on every check, and once
     more after actions ran, so the statuses say what the host runs at the end."""
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class LookAtConfig:
+class LookAtConfig(Value):
     """The configuration hashes of these stacks' services, as Compose computes them from
     the clone's files; report them with ``config_seen``."""
 
@@ -110,8 +103,7 @@ class LookAtConfig:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class LookAtImages:
+class LookAtImages(Value):
     """The image each service of these Compose projects runs: its id and the repository
     digests Docker recorded for it (see image_update.RunningImage); report them with
     ``images_seen``. Asked on an image check, and after deployments, never when idle."""
@@ -120,8 +112,7 @@ class LookAtImages:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class LookAtDigests:
+class LookAtDigests(Value):
     """The repository digests Docker recorded for these images (ids): after deployments
     whose health gate already saw which image each service runs. Report them with
     ``digests_seen``."""
@@ -130,8 +121,7 @@ class LookAtDigests:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class AskRegistry:
+class AskRegistry(Value):
     """The digest each of these tags points at in its registry, by a HEAD request on its
     manifest (one per tag); report them with ``registry_seen``, a reason for each that
     could not be had."""
@@ -140,22 +130,19 @@ class AskRegistry:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class LookAtResources:
+class LookAtResources(Value):
     """The host's networks and volumes, by name."""
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Planned:
+class Planned(Value):
     """The plan is made; what follows carries it out. Problems are to be reported now."""
 
     plan: Plan
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Start:
+class Start(Value):
     """Start each of these now; report each result with ``finished``."""
 
     actions: tuple[Action | Rollback, ...]
@@ -165,8 +152,7 @@ class Start:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class AwaitOutcome:
+class AwaitOutcome(Value):
     """Nothing more may start: report the next action that finishes. With ``until`` (Unix
     seconds), stacks wait at their health gate: ask again then, finished or not (when
     ``running`` is false nothing runs: just wait). With ``watching``, the containers of
@@ -179,16 +165,14 @@ class AwaitOutcome:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class LookAtHealth:
+class LookAtHealth(Value):
     """The containers of these Compose projects, inspected: the stacks at their gate."""
 
     projects: tuple[str, ...]
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class LookAtReplaced:
+class LookAtReplaced(Value):
     """The containers of these projects, inspected: whether the failed ``up`` of a change
     replaced some before it failed (then it is rolled back; else nothing changed)."""
 
@@ -196,8 +180,7 @@ class LookAtReplaced:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class ReadLastGood:
+class ReadLastGood(Value):
     """The snapshots of these commits: what failed stacks last ran well from, to roll back
     to (see last_good_read; a commit the clone no longer has is left out)."""
 
@@ -205,16 +188,14 @@ class ReadLastGood:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class ReadLogs:
+class ReadLogs(Value):
     """The last lines each of these containers wrote: why their stacks failed the gate."""
 
     containers: tuple[str, ...]
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Report:
+class Report(Value):
     """Events to hand to the reporters now, in order (see event): what the check did since
     the last request, outcomes of stacks included."""
 
@@ -222,8 +203,7 @@ class Report:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Settled:
+class Settled(Value):
     report: CheckReport
 
 
@@ -290,8 +270,7 @@ class CheckSettings:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class CheckReport:
+class CheckReport(Value):
     failure: CheckFailure | None
     # What the next check starts from.
     state: State

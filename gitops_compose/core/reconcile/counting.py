@@ -13,7 +13,6 @@ by), so the saved state, the metrics that show it and a fold of the recorded str
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from typing import final
 
 from gitops_compose.core.reconcile.event import (
@@ -27,11 +26,11 @@ from gitops_compose.core.reconcile.event import (
 )
 from gitops_compose.core.reconcile.state import Counters
 from gitops_compose.core.reconcile.verb import Verb
+from gitops_compose.core.value import Value, field, replace
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Heard:
+class Heard(Value):
     """What the events of a check not settled yet add to the counters."""
 
     # Stack actions that went well, and by what they did.
@@ -45,8 +44,7 @@ class Heard:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Counting:
+class Counting(Value):
     """The counters as of the last check settled, and what the current one's events add."""
 
     counters: Counters

@@ -20,8 +20,9 @@ whose status moved, ``StackRecovered`` for each back to ok from an error, and la
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias, final
+
+from gitops_compose.core.value import Value
 
 if TYPE_CHECKING:
     from gitops_compose.core.compose.link import OutsideLink
@@ -34,14 +35,12 @@ if TYPE_CHECKING:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class CheckStarted:
+class CheckStarted(Value):
     at: float
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class CheckSettled:
+class CheckSettled(Value):
     """The check is over: ``report`` holds its outcome, what it did and the state the next
     check starts from; ``began`` is when it started."""
 
@@ -55,8 +54,7 @@ class CheckSettled:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class FastForwarded:
+class FastForwarded(Value):
     """The clone moved from ``source`` to ``target``."""
 
     source: str
@@ -65,8 +63,7 @@ class FastForwarded:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class SubtreeMissing:
+class SubtreeMissing(Value):
     """A subtree of this host's scope (--path) is no directory of the remote head: no stack
     of it is managed until one is pushed there."""
 
@@ -79,8 +76,7 @@ class SubtreeMissing:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class StackLeftScope:
+class StackLeftScope(Value):
     """The state knew a stack that is outside this host's subtrees (--path was changed):
     it is forgotten, and whatever runs of it is left as it is."""
 
@@ -90,8 +86,7 @@ class StackLeftScope:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class StackPlanned:
+class StackPlanned(Value):
     """The check is to act on a stack: ``action`` says how (verb), on what (stack path,
     project, commit) and why (its cause; ``action.reason`` is the text)."""
 
@@ -100,8 +95,7 @@ class StackPlanned:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class StackInvalid:
+class StackInvalid(Value):
     """A stack whose files cannot be deployed; nothing is done to it."""
 
     stack: str
@@ -111,8 +105,7 @@ class StackInvalid:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class LinkOutside:
+class LinkOutside(Value):
     """A stack to deploy uses a symbolic link out of the repository: allowed, and said."""
 
     stack: str
@@ -122,8 +115,7 @@ class LinkOutside:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class StackStarted:
+class StackStarted(Value):
     """The shell is told to carry the action out now."""
 
     action: StackAction
@@ -131,8 +123,7 @@ class StackStarted:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class StackSucceeded:
+class StackSucceeded(Value):
     """A start or restart passed its health gate (or had none), or a project renamed away
     stopped; ``images`` are the image ids by service it was seen running."""
 
@@ -142,8 +133,7 @@ class StackSucceeded:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class StackRemoved:
+class StackRemoved(Value):
     """A stack no longer in the repository was stopped: it leaves the managed stacks."""
 
     action: StackAction
@@ -151,8 +141,7 @@ class StackRemoved:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class StackFailed:
+class StackFailed(Value):
     """The action failed, or could not start (``blocked_by``: the stack whose failure in
     this check kept it from starting); ``error`` is the reason as the log gives it."""
 
@@ -163,8 +152,7 @@ class StackFailed:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class StackRolledBack:
+class StackRolledBack(Value):
     """A changed stack failed and runs again what it ran well from ``commit``; ``error``
     says so and why it failed (``rolled back to <commit>: <why>``)."""
 
@@ -175,8 +163,7 @@ class StackRolledBack:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class StackRecovered:
+class StackRecovered(Value):
     """A stack in error (``was``) before the check is ok after it."""
 
     stack: str
@@ -186,8 +173,7 @@ class StackRecovered:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class StatusChanged:
+class StatusChanged(Value):
     """A stack's condition moved: ``was`` None for a stack new to the state, ``became``
     None for one that left it; ``why`` says why a stack is not running."""
 
@@ -203,8 +189,7 @@ class StatusChanged:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class GateOpened:
+class GateOpened(Value):
     """A start or restart's command went well; its stack must now run, healthy, within
     ``health_timeout`` seconds and stay so for ``settle`` seconds."""
 
@@ -215,16 +200,14 @@ class GateOpened:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class GatePassed:
+class GatePassed(Value):
     action: StackAction
     images: tuple[tuple[str, str], ...]
     at: float
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class GateFailed:
+class GateFailed(Value):
     """Why the stack failed its gate; ``container`` is the one whose log tells more."""
 
     action: StackAction
@@ -237,8 +220,7 @@ class GateFailed:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class ImagesChecked:
+class ImagesChecked(Value):
     """An image check asked the registries about ``tags`` distinct tags: ``pending``
     services run another digest than their tag's, of which ``cooling`` wait out the
     cool-down; ``warnings`` tags could not be checked."""
@@ -251,8 +233,7 @@ class ImagesChecked:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class ImageUnchecked:
+class ImageUnchecked(Value):
     """A tag a stack uses could not be checked (the registry could not be asked, or no
     longer has it): a warning; nothing is restarted for it."""
 

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from typing import TypeAlias, final
 
 from gitops_compose.core.compose.expectation import Expectation
 from gitops_compose.core.reconcile.action import StackAction
 from gitops_compose.core.reconcile.runtime import ContainerHealth
+from gitops_compose.core.value import Value, field, replace
 
 # Seconds between two looks at the containers of the stacks that wait.
 POLL_SECONDS = 1.0
@@ -39,8 +39,7 @@ PATIENCE_SECONDS = 5.0
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class GateTimes:
+class GateTimes(Value):
     """How long a stack may take to run and be healthy, then how long it must stay so.
     A health timeout of 0 turns the gate off."""
 
@@ -53,8 +52,7 @@ class GateTimes:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Gate:
+class Gate(Value):
     """A stack whose ``up`` went well, waiting to prove itself."""
 
     action: StackAction
@@ -72,14 +70,12 @@ class Gate:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Passed:
+class Passed(Value):
     gate: Gate
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Failed:
+class Failed(Value):
     gate: Gate
     reason: str
     # The container whose log tells why, when one does.
@@ -87,8 +83,7 @@ class Failed:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Waiting:
+class Waiting(Value):
     gate: Gate
 
 

@@ -7,12 +7,12 @@ only) checks happen when hooks come, so only the last one's success counts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import final
 
 from gitops_compose.core.reconcile.report import iso_time
 from gitops_compose.core.reconcile.state import Counters
+from gitops_compose.core.value import Value
 
 # How many intervals a daemon may go without a check ending, or without one succeeding.
 INTERVALS_OF_GRACE = 3
@@ -27,8 +27,7 @@ class Health(Enum):
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Liveness:
+class Liveness(Value):
     """What the daemon process knows of its own checks (the state knows the rest)."""
 
     started: float
@@ -39,8 +38,7 @@ class Liveness:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class HealthReport:
+class HealthReport(Value):
     health: Health
     reason: str
 

@@ -11,7 +11,6 @@ made of it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import final
 
@@ -26,6 +25,7 @@ from gitops_compose.core.reconcile.event import (
     StackStarted,
     StackSucceeded,
 )
+from gitops_compose.core.value import Value
 
 # The events kept, of all stacks together: enough for a page per stack, little in the state.
 MOST_ENTRIES = 200
@@ -45,8 +45,7 @@ class Happening(Enum):
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
+class HistoryEntry(Value):
     stack: str
     happening: Happening
     # Unix seconds, as the event says.

@@ -10,7 +10,6 @@ a check loads: planning, scheduling, the health gate and settling stay unimporte
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, final
 
 from returns.result import Failure, Result, Success
@@ -40,6 +39,7 @@ from gitops_compose.core.reconcile.retry import retry_due
 from gitops_compose.core.reconcile.runtime import not_running_reason
 from gitops_compose.core.reconcile.stage import Check, Context
 from gitops_compose.core.reconcile.status import Condition, StackStatus, Status
+from gitops_compose.core.value import replace
 
 if TYPE_CHECKING:
     from gitops_compose.core.reconcile.runtime import HostState
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class LookingAtClone(Check):
     """The first stage: the branch, the working tree and a fetch."""
 
@@ -66,7 +65,6 @@ class LookingAtClone(Check):
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class LookingAtHost(Check):
     """Nothing to plan: the containers, so that each stack's status says whether it runs."""
 
@@ -83,7 +81,6 @@ class LookingAtHost(Check):
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class Ending(Check):
     """Over before anything was touched: nothing to do, or a failure before any action
     (then ``failure`` says why). ``heads`` and ``host`` as far as they were seen."""
@@ -114,7 +111,6 @@ class Ending(Check):
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class Done(Check):
     """The last stage: the report, once its events are told."""
 

@@ -13,7 +13,6 @@ lives in the state file, so a cron ``--once`` every minute tells a repeated fail
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import Enum
 from typing import final
 
@@ -29,6 +28,7 @@ from gitops_compose.core.reconcile.event import (
     StatusChanged,
 )
 from gitops_compose.core.reconcile.status import Condition
+from gitops_compose.core.value import Value
 
 # The memory's key for the check as a whole (no stack path is empty).
 CHECK = ""
@@ -51,8 +51,7 @@ class NotifyOn(Enum):
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Notice:
+class Notice(Value):
     level: Level
     title: str
     body: str

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import final
 
 from gitops_compose.core.compose.compose_file import Role
 from gitops_compose.core.compose.resource import Resource
 from gitops_compose.core.compose.stack import Stacks
+from gitops_compose.core.value import Value
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Order:
+class Order(Value):
     # Stack path -> the stacks it depends on; stacks with none are left out.
     needs: Mapping[str, frozenset[str]]
     # Stacks that cannot be ordered, and why.

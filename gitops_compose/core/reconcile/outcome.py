@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import final
 
 from gitops_compose.core.compose.compose_file import Role
@@ -30,6 +29,7 @@ from gitops_compose.core.reconcile.transition import (
     WaitsFor,
     transition,
 )
+from gitops_compose.core.value import Value
 
 __all__ = [
     "Outcome",
@@ -42,8 +42,7 @@ __all__ = [
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(Value):
     action: StackAction
     # Compose's own message when the action failed; None when it succeeded.
     error: str | None = None
@@ -61,8 +60,7 @@ class Outcome:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Tally:
+class Tally(Value):
     """One check's contribution to the metrics."""
 
     deployments_ok: int

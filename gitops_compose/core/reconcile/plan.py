@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
 from typing import final
 
 from returns.result import Failure, Result, Success
@@ -55,6 +54,7 @@ from gitops_compose.core.reconcile.retry import (
 )
 from gitops_compose.core.reconcile.runtime import HostState, not_running_reason
 from gitops_compose.core.reconcile.status import StackStatus
+from gitops_compose.core.value import Value, field, replace
 
 __all__ = [
     "Action",
@@ -73,8 +73,7 @@ __all__ = [
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Skip:
+class Skip(Value):
     """A stack the check leaves alone on purpose (the tool's own, or ignored)."""
 
     stack: str
@@ -83,8 +82,7 @@ class Skip:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(Value):
     """A stack that cannot be deployed; it blocks nothing else."""
 
     stack: str
@@ -93,8 +91,7 @@ class Problem:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class LinkWarning:
+class LinkWarning(Value):
     """A stack to deploy uses a symbolic link out of the repository: allowed, and said."""
 
     stack: str
@@ -103,8 +100,7 @@ class LinkWarning:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Facts:
+class Facts(Value):
     """Everything a plan depends on, gathered by the shell."""
 
     local: Stacks
@@ -135,8 +131,7 @@ class Facts:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class SecretStack:
+class SecretStack(Value):
     """A stack of the remote head that has secret files (see secret_file), and, once the
     shell tried to decrypt them (``plan --secrets``), why it could not: None when it could
     or did not try."""
@@ -150,8 +145,7 @@ class SecretStack:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(Value):
     local: str
     remote: str
     actions: tuple[Action, ...]

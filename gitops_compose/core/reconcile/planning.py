@@ -9,13 +9,12 @@ is handed to the shell (``Planned``) and told as events, then the check runs it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, final
 
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.compose_file import Role
-from gitops_compose.core.compose.stack import Stacks, for_swarm, stacks_of
+from gitops_compose.core.compose.stack import Stacks, contents_needed, for_swarm, stacks_of
 from gitops_compose.core.reconcile.action import Verb
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.configuration import ConfigQuestion, expected_config
@@ -56,6 +55,7 @@ from gitops_compose.core.reconcile.plan import Facts, Plan, plan
 from gitops_compose.core.reconcile.running import Ground, Running
 from gitops_compose.core.reconcile.schedule import schedule_of
 from gitops_compose.core.reconcile.stage import Check, Context
+from gitops_compose.core.value import replace
 
 if TYPE_CHECKING:
     from gitops_compose.core.compose.resource import Resource
@@ -75,12 +75,15 @@ def reading_commits(context: Context, heads: Heads) -> Check:
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class ReadingCommits(Check):
     heads: Heads
 
     def _next(self, now: float) -> tuple[Check, Request]:
         return self, ReadCommits(tuple(dict.fromkeys((self.heads.local, self.heads.remote))))
+
+    def contents_needed(self, snapshot: Snapshot) -> frozenset[str]:
+        settings = self.context.settings
+        return contents_needed(snapshot, settings.parsing, settings.scope)
 
     def commits_read(self, snapshots: Mapping[str, Snapshot]) -> Check:
         heads, settings = self.heads, self.context.settings
@@ -102,7 +105,6 @@ class ReadingCommits(Check):
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class LookingToPlan(Check):
     """The commits are read: the containers, before planning."""
 
@@ -147,7 +149,6 @@ def configured(
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class LookingAtImages(Check):
     """An image check is due: the images the followed services run, then their tags'
     digests in the registries (see image_update)."""
@@ -168,7 +169,6 @@ class LookingAtImages(Check):
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class AskingRegistry(Check):
     """The digest of each distinct tag the followed services use, from its registry."""
 
@@ -201,7 +201,6 @@ class AskingRegistry(Check):
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class LookingAtConfig(Check):
     """Running stacks whose expected configuration is not known for their files: asked of
     Compose before planning, and kept in the state for the next checks."""
@@ -235,9 +234,11 @@ def config_questions(
 ) -> tuple[ConfigQuestion, ...]:
     """The stacks to ask Compose the configuration of: on a full pass, with --self-heal
     or for a plan, each deployed stack that runs, whose kept hashes are not for its files
-    and environment, and that the plan does not deploy anyway (its hashes are read from
-    its containers after that; see settling). Never on an idle check; a rolled-back stack
-    runs its last good files."""
+    and environment, and that the plan does not deploy anyway: not a stack whose files
+    differ from what it was deployed from, nor one the plan starts or restarts for another
+    reason. Their hashes are read off the containers their ``up`` makes (see settling), so
+    an apply of N changed stacks makes no ``config --hash`` call before its N ``up``.
+    Never on an idle check; a rolled-back stack runs its last good files."""
     settings = context.settings
     if not (settings.always or settings.self_heal or full_pass(context, heads)):
         return ()
@@ -253,6 +254,12 @@ def config_questions(
         record = state.stacks.get(path)
         if record is not None and record.rolled_back_from is not None:
             continue
+        before = local.valid.get(path)
+        deployed_from = record.fingerprint if record is not None else None
+        if deployed_from is None and before is not None:
+            deployed_from = before.fingerprint
+        if deployed_from is not None and deployed_from != stack.fingerprint:
+            continue  # deployed anyway, with these files
         kept = state.configs.get(path)
         if kept is None or not kept.holds(stack.fingerprint, settings.environment):
             unknown.append(stack)
@@ -281,7 +288,6 @@ def expected_configs(
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class LookingAtResources(Check):
     """A stack needs a network or volume that no stack creates: the host's, by name."""
 
@@ -304,7 +310,6 @@ class LookingAtResources(Check):
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class PlanMade(Check):
     """The plan, to hand to the shell before anything runs."""
 

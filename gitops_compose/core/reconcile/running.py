@@ -12,12 +12,11 @@ runs and nothing waits, the check looks at the host once more and settles.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, final
 
 from returns.result import Failure, Result, Success
 
-from gitops_compose.core.compose.stack import Stacks, stacks_of
+from gitops_compose.core.compose.stack import Stacks, contents_needed, stacks_of
 from gitops_compose.core.reconcile.action import Rollback, StackAction, Verb
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.conversation import (
@@ -63,6 +62,7 @@ from gitops_compose.core.reconcile.rollback import rollback_of, rollback_wanted
 from gitops_compose.core.reconcile.schedule import Schedule
 from gitops_compose.core.reconcile.settling import LookingAfter, Settling
 from gitops_compose.core.reconcile.stage import Check
+from gitops_compose.core.value import Value, replace
 
 if TYPE_CHECKING:
     from gitops_compose.core.compose.snapshot import Snapshot
@@ -70,8 +70,7 @@ if TYPE_CHECKING:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Ground:
+class Ground(Value):
     """What a check acts from once it has planned; it holds while the check runs."""
 
     heads: Heads
@@ -86,8 +85,7 @@ class Ground:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class LastGood:
+class LastGood(Value):
     """A failed stack whose files as of ``commit`` are to be read before it rolls back."""
 
     action: StackAction
@@ -96,7 +94,6 @@ class LastGood:
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class Running(Check):
     ground: Ground
     schedule: Schedule
@@ -292,6 +289,10 @@ class Running(Check):
             reason = f"{failure.reason}; its log: {said}" if said else failure.reason
             check = check._gate_decided(failure.gate.action, reason, now)
         return check
+
+    def contents_needed(self, snapshot: Snapshot) -> frozenset[str]:
+        settings = self.context.settings
+        return contents_needed(snapshot, settings.parsing, settings.scope)
 
     def last_good_read(self, snapshots: Mapping[str, Snapshot], now: float) -> Check:
         """The commits asked for by ReadLastGood (those the clone still has)."""

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import final
 
 from gitops_compose.core.compose.expectation import Expectation
+from gitops_compose.core.value import Value
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Container:
+class Container(Value):
     service: str
     # Docker's container state: created, running, restarting, paused, exited, dead.
     state: str
@@ -27,8 +26,7 @@ HostState = Mapping[str, Sequence[Container]]
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class ContainerHealth:
+class ContainerHealth(Value):
     """A container of a stack that waits at its health gate, as Docker inspects it."""
 
     id: str

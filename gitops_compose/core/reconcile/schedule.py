@@ -14,16 +14,15 @@ A stop waits for its users' stops but is tried whatever they did.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from typing import final
 
 from gitops_compose.core.reconcile.action import Action, FastForward, StackAction, Verb
 from gitops_compose.core.reconcile.outcome import Outcome
+from gitops_compose.core.value import Value, field, replace
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Schedule:
+class Schedule(Value):
     actions: tuple[Action, ...]
     # Per action (by index): the actions it comes after, those of them whose success it
     # needs, and the actions that come after it.

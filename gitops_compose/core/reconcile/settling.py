@@ -7,7 +7,6 @@ counters take the tally; the report says what the next check starts from.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, final
 
 from gitops_compose.core.compose.compose_file import Role
@@ -32,6 +31,7 @@ from gitops_compose.core.reconcile.looking import baseline, closing, on_host
 from gitops_compose.core.reconcile.outcome import Outcome, statuses_after, tally
 from gitops_compose.core.reconcile.stage import Check
 from gitops_compose.core.reconcile.status import Status
+from gitops_compose.core.value import replace
 
 if TYPE_CHECKING:
     from returns.result import Result
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class LookingAfter(Check):
     """The actions are over: the containers once more, so the statuses say what runs."""
 
@@ -78,7 +77,6 @@ class LookingAfter(Check):
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class LookingAtDeployed(Check):
     """Stacks were deployed: the image each of their services now runs (id and
     repository digest), to record in the state."""
@@ -125,7 +123,6 @@ def gated_images(outcomes: Sequence[Outcome]) -> dict[str, dict[str, str]]:
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class Settling(Check):
     """Everything is in: ``after`` is the host once the actions were over (None when it
     was not seen, or nothing ran)."""

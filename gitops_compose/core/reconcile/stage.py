@@ -9,11 +9,11 @@ conversation and raises ``NotAsked``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, final
 
 from gitops_compose.core.reconcile.conversation import Report
 from gitops_compose.core.reconcile.counting import Counting, counted_by
+from gitops_compose.core.value import Value, replace
 
 if TYPE_CHECKING:
     from returns.result import Result
@@ -37,8 +37,7 @@ class NotAsked(Exception):
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Context:
+class Context(Value):
     """What holds for the whole check."""
 
     # The state the check starts from.
@@ -67,8 +66,7 @@ class Context:
         return replace(self, told=(*self.told, *events), counting=counting)
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
+class Check(Value):
     """A check at one of its stages."""
 
     context: Context
@@ -144,6 +142,14 @@ class Check:
 
     def last_good_read(self, snapshots: Mapping[str, Snapshot], now: float) -> Check:
         raise self._not_asked("last_good_read")
+
+    def contents_needed(self, snapshot: Snapshot) -> frozenset[str]:
+        """While the shell reads the commits asked for (``ReadCommits``, ``ReadLastGood``):
+        the paths whose contents this stage needs and ``snapshot`` does not hold yet. The
+        shell reads them and asks again until nothing is named (each round adds contents,
+        so it ends). The stages that ask for commits know the Compose file model; the
+        stages before them, all an idle check goes through, need not load it."""
+        raise self._not_asked("contents_needed")
 
     def _not_asked(self, reply: str) -> NotAsked:
         return NotAsked(f"{reply} while {type(self).__name__}")

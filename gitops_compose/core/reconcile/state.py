@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, final
 
@@ -22,13 +21,13 @@ from gitops_compose.core.reconcile.configuration import ExpectedConfig
 from gitops_compose.core.reconcile.history import MOST_ENTRIES, Happening, HistoryEntry
 from gitops_compose.core.reconcile.image_check import SeenDigest
 from gitops_compose.core.reconcile.status import Condition, StackStatus, Status
+from gitops_compose.core.value import Value, field, field_names, replace
 
 STATE_VERSION = 1
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Counters:
+class Counters(Value):
     check_success: int = 0
     check_error: int = 0
     deployment_success: int = 0
@@ -49,8 +48,7 @@ class Counters:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class State:
+class State(Value):
     full_pass_done: bool = False
     counters: Counters = field(default_factory=Counters)
     stacks: Mapping[str, StackStatus] = field(default_factory=dict)
@@ -157,7 +155,7 @@ def state_to_json(state: State) -> str:
         "ignored": state.ignored,
         "notified": dict(sorted(state.notified.items())),
         "scope": list(state.scope),
-        "counters": {name: getattr(state.counters, name) for name in Counters.__dataclass_fields__},
+        "counters": {name: getattr(state.counters, name) for name in field_names(Counters)},
         "stacks": {
             path: {
                 "project": record.project,
@@ -326,7 +324,7 @@ _HAPPENINGS = {each.value: each for each in Happening}
 def _counters(counters: Mapping[str, object]) -> Counters:
     """Each counter as its field's kind says: a count, or Unix seconds."""
     found: dict[str, Any] = {}
-    for name in Counters.__dataclass_fields__:
+    for name in field_names(Counters):
         read = _time if isinstance(getattr(_NO_COUNTS, name), float) else _count
         found[name] = read(counters.get(name, 0), f"counters.{name}")
     return Counters(**found)

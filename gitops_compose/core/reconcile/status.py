@@ -5,11 +5,11 @@ How a status changes is in transition; when a failed stack is tried again, in re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import final
 
 from gitops_compose.core.compose.expectation import Expectation
+from gitops_compose.core.value import Value
 
 
 class Status(Enum):
@@ -32,8 +32,7 @@ class Condition(Enum):
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class StackStatus:
+class StackStatus(Value):
     """A managed stack's status, and what was last deployed of it."""
 
     project: str | None

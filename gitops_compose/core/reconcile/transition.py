@@ -13,7 +13,6 @@ When a failed stack is tried again is retry's to say; this module only sets the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TYPE_CHECKING, ClassVar, final
 
@@ -21,6 +20,7 @@ from returns.result import Failure, Result, Success
 
 from gitops_compose.core.reconcile.retry import next_try
 from gitops_compose.core.reconcile.status import StackStatus, Status
+from gitops_compose.core.value import Value, replace
 
 if TYPE_CHECKING:
     from gitops_compose.core.reconcile.state import State
@@ -77,8 +77,7 @@ class EventKind(Enum):
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Found:
+class Found(Value):
     """Its files in the commit are valid and it is deployed from them."""
 
     project: str
@@ -88,8 +87,7 @@ class Found:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Invalid:
+class Invalid(Value):
     """Its files cannot be deployed (they do not parse, a clash, a cycle): ``reason``."""
 
     project: str | None
@@ -98,16 +96,14 @@ class Invalid:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Unmanaged:
+class Unmanaged(Value):
     """It became the tool's own stack, or is labelled ``gitops.ignore``."""
 
     kind: ClassVar[EventKind] = EventKind.UNMANAGED
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Gone:
+class Gone(Value):
     """It left the commit, and nothing was stopped for it (its name was never known, or
     its stop waits for a retry)."""
 
@@ -115,8 +111,7 @@ class Gone:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Deployed:
+class Deployed(Value):
     """Started or restarted, and through its health gate: ``images`` by service."""
 
     project: str
@@ -127,8 +122,7 @@ class Deployed:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class DeployFailed:
+class DeployFailed(Value):
     """A start or restart of the ``attempted`` files failed, or never started because a
     stack it needs failed."""
 
@@ -139,8 +133,7 @@ class DeployFailed:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class RolledBack:
+class RolledBack(Value):
     """A restart of the ``attempted`` files failed, and the stack is back on what last ran
     well (``error`` says why and to which commit)."""
 
@@ -151,16 +144,14 @@ class RolledBack:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Removed:
+class Removed(Value):
     """Stopped for good: removed from the branch, or no longer managed."""
 
     kind: ClassVar[EventKind] = EventKind.REMOVED
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class RemovalFailed:
+class RemovalFailed(Value):
     project: str
     error: str
     attempted: str
@@ -168,8 +159,7 @@ class RemovalFailed:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class OldProjectStopped:
+class OldProjectStopped(Value):
     """The old project of a stack that runs on under a new name was stopped; what the new
     one did is its own event."""
 
@@ -177,8 +167,7 @@ class OldProjectStopped:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class OldProjectStopFailed:
+class OldProjectStopFailed(Value):
     """The old project still runs: the stack stays in error under that name, whatever the
     new one did, until a retry stops it; then the ``attempted`` files are tried again."""
 
@@ -189,8 +178,7 @@ class OldProjectStopFailed:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class WaitsFor:
+class WaitsFor(Value):
     """It never started because a stack it needs failed: it is retried together with that
     stack, at ``retry_at``."""
 
@@ -199,16 +187,14 @@ class WaitsFor:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class ProjectTaken:
+class ProjectTaken(Value):
     """Another stack of the commit now runs under its project name."""
 
     kind: ClassVar[EventKind] = EventKind.PROJECT_TAKEN
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class RetryAsked:
+class RetryAsked(Value):
     """``gitops.pyz retry STACK``: try a failed or rolled-back stack at the next check."""
 
     kind: ClassVar[EventKind] = EventKind.RETRY_ASKED

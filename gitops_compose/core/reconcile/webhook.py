@@ -14,10 +14,11 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import Enum
 from typing import final
 from urllib.parse import parse_qs
+
+from gitops_compose.core.value import Value
 
 # The largest body read; forges send a few kB, GitHub at most 25 MB for huge pushes, whose
 # hooks then fail loudly on the forge's side.
@@ -44,8 +45,7 @@ class HookResult(Enum):
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(Value):
     result: HookResult
     # One line for the forge's delivery log.
     reason: str

@@ -329,6 +329,8 @@ def test_any_bytes_give_documents_or_a_reason_and_finish_fast(
 # block scalar header before a comment, "? |#"); see docs/stacks.md, YAML. Nor a plain key
 # whose ":" meets a flow indicator ("{a:}"): libyaml refuses what YAML 1.2 reads as null.
 _COLON_AT_FLOW_INDICATOR = re.compile(r"[^\s\"':]:[]},]")
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="ab: -[]{},\n&*<#'\"~01.", max_size=40))
 def test_libyaml_and_the_pure_parser_read_alike(parsing: ParseCache, text: str) -> None:

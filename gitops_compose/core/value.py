@@ -59,6 +59,9 @@ class _ValueType(type):
         for each in own:
             if each in namespace:
                 defaults[each] = namespace.pop(each)
+                if type(defaults[each]).__module__ == "dataclasses":
+                    # dataclasses.field(): its Field object would be the default itself.
+                    raise TypeError(f"{name}.{each}: use gitops_compose.core.value.field")
         fields = inherited + own
         namespace["__slots__"] = own
         namespace["_fields"] = fields

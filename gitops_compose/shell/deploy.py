@@ -30,6 +30,7 @@ from gitops_compose.core.reconcile.engine import Engine
 from gitops_compose.core.reconcile.image_check import ImageSettings
 from gitops_compose.core.reconcile.state import within
 from gitops_compose.core.value import Value, replace
+from gitops_compose.core.value import field as value_field
 from gitops_compose.shell import log
 from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
 from gitops_compose.shell.compose_host import ComposeHost, compose_environment, docker_missing
@@ -235,7 +236,7 @@ class Job(Value):
     # Hears the check's events and posts its result on the deployed commit.
     statuses: CommitStatuses | None = None
     # Asks registries about followed image tags; keeps their tokens between checks.
-    registry: Registries = field(default_factory=lambda: Registries())  # noqa: PLW0108 (defined below)
+    registry: Registries = value_field(default_factory=lambda: Registries())  # noqa: PLW0108 (defined below)
 
     def check(self, metrics: StateMetrics | None, *, daemon_starting: bool = False) -> Checked:
         """One check under the lock; raises Busy at once when another holds it.

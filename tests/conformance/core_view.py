@@ -11,7 +11,8 @@ import pygit2
 
 from gitops_compose.core.compose.compose_file import Role
 from gitops_compose.core.compose.snapshot import directory_of, parent_directories
-from gitops_compose.core.compose.stack import stacks_of
+from gitops_compose.core.compose.stack import contents_needed, stacks_of
+from gitops_compose.shell.check import read_commit
 from gitops_compose.shell.git_repository import GitRepository
 from gitops_compose.shell.yaml_parser import parse_cache
 
@@ -49,7 +50,7 @@ def committed_repository(directory: Path, tree: Mapping[str, bytes]) -> str:
 
 def core_view(directory: Path, commit: str, stack: str) -> CoreView:
     repository = GitRepository(pygit2.Repository(str(directory)), "origin", "main", parsing=PARSING)
-    snapshot = repository.snapshot(commit)
+    snapshot = read_commit(repository, commit, lambda listed: contents_needed(listed, PARSING))
     stacks = stacks_of(snapshot, ROOT_NAME, PARSING)
     every_stack = stacks.valid.keys() | stacks.broken.keys()
     owned = frozenset(

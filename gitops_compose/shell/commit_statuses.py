@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, final
 from gitops_compose.core.reconcile.commit_status import CommitStatus, Watch, heard, watch
 from gitops_compose.core.reconcile.forge import Forge, ForgeTarget, status_request
 from gitops_compose.shell import log
+from gitops_compose.shell.delivery import Deliveries
 from gitops_compose.shell.git_repository import redacted
 
 if TYPE_CHECKING:
@@ -67,8 +68,10 @@ class CommitStatuses:
         self._queue: queue.Queue[CommitStatus] = queue.Queue()
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
-        self.sent = 0
-        self.failed = 0
+        self.deliveries = Deliveries(
+            "gitops_commit_statuses",
+            "Commit statuses posted to the forge since the daemon started, by result.",
+        )
 
     def report(self, event: Event) -> None:
         self._watch, status = heard(self._watch, event)
@@ -98,11 +101,7 @@ class CommitStatuses:
             why = _sent(request.url, dict(request.headers), request.body, self.settings.timeout)
         except Exception as error:
             why = f"{type(error).__name__}: {error}"
-        with self._lock:
-            if why is None:
-                self.sent += 1
-            else:
-                self.failed += 1
+        self.deliveries.count(delivered=why is None)
         if why is not None:
             log.event(
                 "commit-status",
@@ -135,8 +134,7 @@ class CommitStatuses:
                 done.wait(left)
             unposted = self._queue.unfinished_tasks
         if unposted:
-            with self._lock:
-                self.failed += unposted
+            self.deliveries.count(delivered=False, times=unposted)
             log.event(
                 "commit-status",
                 logging.ERROR,
@@ -146,18 +144,7 @@ class CommitStatuses:
 
     def collect(self) -> Iterator[Metric]:
         """``gitops_commit_statuses_total`` by result, for the daemon's /metrics."""
-        from prometheus_client.core import CounterMetricFamily  # noqa: PLC0415
-
-        family = CounterMetricFamily(
-            "gitops_commit_statuses",
-            "Commit statuses posted to the forge since the daemon started, by result.",
-            labels=["result"],
-        )
-        with self._lock:
-            counts = {"sent": self.sent, "failed": self.failed}
-        for result, count in counts.items():
-            family.add_metric([result], count)
-        yield family
+        return self.deliveries.collect()
 
 
 def _sent(url: str, headers: dict[str, str], body: bytes, timeout: float) -> str | None:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from gitops_compose.core.reconcile.notice import Level, Notice, NotifyOn, decide
 from gitops_compose.shell import log
+from gitops_compose.shell.delivery import Deliveries
 from gitops_compose.shell.git_repository import redacted
 
 if TYPE_CHECKING:
@@ -67,26 +68,17 @@ class Notifier:
         self._lock = threading.Lock()
         # Targets whose last delivery failed: logged once until they are reached again.
         self._failing: set[str] = set()
-        self.sent = 0
-        self.failed = 0
+        self.deliveries = Deliveries(
+            "gitops_notifications",
+            "Notifications since the daemon started, by whether a target took them.",
+        )
 
     def report(self, event: Event) -> None:
         self._events.append(event)
 
     def collect(self) -> Iterator[Metric]:
         """``gitops_notifications_total`` by result, for the daemon's /metrics."""
-        from prometheus_client.core import CounterMetricFamily  # noqa: PLC0415
-
-        family = CounterMetricFamily(
-            "gitops_notifications",
-            "Notifications since the daemon started, by whether a target took them.",
-            labels=["result"],
-        )
-        with self._lock:
-            counts = {"sent": self.sent, "failed": self.failed}
-        for result, count in counts.items():
-            family.add_metric([result], count)
-        yield family
+        return self.deliveries.collect()
 
     def settled(self, state: State) -> tuple[State, threading.Thread | None]:
         """The state with the notifications' new memory, and the thread delivering what
@@ -136,14 +128,13 @@ class Notifier:
 
     def _record(self, url: str, *, ok: bool, why: str | None) -> None:
         name = target_name(url)
+        self.deliveries.count(delivered=ok)
         with self._lock:
             if ok:
-                self.sent += 1
                 if url in self._failing:
                     self._failing.discard(url)
                     log.event("notify", target=name, outcome="delivered again")
                 return
-            self.failed += 1
             first = url not in self._failing
             self._failing.add(url)
         if first:

@@ -183,7 +183,7 @@ def test_a_forge_answering_500_is_counted_and_logged_once_per_status(
     assert report.ok  # the check's own outcome
     poster.wait(5)
 
-    assert (poster.sent, poster.failed) == (0, 2)
+    assert (poster.deliveries.sent, poster.deliveries.failed) == (0, 2)
     assert [path for path, _, _ in forge.received] == ["/api/v1/repos/acme/stacks/statuses/c2"] * 2
     assert [json.loads(body)["state"] for _, _, body in forge.received] == ["pending", "success"]
     assert all(headers["Authorization"] == "token sekrit-token" for _, headers, _ in forge.received)
@@ -206,4 +206,4 @@ def test_a_forge_that_hangs_holds_a_wait_no_longer_than_asked(forge: Forge500) -
     began = time.monotonic()
     poster.wait(1.0)
     assert time.monotonic() - began < 2.0
-    assert poster.failed >= 1
+    assert poster.deliveries.failed >= 1

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from docopt import DocoptExit, docopt
+from docopt import DocoptExit
 from returns.result import Failure
 
 from gitops_compose.core.compose.scope import Scope, scope_of
@@ -56,6 +56,7 @@ from gitops_compose.shell.state_file import (
     save_state,
 )
 from gitops_compose.shell.sync import NoDaemon, request_check
+from gitops_compose.shell.usage import parse_command_line
 
 
 def run(argv: list[str], usage: str) -> int:
@@ -93,7 +94,7 @@ def run(argv: list[str], usage: str) -> int:
 
 def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
     try:
-        parsed = docopt(usage, argv, default_help=False)
+        parsed = parse_command_line(usage, argv)
     except DocoptExit:
         raise UsageError(
             f"unknown command, option or bad arguments in {' '.join(argv)!r}; see --help"

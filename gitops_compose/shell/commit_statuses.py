@@ -22,8 +22,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, final
 
+from returns.result import Failure, Result, Success
+
 from gitops_compose.core.reconcile.commit_status import CommitStatus, Watch, heard, watch
-from gitops_compose.core.reconcile.forge import Forge, ForgeTarget, status_request
+from gitops_compose.core.reconcile.forge import Forge, ForgeTarget, status_request, target_of
 from gitops_compose.shell import log
 from gitops_compose.shell.delivery import Deliveries
 from gitops_compose.shell.git_repository import redacted
@@ -145,6 +147,23 @@ class CommitStatuses:
     def collect(self) -> Iterator[Metric]:
         """``gitops_commit_statuses_total`` by result, for the daemon's /metrics."""
         return self.deliveries.collect()
+
+
+def poster(forge: ForgeOptions, remote: str, remote_url: str | None) -> Result[CommitStatuses, str]:
+    """The poster of commit statuses, its forge's API and repository worked out from the
+    remote's URL where the options leave them; Failure: one line saying what to pass."""
+    found = target_of(forge.forge, remote_url, forge.api, forge.repository)
+    if isinstance(found, Failure):
+        return Failure(f"--commit-status {forge.forge.value}: remote {remote}: {found.failure()}")
+    target = found.unwrap()
+    log.event(
+        "commit-status",
+        logging.DEBUG,
+        forge=forge.forge.value,
+        api=target.api,
+        repository=target.repository,
+    )
+    return Success(CommitStatuses(StatusSettings(target, forge.token, forge.name, forge.timeout)))
 
 
 def _sent(url: str, headers: dict[str, str], body: bytes, timeout: float) -> str | None:

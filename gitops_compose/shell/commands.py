@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import re
+import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -160,23 +161,14 @@ def _notify(given: Mapping[str, object]) -> NotifySettings | None:
     urls = [each for each in urls if each]
     if not urls:
         return None
-    name = _host_name(given)
-    # Loaded only with a target: a check without notifications needs none of it.
-    from gitops_compose.core.reconcile.notice import NotifyOn  # noqa: PLC0415
-    from gitops_compose.shell.notifier import NotifySettings, target_name  # noqa: PLC0415
-
-    for url in urls:
-        scheme, sep, _ = url.partition("://")
-        if not sep or not scheme.replace("+", "").isalnum():
-            shown = target_name(url)
-            raise UsageError(f"--notify takes an Apprise URL (scheme://...), not {shown!r}")
-    return NotifySettings(tuple(urls), NotifyOn(on_text), timeout, name)
+    found = features.notify_settings(tuple(urls), on_text, timeout, _host_name(given))
+    if isinstance(found, Failure):
+        raise UsageError(found.failure())
+    return found.unwrap()
 
 
 def _host_name(given: Mapping[str, object]) -> str:
     """This host's name in notifications and commit statuses: --name, or the hostname."""
-    import socket  # noqa: PLC0415 - only with notifications or commit statuses
-
     name = str(given["--name"]).strip() if given["--name"] else socket.gethostname()
     if not name:
         raise UsageError("--name must not be empty")
@@ -196,31 +188,13 @@ def _forge(given: Mapping[str, object]) -> ForgeOptions | None:
             if given[option] is not None:
                 raise UsageError(f"{option} goes with --commit-status FORGE")
         return None
-    # Loaded only with --commit-status.
-    from gitops_compose.core.reconcile.forge import (  # noqa: PLC0415
-        FORGES,
-        Forge,
-        api_problem,
-        repository_problem,
-    )
-    from gitops_compose.shell.commit_statuses import ForgeOptions  # noqa: PLC0415
-
-    text = str(chosen).strip().lower()
-    if text not in FORGES:
-        raise UsageError(f"--commit-status must be github, gitea or gitlab, not {str(chosen)!r}")
-    forge = Forge(text)
     api = str(given["--forge-url"]).strip().rstrip("/") if given["--forge-url"] else None
-    if api is not None:
-        problem = api_problem(api)
-        if problem is not None:
-            raise UsageError(problem)
     repository = str(given["--forge-repo"]).strip().strip("/") if given["--forge-repo"] else None
-    if repository is not None:
-        problem = repository_problem(forge, repository)
-        if problem is not None:
-            raise UsageError(problem)
-    return ForgeOptions(
-        forge=forge,
+    problem = features.forge_problem(str(chosen), api, repository)
+    if problem is not None:
+        raise UsageError(problem)
+    return features.forge_options(
+        str(chosen),
         token=_forge_token(given["--forge-token-file"]),
         api=api,
         repository=repository,

@@ -11,6 +11,7 @@ feature, when the options or the work in hand ask for it:
 - notifications (shell/notifier): ``--notify`` or ``GITOPS_NOTIFY_URLS``;
 - commit statuses (shell/commit_statuses, core/reconcile/forge): ``--commit-status``;
 - registries (shell/registry, shell/registry_credentials): the first check of image tags;
+- the metrics (shell/metrics, prometheus_client): a daemon, or ``--metrics-file``;
 - the commands beside the check (shell/subcommands: plan, status, retry, accept-remote,
   sync, notify-test): their name on the command line;
 - the decryption of secret files (shell/decryption, shell/sops, core/compose/secret_file):
@@ -31,10 +32,12 @@ if TYPE_CHECKING:
     from returns.result import Result
 
     from gitops_compose.core.compose.parse_cache import ParseCache
+    from gitops_compose.core.reconcile.state import State
     from gitops_compose.shell.commit_statuses import CommitStatuses, ForgeOptions
     from gitops_compose.shell.decryption import Decryption
     from gitops_compose.shell.deploy import Job, Options
     from gitops_compose.shell.due import Due
+    from gitops_compose.shell.metrics import StateMetrics
     from gitops_compose.shell.notifier import Notifier, NotifySettings
     from gitops_compose.shell.plaintext import PlaintextDirectory
     from gitops_compose.shell.registry import RegistryClient
@@ -102,6 +105,40 @@ def commit_statuses(
     from gitops_compose.shell.commit_statuses import poster
 
     return poster(forge, remote, remote_url)
+
+
+def notify_settings(
+    urls: tuple[str, ...], on: str, timeout: float, host: str
+) -> Result[NotifySettings, str]:
+    """The settings of notifications to these targets, or why they cannot be sent."""
+    from gitops_compose.shell.notifier import settings_of
+
+    return settings_of(urls, on, timeout, host)
+
+
+def forge_problem(chosen: str, api: str | None, repository: str | None) -> str | None:
+    """What is wrong with the forge the command line names, or None."""
+    from gitops_compose.shell.commit_statuses import forge_problem
+
+    return forge_problem(chosen, api, repository)
+
+
+def forge_options(
+    chosen: str, *, token: str, api: str | None, repository: str | None, name: str, timeout: float
+) -> ForgeOptions:
+    """The forge's options, once ``forge_problem`` found nothing wrong."""
+    from gitops_compose.shell.commit_statuses import forge_options
+
+    return forge_options(
+        chosen, token=token, api=api, repository=repository, name=name, timeout=timeout
+    )
+
+
+def state_metrics(state: State) -> StateMetrics:
+    """The metrics of a saved state (``--metrics-file`` of a single check)."""
+    from gitops_compose.shell.metrics import StateMetrics
+
+    return StateMetrics(state)
 
 
 def registry_client() -> RegistryClient:

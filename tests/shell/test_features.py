@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from build_pyz.archive import ON_DEMAND
 from tests.shell.test_cli import cloned_repository, docker_without_compose
 
 # Our modules an idle check never needs: each is loaded through shell/features, or by the
@@ -43,7 +44,9 @@ NOT_OURS_TO_LOAD = frozenset(
 NOT_TO_LOAD = frozenset(
     {"concurrent.futures", "html", "socket", "http.server", "urllib.request", "yaml"}
 )
-NOT_TO_LOAD |= {"prometheus_client", "apprise", "hmac"}
+NOT_TO_LOAD |= {"prometheus_client", "hmac"}
+# What gitops.pyz unpacks only when one of them is imported (see build_pyz.archive).
+NOT_TO_LOAD |= set(ON_DEMAND)
 # What the floor of a check loads itself: no check can do without these.
 FLOOR = "import pygit2, returns.result, logging, docopt"
 

@@ -44,7 +44,7 @@ NOT_OURS_TO_LOAD = frozenset(
 NOT_TO_LOAD = frozenset(
     {"concurrent.futures", "html", "socket", "http.server", "urllib.request", "yaml"}
 )
-NOT_TO_LOAD |= {"prometheus_client", "hmac"}
+NOT_TO_LOAD |= {"prometheus_client"}
 # What gitops.pyz unpacks only when one of them is imported (see build_pyz.archive).
 NOT_TO_LOAD |= set(ON_DEMAND)
 # What the floor of a check loads itself: no check can do without these.

@@ -13,7 +13,6 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, final
@@ -25,7 +24,7 @@ from gitops_compose.core.reconcile.check import CheckReport, CheckSettings
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.engine import Engine
 from gitops_compose.core.reconcile.image_check import ImageSettings
-from gitops_compose.core.value import Value, replace
+from gitops_compose.core.value import Value, field_names, replace
 from gitops_compose.core.value import field as value_field
 from gitops_compose.shell import features, log
 from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
@@ -61,8 +60,7 @@ class UsageError(Exception):
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Options:
+class Options(Value):
     repo: Path
     remote: str
     branch: str | None
@@ -88,23 +86,32 @@ class Options:
     # sync: wait for the check.
     wait: bool = False
     # Following image updates of mutable tags (plan --images sets ``now``).
-    images: ImageSettings = field(default_factory=ImageSettings)
+    images: ImageSettings = value_field(default_factory=ImageSettings)
     # The shared secret of /webhook; None: no webhook.
-    webhook_secret: bytes | None = field(default=None, repr=False)
+    webhook_secret: bytes | None = None
     # Notification targets and how; None: no notifications.
-    notify: NotifySettings | None = field(default=None, repr=False)
+    notify: NotifySettings | None = None
     # The age key for sops (None: what sops finds itself), and plan --secrets.
     sops_age_key_file: Path | None = None
     secrets: bool = False
     # The subtrees whose stacks this host manages (--path, GITOPS_PATH).
     scope: Scope = EVERYWHERE
     # The forge that deploys' results go to, as commit statuses; None: not posted.
-    forge: ForgeOptions | None = field(default=None, repr=False)
+    forge: ForgeOptions | None = None
     # What runs the stacks: Compose on this engine, or its Swarm.
     engine: Engine = Engine.COMPOSE
 
     def state_directory(self, repository: GitRepository) -> Path:
         return self.state_dir or repository.git_dir / "gitops-compose"
+
+    def __repr__(self) -> str:
+        """Without the credentials: the webhook's secret, the notification targets (their
+        URLs carry tokens) and the forge's token."""
+        shown = [each for each in field_names(Options) if each not in _HIDDEN]
+        return f"Options({', '.join(f'{each}={getattr(self, each)!r}' for each in shown)})"
+
+
+_HIDDEN = frozenset({"webhook_secret", "notify", "forge"})
 
 
 def open_clone(options: Options) -> GitRepository:

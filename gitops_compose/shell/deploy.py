@@ -3,6 +3,8 @@
 Each check loads the state, runs, and saves it, so a daemon and ``--once`` runs from cron
 share one history, and metrics and ``/status`` always show what was saved: the metrics
 hear the check as a reporter (metrics_reporter) and show its state once it is saved.
+A single check (``--once``) runs here; the daemon's loop and its HTTP side are in daemon,
+entered through the seam (features).
 """
 
 from __future__ import annotations

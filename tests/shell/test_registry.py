@@ -86,14 +86,22 @@ def handler(served: Served, port: int) -> type[BaseHTTPRequestHandler]:
 
 @pytest.fixture
 def registry() -> Iterator[tuple[str, Served]]:
+    yield from serving("127.0.0.1")
+
+
+def serving(address: str, tls: ssl.SSLContext | None = None) -> Iterator[tuple[str, Served]]:
+    """The registry served on an address of this machine (over TLS with ``tls``), as
+    ``host:port``, with what it was asked."""
     served = Served()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    server = ThreadingHTTPServer((address, 0), BaseHTTPRequestHandler)
     port = server.server_address[1]
     server.RequestHandlerClass = handler(served, port)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"127.0.0.1:{port}", served
+        yield f"{address}:{port}", served
     finally:
         server.shutdown()
         server.server_close()
@@ -248,17 +256,7 @@ def local_address() -> str:
 @pytest.fixture
 def lan_registry() -> Iterator[tuple[str, Served]]:
     """The registry of the other tests, on a LAN address (not loopback), plain HTTP."""
-    served = Served()
-    address = local_address()
-    server = ThreadingHTTPServer((address, 0), BaseHTTPRequestHandler)
-    server.RequestHandlerClass = handler(served, server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"{address}:{server.server_address[1]}", served
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from serving(local_address())
 
 
 def test_an_insecure_lan_registry_without_tls_is_asked_over_http_then_at_once(
@@ -294,18 +292,7 @@ def tls_registry(tmp_path: Path) -> Iterator[tuple[str, Served]]:
     )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(certificate, key)
-    served = Served()
-    server = ThreadingHTTPServer((local_address(), 0), BaseHTTPRequestHandler)
-    server.RequestHandlerClass = handler(served, server.server_address[1])
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        address, port = server.server_address[:2]
-        yield f"{address!s}:{port}", served
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from serving(local_address(), context)
 
 
 def test_an_insecure_registry_with_a_self_signed_certificate_is_asked_over_https(

@@ -220,7 +220,7 @@ class Registries:
 
     def digests(self, tags: Sequence[ImageTag]) -> Mapping[ImageTag, Result[str, str]]:
         if self._client is None:
-            self._client = features.registry_client()
+            self._client = features.registry_client(DOCKER)
         return self._client.digests(tags)
 
 

@@ -141,13 +141,13 @@ def state_metrics(state: State) -> StateMetrics:
     return StateMetrics(state)
 
 
-def registry_client() -> RegistryClient:
+def registry_client(docker: str) -> RegistryClient:
     """The client that asks registries for the digests of image tags, with the host's
-    Docker credentials."""
-    from gitops_compose.shell.registry import RegistryClient
+    Docker credentials, reaching the engine's insecure registries as Docker does."""
+    from gitops_compose.shell.registry import RegistryClient, insecure_of_engine
     from gitops_compose.shell.registry_credentials import Credentials
 
-    return RegistryClient(Credentials.of_host())
+    return RegistryClient(Credentials.of_host(), insecure=insecure_of_engine(docker))
 
 
 @final

@@ -125,7 +125,7 @@ def test_each_feature_is_loaded_through_the_seam() -> None:
         "for name in ('plan', 'status', 'retry', 'accept-remote', 'sync', 'notify-test'):\n"
         "    assert callable(features.command(name))\n"
         "assert features.swarm_problem('/nonexistent/docker') is not None\n"
-        "features.registry_client()\n"
+        "features.registry_client('/nonexistent/docker')\n"
     )
     loaded = loaded_by(code)
     assert {"gitops_compose.shell.subcommands", "gitops_compose.shell.swarm_host"} <= loaded

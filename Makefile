@@ -21,7 +21,7 @@ venv: $(VENV)/.installed
 # The suite runs on PYTEST_WORKERS pytest-xdist workers (0: in one process). The e2e tests
 # mostly wait on Docker, so three pay on two cores. --dist loadgroup hands out tests one by
 # one, so a long file does not hold one worker at the end, except the groups that must stay
-# on one worker (xdist_group): the conformance cases, which one session fixture traces all
+# on one worker (GROUPS in tests/conftest.py): the conformance cases, which one session fixture traces all
 # at once, once per run and not once per worker; tests/test_pyz.py; the Swarm tests, so the
 # Swarm is made and left once. The e2e tests never share a Compose project (World.name).
 # The Swarm tests run among the others: the engine is a Swarm manager while they run

@@ -30,9 +30,8 @@ from gitops_compose import __version__
 
 from .pyz_build import ROOT, Interpreter, build, old_interpreters, pyz_interpreters
 
-# Select or skip these with `-m pyz` / `-m "not pyz"`. One xdist worker runs them all (make
-# test's --dist loadgroup): their session fixtures (the archive, the native cache) are made once.
-pytestmark = [pytest.mark.pyz, pytest.mark.xdist_group("pyz")]
+# Select or skip these with `-m pyz` / `-m "not pyz"`.
+pytestmark = pytest.mark.pyz
 
 VERSIONS = ("3.11", "3.12", "3.13", "3.14")
 PLATFORMS = ("manylinux_x86_64", "manylinux_aarch64", "musllinux_x86_64", "musllinux_aarch64")

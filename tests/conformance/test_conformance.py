@@ -20,10 +20,6 @@ from .core_view import CoreView
 from .corpus import case_names
 from .difference import Difference, as_toml, differences, known, reasons
 
-# One xdist worker runs every case (make test's --dist loadgroup): the session fixture traces
-# them all at once, once per run and not once per worker.
-pytestmark = pytest.mark.xdist_group("conformance")
-
 
 @pytest.mark.parametrize("name", case_names())
 def test_the_core_sees_each_stack_as_compose_does(tried: Tried, name: str) -> None:

@@ -23,10 +23,6 @@ import pytest
 
 from .harness import IMAGE_V1, MISSING_IMAGE, World
 
-# One xdist worker runs them all, one after the other (make test's --dist loadgroup): the
-# Swarm is made once and left once.
-pytestmark = pytest.mark.xdist_group("swarm")
-
 NAMESPACE = "com.docker.stack.namespace"
 SWARM = ("--engine", "swarm", "--health-timeout", "60")
 

@@ -217,10 +217,14 @@ class Registries:
 
     def digests(self, tags: Sequence[ImageTag]) -> Mapping[ImageTag, Result[str, str]]:
         if self._client is None:
-            from gitops_compose.shell.registry import RegistryClient  # noqa: PLC0415
+            from gitops_compose.shell.registry import (  # noqa: PLC0415
+                RegistryClient,
+                insecure_of_engine,
+            )
             from gitops_compose.shell.registry_credentials import Credentials  # noqa: PLC0415
 
-            self._client = RegistryClient(Credentials.of_host())
+            insecure = insecure_of_engine(DOCKER)
+            self._client = RegistryClient(Credentials.of_host(), insecure=insecure)
         return self._client.digests(tags)
 
 

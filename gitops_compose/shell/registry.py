@@ -8,7 +8,10 @@ is ever downloaded. A registry that answers 401 names where to get a token
 host's own credentials, as ``docker pull`` finds them (see registry_credentials), and kept
 for its lifetime. A 429 is honoured: its ``Retry-After`` is waited out when short, else
 that registry is not asked again until then. Registries on 127.0.0.0/8, ``localhost`` and
-``::1`` are spoken to in plain HTTP, as Docker does with them; every other over HTTPS.
+``::1`` are spoken to in plain HTTP, as Docker does with them; every other over HTTPS. A
+registry the engine is told is insecure (``insecure-registries`` in daemon.json, as
+``docker info`` shows it) is reached as Docker reaches it: over HTTPS without verifying its
+certificate, and over plain HTTP when it speaks no TLS.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import email.utils
 import ipaddress
 import json
 import logging
+import socket
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -32,6 +37,7 @@ from returns.result import Failure, Result, Success
 from gitops_compose import __version__
 from gitops_compose.core.reconcile.image_update import DOCKER_HUB, ImageTag
 from gitops_compose.shell import log
+from gitops_compose.shell.compose_host import run_docker
 from gitops_compose.shell.registry_credentials import Credential, Credentials
 
 MANIFEST_TYPES = (
@@ -56,15 +62,96 @@ class _Answer:
     body: bytes = b""
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Insecure:
+    """The registries the engine reaches without verified TLS: its ``insecure-registries``,
+    by name (``host:port`` as configured) or by network."""
+
+    names: frozenset[str] = frozenset()
+    networks: tuple[Network, ...] = ()
+
+    @staticmethod
+    def of_docker_info(text: str) -> Insecure:
+        """From ``docker info --format '{{json .RegistryConfig}}'``; nothing on bad input."""
+        try:
+            found = json.loads(text)
+        except ValueError:
+            return Insecure()
+        if not isinstance(found, dict):
+            return Insecure()
+        indexes = found.get("IndexConfigs")
+        names = frozenset(
+            name
+            for name, index in (indexes.items() if isinstance(indexes, dict) else ())
+            if isinstance(index, dict) and index.get("Secure") is False
+        )
+        networks: list[Network] = []
+        cidrs = found.get("InsecureRegistryCIDRs")
+        for cidr in cidrs if isinstance(cidrs, list) else ():
+            with contextlib.suppress(TypeError, ValueError):
+                networks.append(ipaddress.ip_network(cidr))
+        return Insecure(names, tuple(networks))
+
+    def holds(self, registry: str, addresses: Callable[[str], Sequence[str]]) -> bool:
+        """Whether the engine counts this registry insecure; ``addresses`` resolves a host
+        name when a network has to be matched."""
+        if registry in self.names:
+            return True
+        if not any(not network.is_loopback for network in self.networks):
+            return False
+        name = _host_name(registry)
+        try:
+            found = [ipaddress.ip_address(name)]
+        except ValueError:
+            found = []
+            for address in addresses(name):
+                with contextlib.suppress(ValueError):
+                    found.append(ipaddress.ip_address(address))
+        return any(address in network for address in found for network in self.networks)
+
+
+def insecure_of_engine(docker: str) -> Insecure:
+    """The engine's insecure registries, from one ``docker info``; none when it fails (then
+    only the loopback registries are reached without TLS)."""
+    found = run_docker(docker, ["info", "--format", "{{json .RegistryConfig}}"], timeout=30)
+    if isinstance(found, Failure):
+        log.event("registry", logging.WARNING, error=f"docker info: {found.failure()}")
+        return Insecure()
+    return Insecure.of_docker_info(found.unwrap())
+
+
 def endpoint(registry: str) -> str:
     """``scheme://host[:port]`` of a registry: plain HTTP for the loopback ones (Docker
     treats 127.0.0.0/8 as insecure registries by default), HTTPS for the rest."""
     host = DOCKER_HUB_ENDPOINT if registry == DOCKER_HUB else registry
-    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1 : host.index("]")]
-    loopback = name == "localhost"
-    with contextlib.suppress(ValueError):
-        loopback = loopback or ipaddress.ip_address(name).is_loopback
-    return f"{'http' if loopback else 'https'}://{host}"
+    return f"{'http' if _loopback(registry) else 'https'}://{host}"
+
+
+def _loopback(registry: str) -> bool:
+    name = _host_name(registry)
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_name(host: str) -> str:
+    """``host`` of ``host[:port]`` or ``[v6][:port]``."""
+    return host.rsplit(":", 1)[0] if not host.startswith("[") else host[1 : host.index("]")]
+
+
+def addresses_of(name: str) -> list[str]:
+    """The addresses a host name resolves to; none when it does not."""
+    try:
+        return [str(info[4][0]) for info in socket.getaddrinfo(name, None)]
+    except (OSError, UnicodeError):
+        return []
 
 
 def challenge(header: str) -> tuple[str, dict[str, str]]:
@@ -95,13 +182,15 @@ def retry_after(value: str | None, now: float) -> float:
     return max(0.0, when - now)
 
 
-Send = Callable[[urllib.request.Request, float], _Answer]
+Send = Callable[[urllib.request.Request, float, "ssl.SSLContext | None"], _Answer]
 
 
-def _send(request: urllib.request.Request, timeout: float) -> _Answer:
+def _send(
+    request: urllib.request.Request, timeout: float, context: ssl.SSLContext | None = None
+) -> _Answer:
     """An HTTP exchange; an error status is an answer too, not an exception."""
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             return _Answer(response.status, dict(response.headers.items()), response.read())
     except urllib.error.HTTPError as error:
         with error:
@@ -121,8 +210,14 @@ class RegistryClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         send: Send = _send,
+        insecure: Insecure = Insecure(),
+        addresses: Callable[[str], Sequence[str]] = addresses_of,
     ) -> None:
         self._credentials = credentials
+        self._insecure, self._addresses = insecure, addresses
+        # Insecure registries found to speak no TLS: asked over plain HTTP from then on.
+        self._plain: set[str] = set()
+        self._unverified: ssl.SSLContext | None = None
         self._timeout = timeout
         self._clock, self._sleep, self._send = clock, sleep, send
         # (registry, scope) -> (the Authorization header, until when it is good).
@@ -140,11 +235,9 @@ class RegistryClient:
         resting = self._resting.get(tag.registry, 0.0) - self._clock()
         if resting > 0:
             return Failure(f"{tag.registry} asked to wait {resting:.0f} s more (429)")
-        url = (
-            f"{endpoint(tag.registry)}/v2/{tag.repository}/manifests/{urllib.parse.quote(tag.tag)}"
-        )
+        path = f"/v2/{tag.repository}/manifests/{urllib.parse.quote(tag.tag)}"
         try:
-            answer = self._head(tag, url)
+            answer = self._head(tag, path)
         except (OSError, ValueError) as error:
             reason = getattr(error, "reason", None) or error
             return Failure(f"{tag.registry} could not be reached: {reason}")
@@ -167,7 +260,32 @@ class RegistryClient:
             case status:
                 return Failure(f"{tag.registry} answered {status} for {tag.name}")
 
-    def _head(self, tag: ImageTag, url: str) -> _Answer:
+    def _head(self, tag: ImageTag, path: str) -> _Answer:
+        """The HEAD at the registry's endpoint; an insecure registry that speaks no TLS is
+        asked again over plain HTTP, and over it from then on, as Docker does."""
+        url = endpoint(tag.registry) + path
+        if _loopback(tag.registry) or not self._insecure.holds(tag.registry, self._addresses):
+            return self._head_at(tag, url, None)
+        plain = f"http://{tag.registry}{path}"
+        if tag.registry in self._plain:
+            return self._head_at(tag, plain, None)
+        try:
+            return self._head_at(tag, url, self._unverified_context())
+        except OSError:
+            answer = self._head_at(tag, plain, None)
+        self._plain.add(tag.registry)
+        return answer
+
+    def _unverified_context(self) -> ssl.SSLContext:
+        """TLS that takes any certificate: what Docker does for an insecure registry."""
+        if self._unverified is None:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            self._unverified = context
+        return self._unverified
+
+    def _head_at(self, tag: ImageTag, url: str, context: ssl.SSLContext | None) -> _Answer:
         """The HEAD, with a token when the registry asks for one, and once more after a
         short 429."""
         scope = f"repository:{tag.repository}:pull"
@@ -175,7 +293,8 @@ class RegistryClient:
         authorization = self._cached(tag.registry, scope)
         for attempt in range(3):
             sent = {**headers, **({"Authorization": authorization} if authorization else {})}
-            answer = self._request(urllib.request.Request(url, headers=sent, method="HEAD"))
+            head = urllib.request.Request(url, headers=sent, method="HEAD")
+            answer = self._request(head, context)
             if answer.status == 401 and attempt == 0:
                 found = self._authorization(tag.registry, scope, answer.headers)
                 if found is not None:
@@ -190,10 +309,12 @@ class RegistryClient:
             return answer
         return answer
 
-    def _request(self, request: urllib.request.Request) -> _Answer:
+    def _request(
+        self, request: urllib.request.Request, context: ssl.SSLContext | None = None
+    ) -> _Answer:
         request.add_header("User-Agent", f"gitops-compose/{__version__}")
         self.requests += 1
-        return self._send(request, self._timeout)
+        return self._send(request, self._timeout, context)
 
     def _cached(self, registry: str, scope: str) -> str | None:
         kept = self._tokens.get((registry, scope))

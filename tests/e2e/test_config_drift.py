@@ -4,7 +4,9 @@ real engine."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import stat
 
 from .harness import IMAGE_V1, IMAGE_V2, World, git, metric_samples, stack_yaml
 from .test_cron_and_plan import by_stack, status
@@ -157,6 +159,11 @@ def test_a_changed_environment_value_is_asked_again_and_deployed_only_on_a_full_
     kept = state["configs"][app]
     assert kept["variables"] == [variable]
     assert IMAGE_V1 not in json.dumps(kept)  # the values are kept as a hash
+    # ... under a key of the host, owner-only: not a plain hash a guess can be checked by.
+    plain = hashlib.sha256(f"{variable}\0={IMAGE_V1}\0".encode()).hexdigest()
+    assert plain not in json.dumps(state)
+    key = world.host / ".git" / "gitops-compose" / "environment.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
     world.clear_calls()
 
     idle = world.run("--once", "--log-format", "json", env={variable: IMAGE_V2})

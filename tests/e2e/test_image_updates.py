@@ -5,6 +5,7 @@ out the cool-down, and the state records the digest each service runs."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from gitops_compose.shell.registry import insecure_of_engine
 
 from .harness import IMAGE_V1, IMAGE_V2, World, stack_yaml
 from .test_cron_and_plan import state_path
@@ -301,3 +304,10 @@ def test_an_image_update_that_fails_its_gate_goes_back_to_the_image_by_id(
     finally:
         world.cleanup()
         world.docker("image", "rm", "-f", built, check=False)
+
+
+def test_the_engines_insecure_registries_are_read_from_docker_info(engine: str) -> None:
+    # The engine's own answer, in the shape a real `docker info` gives it: its default
+    # insecure network is loopback, which the registry of these tests sits on.
+    insecure = insecure_of_engine(engine)
+    assert ipaddress.ip_network("127.0.0.0/8") in insecure.networks

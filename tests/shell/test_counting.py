@@ -11,34 +11,13 @@ from gitops_compose.core.reconcile.state import Counters, State
 from gitops_compose.core.value import replace
 
 from ..models import ModelHost, ModelRepository
-from .test_events import BROKEN, CHANGED, STACK, Recorder, checked
+from .test_events import BROKEN, STACK, Recorder, checked, pushed
 
 
 def test_a_recorded_check_folded_gives_the_counters_it_saved() -> None:
-    repo = ModelRepository(
-        {
-            "c1": {
-                "changed/compose.yaml": STACK,
-                "failing/compose.yaml": STACK,
-                "old/compose.yaml": STACK,
-            },
-            "c2": {
-                "new/compose.yaml": STACK,
-                "changed/compose.yaml": CHANGED,
-                "failing/compose.yaml": CHANGED,
-                "broken/compose.yaml": BROKEN,
-            },
-        },
-        "c1",
-        "c1",
-    )
-    host = ModelHost(repo)
-    first = checked(repo, host, State(), Recorder())
-    assert first.ok
+    repo, host, ran = pushed(broken=BROKEN)
     # Counters from earlier checks go on from where they were.
-    before = replace(first.state, counters=replace(first.state.counters, check_success=7))
-    repo.remote = "c2"
-    host.failing_half_way = {"failing"}  # fails, and is rolled back to c1
+    before = replace(ran, counters=replace(ran.counters, check_success=7))
     recorder = Recorder()
 
     report = checked(repo, host, before, recorder)

@@ -79,19 +79,16 @@ def named(event: Event) -> tuple[str, str]:
     return type(event).__name__, stack
 
 
-def test_a_push_that_adds_changes_breaks_and_removes_stacks_is_told_in_order() -> None:
+def pushed(**more: str) -> tuple[ModelRepository, ModelHost, State]:
+    """A host that ran c1 (changed, failing and old), and a push of c2 waiting: new is
+    added, changed and failing change, old is removed, and ``more`` files come; failing's
+    up will replace its containers and then fail. With the state the first check saved."""
+    c1 = {name: STACK for name in ("changed", "failing", "old")}
+    c2 = {"new": STACK, "changed": CHANGED, "failing": CHANGED, **more}
     repo = ModelRepository(
         {
-            "c1": {
-                "changed/compose.yaml": STACK,
-                "failing/compose.yaml": STACK,
-                "old/compose.yaml": STACK,
-            },
-            "c2": {
-                "new/compose.yaml": STACK,
-                "changed/compose.yaml": CHANGED,
-                "failing/compose.yaml": CHANGED,
-            },
+            "c1": {f"{name}/compose.yaml": text for name, text in c1.items()},
+            "c2": {f"{name}/compose.yaml": text for name, text in c2.items()},
         },
         "c1",
         "c1",
@@ -100,10 +97,15 @@ def test_a_push_that_adds_changes_breaks_and_removes_stacks_is_told_in_order() -
     first = checked(repo, host, State(), Recorder())
     assert first.ok
     repo.remote = "c2"
-    host.failing_half_way = {"failing"}  # its up replaces the containers, then fails
+    host.failing_half_way = {"failing"}
+    return repo, host, first.state
+
+
+def test_a_push_that_adds_changes_breaks_and_removes_stacks_is_told_in_order() -> None:
+    repo, host, state = pushed()
     recorder = Recorder()
 
-    report = checked(repo, host, first.state, recorder)
+    report = checked(repo, host, state, recorder)
 
     # One job: a stack waiting at its gate holds none, so the next one starts meanwhile.
     assert [named(each) for each in recorder.events] == [

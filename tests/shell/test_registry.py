@@ -5,8 +5,12 @@ Retry-After, a vanished tag, a registry that cannot be reached."""
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
+import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from gitops_compose.core.reconcile.image_update import ImageTag
-from gitops_compose.shell.registry import MANIFEST_TYPES, RegistryClient, endpoint
+from gitops_compose.shell.registry import MANIFEST_TYPES, Insecure, RegistryClient, endpoint
 from gitops_compose.shell.registry_credentials import Credential, Credentials
 
 DIGEST = "sha256:" + "d" * 64
@@ -82,14 +86,22 @@ def handler(served: Served, port: int) -> type[BaseHTTPRequestHandler]:
 
 @pytest.fixture
 def registry() -> Iterator[tuple[str, Served]]:
+    yield from serving("127.0.0.1")
+
+
+def serving(address: str, tls: ssl.SSLContext | None = None) -> Iterator[tuple[str, Served]]:
+    """The registry served on an address of this machine (over TLS with ``tls``), as
+    ``host:port``, with what it was asked."""
     served = Served()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    server = ThreadingHTTPServer((address, 0), BaseHTTPRequestHandler)
     port = server.server_address[1]
     server.RequestHandlerClass = handler(served, port)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"127.0.0.1:{port}", served
+        yield f"{address}:{port}", served
     finally:
         server.shutdown()
         server.server_close()
@@ -200,3 +212,98 @@ def test_credentials_come_from_a_helper_before_auths(tmp_path: Path) -> None:
     hub = Credentials({"auths": {"https://index.docker.io/v1/": {"auth": "dTpw"}}})
     assert hub.of("docker.io") == Credential("u", "p")
     assert "p" not in repr(Credential("u", "p"))
+
+
+# --- insecure registries: as the engine's daemon.json says, as Docker reaches them --------
+
+
+def test_the_engines_insecure_registries_are_read_by_name_and_by_network() -> None:
+    info = json.dumps(
+        {
+            "IndexConfigs": {
+                "docker.io": {"Name": "docker.io", "Secure": True},
+                "nas.lan:5000": {"Name": "nas.lan:5000", "Secure": False},
+            },
+            "InsecureRegistryCIDRs": ["127.0.0.0/8", "10.1.0.0/16", "not a network"],
+        }
+    )
+    insecure = Insecure.of_docker_info(info)
+    lan = {"nas.lan": ["10.1.2.3"], "ghcr.io": ["140.82.1.1"], "other.lan": ["10.1.9.9"]}
+
+    def resolve(name: str) -> list[str]:
+        return lan.get(name, [])
+
+    assert insecure.holds("nas.lan:5000", resolve)
+    assert insecure.holds("10.1.4.4:5000", resolve)
+    assert insecure.holds("other.lan:443", resolve)  # by the address its name resolves to
+    assert not insecure.holds("ghcr.io", resolve)
+    assert not insecure.holds("docker.io", resolve)
+    assert Insecure.of_docker_info("not json") == Insecure()
+    # Docker's default, loopback only: nothing to resolve, nothing insecure beyond it.
+    default = Insecure.of_docker_info(json.dumps({"InsecureRegistryCIDRs": ["127.0.0.0/8"]}))
+    assert not default.holds("ghcr.io", lambda name: pytest.fail(f"resolved {name}"))
+
+
+def local_address() -> str:
+    """An address of this machine that is not loopback: the source of its default route."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # no packet is sent for a UDP connect
+        address = str(probe.getsockname()[0])
+    assert not ipaddress.ip_address(address).is_loopback, "no non-loopback address here"
+    return address
+
+
+@pytest.fixture
+def lan_registry() -> Iterator[tuple[str, Served]]:
+    """The registry of the other tests, on a LAN address (not loopback), plain HTTP."""
+    yield from serving(local_address())
+
+
+def test_an_insecure_lan_registry_without_tls_is_asked_over_http_then_at_once(
+    lan_registry: tuple[str, Served],
+) -> None:
+    host, served = lan_registry
+    secure = RegistryClient(Credentials({}), timeout=5)
+    refused = secure.digest(ImageTag(host, "app", "1"))
+    assert "could not be reached" in refused.failure()
+    assert served.requests == []  # HTTPS only: the plain server answered nothing
+
+    client = RegistryClient(Credentials({}), timeout=5, insecure=Insecure(frozenset({host})))
+    assert client.digest(ImageTag(host, "app", "1")).unwrap() == DIGEST
+    assert client.digest(ImageTag(host, "app", "2")).unwrap() == DIGEST
+    assert [path for _, path, _ in served.requests] == [
+        "/v2/app/manifests/1",
+        "/v2/app/manifests/2",
+    ]
+    assert client.requests == 3  # the TLS attempt once, then HTTP for both
+
+
+@pytest.fixture
+def tls_registry(tmp_path: Path) -> Iterator[tuple[str, Served]]:
+    """The registry over HTTPS with a self-signed certificate, on a LAN address."""
+    key, certificate = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=registry.lan", "-keyout", str(key), "-out", str(certificate)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, key)
+    yield from serving(local_address(), context)
+
+
+def test_an_insecure_registry_with_a_self_signed_certificate_is_asked_over_https(
+    tls_registry: tuple[str, Served],
+) -> None:
+    host, served = tls_registry
+    refused = RegistryClient(Credentials({}), timeout=5).digest(ImageTag(host, "app", "1"))
+    assert "could not be reached" in refused.failure()
+    assert "CERTIFICATE_VERIFY_FAILED" in refused.failure()
+
+    client = RegistryClient(Credentials({}), timeout=5, insecure=Insecure(frozenset({host})))
+    assert client.digest(ImageTag(host, "app", "1")).unwrap() == DIGEST
+    assert client.requests == 1
+    assert [path for _, path, _ in served.requests] == ["/v2/app/manifests/1"]

@@ -8,7 +8,9 @@ The expected hashes are kept in the state with what decides them: the stack's
 fingerprint (its files) and the values, in the environment Compose runs with, of the
 variables those files read (see compose_file's ``variables_read``); they are asked of
 Compose again only when one of those changes. The values are kept only as a hash, with
-the names: the shell tells them as facts (``CheckSettings.environment``), and a check
+the names: the shell tells them as facts (``CheckSettings.environment``, each value as
+its HMAC under a key of the host, so that no value can be guessed back from the state
+file), and a check
 that reads no Compose file (an idle one) still knows from the names whether the kept
 hashes hold.
 """

@@ -256,7 +256,8 @@ class CheckSettings:
     clone: str = ""
     # The environment Compose runs with, as the shell found it: the values of the variables
     # a stack's files read are part of what decides its configuration (see configuration).
-    # Never shown: values may be secrets.
+    # The shell gives each value as a keyed digest (shell/environment_key), never the value
+    # itself; only equality matters here. Never shown all the same.
     environment: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     # Following image updates of mutable tags (see image_update).
     images: ImageSettings = field(default_factory=ImageSettings)

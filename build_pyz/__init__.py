@@ -18,6 +18,9 @@ Layout of the archive (entries sorted, timestamps fixed at 1980-01-01, modes fix
                            so an old one gets the one-line refusal
     lib/cp311/ ...         sourceless bytecode trees: a legacy `foo.pyc` where `foo.py` would
     lib/cp312/ ...         be, the only form of bytecode that zipimport loads
+    lib/cp311-on-demand.zip  each tree's packages that only notifications import (Apprise
+                           and its dependencies), as a nested zip: unpacked into the cache
+                           and put on sys.path at the first import of one of them
     lib/boot/              the bootstrap's sources, and
     lib/sources.zip        every other module's, for a supported version that had no
                            interpreter on the build machine (see below)
@@ -35,7 +38,9 @@ lib/boot, and its first run unpacks lib/sources.zip next to the native files in 
 where the interpreter compiles each module once into __pycache__: from the zip it would
 recompile all of them on every run (twice the start time). The sources are one nested
 member rather than a tree so that they do not lengthen the central directory, which
-zipimport parses on every start (~10 us per entry).
+zipimport parses on every start (~10 us per entry). For the same reason each tree's
+packages on demand are a nested zip of their own: Apprise and what it needs were two
+thirds of the entries (some 1,700 of 2,500), and a check imports none of them.
 
 The bytecode is deterministic: py_compile with UNCHECKED_HASH (no mtime inside) under
 PYTHONHASHSEED=0 (set and frozenset constants are ordered by string hash). Two builds from

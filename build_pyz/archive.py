@@ -12,13 +12,13 @@ from .bytecode import BytecodeCompiler
 from .interpreters import find_interpreters
 from .licenses import license_files
 from .lock import LOCK, read_lock
-from .manifest import MODULE, Manifest, Sources, module_source
+from .manifest import MODULE, Manifest, OnDemand, Sources, module_source
 from .manifest import Target as TargetFacts
 from .native import NativeCollector, oldest_libc
 from .sources import check_pure_python_identical, package_data, project_sources, pure_sources
 from .targets import PLATFORMS, PYTHON_VERSIONS, TARGETS, Target
 from .wheels import WheelCache, resolve_wheels
-from .zip_writer import deflate_all, stored, zip_bytes
+from .zip_writer import Entry, deflate_all, stored, zip_bytes
 
 BUILD_CACHE = ROOT / ".cache" / "pyz-build"
 OUTPUT = ROOT / "dist" / "gitops.pyz"
@@ -26,6 +26,32 @@ BOOT_DIR = ROOT / "pyz_boot"
 SHEBANG = b"#!/usr/bin/env python3\n"
 SOURCES_MEMBER = "lib/sources.zip"
 LISTING_MEMBER = "native/manifest.json"
+# The top-level modules only notifications import: Apprise and its dependencies. Each
+# bytecode tree holds them in a nested zip of its own (see manifest.OnDemand), so that
+# the archive's central directory, which zipimport parses on every start, lists a third
+# of the entries it would. tests/shell/test_features.py pins that a check imports none.
+ON_DEMAND = (
+    "apprise",
+    "certifi",
+    "charset_normalizer",
+    "click",
+    "idna",
+    "markdown",
+    "oauthlib",
+    "requests",
+    "requests_oauthlib",
+    "urllib3",
+)
+
+
+def top_level(path: str) -> str:
+    """The top-level module a file of a tree or of the sources belongs to."""
+    return path.split("/", 1)[0].removesuffix(".pyc").removesuffix(".py")
+
+
+def on_demand(path: str) -> bool:
+    """Whether a file of a bytecode tree belongs in its nested zip of packages on demand."""
+    return top_level(path) in ON_DEMAND
 
 
 def supports(floors: Mapping[str, str]) -> str:
@@ -48,6 +74,16 @@ def build(output: Path, cache: WheelCache, build_cache: Path) -> None:
     program = pure_sources(reference) | project_sources()
     data = package_data(reference)
     sources_zip = zip_bytes(deflate_all(program | data))
+    interpreters = find_interpreters()
+    compiler = BytecodeCompiler(build_cache)
+    # Bytecode is stored uncompressed: inflating it cost about 5% of the start time, for
+    # 3.5 MB less file. sources.zip is stored because its members are compressed already.
+    packed: dict[str, dict[str, Entry]] = {}
+    nested: dict[str, bytes] = {}
+    for tag, tree in compiler.compile(program, interpreters).items():
+        files = {rel: stored(code) for rel, code in tree.items()} | deflate_all(data)
+        packed[tag] = {rel: each for rel, each in files.items() if not on_demand(rel)}
+        nested[tag] = zip_bytes({rel: each for rel, each in files.items() if on_demand(rel)})
     manifest = Manifest(
         targets={
             target.key: TargetFacts(oldest_libc=floors[target.platform.name], native=native)
@@ -56,25 +92,31 @@ def build(output: Path, cache: WheelCache, build_cache: Path) -> None:
         sources=Sources(
             entry=f"sources-{hashlib.sha256(sources_zip).hexdigest()[:16]}", member=SOURCES_MEMBER
         ),
+        on_demand={
+            tag: OnDemand(
+                entry=f"on-demand-{tag}-{hashlib.sha256(zipped).hexdigest()[:16]}",
+                member=f"lib/{tag}-on-demand.zip",
+                packages=sorted({top_level(rel) for rel in program if on_demand(rel)}),
+            )
+            for tag, zipped in nested.items()
+        },
         supports=supports(floors),
     )
     boot = {
         "gitops_pyz_boot.py": (BOOT_DIR / "gitops_pyz_boot.py").read_bytes(),
         f"{MODULE}.py": module_source(manifest),
     }
-    interpreters = find_interpreters()
-    trees = BytecodeCompiler(build_cache).compile(program | boot, interpreters)
+    for tag, tree in compiler.compile(boot, interpreters).items():
+        packed[tag].update({rel: stored(code) for rel, code in tree.items()})
 
     plain = license_files(reference)
     plain["__main__.py"] = (BOOT_DIR / "main.py").read_bytes()  # stored as written
     plain[LISTING_MEMBER] = json.dumps(manifest, indent=1, sort_keys=True).encode() + b"\n"
     plain.update({f"lib/boot/{rel}": data for rel, data in boot.items()})
     entries = natives.objects | deflate_all(plain)
-    # Bytecode is stored uncompressed: inflating it cost about 5% of the start time, for
-    # 3.5 MB less file. sources.zip is stored because its members are compressed already.
-    for tag, tree in trees.items():
-        entries.update({f"lib/{tag}/{rel}": stored(code) for rel, code in tree.items()})
-        entries.update(deflate_all({f"lib/{tag}/{rel}": each for rel, each in data.items()}))
+    for tag, files in packed.items():
+        entries.update({f"lib/{tag}/{rel}": each for rel, each in files.items()})
+        entries[manifest["on_demand"][tag]["member"]] = stored(nested[tag])
     entries[SOURCES_MEMBER] = stored(sources_zip)
 
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 The build writes it once, as the module `gitops_pyz_manifest` holding one assignment,
 
-    MANIFEST = {"targets": {...}, "sources": {...}, "supports": "..."}
+    MANIFEST = {"targets": {...}, "sources": {...}, "on_demand": {...}, "supports": "..."}
 
 a Python literal of dicts, lists, strings and ints keyed by the field names below (the repr
 of a `Manifest`). The archive carries that module compiled in every bytecode tree
@@ -16,8 +16,9 @@ Both stages of the bootstrap read it by field name:
   another bytecode format, and uses `targets` and `supports` to accept or refuse the
   interpreter. A literal is the one format that any CPython from 2.7 on reads without
   importing anything: json would cost the `re` module on every start.
-- pyz_boot/gitops_pyz_boot.py is handed the value and unpacks `targets[key].native` and,
-  for a version without bytecode, `sources`.
+- pyz_boot/gitops_pyz_boot.py is handed the value and unpacks `targets[key].native`, for
+  a version without bytecode `sources`, and `on_demand[tree]` at the first import of one
+  of its packages.
 
 These are TypedDicts so that the literal needs no code to be read: the types exist for mypy,
 which checks the builder and both stages against this one definition (the first stage
@@ -60,9 +61,22 @@ class Sources(TypedDict):
     member: str  # the nested zip of sources in the archive: "lib/sources.zip"
 
 
+class OnDemand(TypedDict):
+    """A bytecode tree's packages that only some runs import (notifications: Apprise and
+    what it needs), as one nested zip: unpacked into the cache, and put on sys.path, at the
+    first import of one of them. Every check would otherwise parse their entries in the
+    archive's central directory, two thirds of it, on every start."""
+
+    entry: str  # cache directory name: "on-demand-" plus the tag and a hash of the member
+    member: str  # the nested zip in the archive: "lib/cp311-on-demand.zip"
+    packages: Sequence[str]  # the top-level modules it holds, sorted
+
+
 class Manifest(TypedDict):
     targets: Mapping[str, Target]  # by target key, "cp311-manylinux_x86_64"
     sources: Sources
+    # By bytecode tree ("cp311"): its packages imported on demand.
+    on_demand: Mapping[str, OnDemand]
     supports: str  # what an unsupported interpreter is told the file runs on
 
 

@@ -31,7 +31,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 if TYPE_CHECKING:
-    from build_pyz.manifest import Manifest, NativeFile
+    from build_pyz.manifest import Manifest, NativeFile, OnDemand
 
 PROG = "gitops.pyz"
 CACHE_ENV = "GITOPS_CACHE_DIR"
@@ -71,6 +71,9 @@ def main(archive: str, manifest: Manifest, target: str, tree: str) -> None:
     except Refusal as exc:
         refuse(str(exc))
     sys.meta_path.insert(0, NativeFinder(directory, native["modules"]))
+    if tree != SOURCE_TREE:
+        # Before the path finder: the bundled packages win over any installed on the host.
+        sys.meta_path.insert(1, OnDemandFinder(archive, manifest["on_demand"][tree]))
     if os.environ.get(SELFTEST_ENV):
         raise SystemExit(selftest(pure, directory, target, tree))
     import runpy  # already imported by the interpreter to run the zip: costs nothing
@@ -289,6 +292,46 @@ class NativeLoader(ExtensionFileLoader):
                 f"noexec mount; set {CACHE_ENV} to a directory on a filesystem mounted "
                 "without noexec"
             )
+
+
+class OnDemandFinder:
+    """Meta-path finder that makes the tree's packages on demand importable (see
+    build_pyz/manifest.OnDemand) at the first import of one of them: it unpacks their
+    nested zip into the cache once and puts it on sys.path, after this version's tree and
+    before the standard library, where the path finder then finds them all.
+
+    It answers only its packages' names, and only until the zip is on sys.path: from then
+    on the path finder finds them there, before any installed on the host.
+    """
+
+    ZIP_NAME = "packages.zip"
+
+    def __init__(self, archive: str, on_demand: OnDemand) -> None:
+        self.archive = archive
+        self.on_demand = on_demand
+        self.packages = frozenset(on_demand["packages"])
+        self.path: str | None = None
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if self.path is not None or fullname.partition(".")[0] not in self.packages:
+            return None
+        try:
+            directory = ensure_entry(self.archive, self.on_demand["entry"], self.unpack)
+        except Refusal as exc:
+            raise ImportError(f"{fullname}: {exc}", name=fullname) from None
+        self.path = os.path.join(directory, self.ZIP_NAME)
+        tree = next(i for i, each in enumerate(sys.path) if each.startswith(self.archive + "/"))
+        sys.path.insert(tree + 1, self.path)
+        return zipimport.zipimporter(self.path).find_spec(fullname)
+
+    def unpack(self, temp: str) -> None:
+        data = zipimport.zipimporter(self.archive).get_data(self.on_demand["member"])
+        write_file(os.path.join(temp, self.ZIP_NAME), data, 0o644)
+
+    def invalidate_caches(self) -> None:
+        pass
 
 
 def looks_noexec(error: str, directory: str) -> bool:

@@ -376,7 +376,19 @@ def test_archive_is_a_clean_zip(archive: zipfile.ZipFile, pyz: Path) -> None:
         # Modules as sources, and the data files packages read beside them.
         assert not [n for n in sources.namelist() if n.endswith((".pyc", ".so", ".pyi"))]
         assert "certifi/cacert.pem" in sources.namelist()
-    assert "lib/cp311/certifi/cacert.pem" in names or os.environ.get("GITOPS_PYZ")
+    # The packages only notifications import are a nested zip for each tree (see
+    # build_pyz/manifest.OnDemand): the central directory parsed on every start lists a
+    # third of the entries it would, and nothing of them.
+    for tag, on_demand in manifest(archive)["on_demand"].items():
+        assert on_demand["member"] == f"lib/{tag}-on-demand.zip"
+        packed = (f"lib/{tag}/apprise/", f"lib/{tag}/certifi/")
+        assert not [n for n in names if n.startswith(packed)]
+        with zipfile.ZipFile(io.BytesIO(archive.read(on_demand["member"]))) as nested:
+            assert nested.testzip() is None
+            assert {"apprise/__init__.pyc", "certifi/cacert.pem"} <= set(nested.namelist())
+            assert {n.split("/")[0] for n in nested.namelist()} == set(on_demand["packages"])
+    assert "cp311" in manifest(archive)["on_demand"] or os.environ.get("GITOPS_PYZ")
+    assert len(names) < 1200
 
 
 def test_two_builds_give_the_same_bytes(tmp_path: Path) -> None:
@@ -386,7 +398,9 @@ def test_two_builds_give_the_same_bytes(tmp_path: Path) -> None:
     assert cold.read_bytes() == warm.read_bytes()
 
 
-def test_a_notification_is_delivered_from_the_archive(pyz: Path, cache_dir: Path) -> None:
+def test_a_notification_is_delivered_from_the_archive(
+    pyz: Path, cache_dir: Path, archive: zipfile.ZipFile
+) -> None:
     """Apprise lists its plugins from its folders; inside the zip they must still be found."""
     bodies: list[bytes] = []
 
@@ -417,3 +431,17 @@ def test_a_notification_is_delivered_from_the_archive(pyz: Path, cache_dir: Path
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(bodies) == 1
     assert "pyz-host" in json.loads(bodies[0])["message"]
+    # Apprise and what it needs came from their nested zip, unpacked into the cache.
+    tag = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+    if tag in manifest(archive)["on_demand"]:
+        entry = manifest(archive)["on_demand"][tag]["entry"]
+        assert (cache_dir / entry / "packages.zip").is_file()
+
+
+def test_a_check_unpacks_no_package_on_demand(pyz: Path, tmp_path: Path) -> None:
+    """Only notifications import them: a run that sends none leaves their zip packed."""
+    env = {"GITOPS_CACHE_DIR": str(tmp_path)}
+    assert run_pyz(pyz, "--version", env=env).returncode == 0
+    done = run_pyz(pyz, "--once", "--repo", str(tmp_path / "no-clone"), env=env)
+    assert done.returncode == 2, done.stderr
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("on-demand-")] == []

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 import queue
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol, final
 
 from returns.result import Failure, Result, Success
@@ -164,20 +164,30 @@ def carry_out(repository: Repository, host: Host, action: Action | Rollback) -> 
 
 @final
 class ThreadWorkers:
-    """Each action on a thread of its own, at most ``jobs`` at once (the core keeps to that
-    too); Compose commands are subprocesses, so threads wait, they do not compute."""
+    """Each action on a thread of its own, at most ``jobs`` at once (the core starts no
+    more, and a semaphore holds any other to that); Compose commands are subprocesses, so
+    threads wait, they do not compute. No pool: a check that starts nothing starts no
+    thread, and one thread per action costs nothing beside its Compose command."""
 
     def __init__(
         self, repository: Repository, host: Host, jobs: int, clock: Callable[[], float]
     ) -> None:
         self._repository, self._host, self._clock = repository, host, clock
-        self._pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="action")
+        self._slots = threading.BoundedSemaphore(max(1, jobs))
+        self._threads: list[threading.Thread] = []
         self._done: queue.SimpleQueue[tuple[Finished, float]] = queue.SimpleQueue()
 
     def start(self, action: Action | Rollback) -> None:
-        self._pool.submit(self._run, action)
+        name = f"action-{len(self._threads)}"
+        thread = threading.Thread(target=self._run, args=(action,), name=name)
+        self._threads.append(thread)
+        thread.start()
 
     def _run(self, action: Action | Rollback) -> None:
+        with self._slots:
+            self._carry_out(action)
+
+    def _carry_out(self, action: Action | Rollback) -> None:
         started = self._clock()
         result: Finished
         try:
@@ -202,7 +212,9 @@ class ThreadWorkers:
             return None
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        """Waits for every action started (a stopping check lets them finish)."""
+        for thread in self._threads:
+            thread.join()
 
 
 @final

@@ -1,85 +1,50 @@
-"""The commands behind the CLI: deploy, plan and status, from parsed options."""
+"""The command line read into options, and the check (deploy) run from them; the other
+commands (plan, status, ...) are in subcommands, reached through the seam (features)."""
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import math
 import os
 import re
+import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from docopt import DocoptExit, docopt
+from docopt import DocoptExit
 from returns.result import Failure
 
 from gitops_compose.core.compose.scope import Scope, scope_of
 from gitops_compose.core.reconcile.engine import Engine
 from gitops_compose.core.reconcile.image_check import ImageSettings
-from gitops_compose.core.reconcile.looking import heads_of
-from gitops_compose.core.reconcile.state import within
-from gitops_compose.core.value import replace
-from gitops_compose.shell import log
-from gitops_compose.shell.check import clone_of
+from gitops_compose.shell import features, log
 from gitops_compose.shell.deploy import (
     EXIT_BUSY,
-    EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
     Options,
     UsageError,
     deploy,
-    open_clone,
-    planned,
-    readable_state_dir,
-    require_docker,
-    usable_paths,
 )
 from gitops_compose.shell.environment import LOG_LEVELS, BadVariable, with_environment
-from gitops_compose.shell.git_repository import GitRepository, name_problem
-from gitops_compose.shell.sops import Sops
+from gitops_compose.shell.git_repository import name_problem
+from gitops_compose.shell.state_file import Busy
+from gitops_compose.shell.usage import parse_command_line
 
 if TYPE_CHECKING:
-    from gitops_compose.core.compose.snapshot import Snapshot
-    from gitops_compose.core.reconcile.plan import Plan
     from gitops_compose.shell.commit_statuses import ForgeOptions
     from gitops_compose.shell.notifier import NotifySettings
-
-from gitops_compose.shell.state_file import (
-    Busy,
-    check_lock,
-    load_state,
-    read_state,
-    save_state,
-)
-from gitops_compose.shell.sync import NoDaemon, request_check
 
 
 def run(argv: list[str], usage: str) -> int:
     try:
         command, options = parse_options(argv, usage)
         log.configure(options.log_format, options.log_level)
-        if command == "sync":
-            return sync(options)
-        if command == "status":
-            return print_status(options)
-        if command == "plan":
-            return print_plan(options)
-        if command == "accept-remote":
-            return accept_remote(options)
-        if command == "notify-test":
-            from gitops_compose.shell.notifier import notify_test  # noqa: PLC0415
-
-            if options.notify is None:
-                raise UsageError(
-                    "notify-test: no target; pass --notify URL or set GITOPS_NOTIFY_URLS"
-                )
-            return notify_test(options.notify)
-        if command == "retry":
-            return retry(options, options.stack or "")
+        if command != "deploy":
+            return features.command(command)(options)
         return deploy(options)
     except UsageError as error:
         print(f"gitops-compose: {error}", file=sys.stderr)
@@ -93,7 +58,7 @@ def run(argv: list[str], usage: str) -> int:
 
 def parse_options(argv: list[str], usage: str) -> tuple[str, Options]:
     try:
-        parsed = docopt(usage, argv, default_help=False)
+        parsed = parse_command_line(usage, argv)
     except DocoptExit:
         raise UsageError(
             f"unknown command, option or bad arguments in {' '.join(argv)!r}; see --help"
@@ -196,23 +161,14 @@ def _notify(given: Mapping[str, object]) -> NotifySettings | None:
     urls = [each for each in urls if each]
     if not urls:
         return None
-    name = _host_name(given)
-    # Loaded only with a target: a check without notifications needs none of it.
-    from gitops_compose.core.reconcile.notice import NotifyOn  # noqa: PLC0415
-    from gitops_compose.shell.notifier import NotifySettings, target_name  # noqa: PLC0415
-
-    for url in urls:
-        scheme, sep, _ = url.partition("://")
-        if not sep or not scheme.replace("+", "").isalnum():
-            shown = target_name(url)
-            raise UsageError(f"--notify takes an Apprise URL (scheme://...), not {shown!r}")
-    return NotifySettings(tuple(urls), NotifyOn(on_text), timeout, name)
+    found = features.notify_settings(tuple(urls), on_text, timeout, _host_name(given))
+    if isinstance(found, Failure):
+        raise UsageError(found.failure())
+    return found.unwrap()
 
 
 def _host_name(given: Mapping[str, object]) -> str:
     """This host's name in notifications and commit statuses: --name, or the hostname."""
-    import socket  # noqa: PLC0415 - only with notifications or commit statuses
-
     name = str(given["--name"]).strip() if given["--name"] else socket.gethostname()
     if not name:
         raise UsageError("--name must not be empty")
@@ -232,31 +188,13 @@ def _forge(given: Mapping[str, object]) -> ForgeOptions | None:
             if given[option] is not None:
                 raise UsageError(f"{option} goes with --commit-status FORGE")
         return None
-    # Loaded only with --commit-status.
-    from gitops_compose.core.reconcile.forge import (  # noqa: PLC0415
-        FORGES,
-        Forge,
-        api_problem,
-        repository_problem,
-    )
-    from gitops_compose.shell.commit_statuses import ForgeOptions  # noqa: PLC0415
-
-    text = str(chosen).strip().lower()
-    if text not in FORGES:
-        raise UsageError(f"--commit-status must be github, gitea or gitlab, not {str(chosen)!r}")
-    forge = Forge(text)
     api = str(given["--forge-url"]).strip().rstrip("/") if given["--forge-url"] else None
-    if api is not None:
-        problem = api_problem(api)
-        if problem is not None:
-            raise UsageError(problem)
     repository = str(given["--forge-repo"]).strip().strip("/") if given["--forge-repo"] else None
-    if repository is not None:
-        problem = repository_problem(forge, repository)
-        if problem is not None:
-            raise UsageError(problem)
-    return ForgeOptions(
-        forge=forge,
+    problem = features.forge_problem(str(chosen), api, repository)
+    if problem is not None:
+        raise UsageError(problem)
+    return features.forge_options(
+        str(chosen),
         token=_forge_token(given["--forge-token-file"]),
         api=api,
         repository=repository,
@@ -408,143 +346,3 @@ def _address(value: str) -> tuple[str, int]:
         )
     # An empty host listens on every interface, as ":2112" does for the original.
     return host or "0.0.0.0", int(port)
-
-
-def _secrets_tried(repository: GitRepository, plan: Plan, sops: Sops) -> Plan:
-    """The plan with each stack's secret files decrypted by sops, in memory and dropped:
-    the first that fails, and why, for each stack that has one."""
-    tried = []
-    snapshots: dict[str, Snapshot] = {}
-    for each in plan.secrets:
-        if each.commit not in snapshots:
-            snapshots[each.commit] = repository.snapshot(each.commit)
-        blobs = snapshots[each.commit].blobs
-        error = None
-        for file in each.files:
-            raw = repository.blobs([blobs[file.path]]).get(blobs[file.path], b"")
-            error = sops.decrypts(raw, file)
-            if error is not None:
-                break
-        tried.append(replace(each, tried=True, error=error))
-    return replace(plan, secrets=tuple(tried))
-
-
-def print_plan(options: Options) -> int:
-    repository = open_clone(options)
-    require_docker(options.engine)
-    found = planned(repository, options)
-    if isinstance(found, Failure):
-        print(f"gitops-compose: {found.failure().reason}", file=sys.stderr)
-        return EXIT_USAGE
-    the_plan = found.unwrap()
-    if options.secrets:
-        the_plan = _secrets_tried(repository, the_plan, Sops(options.sops_age_key_file))
-    from gitops_compose.core.reconcile.report import (  # noqa: PLC0415
-        image_lines,
-        plan_document,
-        plan_lines,
-    )
-
-    if options.output_format == "json":
-        print(json.dumps(plan_document(the_plan, repository.branch), indent=2))
-    else:
-        print("\n".join(plan_lines(the_plan, repository.branch)))
-        if options.images.now:
-            print("\n".join(image_lines(the_plan)))
-    return EXIT_OK if the_plan.in_sync else EXIT_FAILED
-
-
-def retry(options: Options, stack: str) -> int:
-    """Marks a stack due for a try: the next check (the daemon's, or a --once) tries it."""
-    # The transition table is for checks that act, and this command: not for an idle check.
-    from gitops_compose.core.reconcile.transition import retried  # noqa: PLC0415
-
-    repository = open_clone(options)
-    state_dir = options.state_directory(repository)
-    usable_paths(options, state_dir)
-    with check_lock(state_dir):
-        state, warning = load_state(state_dir, set_aside=False)
-        if warning is not None:
-            raise UsageError(warning)
-        changed = retried(state, stack.strip("/") or ".")
-        if isinstance(changed, Failure):
-            raise UsageError(changed.failure())
-        save_state(state_dir, changed.unwrap())
-    print(f"{stack} is tried again by the next check")
-    return EXIT_OK
-
-
-def accept_remote(options: Options) -> int:
-    """The recovery after a force push, as a command: the clone moves to the remote head
-    the way a check would fast-forward it (a safe checkout, never over local work), but
-    from any commit. Under the check lock, so no check runs meanwhile."""
-    repository = open_clone(options)
-    state_dir = options.state_directory(repository)
-    usable_paths(options, state_dir)
-    with check_lock(state_dir):
-        found = heads_of(clone_of(repository))
-        # Refused before any head was known: HEAD off the branch, a dirty tree, no fetch.
-        # (A check would refuse a rewritten history too: that is what this accepts.)
-        if isinstance(found, Failure):
-            print(
-                f"gitops-compose: accept-remote refused: {found.failure().reason}", file=sys.stderr
-            )
-            return EXIT_FAILED
-        heads = found.unwrap()
-        branch = repository.branch
-        if heads.local == heads.remote:
-            print(f"{branch} is at the remote head {heads.remote[:12]} already")
-            return EXIT_OK
-        moved = repository.fast_forward(heads.remote)
-        if isinstance(moved, Failure):
-            print(f"gitops-compose: accept-remote failed: {moved.failure()}", file=sys.stderr)
-            return EXIT_FAILED
-    how = "fast-forward" if heads.remote_descends else "history rewritten"
-    print(
-        f"moved {branch} from {heads.local[:12]} to {heads.remote[:12]} ({how}); the next "
-        "check restarts what changed and stops, by project name, what the new history "
-        "no longer has"
-    )
-    return EXIT_OK
-
-
-def print_status(options: Options) -> int:
-    """Reads the saved state only: no fetch, no Docker, no lock, nothing written."""
-    repository = open_clone(options)
-    readable_state_dir(options.state_directory(repository))
-    directory = options.state_directory(repository)
-    read = read_state(directory)
-    if isinstance(read, Failure):
-        unusable = read.failure()
-        if unusable.unreadable:
-            raise UsageError(f"state file {unusable.path}: {unusable.why}")
-        raise UsageError(f"state file {unusable.path} is unusable: {unusable.why}")
-    # Only this host's stacks, even before a check has forgotten the others.
-    state = within(read.unwrap(), options.scope)
-    from gitops_compose.core.reconcile.report import status_document, status_lines  # noqa: PLC0415
-
-    if options.output_format == "json":
-        print(json.dumps(status_document(state), indent=2))
-    elif not state.stacks and state.counters.last_check == 0:
-        print(f"no check has run yet (no state in {directory})")
-    else:
-        print("\n".join(status_lines(state)))
-    return EXIT_OK
-
-
-def sync(options: Options) -> int:
-    """Ask the daemon of the state directory for a check, over its socket there."""
-    repository = open_clone(options)
-    state_dir = options.state_directory(repository)
-    readable_state_dir(state_dir)
-    try:
-        code = request_check(state_dir, wait=options.wait, said=print)
-    except NoDaemon as none:
-        raise UsageError(f"{none}; start one, or run a check with --once") from None
-    except OSError as error:
-        raise UsageError(f"sync: {error.strerror or error}") from None
-    if code is None:
-        return EXIT_OK
-    outcome = {EXIT_OK: "ok", EXIT_FAILED: "failed", EXIT_BUSY: "busy"}.get(code, "error")
-    print(f"check {outcome}; the daemon's log says more")
-    return code

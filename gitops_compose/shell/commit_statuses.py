@@ -22,8 +22,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, final
 
+from returns.result import Failure, Result, Success
+
 from gitops_compose.core.reconcile.commit_status import CommitStatus, Watch, heard, watch
-from gitops_compose.core.reconcile.forge import Forge, ForgeTarget, status_request
+from gitops_compose.core.reconcile.forge import (
+    FORGES,
+    Forge,
+    ForgeTarget,
+    api_problem,
+    repository_problem,
+    status_request,
+    target_of,
+)
 from gitops_compose.shell import log
 from gitops_compose.shell.delivery import Deliveries
 from gitops_compose.shell.git_repository import redacted
@@ -145,6 +155,46 @@ class CommitStatuses:
     def collect(self) -> Iterator[Metric]:
         """``gitops_commit_statuses_total`` by result, for the daemon's /metrics."""
         return self.deliveries.collect()
+
+
+def forge_problem(chosen: str, api: str | None, repository: str | None) -> str | None:
+    """What is wrong with ``--commit-status FORGE``, ``--forge-url`` and ``--forge-repo``,
+    or None."""
+    text = chosen.strip().lower()
+    if text not in FORGES:
+        return f"--commit-status must be github, gitea or gitlab, not {chosen!r}"
+    if api is not None:
+        problem = api_problem(api)
+        if problem is not None:
+            return problem
+    if repository is not None:
+        return repository_problem(Forge(text), repository)
+    return None
+
+
+def forge_options(
+    chosen: str, *, token: str, api: str | None, repository: str | None, name: str, timeout: float
+) -> ForgeOptions:
+    """The options of a forge ``forge_problem`` found nothing wrong with."""
+    forge = Forge(chosen.strip().lower())
+    return ForgeOptions(forge, token, api, repository, name, timeout)
+
+
+def poster(forge: ForgeOptions, remote: str, remote_url: str | None) -> Result[CommitStatuses, str]:
+    """The poster of commit statuses, its forge's API and repository worked out from the
+    remote's URL where the options leave them; Failure: one line saying what to pass."""
+    found = target_of(forge.forge, remote_url, forge.api, forge.repository)
+    if isinstance(found, Failure):
+        return Failure(f"--commit-status {forge.forge.value}: remote {remote}: {found.failure()}")
+    target = found.unwrap()
+    log.event(
+        "commit-status",
+        logging.DEBUG,
+        forge=forge.forge.value,
+        api=target.api,
+        repository=target.repository,
+    )
+    return Success(CommitStatuses(StatusSettings(target, forge.token, forge.name, forge.timeout)))
 
 
 def _sent(url: str, headers: dict[str, str], body: bytes, timeout: float) -> str | None:

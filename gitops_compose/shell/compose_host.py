@@ -32,27 +32,19 @@ from typing import TYPE_CHECKING, final
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.resource import Resource, ResourceKind
-from gitops_compose.core.compose.secret_file import (
-    Redirection,
-    SecretFile,
-    redirection,
-    stack_variables,
-)
-from gitops_compose.core.compose.snapshot import ENV_FILE, ROOT
 from gitops_compose.core.reconcile.runtime import Container, ContainerHealth, Health, HostState
 from gitops_compose.core.value import replace
 from gitops_compose.shell import log
 from gitops_compose.shell.container_events import ContainerEvents
 from gitops_compose.shell.git_repository import redacted
-from gitops_compose.shell.plaintext import PlaintextDirectory
-from gitops_compose.shell.sops import Sops
 
 if TYPE_CHECKING:
-    from gitops_compose.core.compose.parse_cache import ParseCache
+    from gitops_compose.core.compose.secret_file import SecretFile
     from gitops_compose.core.reconcile.action import Rollback, StackAction
     from gitops_compose.core.reconcile.configuration import ConfigQuestion
     from gitops_compose.core.reconcile.image_update import RunningImages
     from gitops_compose.core.reconcile.outcome import Outcome
+    from gitops_compose.shell.features import SecretFiles
 
 _PROJECT = "com.docker.compose.project"
 _SERVICE = "com.docker.compose.service"
@@ -93,8 +85,6 @@ _MODEL_CHANGING = frozenset(
         "GITOPS_NOTIFY_URLS",
     }
 )
-# The override file that points Compose at a stack's decrypted files (see secret_file).
-OVERRIDE_FILE = ".gitops-secrets.yaml"
 _ERROR_LINES = 12
 
 
@@ -177,9 +167,7 @@ class ComposeHost:
         timeout: float,
         scratch: Path | None = None,
         *,
-        plaintext: PlaintextDirectory | None = None,
-        sops: Sops | None = None,
-        parsing: ParseCache | None = None,
+        secrets: SecretFiles | None = None,
     ) -> None:
         self._docker = docker
         self._workdir = workdir
@@ -188,16 +176,14 @@ class ComposeHost:
         self._scratch = scratch
         # What runs Compose once it is found (see compose_program); ``docker compose`` until.
         self._compose: tuple[str, ...] | None = None
-        # Where decrypted secret files go, what decrypts them, and what reads the
-        # decrypted Compose files (see secret_file); only used for stacks that have some.
-        self._plaintext = plaintext
-        self._sops = sops or Sops()
-        self._parsing = parsing
+        # Where decrypted secret files go, and their decryption, loaded at the first
+        # stack that has some (see features); None: no stack's secrets can be decrypted.
+        self._secrets = secrets
 
     def forget_plaintext(self, keep: set[str]) -> None:
         """Remove the decrypted files of every project but these (see plaintext)."""
-        if self._plaintext is not None:
-            self._plaintext.sweep(keep)
+        if self._secrets is not None:
+            self._secrets.plaintext.sweep(keep)
 
     def compose_problem(self) -> str | None:
         """Asked before the first Compose command of a check, not before: a check that runs
@@ -347,77 +333,40 @@ class ComposeHost:
         if action.secret_files:
             # The last good commit's secret files, decrypted as for a start.
             found = self._decrypted(
-                action.project, action.stack, action.compose_files, action.secret_files, root
+                [command],
+                project=action.project,
+                stack=action.stack,
+                compose_files=action.compose_files,
+                secrets=action.secret_files,
+                base=root,
             )
             if isinstance(found, Failure):
                 return str(found.failure())
-            command = _redirected(command, root, action.compose_files, *found.unwrap())
+            command = found.unwrap()[0]
         return self._run(command, timeout=self._timeout).swap().value_or(None)
 
     def _decrypted(
         self,
+        commands: Sequence[Sequence[str]],
+        *,
         project: str,
         stack: str,
         compose_files: Sequence[str],
         secrets: Sequence[SecretFile],
         base: Path,
-    ) -> Result[tuple[Redirection, Path | None], str]:
-        """Decrypt a stack's secret files (written out below ``base``) into the project's
-        private directory, and how Compose is pointed at them there."""
-        if self._plaintext is None:
+    ) -> Result[list[list[str]], str]:
+        """Compose's commands pointed at the stack's secret files, decrypted (see
+        decryption)."""
+        if self._secrets is None:
             return Failure(f"cannot decrypt {secrets[0].path}: no private directory for it")
-        try:
-            directory = self._plaintext.fresh(project)
-        except OSError as error:
-            where = self._plaintext.root
-            return Failure(f"cannot make a private directory in {where}: {error.strerror}")
-        decrypted: dict[str, str] = {}
-        plain: dict[str, bytes] = {}
-        for secret in secrets:
-            found = self._sops.decrypt(base / secret.path, secret)
-            if isinstance(found, Failure):
-                self._plaintext.remove(project)
-                return found
-            plain[secret.path] = found.unwrap()
-            try:
-                written = PlaintextDirectory.write(directory, secret.path, plain[secret.path])
-            except OSError as error:
-                self._plaintext.remove(project)
-                return Failure(f"cannot write the decrypted {secret.path}: {error.strerror}")
-            decrypted[secret.path] = str(written)
-        env = ENV_FILE if stack == ROOT else f"{stack}/{ENV_FILE}"
-        try:
-            documents = [_contents(plain, base, path) for path in compose_files]
-            env_raw = (
-                _contents(plain, base, env) if env in plain or (base / env).is_file() else None
-            )
-        except OSError as error:
-            self._plaintext.remove(project)
-            return Failure(f"cannot read the Compose files of {stack}: {error.strerror}")
-        parsing = self._parsing
-        if parsing is None:
-            from gitops_compose.shell.yaml_parser import parse_cache  # noqa: PLC0415
-
-            parsing = self._parsing = parse_cache()
-        redirected = redirection(
-            stack,
-            compose_files,
-            documents,
-            decrypted,
-            str(base),
-            variables=stack_variables(env_raw),
-            parsing=parsing,
+        return self._secrets.decryption().redirected(
+            commands,
+            project=project,
+            stack=stack,
+            compose_files=compose_files,
+            secrets=secrets,
+            base=base,
         )
-        if isinstance(redirected, Failure):
-            self._plaintext.remove(project)
-            return Failure(f"{stack}: {redirected.failure()}")
-        found_redirection = redirected.unwrap()
-        override = None
-        if found_redirection.override is not None:
-            override = PlaintextDirectory.write(
-                directory, OVERRIDE_FILE, found_redirection.override.encode()
-            )
-        return Success((found_redirection, override))
 
     def config(self, question: ConfigQuestion) -> Result[Mapping[str, str], str]:
         """The configuration hash of each service of a stack, as Compose computes it from
@@ -454,24 +403,22 @@ class ComposeHost:
             commands = self.commands(replace(action, compose_files=()))
         if action.secret_files and not stopping:
             found = self._decrypted(
-                action.project,
-                action.stack,
-                action.compose_files,
-                action.secret_files,
-                self._workdir,
+                commands,
+                project=action.project,
+                stack=action.stack,
+                compose_files=action.compose_files,
+                secrets=action.secret_files,
+                base=self._workdir,
             )
             if isinstance(found, Failure):
                 return Outcome(action=action, error=found.failure())
-            commands = [
-                _redirected(each, self._workdir, action.compose_files, *found.unwrap())
-                for each in commands
-            ]
+            commands = found.unwrap()
         for command in commands:
             done = self._run(command, timeout=self._timeout)
             if isinstance(done, Failure):
                 return Outcome(action=action, error=done.failure())
-        if stopping and self._plaintext is not None:
-            self._plaintext.remove(action.project)  # its decrypted files go with it
+        if stopping and self._secrets is not None:
+            self._secrets.plaintext.remove(action.project)  # its decrypted files go with it
         return Outcome(action=action)
 
     def commands(self, action: StackAction) -> list[list[str]]:
@@ -626,41 +573,6 @@ def rollback_files(
     except OSError as error:
         return Failure(f"writing the files of {action.commit[:12]} failed: {error}")
     return Success((root, here, pinned))
-
-
-def _contents(plain: Mapping[str, bytes], base: Path, path: str) -> bytes:
-    """A file's decrypted contents where it is a secret file, else as it is written out."""
-    return plain[path] if path in plain else (base / path).read_bytes()
-
-
-def _redirected(
-    command: Sequence[str],
-    base: Path,
-    compose_files: Sequence[str],
-    redirection: Redirection,
-    override: Path | None,
-) -> list[str]:
-    """A Compose command run from a stack's decrypted files: decrypted Compose files in
-    place of encrypted ones, then the override file and the decrypted .env."""
-    instead = {
-        str(base / path): placed
-        for path, placed in zip(compose_files, redirection.compose_files, strict=True)
-    }
-    found: list[str] = []
-    last = -1
-    for index, each in enumerate(command):
-        after_file = index > 0 and command[index - 1] == "--file"
-        found.append(instead.get(each, each) if after_file else each)
-        if after_file:
-            last = index
-    extra: list[str] = []
-    if override is not None:
-        extra += ["--file", str(override)]
-    if redirection.env_file is not None:
-        extra += ["--env-file", redirection.env_file]
-    if last < 0:
-        return found
-    return [*found[: last + 1], *extra, *found[last + 1 :]]
 
 
 def parse_ps(output: str) -> HostState:

@@ -3,20 +3,18 @@
 Each check loads the state, runs, and saves it, so a daemon and ``--once`` runs from cron
 share one history, and metrics and ``/status`` always show what was saved: the metrics
 hear the check as a reporter (metrics_reporter) and show its state once it is saved.
+A single check (``--once``) runs here; the daemon's loop and its HTTP side are in daemon,
+entered through the seam (features).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import signal
-import socket
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, final
@@ -28,37 +26,32 @@ from gitops_compose.core.reconcile.check import CheckReport, CheckSettings
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.engine import Engine
 from gitops_compose.core.reconcile.image_check import ImageSettings
-from gitops_compose.core.reconcile.state import within
-from gitops_compose.core.value import Value, replace
+from gitops_compose.core.value import Value, field_names, replace
 from gitops_compose.core.value import field as value_field
-from gitops_compose.shell import log
+from gitops_compose.shell import features, log
 from gitops_compose.shell.check import ComposeUnavailable, plan_now, run_check
 from gitops_compose.shell.compose_host import ComposeHost, compose_environment, docker_missing
 from gitops_compose.shell.due import Due
 from gitops_compose.shell.environment_key import environment_key, keyed
+from gitops_compose.shell.features import SecretFiles
 from gitops_compose.shell.git_repository import GitRepository, open_repository
 from gitops_compose.shell.history_reporter import HistoryReporter
 from gitops_compose.shell.log_reporter import LogReporter
 from gitops_compose.shell.metrics_reporter import MetricsReporter
 from gitops_compose.shell.plaintext import PlaintextDirectory, plaintext_root
-from gitops_compose.shell.sops import Sops
-from gitops_compose.shell.state_file import Busy, check_lock, load_state, save_state
-from gitops_compose.shell.status_page import PageFacts, StatusPage
-from gitops_compose.shell.swarm_host import SwarmHost, swarm_problem
-from gitops_compose.shell.sync import AnotherDaemon, SyncServer
+from gitops_compose.shell.state_file import check_lock, load_state, save_state
 from gitops_compose.shell.yaml_parser import parse_cache
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from gitops_compose.core.reconcile.health import HealthReport
     from gitops_compose.core.reconcile.image_update import ImageTag
     from gitops_compose.core.reconcile.plan import Plan
-    from gitops_compose.core.reconcile.state import State
     from gitops_compose.shell.commit_statuses import CommitStatuses, ForgeOptions
     from gitops_compose.shell.metrics import StateMetrics
     from gitops_compose.shell.notifier import Notifier, NotifySettings
     from gitops_compose.shell.registry import RegistryClient
+    from gitops_compose.shell.swarm_host import SwarmHost
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 DOCKER = "docker"
@@ -69,8 +62,7 @@ class UsageError(Exception):
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Options:
+class Options(Value):
     repo: Path
     remote: str
     branch: str | None
@@ -96,23 +88,32 @@ class Options:
     # sync: wait for the check.
     wait: bool = False
     # Following image updates of mutable tags (plan --images sets ``now``).
-    images: ImageSettings = field(default_factory=ImageSettings)
+    images: ImageSettings = value_field(default_factory=ImageSettings)
     # The shared secret of /webhook; None: no webhook.
-    webhook_secret: bytes | None = field(default=None, repr=False)
+    webhook_secret: bytes | None = None
     # Notification targets and how; None: no notifications.
-    notify: NotifySettings | None = field(default=None, repr=False)
+    notify: NotifySettings | None = None
     # The age key for sops (None: what sops finds itself), and plan --secrets.
     sops_age_key_file: Path | None = None
     secrets: bool = False
     # The subtrees whose stacks this host manages (--path, GITOPS_PATH).
     scope: Scope = EVERYWHERE
     # The forge that deploys' results go to, as commit statuses; None: not posted.
-    forge: ForgeOptions | None = field(default=None, repr=False)
+    forge: ForgeOptions | None = None
     # What runs the stacks: Compose on this engine, or its Swarm.
     engine: Engine = Engine.COMPOSE
 
     def state_directory(self, repository: GitRepository) -> Path:
         return self.state_dir or repository.git_dir / "gitops-compose"
+
+    def __repr__(self) -> str:
+        """Without the credentials: the webhook's secret, the notification targets (their
+        URLs carry tokens) and the forge's token."""
+        shown = [each for each in field_names(Options) if each not in _HIDDEN]
+        return f"Options({', '.join(f'{each}={getattr(self, each)!r}' for each in shown)})"
+
+
+_HIDDEN = frozenset({"webhook_secret", "notify", "forge"})
 
 
 def open_clone(options: Options) -> GitRepository:
@@ -140,7 +141,7 @@ def require_docker(engine: Engine = Engine.COMPOSE) -> None:
     itself is asked for before its first command."""
     problem = docker_missing(DOCKER)
     if problem is None and engine is Engine.SWARM:
-        problem = swarm_problem(DOCKER)
+        problem = features.swarm_problem(DOCKER)
     if problem is not None:
         raise UsageError(problem)
 
@@ -152,7 +153,7 @@ def host_of(
     state_dir = options.state_directory(repository)
     rollback = state_dir / "rollback" if scratch else None
     if options.engine is Engine.SWARM:
-        return SwarmHost(
+        return features.swarm_host(
             DOCKER,
             repository.workdir,
             options.compose_timeout,
@@ -167,9 +168,11 @@ def host_of(
         repository.workdir,
         options.compose_timeout,
         scratch=rollback,
-        plaintext=PlaintextDirectory(plaintext_root(state_dir)),
-        sops=Sops(options.sops_age_key_file),
-        parsing=repository.parsing,
+        secrets=SecretFiles(
+            PlaintextDirectory(plaintext_root(state_dir)),
+            options.sops_age_key_file,
+            repository.parsing,
+        ),
     )
 
 
@@ -217,14 +220,7 @@ class Registries:
 
     def digests(self, tags: Sequence[ImageTag]) -> Mapping[ImageTag, Result[str, str]]:
         if self._client is None:
-            from gitops_compose.shell.registry import (  # noqa: PLC0415
-                RegistryClient,
-                insecure_of_engine,
-            )
-            from gitops_compose.shell.registry_credentials import Credentials  # noqa: PLC0415
-
-            insecure = insecure_of_engine(DOCKER)
-            self._client = RegistryClient(Credentials.of_host(), insecure=insecure)
+            self._client = features.registry_client(DOCKER)
         return self._client.digests(tags)
 
 
@@ -403,193 +399,24 @@ def deploy(options: Options) -> int:
             spent = time.monotonic() - began
             job.statuses.wait(max(0.0, job.statuses.settings.timeout - spent))
         return EXIT_OK if checked.ok else EXIT_FAILED
-    try:
-        sync = SyncServer(job.state_dir, due)
-    except AnotherDaemon as another:
-        raise UsageError(f"{another}; one daemon per state directory") from None
-    except OSError as error:
-        raise UsageError(
-            f"cannot listen for sync in {job.state_dir}: {error.strerror or error}"
-        ) from None
-    try:
-        return _daemon(job, due)
-    finally:
-        sync.close()
-        for ticket in due.take()[0]:
-            ticket.answer(None)
+    return features.daemon(job, due)
 
 
 def _notifier(settings: NotifySettings | None) -> Notifier | None:
-    if settings is None:
-        return None
-    # Loaded only with a target: a check without notifications needs none of it.
-    from gitops_compose.shell.notifier import Notifier  # noqa: PLC0415
-
-    return Notifier(settings)
+    return None if settings is None else features.notifier(settings)
 
 
 def _commit_statuses(
     forge: ForgeOptions | None, repository: GitRepository
 ) -> CommitStatuses | None:
-    """The poster of commit statuses, its forge's API and repository worked out from the
-    remote's URL where the options leave them; bad input is one line and exit 2."""
+    """The poster of commit statuses (see commit_statuses.poster); bad input is one line
+    and exit 2."""
     if forge is None:
         return None
-    # Loaded only with --commit-status.
-    from gitops_compose.core.reconcile.forge import target_of  # noqa: PLC0415
-    from gitops_compose.shell.commit_statuses import (  # noqa: PLC0415
-        CommitStatuses,
-        StatusSettings,
-    )
-
-    found = target_of(forge.forge, repository.remote_url(), forge.api, forge.repository)
+    found = features.commit_statuses(forge, repository.remote, repository.remote_url())
     if isinstance(found, Failure):
-        raise UsageError(
-            f"--commit-status {forge.forge.value}: remote {repository.remote}: {found.failure()}"
-        )
-    target = found.unwrap()
-    log.event(
-        "commit-status",
-        logging.DEBUG,
-        forge=forge.forge.value,
-        api=target.api,
-        repository=target.repository,
-    )
-    return CommitStatuses(StatusSettings(target, forge.token, forge.name, forge.timeout))
-
-
-def _served_metrics(job: Job, metrics: StateMetrics) -> StateMetrics:
-    """The daemon's metrics, with the counters of notifications and commit statuses when
-    they are sent."""
-    if job.notifier is not None:
-        metrics.live.register(job.notifier)
-    if job.statuses is not None:
-        metrics.live.register(job.statuses)
-    return metrics
-
-
-def _saved_state(job: Job) -> State:
-    """The saved state of this host's stacks, before a check has forgotten the others."""
-    return within(load_state(job.state_dir, set_aside=False)[0], job.options.scope)
-
-
-def _daemon(job: Job, due: Due) -> int:
-    # Only loaded by a daemon: --once needs no metrics or health code.
-    from gitops_compose.core.reconcile.health import Liveness, health, health_document  # noqa: PLC0415
-    from gitops_compose.shell.metrics import StateMetrics, serve  # noqa: PLC0415
-
-    options, repository = job.options, job.repository
-    # /status and /metrics show the saved state until the first check is done.
-    metrics = _served_metrics(job, StateMetrics(_saved_state(job)))
-    liveness = Liveness(started=time.time())
-
-    def healthy() -> tuple[bool, bytes]:
-        counters = metrics.state.counters
-        found = health(liveness, counters, options.interval, time.time())
-        document = health_document(found, liveness, counters, options.interval)
-        return found.ok, json.dumps(document).encode() + b"\n"
-
-    page = _status_page(
-        job,
-        metrics,
-        lambda: health(liveness, metrics.state.counters, options.interval, time.time()),
-    )
-
-    if options.metrics_addr is not None:
-        webhook = None
-        if options.webhook_secret is not None:
-            from gitops_compose.shell.webhook import Webhook  # noqa: PLC0415
-
-            webhook = Webhook(options.webhook_secret, job.settings.branch, due)
-            metrics.live.register(webhook)
-        address, port = options.metrics_addr
-        try:
-            serve(address, port, metrics, webhook=webhook, health=healthy, page=page)
-        except OSError as error:
-            raise UsageError(
-                f"cannot serve metrics on {address}:{port}: {error.strerror or error}; "
-                "pass another --metrics-addr or --no-metrics"
-            ) from None
-    stop = job.stop
-    log.event(
-        "started",
-        repo=str(repository.workdir),
-        branch=job.settings.branch,
-        interval="webhook only" if options.interval is None else options.interval,
-        state=str(job.state_dir),
-        webhook="off" if options.webhook_secret is None or options.metrics_addr is None else "on",
-    )
-    # Until one of its checks did all it had to and was saved (see core/reconcile/full_pass).
-    starting = True
-    while not stop.is_set():
-        # What asked for a check so far (hooks, sync) is answered by this one; what asks
-        # while it runs makes one more, right after it. Checks never overlap.
-        tickets, asked = due.take()
-        if asked:
-            log.event("due", logging.DEBUG, **asked)
-        code: int | None = None
-        # A signal lets the running actions finish and starts no new one; the next check,
-        # of this process or the next, finishes what is left (see core/check).
-        try:
-            checked = job.check(metrics, daemon_starting=starting)
-            code = EXIT_OK if checked.ok else EXIT_FAILED
-            failure = checked.report.failure
-            liveness = replace(
-                liveness,
-                last_ended=time.time(),
-                last_failure=failure.reason if failure is not None else None,
-            )
-            page.facts = _page_facts(page.facts, checked.report.state, repository, checked.heard)
-            if checked.written:
-                starting = starting and not checked.report.state.full_pass_done
-        except Busy as busy:
-            code = EXIT_BUSY
-            log.event("skipped", logging.WARNING, reason=str(busy))
-        except UsageError:
-            code = EXIT_USAGE
-            raise
-        finally:
-            for ticket in tickets:
-                ticket.answer(code)
-        if not stop.is_set():
-            due.wait(options.interval)
-    log.event("stopped")
-    return EXIT_OK
-
-
-def _status_page(job: Job, metrics: StateMetrics, health: Callable[[], HealthReport]) -> StatusPage:
-    facts = PageFacts(
-        host=socket.gethostname(),
-        followed=job.repository.followed(),
-        branch=job.settings.branch,
-        interval=job.options.interval,
-    )
-    return StatusPage(
-        lambda: metrics.state, _page_facts(facts, metrics.state, job.repository, None), health
-    )
-
-
-def _page_facts(
-    facts: PageFacts, state: State, repository: GitRepository, heard: HistoryReporter | None
-) -> PageFacts:
-    """The page's facts after a check: its outcome, and the subject line of each commit
-    the page shows, read now (from the clone) so that no request reads git."""
-    commits = {state.desired_commit, state.settled_commit}
-    commits.update(record.commit for record in state.stacks.values())
-    commits.update(entry.commit for entry in state.history)
-    subjects = {}
-    for commit in sorted(each for each in commits if each is not None):
-        subject = facts.subjects.get(commit) or repository.subject(commit)
-        if subject is not None:
-            subjects[commit] = subject
-    if heard is None:
-        return replace(facts, subjects=subjects)
-    return replace(
-        facts,
-        subjects=subjects,
-        last_check=heard.last_check or facts.last_check,
-        waits_for={**facts.waits_for, **heard.waits_for},
-    )
+        raise UsageError(found.failure())
+    return found.unwrap()
 
 
 def _stop_on_signals(due: Due) -> threading.Event:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from docopt import docopt
+from gitops_compose.shell.usage import parse_command_line
 
 # Variable, the option it stands for.
 VALUED = {
@@ -59,4 +59,4 @@ def with_environment(
 
 def _explicit(argv: list[str], usage: str) -> Mapping[str, object]:
     """The options as given on the command line: None or False where only a default was."""
-    return docopt(re.sub(r"\s*\[default: [^]]*\]", "", usage), argv, default_help=False)
+    return parse_command_line(re.sub(r"\s*\[default: [^]]*\]", "", usage), argv)

@@ -11,10 +11,21 @@ from typing import TYPE_CHECKING, final
 
 from gitops_compose.core.reconcile.event import CheckSettled, Event, StackPlanned
 from gitops_compose.core.reconcile.history import entry_of, kept
-from gitops_compose.shell.status_page import LastCheck
+from gitops_compose.core.value import Value
 
 if TYPE_CHECKING:
     from gitops_compose.core.reconcile.history import HistoryEntry
+
+
+@final
+class LastCheck(Value):
+    """When the last check began and ended, and how (the status page shows it)."""
+
+    began: float
+    ended: float
+    ok: bool
+    # Why it ended early; None when it did not.
+    failure: str | None
 
 
 @final

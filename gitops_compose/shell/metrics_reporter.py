@@ -7,8 +7,8 @@ the one who saves the state says it is on disk (``saved``). A state that could n
 saved is never shown: the next check starts from the state saved before, and so do the
 metrics.
 
-No metrics code is loaded until there is something to show: ``--once`` without
-``--metrics-file`` needs none.
+No metrics code is loaded until there is something to show (through the seam, features):
+``--once`` without ``--metrics-file`` needs none.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import logging
 from typing import TYPE_CHECKING, final
 
 from gitops_compose.core.reconcile.event import CheckSettled
-from gitops_compose.shell import log
+from gitops_compose.shell import features, log
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,11 +54,8 @@ class MetricsReporter:
             self.metrics.state = state
         if self.metrics_file is None:
             return True
-        # Only loaded when asked for: a check alone needs no metrics code.
-        from gitops_compose.shell.metrics import StateMetrics  # noqa: PLC0415
-
         try:
-            (self.metrics or StateMetrics(state)).write_textfile(self.metrics_file)
+            (self.metrics or features.state_metrics(state)).write_textfile(self.metrics_file)
         except OSError as error:
             log.event(
                 "metrics-file",

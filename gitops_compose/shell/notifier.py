@@ -22,7 +22,10 @@ from types import ModuleType
 from typing import TYPE_CHECKING, final
 from urllib.parse import urlsplit
 
+from returns.result import Failure, Result, Success
+
 from gitops_compose.core.reconcile.notice import Level, Notice, NotifyOn, decide
+from gitops_compose.core.value import replace
 from gitops_compose.shell import log
 from gitops_compose.shell.delivery import Deliveries
 from gitops_compose.shell.git_repository import redacted
@@ -41,6 +44,18 @@ class NotifySettings:
     on: NotifyOn
     timeout: float
     host: str
+
+
+def settings_of(
+    urls: tuple[str, ...], on: str, timeout: float, host: str
+) -> Result[NotifySettings, str]:
+    """The settings of --notify URL... (Apprise URLs, each ``scheme://...``), or why not."""
+    for url in urls:
+        scheme, sep, _ = url.partition("://")
+        if not sep or not scheme.replace("+", "").isalnum():
+            shown = target_name(url)
+            return Failure(f"--notify takes an Apprise URL (scheme://...), not {shown!r}")
+    return Success(NotifySettings(urls, NotifyOn(on), timeout, host))
 
 
 def target_name(url: str) -> str:
@@ -83,8 +98,6 @@ class Notifier:
     def settled(self, state: State) -> tuple[State, threading.Thread | None]:
         """The state with the notifications' new memory, and the thread delivering what
         this check's events call for (None: nothing to send)."""
-        from gitops_compose.core.value import replace  # noqa: PLC0415
-
         events, self._events = self._events, []
         notices, memory = decide(events, state.notified, self.settings.host, self.settings.on)
         after = replace(state, notified=memory)

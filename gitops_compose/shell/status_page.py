@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote
 from gitops_compose.core.reconcile.history import Happening, HistoryEntry, of_stack
 from gitops_compose.core.reconcile.status import Condition
 from gitops_compose.core.value import Value, field
+from gitops_compose.shell.history_reporter import LastCheck
 
 if TYPE_CHECKING:
     from gitops_compose.core.reconcile.health import HealthReport
@@ -32,15 +33,6 @@ SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
 )
 HTML = "text/html; charset=utf-8"
-
-
-@final
-class LastCheck(Value):
-    began: float
-    ended: float
-    ok: bool
-    # Why it ended early; None when it did not.
-    failure: str | None
 
 
 @final

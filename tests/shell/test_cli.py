@@ -305,6 +305,17 @@ def test_the_original_variables_stand_for_options_and_the_command_line_wins() ->
     assert options_with({"GITOPS_WEBHOOK_SECRET": " s \n"}).webhook_secret == b"s"
 
 
+def test_options_never_show_the_credentials() -> None:
+    found = options_with(
+        {"GITOPS_WEBHOOK_SECRET": "hook-s3cret", "GITOPS_NOTIFY_URLS": "json://u:n0tify@x/"}
+    )
+    assert found.webhook_secret == b"hook-s3cret"
+    assert found.notify is not None
+    assert "s3cret" not in repr(found)
+    assert "n0tify" not in repr(found)
+    assert "interval=60.0" in repr(found)
+
+
 def test_path_is_repeatable_and_gitops_path_stands_for_it() -> None:
     assert options_with({}).scope == Scope()
     given = options_with({}, "--path", "hosts/a/", "--path", "./shared-apps")

@@ -8,7 +8,7 @@ from pathlib import Path
 from returns.result import Failure
 
 from gitops_compose.core.compose.secret_file import Redirection, SecretFile, SecretFormat
-from gitops_compose.shell.compose_host import _redirected
+from gitops_compose.shell.decryption import redirected
 from gitops_compose.shell.plaintext import PlaintextDirectory, plaintext_root
 from gitops_compose.shell.sops import Sops
 
@@ -67,7 +67,7 @@ def test_a_compose_command_runs_from_the_decrypted_files() -> None:
         "/run/x/app/app/.env",
         "services: {}\n",
     )
-    found = _redirected(
+    found = redirected(
         command,
         base,
         ("app/compose.yaml", "app/compose.override.yaml"),

@@ -12,9 +12,9 @@ from gitops_compose.core.reconcile.health import Health, HealthReport
 from gitops_compose.core.reconcile.history import Happening, HistoryEntry, kept
 from gitops_compose.core.reconcile.state import State, state_from_json, state_to_json
 from gitops_compose.core.reconcile.status import StackStatus, Status
+from gitops_compose.shell.history_reporter import LastCheck
 from gitops_compose.shell.metrics import MetricsServer, StateMetrics, serve
 from gitops_compose.shell.status_page import (
-    LastCheck,
     PageFacts,
     StatusPage,
     main_of_page,

@@ -13,11 +13,12 @@ A scope with no subtree is the whole repository, as without ``--path``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from posixpath import normpath
 from typing import final
 
 from returns.result import Failure, Result, Success
+
+from gitops_compose.core.value import Value
 
 # The repository root, as snapshot.ROOT writes it (not imported: an idle check, which
 # carries a scope in its settings, loads nothing of Compose's files).
@@ -25,8 +26,7 @@ ROOT = "."
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Scope:
+class Scope(Value):
     """The subtrees a host manages, as normalised repository paths; () is everywhere."""
 
     subtrees: tuple[str, ...] = ()

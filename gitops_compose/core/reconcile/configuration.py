@@ -20,11 +20,10 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import final
 
 from gitops_compose.core.reconcile.runtime import Container
-from gitops_compose.core.value import Value
+from gitops_compose.core.value import Value, field
 
 
 @final
@@ -81,14 +80,17 @@ class ConfigQuestion(Value):
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Baseline:
+class Baseline(Value):
     """What a look at the host judges drift by: the kept hashes, the environment they must
     be for, and the clone's directory ("": not known, the directory is not judged)."""
 
     configs: Mapping[str, ExpectedConfig]
-    environment: Mapping[str, str] = field(default_factory=dict, repr=False)
+    environment: Mapping[str, str] = field(default_factory=dict)
     clone: str = ""
+
+    def __repr__(self) -> str:
+        """Without the environment's values: they may be secrets."""
+        return f"Baseline(configs={self.configs!r}, clone={self.clone!r})"
 
     def hashes(self, stack: str, fingerprint: str | None) -> Mapping[str, str]:
         """The hashes a stack deployed from files of this fingerprint runs, where known."""

@@ -6,16 +6,16 @@ decided on an image check itself (see image_update) stays unloaded until one is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
+
+from gitops_compose.core.value import Value
 
 if TYPE_CHECKING:
     from gitops_compose.core.reconcile.state import State
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class ImageSettings:
+class ImageSettings(Value):
     """How images are followed (``--image-updates``, ``--image-interval``,
     ``--image-cooldown``); ``now``: check them on this check whatever the interval (the
     ``plan --images`` command)."""
@@ -27,8 +27,7 @@ class ImageSettings:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class SeenDigest:
+class SeenDigest(Value):
     """The digest a tag pointed at in its registry, and since when it was seen unchanged
     (Unix seconds): what the cool-down is measured from."""
 

@@ -19,12 +19,16 @@ venv: $(VENV)/.installed
 # The e2e tests need a real engine: start one when none answers and this machine lets us
 # install (root with apt); elsewhere they skip, or fail under GITOPS_E2E=require.
 # The suite runs on PYTEST_WORKERS pytest-xdist workers (0: in one process). The e2e tests
-# mostly wait on Docker, so three pay on two cores. --dist loadfile keeps each test file on
-# one worker: the conformance cases, which one session fixture traces all at once, are
-# traced once per run and not once per worker. Tests marked engine_wide (the Swarm ones,
-# which join the one engine to a Swarm and leave it) run after the others, in one process,
-# so no other test runs meanwhile; exit 5 (nothing selected, say for PYTEST_ARGS=tests/core)
-# is no failure there.
+# mostly wait on Docker, so three pay on two cores. --dist loadgroup hands out tests one by
+# one, so a long file does not hold one worker at the end, except the groups that must stay
+# on one worker (GROUPS in tests/conftest.py): the conformance cases, which one session fixture traces all
+# at once, once per run and not once per worker; tests/test_pyz.py; the Swarm tests, so the
+# Swarm is made and left once. The e2e tests never share a Compose project (World.name).
+# The Swarm tests run among the others: the engine is a Swarm manager while they run
+# (tests/e2e/test_swarm.py makes it one and leaves it), which Compose projects do not see.
+# Tests marked engine_wide (the one that needs the engine in no Swarm) run after the others,
+# in one process, so no other test runs meanwhile; exit 5 (nothing selected, say for
+# PYTEST_ARGS=tests/core) is no failure there.
 PYTEST_WORKERS ?= 3
 
 test: $(VENV)/.installed
@@ -40,7 +44,7 @@ test: $(VENV)/.installed
 	@scripts/sops.sh check 2>/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then scripts/sops.sh ensure; \
 	  else echo "no age/sops and no root/apt: the tests of SOPS-encrypted files will skip"; fi; }
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not engine_wide" $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not engine_wide" $(PYTEST_ARGS)
 	$(BIN)/pytest -p no:xdist -m engine_wide $(PYTEST_ARGS) || [ $$? = 5 ]
 
 lint: $(VENV)/.installed

@@ -36,10 +36,15 @@ class CompileJob(NamedTuple):
 
 
 class BytecodeCompiler:
-    """Compiles sources with each interpreter, caching .pyc files by interpreter and source.
+    """Compiles sources with each interpreter, caching the bytecode tree by interpreter and
+    by the whole set of sources.
 
-    Each file's bytecode depends only on its own source (checked: compiling in another
-    order gives the same bytes), so a cached file equals a fresh one.
+    A file's bytecode can depend on what the same interpreter compiled before it: marshal
+    flags an object it may meet again (FLAG_REF) by its reference count, which other modules'
+    interned strings raise (seen with 3.13: one byte of forge.pyc, 0x7b or 0xfb). So a tree
+    is compiled whole, in one order, and cached whole under the digest of every source: a
+    warm build reads exactly what a cold build of the same sources compiled. The trees of
+    earlier sources are removed once a new one is in place.
     """
 
     def __init__(self, build_cache: Path) -> None:
@@ -51,9 +56,11 @@ class BytecodeCompiler:
         identity = f"{real}\0{stat.st_size}\0{stat.st_mtime_ns}\0{COMPILE_SCRIPT}"
         return self.directory / hashlib.sha256(identity.encode()).hexdigest()[:24]
 
-    @staticmethod
-    def cached(cache: Path, rel: str, source: bytes) -> Path:
-        return cache / (hashlib.sha256(rel.encode() + b"\0" + source).hexdigest() + ".pyc")
+    def tree_dir(self, executable: str, sources: Mapping[str, bytes]) -> Path:
+        digest = hashlib.sha256()
+        for rel, data in sources.items():
+            digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
+        return self.cache_dir(executable) / digest.hexdigest()[:24]
 
     def compile(
         self, sources: Mapping[str, bytes], interpreters: Mapping[tuple[int, int], str]
@@ -66,18 +73,17 @@ class BytecodeCompiler:
                 (src / rel).parent.mkdir(parents=True, exist_ok=True)
                 (src / rel).write_bytes(data)
             for (major, minor), executable in sorted(interpreters.items()):
-                cache = self.cache_dir(executable)
-                todo = [r for r, d in sources.items() if not self.cached(cache, r, d).is_file()]
-                if todo:
-                    jobs.append(self.start(f"cp{major}{minor}", executable, src, cache, todo))
+                tree = self.tree_dir(executable, sources)
+                if not tree.is_dir():
+                    todo = list(sources)  # the whole tree: see the class docstring
+                    jobs.append(self.start(f"cp{major}{minor}", executable, src, tree, todo))
             for job in jobs:
-                self.finish(job, sources)
+                self.finish(job)
         trees = {}
         for (major, minor), executable in sorted(interpreters.items()):
-            cache = self.cache_dir(executable)
+            tree = self.tree_dir(executable, sources)
             trees[f"cp{major}{minor}"] = {
-                rel + "c": self.cached(cache, rel, data).read_bytes()
-                for rel, data in sorted(sources.items())
+                rel + "c": (tree / (rel + "c")).read_bytes() for rel in sorted(sources)
             }
         return trees
 
@@ -92,13 +98,23 @@ class BytecodeCompiler:
         process.stdin.close()
         return CompileJob(tag, process, out, cache, todo)
 
-    def finish(self, job: CompileJob, sources: Mapping[str, bytes]) -> None:
-        """Wait for one interpreter and move its fresh .pyc files into the cache."""
+    @staticmethod
+    def finish(job: CompileJob) -> None:
+        """Wait for one interpreter, put its tree in place whole, and drop older trees."""
         try:
             if job.process.wait() != 0:
                 raise SystemExit(f"compiling the {job.tag} bytecode tree failed")
-            job.cache.mkdir(parents=True, exist_ok=True)
-            for rel in job.todo:
-                (job.out / (rel + "c")).replace(self.cached(job.cache, rel, sources[rel]))
+            try:
+                job.out.rename(job.cache)
+            except OSError:
+                if not job.cache.is_dir():  # else a build beside this one put it there
+                    raise
+            for other in job.cache.parent.iterdir():
+                if other == job.cache or other.name.startswith(".tmp-"):
+                    continue
+                if other.is_dir():
+                    shutil.rmtree(other, ignore_errors=True)
+                else:  # a file of a cache from before trees
+                    other.unlink(missing_ok=True)
         finally:
             shutil.rmtree(job.out, ignore_errors=True)

@@ -87,7 +87,9 @@ def project_sources() -> dict[str, bytes]:
     """gitops_compose's own modules from the working tree, without tests."""
     sources = {}
     for path in sorted((ROOT / PACKAGE).rglob("*.py")):
-        if "tests" in path.parts or path.name.startswith("test_") or path.name == "conftest.py":
+        # Within the package only: a checkout may itself live in a directory named tests.
+        relative = path.relative_to(ROOT)
+        if "tests" in relative.parts or path.name.startswith("test_") or path.name == "conftest.py":
             continue
-        sources[path.relative_to(ROOT).as_posix()] = path.read_bytes()
+        sources[relative.as_posix()] = path.read_bytes()
     return sources

@@ -11,14 +11,15 @@
 # the bare origin, the pusher's working clone, the host's clone (demo-host) and metrics.prom.
 # GITOPS_DEMO_SUBDIR puts the examples in that directory of the repository instead of at its
 # root, so every project name starts with it: how a second demo (the e2e test) runs next to
-# a first one without touching it. PYTHON (default python3, >= 3.11) runs the zipapp.
+# a first one without touching it. PYTHON (default python3, >= 3.11) runs the zipapp,
+# GITOPS_DEMO_PYZ (default dist/gitops.pyz) is the zipapp it runs (the e2e test's own build).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DEMO_DIR=$(realpath -m -- "${GITOPS_DEMO_DIR:-/tmp/gitops-compose-demo}")
 SUBDIR=${GITOPS_DEMO_SUBDIR:-}
 PYTHON=${PYTHON:-python3}
-PYZ=$ROOT/dist/gitops.pyz
+PYZ=${GITOPS_DEMO_PYZ:-$ROOT/dist/gitops.pyz}
 REGISTRY=127.0.0.1:5000
 IMAGE=$REGISTRY/gitops-demo/busybox
 # Written into every demo dir: clean deletes a directory only when it carries this file.

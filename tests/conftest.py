@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
 from .pyz_build import build
 
@@ -29,6 +30,36 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for title, line in _FROM_WORKERS:
         terminalreporter.write_sep("-", title)
         terminalreporter.write_line(line)
+
+
+# Under `--dist loadgroup` (make test), tests are handed to the workers one by one, so a long
+# file does not hold one worker at the end, except these, which each stay on one worker:
+# the conformance cases (one session fixture traces them all at once: once per run, not once
+# per worker), gitops.pyz's own tests (their session fixtures) and the Swarm tests (the Swarm
+# is made once and left once). By path, in the scheduler below: xdist's own grouping, by an
+# `xdist_group` mark, appends the group to `item._nodeid`, which pytest 9.2 no longer reads.
+GROUPS = {
+    "tests/conformance/": "conformance",
+    "tests/test_pyz.py::": "pyz",
+    "tests/e2e/test_swarm.py::": "swarm",
+}
+
+
+class _Groups(LoadScopeScheduling):  # type: ignore[misc]
+    """xdist's scope scheduling with a scope per test, but one per group of GROUPS."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        for prefix, group in GROUPS.items():
+            if nodeid.startswith(prefix):
+                return group
+        return nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> _Groups | None:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return _Groups(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from gitops_compose.core.reconcile.action import Rollback, StackAction, Verb
 from gitops_compose.core.reconcile.check import Heads
 from gitops_compose.core.reconcile.check_failure import CheckFailure
 from gitops_compose.core.reconcile.configuration import ConfigQuestion
-from gitops_compose.core.reconcile.image_update import RunningImage, RunningImages
+from gitops_compose.core.reconcile.image import RunningImage, RunningImages
 from gitops_compose.core.reconcile.outcome import Outcome
 from gitops_compose.core.reconcile.runtime import Container, ContainerHealth, Health, HostState
 from gitops_compose.core.value import replace

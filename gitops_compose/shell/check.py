@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol, final
 
 from returns.result import Failure, Result, Success
 
+from gitops_compose.core.reconcile.action import Action, FastForward, Rollback, StackAction
 from gitops_compose.core.reconcile.check import (
     AwaitOutcome,
     Check,
@@ -51,6 +52,7 @@ from gitops_compose.core.reconcile.conversation import (
     LookAtDigests,
     LookAtImages,
 )
+from gitops_compose.core.reconcile.outcome import Outcome
 from gitops_compose.core.reconcile.state import State
 from gitops_compose.core.value import replace
 from gitops_compose.shell.log_reporter import LogReporter
@@ -59,10 +61,9 @@ from gitops_compose.shell.reporter import Reporter
 if TYPE_CHECKING:
     from gitops_compose.core.compose.resource import Resource
     from gitops_compose.core.compose.snapshot import Snapshot
-    from gitops_compose.core.reconcile.action import Action, Rollback, StackAction
     from gitops_compose.core.reconcile.configuration import ConfigQuestion
-    from gitops_compose.core.reconcile.image_update import ImageTag, RunningImages
-    from gitops_compose.core.reconcile.outcome import Outcome
+    from gitops_compose.core.reconcile.image import RunningImages
+    from gitops_compose.core.reconcile.image_update import ImageTag
     from gitops_compose.core.reconcile.plan import Plan
     from gitops_compose.core.reconcile.runtime import Health, HostState
     from gitops_compose.shell.container_events import ContainerWatch
@@ -149,8 +150,6 @@ class ComposeUnavailable(Exception):
 
 
 def carry_out(repository: Repository, host: Host, action: Action | Rollback) -> Finished:
-    # The actions' module is loaded once there is an action: not by a check with none.
-    from gitops_compose.core.reconcile.action import FastForward, Rollback  # noqa: PLC0415
 
     if isinstance(action, FastForward):
         moved = repository.fast_forward(action.target)
@@ -193,9 +192,6 @@ class ThreadWorkers:
         try:
             result = carry_out(self._repository, self._host, action)
         except Exception as error:  # a bug must not leave the check waiting for ever
-            from gitops_compose.core.reconcile.action import FastForward, Rollback  # noqa: PLC0415
-            from gitops_compose.core.reconcile.outcome import Outcome  # noqa: PLC0415
-
             message = f"internal error: {type(error).__name__}: {error}"
             if isinstance(action, FastForward):
                 result = Moved(action, message)

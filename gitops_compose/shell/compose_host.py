@@ -32,6 +32,9 @@ from typing import TYPE_CHECKING, final
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.resource import Resource, ResourceKind
+from gitops_compose.core.reconcile.action import Rollback, StackAction, Verb
+from gitops_compose.core.reconcile.image import RunningImage, RunningImages
+from gitops_compose.core.reconcile.outcome import Outcome
 from gitops_compose.core.reconcile.runtime import Container, ContainerHealth, Health, HostState
 from gitops_compose.core.value import replace
 from gitops_compose.shell import log
@@ -40,10 +43,7 @@ from gitops_compose.shell.git_repository import redacted
 
 if TYPE_CHECKING:
     from gitops_compose.core.compose.secret_file import SecretFile
-    from gitops_compose.core.reconcile.action import Rollback, StackAction
     from gitops_compose.core.reconcile.configuration import ConfigQuestion
-    from gitops_compose.core.reconcile.image_update import RunningImages
-    from gitops_compose.core.reconcile.outcome import Outcome
     from gitops_compose.shell.features import SecretFiles
 
 _PROJECT = "com.docker.compose.project"
@@ -237,8 +237,6 @@ class ComposeHost:
         """The image each service of these projects runs (its first running container's):
         one ``docker ps`` and one ``docker inspect`` for the containers, one ``docker
         image inspect`` for their images' repository digests."""
-        from gitops_compose.core.reconcile.image_update import RunningImage  # noqa: PLC0415
-
         wanted = set(projects)
         listed = self._containers(
             f'{{{{.ID}}}}\t{{{{.Label "{_PROJECT}"}}}}\t{{{{.Label "{_SERVICE}"}}}}\t{{{{.State}}}}'
@@ -391,11 +389,6 @@ class ComposeHost:
         return Success(frozenset(found))
 
     def carry_out(self, action: StackAction) -> Outcome:
-        # A seam: carrying out an action needs the planner's modules, which a check with
-        # nothing to do never loads (see the README's design notes).
-        from gitops_compose.core.reconcile.action import Verb  # noqa: PLC0415
-        from gitops_compose.core.reconcile.outcome import Outcome  # noqa: PLC0415
-
         stopping = action.verb is Verb.STOP
         commands = self.commands(action)
         if stopping and {each.path for each in action.secret_files} & set(action.compose_files):
@@ -444,8 +437,6 @@ class ComposeHost:
         return [command, [*recreate, *named]]
 
     def command(self, action: StackAction) -> list[str]:
-        # The seam of carry_out: actions are only met once there is something to do.
-        from gitops_compose.core.reconcile.action import Verb  # noqa: PLC0415
 
         directory = self._workdir / action.stack
         where = ["compose", "--ansi", "never", "--project-name", action.project]

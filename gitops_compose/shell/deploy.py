@@ -391,10 +391,12 @@ def deploy(options: Options) -> int:
         # the process is gone before a scrape could come.
         checked = job.check(None)
         # The exit code is the check's, whatever the notifications and the forge did; what
-        # they still send is waited for at most their timeout, side by side.
+        # they still send is waited for at most their timeout, side by side. The
+        # notifications' thread ends by itself: Apprise loaded (local work, not a target's),
+        # then at most the timeout for the targets (Notifier.deliver).
         began = time.monotonic()
-        if checked.sending is not None and options.notify is not None:
-            checked.sending.join(options.notify.timeout + 1)
+        if checked.sending is not None:
+            checked.sending.join()
         if job.statuses is not None:
             spent = time.monotonic() - began
             job.statuses.wait(max(0.0, job.statuses.settings.timeout - spent))

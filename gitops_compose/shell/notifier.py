@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Any, final
 from urllib.parse import urlsplit
 
 from returns.result import Failure, Result, Success
@@ -111,7 +111,12 @@ class Notifier:
 
     def deliver(self, notices: Sequence[Notice]) -> dict[str, bool]:
         """Send the notices to every target at once; whether each target took them all.
-        Returns within about the timeout: a target still busy then counts as failed."""
+
+        Apprise and its plugins are loaded first, here, for all targets: that is this
+        process's own work (about a second on a busy host), not a target's, so it does not
+        count against the timeout. Then it returns within about the timeout: a target still
+        busy by then counts as failed."""
+        _apprise()
         results: dict[str, bool] = {}
         threads = []
         for url in self.settings.urls:
@@ -189,6 +194,9 @@ def _apprise() -> ModuleType:
     namespace = vars(manager)
     if not isinstance(namespace.get("os"), _ListingThroughImporters):
         namespace["os"] = _ListingThroughImporters()
+    # The plugins, which Apprise would otherwise load on the first target's `add`.
+    plugins: Any = apprise.NotificationManager  # untyped; a singleton, the one add() uses
+    plugins().load_modules()
     return apprise
 
 

@@ -35,7 +35,8 @@ from typing import final
 from returns.result import Failure, Result, Success
 
 from gitops_compose import __version__
-from gitops_compose.core.reconcile.image_update import DOCKER_HUB, ImageTag
+from gitops_compose.core.reconcile.image import DOCKER_HUB
+from gitops_compose.core.reconcile.image_update import ImageTag
 from gitops_compose.shell import log
 from gitops_compose.shell.compose_host import run_docker
 from gitops_compose.shell.registry_credentials import Credential, Credentials

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import final
 
-from gitops_compose.core.reconcile.image_update import DOCKER_HUB
+from gitops_compose.core.reconcile.image import DOCKER_HUB
 
 # How Docker names Docker Hub in config.json.
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"

@@ -37,6 +37,9 @@ from typing import TYPE_CHECKING, final
 from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.swarm_support import rendered_for_swarm
+from gitops_compose.core.reconcile.action import Rollback, StackAction, Verb
+from gitops_compose.core.reconcile.image import RunningImage, RunningImages
+from gitops_compose.core.reconcile.outcome import Outcome
 from gitops_compose.core.reconcile.runtime import Container, ContainerHealth, Health, HostState
 from gitops_compose.shell.compose_host import (
     ComposeHost,
@@ -49,10 +52,7 @@ from gitops_compose.shell.git_repository import redacted
 
 if TYPE_CHECKING:
     from gitops_compose.core.compose.resource import Resource
-    from gitops_compose.core.reconcile.action import Rollback, StackAction
     from gitops_compose.core.reconcile.configuration import ConfigQuestion
-    from gitops_compose.core.reconcile.image_update import RunningImages
-    from gitops_compose.core.reconcile.outcome import Outcome
     from gitops_compose.shell.container_events import ContainerWatch
 
 NAMESPACE = "com.docker.stack.namespace"
@@ -215,8 +215,6 @@ class SwarmHost:
     def running_images(self, projects: Sequence[str]) -> Result[RunningImages, str]:
         """The image each service of these stacks runs, as Swarm resolved it (by digest):
         the two calls of ``services``, no image inspect."""
-        from gitops_compose.core.reconcile.image_update import RunningImage  # noqa: PLC0415
-
         wanted = set(projects)
         found = self.services()
         if isinstance(found, Failure):
@@ -249,10 +247,6 @@ class SwarmHost:
         return said
 
     def carry_out(self, action: StackAction) -> Outcome:
-        # A seam, as in compose_host: actions are only met once there is something to do.
-        from gitops_compose.core.reconcile.action import Verb  # noqa: PLC0415
-        from gitops_compose.core.reconcile.outcome import Outcome  # noqa: PLC0415
-
         if action.verb is Verb.STOP:
             return Outcome(action, self._remove(action.project))
         directory = self._workdir / action.stack

@@ -16,14 +16,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Loaded by a check that has work; never by one that has none.
+# Loaded by a check that has work; never by one that has none. (The values a check with
+# work passes around, action and outcome, are small modules of their own: the shell's
+# adapters import them at their top.)
 NOT_WHEN_IDLE = (
-    "gitops_compose.core.reconcile.action",
     "gitops_compose.core.reconcile.plan",
     "gitops_compose.core.reconcile.order",
     "gitops_compose.core.reconcile.schedule",
     "gitops_compose.core.reconcile.gate",
-    "gitops_compose.core.reconcile.outcome",
+    "gitops_compose.core.reconcile.verdict",
+    "gitops_compose.core.reconcile.transition",
+    "gitops_compose.core.reconcile.image_update",
     "gitops_compose.core.reconcile.planning",
     "gitops_compose.core.reconcile.running",
     "gitops_compose.core.reconcile.settling",

@@ -9,12 +9,11 @@ from returns.result import Failure, Result, Success
 
 from gitops_compose.core.compose.snapshot import Snapshot
 from gitops_compose.core.compose.stack import Stacks, stacks_of
+from gitops_compose.core.reconcile.image import RunningImage, RunningImages
 from gitops_compose.core.reconcile.image_check import ImageSettings, SeenDigest, image_check_due
 from gitops_compose.core.reconcile.image_update import (
     ImageFindings,
     ImageTag,
-    RunningImage,
-    RunningImages,
     followed,
     image_findings,
     tag_of,

@@ -17,7 +17,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from returns.result import Failure, Success
 
-from gitops_compose.core.reconcile.outcome import Outcome, statuses_after
+from gitops_compose.core.reconcile.outcome import Outcome
 from gitops_compose.core.reconcile.report import (
     plan_document,
     plan_lines,
@@ -26,6 +26,7 @@ from gitops_compose.core.reconcile.report import (
 )
 from gitops_compose.core.reconcile.retry import retry_delay, retry_due
 from gitops_compose.core.reconcile.state import State, state_from_json, state_to_json
+from gitops_compose.core.reconcile.verdict import statuses_after
 from gitops_compose.shell.metrics import StateMetrics
 
 from .builders import MY_APP, compose, facts, planned, stacks

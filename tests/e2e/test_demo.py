@@ -18,7 +18,6 @@ from pathlib import Path
 from .harness import IMAGE_V1, PROJECT_LABEL, REPO_ROOT, WORKING_DIR_LABEL
 
 DEMO_SCRIPT = REPO_ROOT / "scripts" / "demo.sh"
-PYZ = REPO_ROOT / "dist" / "gitops.pyz"
 
 
 def docker_lines(docker: str, *args: str) -> list[str]:
@@ -64,10 +63,9 @@ def demo(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_demo_deploys_changes_and_clean_removes_only_its_own(engine: str, tmp_path: Path) -> None:
-    if not PYZ.exists():
-        # `make demo` builds it first; the build is incremental, so this is cheap when cached.
-        subprocess.run(["make", "pyz"], cwd=REPO_ROOT, check=True, timeout=600)
+def test_demo_deploys_changes_and_clean_removes_only_its_own(
+    engine: str, pyz: Path, tmp_path: Path
+) -> None:
     demo_dir = (tmp_path / "demo").resolve()
     subdir = f"e2e-{uuid.uuid4().hex[:8]}"
     env = {
@@ -75,6 +73,8 @@ def test_demo_deploys_changes_and_clean_removes_only_its_own(engine: str, tmp_pa
         "GITOPS_DEMO_DIR": str(demo_dir),
         "GITOPS_DEMO_SUBDIR": subdir,
         "PYTHON": sys.executable,
+        # The run's one build of this checkout (see the pyz fixture), not a second one.
+        "GITOPS_DEMO_PYZ": str(pyz),
     }
     production = f"{subdir}-my_app-production"
     staging = f"{subdir}-my_app-staging"

@@ -161,7 +161,13 @@ def test_a_full_state_disk_fails_the_check_loses_nothing_and_the_next_saves(
     assert world.exec(app, "app", "cat /VERSION").strip() == "2"
     assert running(world, late)
     assert (small_disk / "state.json").read_bytes() == saved
-    assert sorted(each.name for each in small_disk.iterdir()) == ["filler", "lock", "state.json"]
+    # environment.key: the host key the first check made beside the state (see State).
+    assert sorted(each.name for each in small_disk.iterdir()) == [
+        "environment.key",
+        "filler",
+        "lock",
+        "state.json",
+    ]
     assert status_of(world, *on_disk).keys() == {app}
 
     filler.unlink()

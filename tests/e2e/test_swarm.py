@@ -1,66 +1,103 @@
 """``--engine swarm`` end to end: a real single-node Swarm, started here and left after.
 
-The Swarm is made by this module (``docker swarm init --advertise-addr 127.0.0.1``) and
-left at its end (``docker swarm leave --force``), on failure too; an engine that already
-was in a Swarm is used as it is and not left. Overlay networks can be made on the machines
-this was written on, so the stacks use Swarm's default overlay network.
+The Swarm is made for these tests (``docker swarm init --advertise-addr 127.0.0.1``) and
+left once no test of this module runs any more, on failure too; an engine that already was
+in a Swarm is used as it is and not left. The other e2e tests run meanwhile on the same
+engine: Compose projects, their containers, networks and volumes are unaffected by it
+being a Swarm manager, and the stacks here go by names of their test alone. Overlay
+networks can be made on the machines this was written on, so the stacks use Swarm's
+default overlay network.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .harness import IMAGE_V1, MISSING_IMAGE, World
 
-# The Swarm is the engine's, not this module's: `make test` runs these tests when no other
-# test runs (see the Makefile).
-pytestmark = pytest.mark.engine_wide
-
 NAMESPACE = "com.docker.stack.namespace"
 SWARM = ("--engine", "swarm", "--health-timeout", "60")
 
 
-@pytest.fixture(scope="module")
-def swarm(engine: str) -> Iterator[str]:
-    """The engine as a Swarm manager for this module's tests."""
-    state = subprocess.run(
+def _swarm_state(engine: str) -> str:
+    return subprocess.run(
         [engine, "info", "--format", "{{.Swarm.LocalNodeState}}"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
-    made = state == "inactive"
-    networks = set(
-        subprocess.run(
-            [engine, "network", "ls", "--format", "{{.Name}}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-    )
-    if made:
-        subprocess.run(
-            [engine, "swarm", "init", "--advertise-addr", "127.0.0.1"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+
+
+@pytest.fixture(scope="module")
+def swarm(
+    engine: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The engine as a Swarm manager while any worker of this run is in this module.
+
+    Under pytest-xdist, workers count themselves in and out in the run's shared directory
+    (as the pyz fixture shares its build): the first one in makes the Swarm, the last one
+    out leaves it, when it was made here."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if hasattr(request.config, "workerinput") else base
+    count, made_here = shared / "swarm-users", shared / "swarm-made"
+    with _locked(shared / "swarm-lock"):
+        users = int(count.read_text()) if count.exists() else 0
+        if users == 0 and _swarm_state(engine) == "inactive":
+            networks = subprocess.run(
+                [engine, "network", "ls", "--format", "{{.Name}}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            subprocess.run(
+                [engine, "swarm", "init", "--advertise-addr", "127.0.0.1"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            made_here.write_text(json.dumps({"gwbridge": "docker_gwbridge" in networks}))
+        count.write_text(str(users + 1))
     try:
         yield engine
     finally:
-        if made:
-            subprocess.run([engine, "swarm", "leave", "--force"], capture_output=True, check=False)
-            # The bridge `swarm init` made for the tasks' traffic outlives the Swarm.
-            if "docker_gwbridge" not in networks:
+        with _locked(shared / "swarm-lock"):
+            users = int(count.read_text()) - 1
+            count.write_text(str(users))
+            if users == 0 and made_here.exists():
+                had_gwbridge = json.loads(made_here.read_text())["gwbridge"]
+                made_here.unlink()
                 subprocess.run(
-                    [engine, "network", "rm", "docker_gwbridge"], capture_output=True, check=False
+                    [engine, "swarm", "leave", "--force"], capture_output=True, check=False
                 )
+                # The bridge `swarm init` made for the tasks' traffic outlives the Swarm.
+                if not had_gwbridge:
+                    subprocess.run(
+                        [engine, "network", "rm", "docker_gwbridge"],
+                        capture_output=True,
+                        check=False,
+                    )
+
+
+class _locked:
+    """An exclusive flock on a file, for the workers of one run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        self.file = self.path.open("a")
+        fcntl.flock(self.file, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
 
 
 @pytest.fixture
@@ -185,18 +222,15 @@ def once(world: World, *args: str) -> subprocess.CompletedProcess[str]:
     return world.run("--once", "--log-format", "json", *SWARM, *args)
 
 
+# The engine's Swarm state is the whole engine's: `make test` runs this alone, after the
+# others (see the Makefile), when no test of this module holds a Swarm.
+@pytest.mark.engine_wide
 def test_a_worker_or_an_engine_in_no_swarm_is_one_line_and_exit_2(
     engine: str, tmp_path: Any
 ) -> None:
-    """Without the module's Swarm: the engine is in none when this runs first, or the
+    """Without the module's Swarm: the engine is in none when this runs alone, or the
     check says so of any engine that is no manager."""
-    state = subprocess.run(
-        [engine, "info", "--format", "{{.Swarm.LocalNodeState}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    if state != "inactive":
+    if _swarm_state(engine) != "inactive":
         pytest.skip("the engine is in a Swarm: the refusal cannot be seen")
     world = World(tmp_path, engine)
     done = world.run("--once", "--engine", "swarm")

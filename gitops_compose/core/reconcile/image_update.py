@@ -24,18 +24,18 @@ from returns.result import Failure, Result
 
 from gitops_compose.core.compose.compose_file import Role
 from gitops_compose.core.reconcile.action import ImageChange, ImageUpdated
+from gitops_compose.core.reconcile.image import (
+    RunningImage,
+    RunningImages,
+    repository_of,
+)
 from gitops_compose.core.reconcile.image_check import ImageSettings, SeenDigest
 
 if TYPE_CHECKING:
     from gitops_compose.core.compose.stack import Stack, Stacks
     from gitops_compose.core.reconcile.runtime import HostState
 
-# Docker Hub's names: what a reference without a registry means, and where it is served.
-DOCKER_HUB = "docker.io"
-
-_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DOMAIN = re.compile(r"^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:]+\])(?::[0-9]+)?$")
 
 
 @final
@@ -53,21 +53,6 @@ class ImageTag:
         return f"{self.registry}/{self.repository}:{self.tag}"
 
 
-def repository_of(name: str) -> tuple[str, str] | None:
-    """A repository name as Docker normalises it (registry, path), or None when it is not
-    one (a variable left in it, upper case)."""
-    registry, _, path = name.partition("/")
-    if not path or not ("." in registry or ":" in registry or registry == "localhost"):
-        registry, path = DOCKER_HUB, name
-    if not _DOMAIN.match(registry):
-        return None
-    if registry == DOCKER_HUB and "/" not in path:
-        path = f"library/{path}"
-    if not all(_COMPONENT.match(each) for each in path.split("/")):
-        return None
-    return registry, path
-
-
 def tag_of(image: str) -> ImageTag | None:
     """The tag an image reference names, or None: a reference by digest
     (``app@sha256:…``, with or without a tag) is pinned, and is never asked about."""
@@ -81,28 +66,6 @@ def tag_of(image: str) -> ImageTag | None:
     if found is None:
         return None
     return ImageTag(found[0], found[1], tag if colon else "latest")
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class RunningImage:
-    """The image a service's container runs: its id, and the repository digests Docker
-    recorded for it (``127.0.0.1:5000/app@sha256:…``), as ``docker image inspect`` says."""
-
-    id: str
-    digests: tuple[str, ...] = ()
-
-    def digest_in(self, registry: str, repository: str) -> str | None:
-        """Its digest in that repository (``sha256:…``), or None when Docker recorded none."""
-        for each in self.digests:
-            name, _, digest = each.partition("@")
-            if repository_of(name) == (registry, repository) and digest:
-                return digest
-        return None
-
-
-# Compose project -> service -> the image its (first) container runs.
-RunningImages = Mapping[str, Mapping[str, RunningImage]]
 
 
 @final

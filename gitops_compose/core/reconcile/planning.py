@@ -39,12 +39,12 @@ from gitops_compose.core.reconcile.event import (
     StackPlanned,
     SubtreeMissing,
 )
+from gitops_compose.core.reconcile.image import RunningImages
 from gitops_compose.core.reconcile.image_check import image_check_due
 from gitops_compose.core.reconcile.image_update import (
     Followed,
     ImageFindings,
     ImageTag,
-    RunningImages,
     any_followed,
     followed,
     image_findings,

@@ -1,6 +1,6 @@
 """The end of a check that acted: one more look at the host, then how the check settles.
 
-The statuses follow the outcomes (outcome.statuses_after), then what the host runs; the
+The statuses follow the outcomes (verdict.statuses_after), then what the host runs; the
 counters take the tally; the report says what the next check starts from.
 """
 
@@ -22,15 +22,15 @@ from gitops_compose.core.reconcile.conversation import (
 )
 from gitops_compose.core.reconcile.counting import counters_after
 from gitops_compose.core.reconcile.full_pass import full_pass_done
+from gitops_compose.core.reconcile.image import RunningImage, RunningImages
 from gitops_compose.core.reconcile.image_update import (
-    RunningImage,
-    RunningImages,
     deployed_images,
 )
 from gitops_compose.core.reconcile.looking import baseline, closing, on_host
-from gitops_compose.core.reconcile.outcome import Outcome, statuses_after, tally
+from gitops_compose.core.reconcile.outcome import Outcome
 from gitops_compose.core.reconcile.stage import Check
 from gitops_compose.core.reconcile.status import Status
+from gitops_compose.core.reconcile.verdict import statuses_after, tally
 from gitops_compose.core.value import replace
 
 if TYPE_CHECKING:

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
         Request,
     )
     from gitops_compose.core.reconcile.event import Event
-    from gitops_compose.core.reconcile.image_update import ImageFindings, ImageTag, RunningImages
+    from gitops_compose.core.reconcile.image import RunningImages
+    from gitops_compose.core.reconcile.image_update import ImageFindings, ImageTag
     from gitops_compose.core.reconcile.runtime import Health, HostState
     from gitops_compose.core.reconcile.state import State
 

@@ -2,7 +2,7 @@
 
 Everything that changes a managed stack's status record lives here, in the manner of h11's
 ``_state.py``. A check turns what it read and what its actions did into events, one stack
-at a time (see outcome.statuses_after), and ``gitops.pyz retry`` is one more event. What
+at a time (see verdict.statuses_after), and ``gitops.pyz retry`` is one more event. What
 becomes of a record is looked up in ``TRANSITIONS`` by its status (None: no record yet) and
 the event's kind; the answer is a ``Change``, one of a few named ways a record changes, or
 a ``Refusal``. No other module builds a status record from an event. (An action a stopped

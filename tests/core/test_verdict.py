@@ -3,14 +3,9 @@
 Each test runs checks as the shell does: the saved statuses go into the next plan.
 """
 
-from gitops_compose.core.reconcile.outcome import (
-    Outcome,
-    StackStatus,
-    Status,
-    statuses_after,
-    tally,
-)
+from gitops_compose.core.reconcile.outcome import Outcome, StackStatus, Status
 from gitops_compose.core.reconcile.plan import Plan, Verb
+from gitops_compose.core.reconcile.verdict import statuses_after, tally
 
 from .builders import all_running, compose, facts, planned, stacks, steps
 

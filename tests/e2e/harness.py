@@ -1,6 +1,13 @@
 """Real parts for end-to-end tests: a git origin, a pushing clone, the host's clone, the real
 Docker engine behind a logging wrapper, and cleanup of whatever compose projects a test made.
 
+The product runs Compose as the plugin ``docker compose`` runs, called directly (see
+shell/compose_host). So the wrapper stands in for that plugin too: each test has a Docker
+configuration directory of its own (``DOCKER_CONFIG``, the user's files linked into it)
+whose ``cli-plugins/docker-compose`` is the wrapper, and the CLI names it as its plugin.
+A call to the plugin made by the ``docker`` CLI (which the wrapper in front of ``docker``
+saw already) is not counted twice.
+
 Nothing here is mocked: git is the git CLI, docker is the real engine (scripts/engine.sh).
 
 Tests run in parallel (pytest-xdist) on one engine, where a Compose project is known by its
@@ -11,6 +18,7 @@ So every stack a test deploys has a name of that test alone, `World.name("app")`
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -56,8 +64,17 @@ GIT_ENV = {
 # named in the file hang_up_project never ends: it waits on a child of its own, as `docker`
 # waits on its Compose plugin, and appends both pids to hung.pids. GITOPS_E2E_SLOW_COMPOSE=N
 # makes every compose call but `version` wait N seconds first, to hold a check open.
+#
+# As the Compose plugin, it hands the CLI's questions about plugins straight over, and a
+# call the ``docker`` CLI makes (which sets DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND) too;
+# called on its own, it logs and acts as for `docker compose` and the same arguments.
 WRAPPER = r"""#!/usr/bin/env bash
 dir=@DIR@
+if [[ ${0##*/} == docker-compose ]]; then
+    [[ ${1:-} == docker-cli-plugin-metadata ]] && exec @REAL_COMPOSE@ "$@"
+    [[ -n ${DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND:-} ]] && exec @REAL_COMPOSE@ "$@"
+    set -- compose "$@"  # on its own, its arguments are those after `docker compose`
+fi
 printf '%s\n' "$*" >>"$dir/calls.log"
 if [[ -n ${GITOPS_E2E_SLOW_COMPOSE:-} && ${1:-} == compose && ${2:-} != version ]]; then
     sleep "$GITOPS_E2E_SLOW_COMPOSE"
@@ -93,6 +110,7 @@ if [[ ${1:-} == compose ]]; then
         exit 1
     fi
 fi
+[[ ${0##*/} == docker-compose ]] && exec @REAL_COMPOSE@ "${@:2}"
 exec @REAL@ "$@"
 """
 
@@ -123,6 +141,33 @@ def engine_problem() -> str | None:
             "not usable (run `make engine`)"
         )
     return None
+
+
+@functools.cache
+def compose_plugin(docker: str) -> str | None:
+    """The Compose plugin the real ``docker`` runs for ``docker compose``, or None."""
+    done = subprocess.run(
+        [docker, "info", "--format", "{{json .ClientInfo.Plugins}}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    try:
+        plugins = json.loads(done.stdout) if done.returncode == 0 else []
+    except ValueError:
+        return None
+    for plugin in plugins if isinstance(plugins, list) else []:
+        if isinstance(plugin, dict) and plugin.get("Name") == "compose" and not plugin.get("Err"):
+            path = plugin.get("Path")
+            return path if isinstance(path, str) else None
+    return None
+
+
+def docker_config() -> Path:
+    """The user's Docker configuration directory, as the CLI finds it."""
+    found = os.environ.get("DOCKER_CONFIG")
+    return Path(found) if found else Path.home() / ".docker"
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -235,13 +280,25 @@ class World:
         git(self.host.parent, "clone", "-q", "--branch", "main", str(self.origin), self.host.name)
         self.bin_dir = self.tmp / "bin"
         self.bin_dir.mkdir()
+        plugin = compose_plugin(real_docker)
         wrapper = self.bin_dir / "docker"
         wrapper.write_text(
-            WRAPPER.replace("@DIR@", shlex.quote(str(self.bin_dir))).replace(
-                "@REAL@", shlex.quote(real_docker)
-            )
+            WRAPPER.replace("@DIR@", shlex.quote(str(self.bin_dir)))
+            .replace("@REAL@", shlex.quote(real_docker))
+            .replace("@REAL_COMPOSE@", shlex.quote(plugin or "false"))
         )
         wrapper.chmod(0o755)
+        # The Docker configuration the product runs with: the user's, and the wrapper as
+        # the Compose plugin (when the CLI has one).
+        self.docker_config: Path | None = None
+        if plugin is not None:
+            self.docker_config = self.tmp / "docker-config"
+            (self.docker_config / "cli-plugins").mkdir(parents=True)
+            user = docker_config()
+            for entry in user.iterdir() if user.is_dir() else ():
+                if entry.name != "cli-plugins":
+                    (self.docker_config / entry.name).symlink_to(entry)
+            (self.docker_config / "cli-plugins" / "docker-compose").symlink_to(wrapper)
         self.calls_log = self.bin_dir / "calls.log"
         self.calls_log.touch()
         self._calls_seen = 0
@@ -260,6 +317,8 @@ class World:
         """The environment of the product's runs: the docker wrapper first on PATH."""
         env = dict(os.environ)
         env["PATH"] = f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}"
+        if self.docker_config is not None:
+            env["DOCKER_CONFIG"] = str(self.docker_config)
         # The checkout under test, whatever is installed in the venv.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         env.update(extra or {})

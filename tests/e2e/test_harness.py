@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 from .harness import IMAGE_V1, IMAGE_V2, World, git, stack_yaml
@@ -90,3 +91,26 @@ def test_stack_yaml_defaults() -> None:
     text = stack_yaml()
     assert f"image: {IMAGE_V1}" in text
     assert "network_mode: none" in text
+
+
+def test_the_compose_plugin_the_cli_names_is_the_wrapper_too(world: World) -> None:
+    victim = world.name("victim")
+    listed = _wrapped(world, "info", "--format", "{{json .ClientInfo.Plugins}}")
+    plugin = next(each["Path"] for each in json.loads(listed.stdout) if each["Name"] == "compose")
+    assert world.docker_config is not None
+    assert plugin == str(world.docker_config / "cli-plugins" / "docker-compose")
+
+    world.fail_down(victim)
+    direct = subprocess.run(
+        [plugin, "-p", victim, "down"],
+        env=world.env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert direct.returncode == 1
+    assert f"injected failure: down {victim}" in direct.stderr
+    world.fail_down(None)
+    # Through `docker compose`, the call is counted once, by the wrapper in front of docker.
+    assert _wrapped(world, "compose", "-p", victim, "ls").returncode == 0
+    assert world.compose_calls() == [f"compose -p {victim} down", f"compose -p {victim} ls"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -83,3 +86,26 @@ def pyz(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             partial = build(shared / f"gitops-{uuid.uuid4().hex[:8]}.pyz")
             partial.replace(built)
     return built
+
+
+@pytest.fixture
+def json_receiver() -> Iterator[tuple[str, list[bytes]]]:
+    """An Apprise ``json://`` URL served in this process, and the bodies posted to it."""
+    bodies: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            bodies.append(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            del format, args
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"json://127.0.0.1:{server.server_address[1]}/", bodies
+    finally:
+        server.shutdown()
+        server.server_close()

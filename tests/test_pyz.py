@@ -16,10 +16,8 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import zipfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -399,35 +397,21 @@ def test_two_builds_give_the_same_bytes(tmp_path: Path) -> None:
 
 
 def test_a_notification_is_delivered_from_the_archive(
-    pyz: Path, cache_dir: Path, archive: zipfile.ZipFile
+    pyz: Path,
+    cache_dir: Path,
+    archive: zipfile.ZipFile,
+    json_receiver: tuple[str, list[bytes]],
 ) -> None:
     """Apprise lists its plugins from its folders; inside the zip they must still be found."""
-    bodies: list[bytes] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            bodies.append(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            del format, args
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"json://127.0.0.1:{server.server_address[1]}/"
-        done = subprocess.run(
-            [sys.executable, str(pyz), "notify-test", "--notify", url, "--name", "pyz-host"],
-            env={**os.environ, "GITOPS_CACHE_DIR": str(cache_dir)},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
+    url, bodies = json_receiver
+    done = subprocess.run(
+        [sys.executable, str(pyz), "notify-test", "--notify", url, "--name", "pyz-host"],
+        env={**os.environ, "GITOPS_CACHE_DIR": str(cache_dir)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(bodies) == 1
     assert "pyz-host" in json.loads(bodies[0])["message"]

@@ -218,6 +218,8 @@ class RegistryClient:
         self._insecure, self._addresses = insecure, addresses
         # Insecure registries found to speak no TLS: asked over plain HTTP from then on.
         self._plain: set[str] = set()
+        # Registry -> whether the engine counts it insecure: its name resolved once.
+        self._counted: dict[str, bool] = {}
         self._unverified: ssl.SSLContext | None = None
         self._timeout = timeout
         self._clock, self._sleep, self._send = clock, sleep, send
@@ -265,7 +267,7 @@ class RegistryClient:
         """The HEAD at the registry's endpoint; an insecure registry that speaks no TLS is
         asked again over plain HTTP, and over it from then on, as Docker does."""
         url = endpoint(tag.registry) + path
-        if _loopback(tag.registry) or not self._insecure.holds(tag.registry, self._addresses):
+        if _loopback(tag.registry) or not self._is_insecure(tag.registry):
             return self._head_at(tag, url, None)
         plain = f"http://{tag.registry}{path}"
         if tag.registry in self._plain:
@@ -276,6 +278,11 @@ class RegistryClient:
             answer = self._head_at(tag, plain, None)
         self._plain.add(tag.registry)
         return answer
+
+    def _is_insecure(self, registry: str) -> bool:
+        if registry not in self._counted:
+            self._counted[registry] = self._insecure.holds(registry, self._addresses)
+        return self._counted[registry]
 
     def _unverified_context(self) -> ssl.SSLContext:
         """TLS that takes any certificate: what Docker does for an insecure registry."""
